@@ -1,0 +1,55 @@
+/** What a model folder's config.json says, in camelCase. See models/README.md. */
+export interface ModelConfig {
+  name: string
+  modelId: string
+  embeddingDim: number
+  maxTextLength: number
+  temperature: number
+  promptTemplate: string
+  usesTokenTypeIds: boolean
+  license: string
+  source: string
+}
+
+export type ExecutionProvider = 'cpu' | 'cuda'
+
+export interface Encoder {
+  readonly config: ModelConfig
+  /** the provider actually in use, after any fallback */
+  readonly provider: ExecutionProvider
+  /** L2-normalized text embeddings, one Float32Array(dim) per text */
+  encodeTexts (texts: string[]): Promise<Float32Array[]>
+  /** L2-normalized image embeddings from encoded image bytes (JPEG, PNG, WebP, GIF, AVIF, TIFF); rejects with UnsupportedImageError / PayloadTooLargeError */
+  encodeImages (images: Buffer[]): Promise<Float32Array[]>
+  /** decode + preprocess only; per-item errors are returned, not thrown */
+  prepareImages (images: Buffer[]): Promise<Array<PreparedImage | Error>>
+  /** encode already prepared images (batched, in worker threads) */
+  encodePrepared (images: PreparedImage[]): Promise<Float32Array[]>
+  close (): Promise<void>
+}
+
+export interface PreparedImage {
+  /** CHW float32 pixel values exactly as the vision tower takes them */
+  pixels: Float32Array
+  /** size of the decoded, orientation-corrected image */
+  width: number
+  height: number
+  /** small WebP for the UI */
+  thumbnail: Buffer
+  /** time spent decoding + resizing, ms */
+  decodeMs: number
+}
+
+export interface EncoderOptions {
+  modelDir: string
+  executionProvider: ExecutionProvider
+  /** worker threads running ONNX sessions (default 1) */
+  workers?: number
+  /** intra-op threads per ONNX session (default 1) */
+  threads?: number
+  /** largest decoded image accepted, in pixels (sharp limitInputPixels); default 100 MP */
+  maxImagePixels?: number
+  /** max items per ONNX run (default 32) */
+  maxBatch?: number
+  logger?: { info: (o: object, m?: string) => void, warn: (o: object, m?: string) => void }
+}
