@@ -1,0 +1,8 @@
+/** Every test timeout lives here, so a slow machine is tuned in one place. */
+export const TIMEOUT = {
+  unit: 30_000,
+  model: 120_000,
+  server: 180_000,
+  browser: 300_000,
+  soak: 600_000
+} as const
