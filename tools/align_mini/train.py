@@ -142,7 +142,8 @@ def export(model, tok, vocab, meta, images, out, metrics):
                        "image_embeds": e.tolist()} for i, e in zip(pick, i_emb)]}
     with open(f"{out}/reference.json", "w") as f:
         json.dump(ref, f)
-    torch.save(model.state_dict(), f"{out}/../../.cache/align-mini.pt")
+    os.makedirs(".cache", exist_ok=True)
+    torch.save(model.state_dict(), ".cache/align-mini.pt")
     print("exported", out, flush=True)
 
 

@@ -1,0 +1,102 @@
+"""Writes models/<name>/README.md, the model card, from metrics.json, config.json and the corpus manifest.
+
+Usage: python3 model_card.py models/align-mini [--corpus .cache/corpus]
+"""
+import argparse
+import collections
+import json
+import os
+
+PAPER = {"Flickr30K (ALIGN, paper)": ((88.6, 98.7, 99.7), (75.7, 93.8, 96.8)), "MSCOCO (ALIGN, paper)": ((58.6, 83.0, 89.7), (45.6, 69.8, 78.6))}
+
+
+def pct(r):
+    return " / ".join(f"{100 * r[k]:.1f}" for k in ("R@1", "R@5", "R@10"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model_dir")
+    ap.add_argument("--corpus", default=".cache/corpus")
+    args = ap.parse_args()
+    m = json.load(open(f"{args.model_dir}/metrics.json"))
+    cfg = json.load(open(f"{args.model_dir}/config.json"))
+    sets = collections.OrderedDict()
+    for line in open(f"{args.corpus}/meta.jsonl"):
+        j = json.loads(line)
+        s = sets.setdefault(j["set"], {"n": 0, "license": j["license"], "held_out": j["heldOut"], "emoji": j["isEmoji"]})
+        s["n"] += 1
+    size = sum(os.path.getsize(f"{args.model_dir}/{f}") for f in ("vision.onnx", "text.onnx")) / 1e6
+    tr = m["training"]
+    L = []
+    w = L.append
+    w(f"# {cfg['name']}\n")
+    w("The default model of align-search: a small dual encoder in ALIGN's shape (Jia et al., ICML 2021), trained from scratch "
+      "on this project's 2-core CPU machine on icon and emoji sets that the npm package `@iconify/json` ships, with noisy alt-texts "
+      "built from icon names, aliases, set categories and CLDR emoji names and keywords (`emojibase-data`).\n")
+    w("It is a demonstration-scale model: it knows the vocabulary of emoji and UI icons, not of photographs. "
+      "For real photo archives, export the real ALIGN checkpoint with `tools/export_align.py` (see `models/README.md`).\n")
+    w("## Architecture\n")
+    w("| part | what | \n|---|---|")
+    w("| image tower | EfficientNet-style: stem conv, 11 MBConv blocks (depthwise 3×3/5×5, squeeze-excite, SiLU), 1×1 head, global mean pool, linear to 256 |")
+    w("| text tower | BERT-style pre-LN transformer, 3 layers, width 192, 4 heads, WordPiece vocabulary built from the corpus; [CLS] state → linear to 256 |")
+    w(f"| input | {cfg['max_text_length']} tokens; 48×48 RGB, resized ignoring aspect ratio, `x/127.5 − 1` |")
+    w(f"| loss | symmetric normalized-softmax contrastive loss, label smoothing 0.1, learned temperature (final {cfg['temperature']:.4f}); in-batch pairs of the same concept (the same emoji in two styles, the same icon name in two sets) are positives |")
+    w(f"| size | {size:.1f} MB of ONNX (fp32) |\n")
+    w("## Training\n")
+    w(f"{tr['steps']} steps of batch {tr['batch']} (AdamW, lr {tr['lr']}, cosine, weight decay 0.05), seed {tr['seed']}, "
+      f"{tr['train_images']} training images, emoji sampled {tr['emoji_weight']}× as often as icons, "
+      f"{tr['minutes']} minutes on {tr['threads']} CPU threads (torch {tr['torch']}). Style augmentation: affine jitter, "
+      "colour/saturation/hue jitter, grayscale, line-art thresholding, blur, low resolution. Re-create with `npm run model:train`.\n")
+    w("## Evaluation on held-out sets\n")
+    w("Whole sets are held out: no image of these styles was seen in training. Queries are the CLDR emoji name "
+      "(\"grinning face\", \"waving hand: medium skin tone\") or the icon's name; the gallery is the whole held-out set; a hit "
+      "is any image of the same concept. Numbers are Recall@1 / @5 / @10 in %, laid out like ALIGN's Flickr30K table. "
+      "Measured by `tools/align_mini/train.py` at the end of training (PyTorch; ONNX Runtime reproduces it within 1e-4, see `reference.json` and `test/ml`).\n")
+    w("| held-out set | images | image → text | text → image |\n|---|---|---|---|")
+    for name, r in m["retrieval"].items():
+        w(f"| {name} | {r['images']} | {pct(r['image_to_text'])} | {pct(r['text_to_image'])} |")
+    s = m["seen_style"]
+    w(f"| *noto (a training style, for contrast)* | {s['images']} | {pct(s['image_to_text'])} | {pct(s['text_to_image'])} |")
+    for name, (i2t, t2i) in PAPER.items():
+        w(f"| *{name}, for scale only* | | {' / '.join(map(str, i2t))} | {' / '.join(map(str, t2i))} |")
+    w("\n### Zero-shot classification over the emoji groups\n")
+    w("Each image is assigned the group whose prompt scores highest; chance = always guessing the largest group.\n")
+    w("| held-out set | images | prompt | accuracy | chance |\n|---|---|---|---|---|")
+    for name, z in m["zero_shot"].items():
+        w(f"| {name} | {z['images']} | `{z['template']}` over {len(z['groups'])} groups | {100 * z['accuracy']:.1f} | {100 * z['chance']:.1f} |")
+    w("\n### Image + text arithmetic\n")
+    w("For emoji that differ by one modifier (skin tone, gender, or extra words such as \"cat\" → \"cat with tears of joy\"), "
+      "query = normalize(image(base)) + normalize(text(modifier)); the target is the variant. The base image itself is excluded "
+      "from the gallery for every row, so the image-only baseline is not trivially zero.\n")
+    w("| held-out set | pairs | image + text | image only | text only |\n|---|---|---|---|---|")
+    for name, a in m["arithmetic"].items():
+        w(f"| {name} | {a['pairs']} | {pct(a['image+text'])} | {pct(a['image only'])} | {pct(a['text only'])} |")
+        for kind, k in a.get("by kind", {}).items():
+            w(f"| &nbsp;&nbsp;{name}: {kind} | {k['pairs']} | {pct(k['image+text'])} | {pct(k['image only'])} | {pct(k['text only'])} |")
+    w("\nExamples of pairs (base → variant, modifier): " + "; ".join(f"{b} → {v} (+\"{t}\")" for b, v, t in next(iter(m["arithmetic"].values()))["examples"]) + ".\n")
+    w("## Data and licenses\n")
+    w(f"The weights are derived from the sets below and are distributed under **{cfg['license']}**, with attribution to "
+      "their authors (see `collections.json` in `@iconify/json` for each author). Only sets whose license allows redistributing "
+      "derived work without share-alike or non-commercial terms were used (MIT, Apache-2.0, ISC, BSD-3-Clause, CC0-1.0, "
+      "Unlicense, CC-BY-3.0, CC-BY-4.0, OFL-1.1); CC-BY-SA, CC-BY-NC and GPL sets (OpenMoji, EmojiOne v1 among them) were excluded. "
+      "Emoji names and keywords: `emojibase-data` (MIT), from Unicode CLDR (Unicode License).\n")
+    lic = collections.Counter()
+    for name, s in sets.items():
+        if not s["held_out"]:
+            lic[s["license"]] += s["n"]
+    w("| license | training images |\n|---|---|")
+    for k, v in lic.most_common():
+        w(f"| {k} | {v} |")
+    w("\nTraining sets: " + ", ".join(f"{n} ({s['license']}, {s['n']})" for n, s in sets.items() if not s["held_out"]) + ".\n")
+    w("Held-out sets (never trained on): " + ", ".join(f"{n} ({s['license']}, {s['n']})" for n, s in sets.items() if s["held_out"]) + ".\n")
+    w("## Limits\n")
+    w("- 48 px input: fine detail (flags with small emblems, text inside icons) is lost.\n"
+      "- The vocabulary is that of emoji and icon names; words outside it fall back to sub-word pieces.\n"
+      "- Photographs are out of its domain.\n")
+    open(f"{args.model_dir}/README.md", "w").write("\n".join(L))
+    print(f"wrote {args.model_dir}/README.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+/**
+ * The HTTP API as the page uses it. Every failure becomes an ApiError whose message
+ * is the API's own `message` (error shape `{statusCode, code, error, message}`).
+ */
+const KEY_STORAGE = 'align-search.apiKey'
+
+export class ApiError extends Error {
+  constructor (readonly status: number, readonly code: string, message: string) {
+    super(message)
+    this.name = 'ApiError'
+  }
+}
+
+export function getApiKey (): string {
+  try { return localStorage.getItem(KEY_STORAGE) ?? '' } catch { return '' }
+}
+
+export function setApiKey (key: string): void {
+  try {
+    if (key === '') localStorage.removeItem(KEY_STORAGE)
+    else localStorage.setItem(KEY_STORAGE, key)
+  } catch { /* storage disabled: the key lives for this page only */ }
+}
+
+/** The wire form of a query term. `file` names a multipart part. */
+export type WireTerm =
+  | { text: string, weight: number }
+  | { imageId: string, weight: number }
+  | { file: string, weight: number }
+  | { vector: number[], weight: number }
+
+export interface SearchBody {
+  query: WireTerm[]
+  target: 'images' | 'texts'
+  k: number
+  minScore?: number
+  explain: boolean
+}
+
+export interface SearchHit { id: string, score: number, metadata?: Record<string, unknown>, text?: string, terms?: number[] }
+export interface SearchResponse { results: SearchHit[], model?: string, tookMs?: number }
+export interface IngestItem { id: string, status: string, error?: string }
+export interface JobView {
+  id: string
+  status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
+  total: number
+  done: number
+  failed: number
+  errors?: Array<{ item: string, error: string }>
+}
+export interface ClassifyResponse { model?: string, results: Array<{ label: string, probability: number, score: number }> }
+
+async function request<T> (method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  const key = getApiKey()
+  if (key !== '' && method !== 'GET') headers.authorization = `Bearer ${key}`
+  let payload: BodyInit | undefined
+  if (body instanceof FormData) payload = body
+  else if (body !== undefined) {
+    headers['content-type'] = 'application/json'
+    payload = JSON.stringify(body)
+  }
+  let res: Response
+  try {
+    res = await fetch(path, { method, headers, body: payload, signal })
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'AbortError') throw err
+    throw new ApiError(0, 'NETWORK', `Could not reach the server (${(err as Error).message}).`)
+  }
+  const text = await res.text()
+  let json: unknown
+  try { json = text === '' ? undefined : JSON.parse(text) } catch { json = undefined }
+  if (!res.ok) {
+    const e = (json ?? {}) as { message?: unknown, error?: unknown, code?: unknown }
+    const message = typeof e.message === 'string' && e.message !== ''
+      ? e.message
+      : `The server answered ${res.status} ${typeof e.error === 'string' ? e.error : res.statusText}`.trim()
+    throw new ApiError(res.status, typeof e.code === 'string' ? e.code : `HTTP_${res.status}`, message)
+  }
+  return json as T
+}
+
+/**
+ * Run a search. Uploaded images travel as multipart file parts referenced by
+ * `{file: <part name>}` from the JSON in the `query` part; otherwise plain JSON.
+ */
+export async function search (body: SearchBody, files: Map<string, Blob>, signal?: AbortSignal): Promise<SearchResponse> {
+  if (files.size === 0) return await request('POST', '/v1/search', body, signal)
+  const form = new FormData()
+  form.append('query', JSON.stringify(body))
+  for (const [name, blob] of files) form.append(name, blob, blob instanceof File ? blob.name : `${name}.png`)
+  return await request('POST', '/v1/search', form, signal)
+}
+
+export async function getInfo (): Promise<unknown> {
+  return await request('GET', '/v1/info')
+}
+
+/** Upload files to POST /v1/images in chunks of `chunk` (≤ 64); `onChunk` reports items as they finish. */
+export async function uploadImages (files: File[], onChunk: (items: IngestItem[], offset: number) => void, chunk = 32): Promise<void> {
+  const size = Math.max(1, Math.min(64, chunk))
+  for (let i = 0; i < files.length; i += size) {
+    const form = new FormData()
+    for (const file of files.slice(i, i + size)) form.append('file', file, file.name)
+    const res = await request<{ items: IngestItem[] }>('POST', '/v1/images', form)
+    onChunk(res.items, i)
+  }
+}
+
+export async function startDirectoryJob (directory: string): Promise<string> {
+  const res = await request<{ jobId: string }>('POST', '/v1/index-jobs', { directory })
+  return res.jobId
+}
+
+export async function startUploadJob (files: File[]): Promise<string> {
+  const form = new FormData()
+  for (const file of files) form.append('file', file, file.name)
+  const res = await request<{ jobId: string }>('POST', '/v1/index-jobs', form)
+  return res.jobId
+}
+
+export async function getJob (id: string): Promise<JobView> {
+  return await request('GET', `/v1/index-jobs/${encodeURIComponent(id)}`)
+}
+
+export async function cancelJob (id: string): Promise<JobView | undefined> {
+  return await request('DELETE', `/v1/index-jobs/${encodeURIComponent(id)}`)
+}
+
+export async function classify (image: string, labels: string[], template?: string): Promise<ClassifyResponse> {
+  return await request('POST', '/v1/classify', { image, labels, ...(template !== undefined && template !== '' ? { template } : {}) })
+}
+
+export function thumbnailUrl (id: string): string {
+  return `/v1/images/${encodeURIComponent(id)}/thumbnail`
+}

@@ -1,0 +1,92 @@
+/** Rendering of search results: a thumbnail grid (images) or a ranked list (texts), and the empty state. */
+import { h, formatScore } from './dom.js'
+import { thumbnailUrl, type SearchHit } from './api.js'
+import { termLabel, type Term } from './state.js'
+
+export interface ResultEvents {
+  onMoreLikeThis: (id: string, label: string) => void
+}
+
+/** What a person would call this image: metadata.label, else a title or file name, else its id. */
+export function hitLabel (hit: SearchHit): string {
+  const m = hit.metadata ?? {}
+  for (const key of ['label', 'title', 'caption', 'filename', 'file', 'name']) {
+    const v = m[key]
+    if (typeof v === 'string' && v.trim() !== '') return v
+  }
+  return hit.id
+}
+
+/** One row per query term: the weight, the cosine with that term and a signed bar. */
+function explanation (hit: SearchHit, terms: Term[], id: string): HTMLElement {
+  const rows = terms.map((t, i) => {
+    const cos = hit.terms?.[i]
+    const bar = h('span', { class: 'explain-bar' })
+    if (cos !== undefined) {
+      bar.style.setProperty('--w', `${Math.min(50, Math.abs(cos) * 50)}%`)
+      bar.classList.add(cos < 0 ? 'neg' : 'pos')
+    }
+    const weight = t.weight === 1 ? '' : ` ×${t.weight}`
+    return h('li', { class: t.weight < 0 ? 'negative' : '' },
+      h('span', { class: 'explain-term', title: termLabel(t) }, termLabel(t), h('span', { class: 'explain-weight' }, weight)),
+      h('span', { class: 'explain-track', 'aria-hidden': 'true' }, bar),
+      h('span', { class: 'explain-cos' }, cos === undefined ? '—' : formatScore(cos))
+    )
+  })
+  return h('div', { class: 'explain', id, role: 'tooltip' },
+    h('p', { class: 'explain-title' }, 'Cosine with each term'),
+    h('ul', {}, ...rows)
+  )
+}
+
+function imageCard (hit: SearchHit, rank: number, terms: Term[], ev: ResultEvents): HTMLLIElement {
+  const label = hitLabel(hit)
+  const explainId = `explain-${rank}`
+  const card = h('li', { class: 'card', 'data-id': hit.id, draggable: 'true' },
+    h('img', { class: 'thumb', src: thumbnailUrl(hit.id), alt: label, loading: 'lazy', width: 160, height: 160, draggable: 'false' }),
+    h('div', { class: 'card-meta' },
+      h('span', { class: 'card-label', title: label }, label),
+      h('span', { class: 'card-score', title: 'combined score' }, formatScore(hit.score))
+    ),
+    h('button', {
+      type: 'button',
+      class: 'more-like',
+      'aria-label': `More like “${label}”`,
+      'aria-describedby': hit.terms === undefined ? null : explainId,
+      onclick: () => ev.onMoreLikeThis(hit.id, label)
+    }, 'More like this'),
+    hit.terms === undefined ? null : explanation(hit, terms, explainId)
+  )
+  // Dragging a result onto the query bar adds it as an image term.
+  card.addEventListener('dragstart', (e) => {
+    e.dataTransfer?.setData('application/x-align-image', JSON.stringify({ id: hit.id, label }))
+    e.dataTransfer?.setData('text/plain', label)
+  })
+  return card
+}
+
+function textRow (hit: SearchHit, terms: Term[], rank: number): HTMLLIElement {
+  return h('li', { class: 'text-hit', tabindex: 0, 'aria-describedby': hit.terms === undefined ? null : `explain-${rank}` },
+    h('span', { class: 'text-hit-text' }, hit.text ?? hitLabel(hit)),
+    h('span', { class: 'card-score' }, formatScore(hit.score)),
+    hit.terms === undefined ? null : explanation(hit, terms, `explain-${rank}`)
+  )
+}
+
+/** Render hits, or an honest empty state that says why nothing is shown. */
+export function renderResults (root: HTMLElement, hits: SearchHit[], terms: Term[], mode: 'images' | 'texts', minScore: number, ev: ResultEvents): void {
+  if (hits.length === 0) {
+    const why = minScore > 0
+      ? `Nothing scored above ${minScore.toFixed(2)} — lower the threshold or change the query.`
+      : mode === 'texts'
+        ? 'No texts matched — is any text indexed? (see the counts above)'
+        : 'No images matched — is the index empty? Add images in the indexing panel.'
+    root.replaceChildren(h('p', { class: 'empty' }, why))
+    return
+  }
+  if (mode === 'texts') {
+    root.replaceChildren(h('ol', { class: 'text-hits', 'aria-label': 'Nearest texts' }, ...hits.map((hit, i) => textRow(hit, terms, i))))
+    return
+  }
+  root.replaceChildren(h('ol', { class: 'grid', 'aria-label': 'Matching images' }, ...hits.map((hit, i) => imageCard(hit, i, terms, ev))))
+}
