@@ -53,7 +53,8 @@ export interface ClassifyResponse { model?: string, results: Array<{ label: stri
 async function request<T> (method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' }
   const key = getApiKey()
-  if (key !== '' && method !== 'GET') headers.authorization = `Bearer ${key}`
+  // Writes need the key when the server has one; reads too if it runs with API_KEY_READS.
+  if (key !== '') headers.authorization = `Bearer ${key}`
   let payload: BodyInit | undefined
   if (body instanceof FormData) payload = body
   else if (body !== undefined) {

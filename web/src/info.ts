@@ -11,6 +11,9 @@ function pick (o: unknown, ...path: string[]): unknown {
   return cur
 }
 
+/** Server limits the page respects (updated from /v1/info; defaults match the server's). */
+export const limits = { maxFiles: 64, maxJobFiles: 1000 }
+
 export interface InfoSummary { model?: string, dim?: number, images?: number, texts?: number }
 
 /** Describe the service in one line; keep retrying while it is still loading. */
@@ -22,7 +25,14 @@ export async function refreshInfo (): Promise<InfoSummary> {
     const dim = pick(info, 'model', 'dim') ?? pick(info, 'model', 'embeddingDim') ?? pick(info, 'dim')
     const images = pick(info, 'counts', 'images')
     const texts = pick(info, 'counts', 'texts')
-    const provider = pick(info, 'provider')
+    const provider = pick(info, 'executionProvider') ?? pick(info, 'provider')
+    const maxFiles = pick(info, 'limits', 'maxFiles')
+    const maxJobFiles = pick(info, 'limits', 'maxJobFiles')
+    if (typeof maxFiles === 'number' && maxFiles > 0) limits.maxFiles = maxFiles
+    if (typeof maxJobFiles === 'number' && maxJobFiles > 0) limits.maxJobFiles = maxJobFiles
+    const keyNote = byId('api-key-status')
+    if (pick(info, 'auth', 'writes') === true && keyNote.textContent === '') keyNote.textContent = 'This server needs an API key for writes (indexing).'
+
     const parts: string[] = []
     if (typeof model === 'string') parts.push(`model ${model}`)
     if (typeof dim === 'number') parts.push(`${dim}-d`)

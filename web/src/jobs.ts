@@ -1,9 +1,11 @@
 /** The indexing panel: direct uploads, upload jobs and directory jobs, each with a live progress bar. */
 import { h, byId, showError, formatCount } from './dom.js'
+import { limits } from './info.js'
 import { ApiError, cancelJob, getJob, startDirectoryJob, startUploadJob, uploadImages, type JobView } from './api.js'
 
 /** More files than this go to one background job instead of chunked POST /v1/images requests. */
 const DIRECT_UPLOAD_LIMIT = 256
+/** files per POST /v1/images; the server's MAX_FILES (from /v1/info) may lower it */
 const DIRECT_CHUNK = 32
 const POLL_MS = 500
 const STORAGE = 'align-search.jobs'
@@ -28,16 +30,16 @@ function jobCard (title: string, onCancel?: () => void): JobCard {
     root.dataset.status = v.status
     status.textContent = v.status
     const total = Math.max(0, v.total)
-    // `done` counts successes and `failed` failures; together they are the items processed.
-    const processed = Math.min(total, v.done + v.failed)
+    // `done` counts every processed item (indexed, duplicate or failed); `failed` is a subset.
+    const processed = Math.min(total, v.done)
     const pct = total === 0 ? (ACTIVE.has(v.status) ? 0 : 100) : Math.round((processed / total) * 100)
     fill.style.width = `${pct}%`
     bar.setAttribute('aria-valuemax', String(total))
     bar.setAttribute('aria-valuenow', String(processed))
     bar.setAttribute('aria-valuetext', `${pct}%`)
     bar.dataset.percent = String(pct)
-    counts.textContent = `${formatCount(processed)} / ${formatCount(total)} processed · ${formatCount(v.done)} indexed` +
-      (v.failed > 0 ? ` · ${formatCount(v.failed)} failed` : '') + ` · ${pct}%`
+    counts.textContent = `${formatCount(processed)} / ${formatCount(total)} · ${pct}%` +
+      (v.failed > 0 ? ` · ${formatCount(v.failed)} failed` : '')
     const list = v.errors ?? []
     errors.hidden = list.length === 0
     if (list.length > 0) {
@@ -116,6 +118,10 @@ export function setupIndexPanel (ev: IndexPanelEvents): void {
     if (files.length === 0) { showError(errorBox, 'Choose one or more image files first.'); return }
     const title = `Upload of ${formatCount(files.length)} file${files.length === 1 ? '' : 's'}`
     if (files.length > DIRECT_UPLOAD_LIMIT) {
+      if (files.length > limits.maxJobFiles) {
+        showError(errorBox, `That is ${formatCount(files.length)} files; the server takes at most ${formatCount(limits.maxJobFiles)} per upload. Put them in a folder under IMPORT_DIR and index the folder instead.`)
+        return
+      }
       startUploadJob(files).then((id) => { trackJob(id, title); input.value = '' }).catch(fail)
       return
     }
@@ -128,10 +134,11 @@ export function setupIndexPanel (ev: IndexPanelEvents): void {
         if (item.status === 'failed') {
           view.failed++
           view.errors?.push({ item: files[offset + i]?.name ?? item.id, error: item.error ?? 'failed' })
-        } else view.done++
+        }
+        view.done++
       })
       card.update(view)
-    }, DIRECT_CHUNK)
+    }, Math.min(DIRECT_CHUNK, limits.maxFiles))
       .then(() => { view.status = 'done'; card.update(view); input.value = ''; ev.onIndexed() })
       .catch((err) => { view.status = 'failed'; card.update(view); fail(err) })
   })

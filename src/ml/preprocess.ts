@@ -1,0 +1,167 @@
+import sharp from 'sharp'
+import { PayloadTooLargeError, UnsupportedImageError } from '../errors.js'
+import type { PreprocessorConfig } from './model-folder.js'
+import type { PreparedImage } from './types.js'
+
+export interface PrepareOptions {
+  /** largest decoded image accepted, in pixels (width × height); default 100 MP. Larger → PayloadTooLargeError (413). */
+  maxImagePixels?: number
+  /** long side of the WebP thumbnail in px (default 192; never enlarged); 0 skips the thumbnail (an empty Buffer is returned) */
+  thumbnailSize?: number
+}
+
+export const DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+export const DEFAULT_THUMBNAIL_SIZE = 192
+
+/** Formats sharp may decode for us. Anything else (SVG, PDF, …) is refused before and after sharp reads the header. */
+const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'])
+const ACCEPTED_NAMES = 'JPEG, PNG, WebP, GIF, AVIF or TIFF'
+
+function startsWith (b: Buffer, sig: number[], at = 0): boolean {
+  return b.length >= at + sig.length && sig.every((x, i) => b[at + i] === x)
+}
+
+const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0))
+
+/**
+ * Accepts only the magic numbers of the formats we decode. This keeps SVG (which librsvg would
+ * rasterize, following external and file:// references), PDF and friends away from sharp entirely.
+ */
+function sniff (bytes: Buffer): void {
+  if (bytes.length === 0) throw new UnsupportedImageError('the image is empty (0 bytes)')
+  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return // JPEG
+  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return // PNG
+  if (startsWith(bytes, ascii('GIF87a')) || startsWith(bytes, ascii('GIF89a'))) return
+  if (startsWith(bytes, ascii('RIFF')) && startsWith(bytes, ascii('WEBP'), 8)) return
+  if (startsWith(bytes, [0x49, 0x49, 0x2a, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2a])) return // TIFF
+  if (startsWith(bytes, ascii('ftyp'), 4)) return // AVIF / HEIF family; sharp decides which brands it can decode
+  const head = bytes.subarray(0, 4096).toString('utf8').replace(/^\uFEFF/, '').trimStart().toLowerCase()
+  if (head.startsWith('<') && (head.includes('<svg') || head.startsWith('<?xml') || head.startsWith('<!doctype svg'))) {
+    throw new UnsupportedImageError('SVG images are not accepted (they are not rasterized: an SVG may reference external or file:// resources); send a PNG or JPEG instead')
+  }
+  if (startsWith(bytes, [0x1f, 0x8b])) throw new UnsupportedImageError(`gzip-compressed data (perhaps SVGZ) is not an image; send ${ACCEPTED_NAMES}`)
+  if (startsWith(bytes, ascii('%PDF'))) throw new UnsupportedImageError(`PDF is not accepted; send ${ACCEPTED_NAMES}`)
+  throw new UnsupportedImageError(`not a supported image: the bytes are not ${ACCEPTED_NAMES}`)
+}
+
+function decodeError (err: unknown, maxPixels: number): Error {
+  const msg = err instanceof Error ? err.message : String(err)
+  if (/pixel limit/i.test(msg)) {
+    return new PayloadTooLargeError(`the image has more than ${maxPixels} pixels (width × height); scale it down before uploading`)
+  }
+  return new UnsupportedImageError(`the image could not be decoded: ${msg}`)
+}
+
+/**
+ * The affine map raw 8-bit value → tower input, per channel, composed from the preprocessor config:
+ * rescale (x·factor, −1 when rescale_offset), normalize ((x − mean)/std), include_top (x/std once more).
+ */
+function channelAffine (pre: PreprocessorConfig): Array<{ a: number, b: number }> {
+  return [0, 1, 2].map((c) => {
+    let a = pre.doRescale ? pre.rescaleFactor : 1
+    let b = pre.doRescale && pre.rescaleOffset ? -1 : 0
+    if (pre.doNormalize) {
+      const mean = pre.imageMean[c]!
+      const std = pre.imageStd[c]!
+      a /= std
+      b = (b - mean) / std
+    }
+    if (pre.includeTop) {
+      const std = pre.imageStd[c]!
+      a /= std
+      b /= std
+    }
+    return { a, b }
+  })
+}
+
+/**
+ * Interleaved RGB uint8 (height × width × 3) → CHW float32 [3, inputHeight, inputWidth],
+ * taking the center crop (top/left offsets floored, as transformers does) and applying the rescale/normalize.
+ */
+export function toChwTensor (rgb: Uint8Array, width: number, height: number, pre: PreprocessorConfig): Float32Array {
+  const H = pre.inputHeight
+  const W = pre.inputWidth
+  const top = Math.floor((height - H) / 2)
+  const left = Math.floor((width - W) / 2)
+  const out = new Float32Array(3 * H * W)
+  const affine = channelAffine(pre)
+  for (let c = 0; c < 3; c++) {
+    const { a, b } = affine[c]!
+    const plane = c * H * W
+    for (let y = 0; y < H; y++) {
+      let src = ((y + top) * width + left) * 3 + c
+      let dst = plane + y * W
+      for (let x = 0; x < W; x++, src += 3, dst++) out[dst] = rgb[src]! * a + b
+    }
+  }
+  return out
+}
+
+/**
+ * Decodes image bytes and turns them into the vision tower's input, as preprocessor_config.json says.
+ *
+ * Steps: magic-number check (SVG and other formats refused) → header read with the pixel limit →
+ * EXIF orientation → first frame only → alpha flattened onto `background` (white) → 8-bit sRGB RGB
+ * (CMYK, grayscale, 16-bit converted) → resize to `size` ignoring the aspect ratio (ALIGN does) with
+ * the `resample` kernel → center crop → rescale/normalize → CHW Float32Array.
+ * A WebP thumbnail (aspect kept, long side ≤ thumbnailSize) is encoded from the same input concurrently.
+ *
+ * @throws UnsupportedImageError (415) for empty, SVG, unknown or undecodable input
+ * @throws PayloadTooLargeError (413) when width × height exceeds maxImagePixels; only the header is read
+ */
+export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts: PrepareOptions = {}): Promise<PreparedImage> {
+  const t0 = performance.now()
+  const maxPixels = opts.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS
+  const thumbSize = opts.thumbnailSize ?? DEFAULT_THUMBNAIL_SIZE
+  sniff(bytes)
+  // failOn 'error' rejects truncated and corrupt data but tolerates libjpeg's benign warnings.
+  const input = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 })
+  let meta: sharp.Metadata
+  try {
+    meta = await input.metadata()
+  } catch (err) {
+    throw decodeError(err, maxPixels)
+  }
+  if (meta.format === undefined || !ACCEPTED_FORMATS.has(meta.format)) {
+    throw new UnsupportedImageError(`image format ${meta.format ?? 'unknown'} is not accepted; send ${ACCEPTED_NAMES}`)
+  }
+  // Belt and braces: sharp enforces the limit when decoding, but a header we can already see as too big is refused here.
+  if ((meta.width ?? 0) * (meta.height ?? 0) > maxPixels) throw decodeError(new Error('pixel limit'), maxPixels)
+  const bg = { r: pre.background[0], g: pre.background[1], b: pre.background[2] }
+  const pixels = input.clone()
+    .autoOrient()
+    .resize(pre.size.width, pre.size.height, { fit: 'fill', kernel: pre.kernel, fastShrinkOnLoad: false })
+    .flatten({ background: bg })
+    .toColourspace('srgb')
+    .removeAlpha()
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true })
+  const thumbnail = thumbSize > 0
+    ? input.clone()
+      .autoOrient()
+      .resize(thumbSize, thumbSize, { fit: 'inside', withoutEnlargement: true })
+      .toColourspace('srgb')
+      .webp({ quality: 80, effort: 2 })
+      .toBuffer()
+    : Promise.resolve(Buffer.alloc(0))
+  let decoded: { data: Buffer, info: sharp.OutputInfo }
+  let thumb: Buffer
+  try {
+    [decoded, thumb] = await Promise.all([pixels, thumbnail])
+  } catch (err) {
+    throw decodeError(err, maxPixels)
+  }
+  const { data, info } = decoded
+  if (info.channels !== 3 || info.width !== pre.size.width || info.height !== pre.size.height) {
+    throw new UnsupportedImageError(`the image decoded to an unexpected shape ${info.width}×${info.height}×${info.channels}`)
+  }
+  const tensor = toChwTensor(data, info.width, info.height, pre)
+  return {
+    pixels: tensor,
+    width: meta.autoOrient?.width ?? meta.width ?? 0,
+    height: meta.autoOrient?.height ?? meta.height ?? 0,
+    thumbnail: thumb,
+    decodeMs: performance.now() - t0
+  }
+}

@@ -1,0 +1,298 @@
+import { Worker } from 'node:worker_threads'
+import type { TokenizedText } from './tokenize.js'
+import { packTokens } from './tokenize.js'
+import type { ExecutionProvider } from './types.js'
+import type { FromWorker, ReadyMessage, SessionInfo, TextRunMessage, ToWorker, VisionRunMessage } from './worker-protocol.js'
+
+export type Tower = 'vision' | 'text'
+
+export interface PoolLogger {
+  info: (o: object, m?: string) => void
+  warn: (o: object, m?: string) => void
+}
+
+/** One ONNX run, as reported to `onBatch` (for benchmarks and metrics). */
+export interface BatchEvent {
+  tower: Tower
+  /** items in this run */
+  size: number
+  /** session.run() wall time in the worker, ms */
+  runMs: number
+  /** how long the oldest item waited in the queue before dispatch, ms */
+  queueMs: number
+}
+
+export interface TowerStats {
+  batches: number
+  items: number
+  /** total session.run() time, ms */
+  runMs: number
+  largestBatch: number
+}
+
+export interface WorkerPoolOptions {
+  visionPath: string
+  textPath: string
+  provider: ExecutionProvider
+  /** worker threads, each holding both sessions (default 1) */
+  workers?: number
+  /** intra-op threads per session (default 1) */
+  threads?: number
+  /** most items per ONNX run (default 32) */
+  maxBatch?: number
+  /** vision input [3, inputHeight, inputWidth] */
+  inputHeight: number
+  inputWidth: number
+  usesTokenTypeIds: boolean
+  padId?: number
+  logger?: PoolLogger
+  onBatch?: (e: BatchEvent) => void
+}
+
+interface Job {
+  item: Float32Array | TokenizedText
+  resolve: (v: Float32Array) => void
+  reject: (e: Error) => void
+  queuedAt: number
+}
+
+interface Slot {
+  worker: Worker
+  busy: boolean
+  inflight?: { id: number, tower: Tower, jobs: Job[], queuedAt: number, dispatchedAt: number }
+}
+
+/**
+ * How to start onnx-worker in a thread. Under tsx the source is .ts, and Node 20 does not apply
+ * an inherited `--import tsx` to a worker's entry file, so a tiny eval'd bootstrap registers tsx's
+ * loader inside the worker and then imports the .ts file. Compiled to .js, the file runs directly.
+ */
+function spawnWorker (): Worker {
+  const self = import.meta.url
+  if (self.endsWith('.ts')) {
+    const tsxApi = import.meta.resolve('tsx/esm/api')
+    const entry = new URL('./onnx-worker.ts', self).href
+    const code = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}) })`
+    return new Worker(code, { eval: true })
+  }
+  return new Worker(new URL('./onnx-worker.js', self))
+}
+
+/**
+ * A pool of worker threads running the vision and text ONNX sessions, with a queue per tower.
+ * Concurrent calls are coalesced: whatever is queued when a worker is free goes out as one run
+ * of up to maxBatch items. Outputs are the towers' raw (unnormalized) embeddings.
+ */
+export class WorkerPool {
+  /** the execution provider actually in use, after any CUDA → CPU fallback */
+  readonly provider: ExecutionProvider
+  /** the sessions' declared inputs and outputs */
+  readonly sessions: { vision: SessionInfo, text: SessionInfo }
+  private readonly slots: Slot[]
+  private readonly queues: Record<Tower, Job[]> = { vision: [], text: [] }
+  private readonly counters: Record<Tower, TowerStats> = {
+    vision: { batches: 0, items: 0, runMs: 0, largestBatch: 0 },
+    text: { batches: 0, items: 0, runMs: 0, largestBatch: 0 }
+  }
+
+  private readonly maxBatch: number
+  private nextId = 1
+  private drainScheduled = false
+  private closed = false
+
+  private constructor (private readonly opts: WorkerPoolOptions, slots: Slot[], ready: ReadyMessage) {
+    this.slots = slots
+    this.provider = ready.provider
+    this.sessions = { vision: ready.vision, text: ready.text }
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 32)
+    for (const slot of slots) this.attach(slot)
+  }
+
+  /** Starts the workers and loads both sessions in each. Rejects (and stops every worker) if any fails. */
+  static async start (opts: WorkerPoolOptions): Promise<WorkerPool> {
+    const n = Math.max(1, opts.workers ?? 1)
+    const threads = Math.max(1, opts.threads ?? 1)
+    const workers = Array.from({ length: n }, () => spawnWorker())
+    try {
+      const readies = await Promise.all(workers.map(async (w) => await initWorker(w, { type: 'init', visionPath: opts.visionPath, textPath: opts.textPath, threads, provider: opts.provider })))
+      const ready = readies[0]!
+      if (ready.fallbackReason !== undefined) {
+        opts.logger?.warn({ requested: opts.provider, provider: ready.provider, reason: ready.fallbackReason }, 'ONNX execution provider unavailable, falling back to CPU')
+      }
+      opts.logger?.info({ provider: ready.provider, workers: n, threads }, `ONNX sessions ready on ${ready.provider}`)
+      return new WorkerPool(opts, workers.map((worker) => ({ worker, busy: false })), ready)
+    } catch (err) {
+      await Promise.all(workers.map(async (w) => await w.terminate()))
+      throw err
+    }
+  }
+
+  /** Raw vision tower outputs for CHW pixel tensors of [3, inputHeight, inputWidth]. */
+  async runVision (pixels: Float32Array[]): Promise<Float32Array[]> {
+    const want = 3 * this.opts.inputHeight * this.opts.inputWidth
+    for (const p of pixels) {
+      if (p.length !== want) throw new RangeError(`pixel tensor has ${p.length} values, the vision tower takes ${want} (3×${this.opts.inputHeight}×${this.opts.inputWidth})`)
+    }
+    return await this.enqueue('vision', pixels)
+  }
+
+  /** Raw text tower outputs for tokenized texts (padded together per run). */
+  async runText (texts: TokenizedText[]): Promise<Float32Array[]> {
+    for (const t of texts) if (t.ids.length === 0) throw new RangeError('a tokenized text is empty')
+    return await this.enqueue('text', texts)
+  }
+
+  /** Cumulative per-tower counters since start. */
+  stats (): Record<Tower, TowerStats> {
+    return { vision: { ...this.counters.vision }, text: { ...this.counters.text } }
+  }
+
+  /** Stops every worker; queued and in-flight calls reject. Idempotent. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const err = new Error('the encoder was closed')
+    for (const tower of ['vision', 'text'] as const) for (const job of this.queues[tower].splice(0)) job.reject(err)
+    for (const slot of this.slots) for (const job of slot.inflight?.jobs ?? []) job.reject(err)
+    await Promise.all(this.slots.map(async (s) => await s.worker.terminate()))
+  }
+
+  /** Number of live worker threads (0 after close). */
+  get size (): number {
+    return this.closed ? 0 : this.slots.length
+  }
+
+  private async enqueue (tower: Tower, items: Array<Float32Array | TokenizedText>): Promise<Float32Array[]> {
+    if (this.closed) throw new Error('the encoder was closed')
+    const now = performance.now()
+    const results = items.map(async (item) => await new Promise<Float32Array>((resolve, reject) => {
+      this.queues[tower].push({ item, resolve, reject, queuedAt: now })
+    }))
+    this.scheduleDrain()
+    return await Promise.all(results)
+  }
+
+  /** Defers dispatch to the next macrotask so calls made in the same tick share one run. */
+  private scheduleDrain (): void {
+    if (this.drainScheduled) return
+    this.drainScheduled = true
+    setImmediate(() => {
+      this.drainScheduled = false
+      this.drain()
+    })
+  }
+
+  private drain (): void {
+    if (this.closed) return
+    for (const slot of this.slots) {
+      if (slot.busy) continue
+      const tower = this.nextTower()
+      if (tower === undefined) return
+      this.dispatch(slot, tower, this.queues[tower].splice(0, this.maxBatch))
+    }
+  }
+
+  /** The tower whose oldest queued item has waited longest. */
+  private nextTower (): Tower | undefined {
+    const v = this.queues.vision[0]
+    const t = this.queues.text[0]
+    if (v === undefined) return t === undefined ? undefined : 'text'
+    if (t === undefined) return 'vision'
+    return v.queuedAt <= t.queuedAt ? 'vision' : 'text'
+  }
+
+  private dispatch (slot: Slot, tower: Tower, jobs: Job[]): void {
+    const id = this.nextId++
+    const queuedAt = jobs[0]!.queuedAt
+    let msg: VisionRunMessage | TextRunMessage
+    let transfer: ArrayBuffer[]
+    if (tower === 'vision') {
+      const { inputHeight: height, inputWidth: width } = this.opts
+      const per = 3 * height * width
+      const pixels = new Float32Array(jobs.length * per)
+      jobs.forEach((j, i) => pixels.set(j.item as Float32Array, i * per))
+      msg = { type: 'run', id, tower, batch: jobs.length, pixels, height, width }
+      transfer = [pixels.buffer]
+    } else {
+      const b = packTokens(jobs.map((j) => j.item as TokenizedText), this.opts.usesTokenTypeIds, this.opts.padId ?? 0)
+      msg = { type: 'run', id, tower, batch: b.batch, length: b.length, inputIds: b.inputIds, attentionMask: b.attentionMask }
+      transfer = [b.inputIds.buffer as ArrayBuffer, b.attentionMask.buffer as ArrayBuffer]
+      if (b.tokenTypeIds !== undefined) {
+        msg.tokenTypeIds = b.tokenTypeIds
+        transfer.push(b.tokenTypeIds.buffer as ArrayBuffer)
+      }
+    }
+    slot.busy = true
+    slot.inflight = { id, tower, jobs, queuedAt, dispatchedAt: performance.now() }
+    slot.worker.postMessage(msg satisfies ToWorker, transfer)
+  }
+
+  private attach (slot: Slot): void {
+    slot.worker.on('message', (msg: FromWorker) => {
+      const inflight = slot.inflight
+      if (msg.type === 'ready' || inflight === undefined || msg.id !== inflight.id) return
+      slot.busy = false
+      slot.inflight = undefined
+      if (msg.type === 'error') {
+        const err = new Error(`${inflight.tower} tower run failed: ${msg.message}`)
+        for (const job of inflight.jobs) job.reject(err)
+      } else {
+        this.settle(inflight.tower, inflight.jobs, msg.data, msg.dims, msg.runMs, inflight.dispatchedAt - inflight.queuedAt)
+      }
+      this.drain()
+    })
+    slot.worker.on('error', (err) => {
+      this.opts.logger?.warn({ err }, 'ONNX worker crashed')
+    })
+    slot.worker.on('exit', (code) => {
+      if (this.closed) return
+      // A worker that dies takes its in-flight run with it; the rest of the pool carries on.
+      const err = new Error(`ONNX worker exited unexpectedly (code ${code})`)
+      for (const job of slot.inflight?.jobs ?? []) job.reject(err)
+      slot.inflight = undefined
+      const i = this.slots.indexOf(slot)
+      if (i >= 0) this.slots.splice(i, 1)
+      if (this.slots.length === 0) {
+        this.closed = true
+        for (const tower of ['vision', 'text'] as const) for (const job of this.queues[tower].splice(0)) job.reject(err)
+      }
+      this.opts.logger?.warn({ code, workersLeft: this.slots.length }, 'ONNX worker exited')
+    })
+  }
+
+  private settle (tower: Tower, jobs: Job[], data: Float32Array, dims: number[], runMs: number, queueMs: number): void {
+    const dim = dims[1] ?? 0
+    if (dims.length !== 2 || dims[0] !== jobs.length) {
+      const err = new Error(`${tower} tower returned shape [${dims.join(', ')}], expected [${jobs.length}, dim]`)
+      for (const job of jobs) job.reject(err)
+      return
+    }
+    // One copy per item, so a caller that keeps (or transfers) one vector does not pin or detach the batch.
+    jobs.forEach((job, i) => job.resolve(data.slice(i * dim, (i + 1) * dim)))
+    const c = this.counters[tower]
+    c.batches++
+    c.items += jobs.length
+    c.runMs += runMs
+    c.largestBatch = Math.max(c.largestBatch, jobs.length)
+    this.opts.onBatch?.({ tower, size: jobs.length, runMs, queueMs })
+  }
+}
+
+async function initWorker (worker: Worker, msg: ToWorker): Promise<ReadyMessage> {
+  return await new Promise<ReadyMessage>((resolve, reject) => {
+    const cleanup = (): void => {
+      worker.off('message', onMessage)
+      worker.off('error', onError)
+      worker.off('exit', onExit)
+    }
+    const onMessage = (m: FromWorker): void => {
+      if (m.type === 'ready') { cleanup(); resolve(m) } else if (m.type === 'error' && m.id === undefined) { cleanup(); reject(new Error(`loading the ONNX models failed: ${m.message}`)) }
+    }
+    const onError = (err: Error): void => { cleanup(); reject(new Error(`the ONNX worker failed to start: ${err.message}`)) }
+    const onExit = (code: number): void => { cleanup(); reject(new Error(`the ONNX worker exited during start (code ${code})`)) }
+    worker.on('message', onMessage)
+    worker.on('error', onError)
+    worker.on('exit', onExit)
+    worker.postMessage(msg)
+  })
+}

@@ -1,0 +1,83 @@
+/**
+ * Decorates `app.services` with the core services (model, index, storage, jobs) and
+ * closes them when the app closes (which checkpoints the index).
+ * Services are either injected (tests, CLI) or opened from the config.
+ */
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { toServicesConfig, type Config, type ServicesConfig } from '../config.js'
+import { NotReadyError } from '../errors.js'
+import type { Services } from '../services/types.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services
+    config: Config
+  }
+}
+
+export interface ServicesPluginOptions {
+  config: Config
+  /** an already opened Services instance; `'none'` registers a stub that is never ready (used to export the OpenAPI spec) */
+  services?: Services | 'none'
+  /** close an injected instance when the app closes (default true; always true for services this plugin opens) */
+  closeServices?: boolean
+}
+
+interface ServicesModule {
+  openServices: (config: ServicesConfig, logger: FastifyInstance['log']) => Services | Promise<Services>
+}
+
+/** Opens the core services from src/services/index.ts. */
+export async function openCoreServices (config: Config, logger: FastifyInstance['log']): Promise<Services> {
+  // resolved at run time so this layer type-checks against the contract in types.ts alone
+  const specifier = '../services/index.js'
+  const mod = await import(specifier) as ServicesModule
+  return await mod.openServices(toServicesConfig(config), logger)
+}
+
+/** A Services stand-in that is never ready: every call answers 503. */
+export function unavailableServices (): Services {
+  const fail = (): never => { throw new NotReadyError('services are not available') }
+  return {
+    model: { name: 'unavailable', modelId: 'unavailable', embeddingDim: 0, maxTextLength: 0, temperature: 1, promptTemplate: '{}', usesTokenTypeIds: false, license: '', source: '' },
+    ready: () => false,
+    embedTexts: async () => fail(),
+    embedImages: async () => fail(),
+    addImages: async () => fail(),
+    getImage: fail,
+    getThumbnail: fail,
+    deleteImage: fail,
+    addTexts: async () => fail(),
+    deleteText: fail,
+    search: async () => fail(),
+    classify: async () => fail(),
+    createJob: fail,
+    createUploadJob: async () => fail(),
+    getJob: fail,
+    cancelJob: fail,
+    stats: fail,
+    close: async () => {}
+  }
+}
+
+export default fp(async function servicesPlugin (app: FastifyInstance, opts: ServicesPluginOptions) {
+  app.decorate('config', opts.config)
+  let services: Services
+  let close = opts.closeServices ?? true
+  if (opts.services === 'none') {
+    services = unavailableServices()
+  } else if (opts.services !== undefined) {
+    services = opts.services
+  } else {
+    app.log.info({ modelDir: opts.config.modelDir, dataDir: opts.config.dataDir }, 'opening services')
+    services = await openCoreServices(opts.config, app.log)
+    close = true
+  }
+  app.decorate('services', services)
+  app.addHook('onClose', async () => {
+    if (!close) return
+    app.log.info('closing services')
+    await services.close()
+  })
+}, { name: 'services' })

@@ -1,0 +1,36 @@
+/**
+ * How requests are validated, shared by the server and the tests through `buildOptions`.
+ * Bodies are validated strictly: no type coercion (`"k": "5"` is an error, not 5), no
+ * silent removal of unknown properties, first error only. Querystrings, params and
+ * headers are text on the wire, so they (and only they) are coerced.
+ */
+import AjvCompiler from '@fastify/ajv-compiler'
+import type { FastifySchemaValidationError } from 'fastify'
+
+const BASE = { removeAdditional: false, useDefaults: true, allErrors: false } as const
+
+type RouteDefinition = Parameters<ReturnType<AjvCompiler.BuildCompilerFromPool>>[0]
+
+/** A validator factory that compiles body schemas without coercion and other parts with it. */
+export function buildValidatorFactory (): AjvCompiler.BuildCompilerFromPool {
+  const pool = AjvCompiler()
+  return (externalSchemas, options) => {
+    const strict = pool(externalSchemas, { ...options, customOptions: { ...options?.customOptions, ...BASE, coerceTypes: false } })
+    const coercing = pool(externalSchemas, { ...options, customOptions: { ...options?.customOptions, ...BASE, coerceTypes: 'array' } })
+    return (route: RouteDefinition) => route.httpPart === 'body' ? strict(route) : coercing(route)
+  }
+}
+
+/**
+ * Formats validation errors as `<part><path> <message>`, e.g. `body/k must be >= 1`,
+ * and names the property for errors ajv reports without one (additional properties).
+ */
+export function formatSchemaErrors (errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const text = errors.map((e) => {
+    let msg = `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}`
+    const extra = (e.params as { additionalProperty?: unknown }).additionalProperty
+    if (typeof extra === 'string') msg += `: '${extra}'`
+    return msg
+  }).join(', ')
+  return new Error(text)
+}

@@ -1,0 +1,54 @@
+/**
+ * Shapes shared by every route, and the TypeBox type provider that turns
+ * route schemas into handler types (`Static<>` of body, params, querystring, reply).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import type { FastifyTypeProvider } from 'fastify'
+
+/** Fastify type provider for @sinclair/typebox schemas. */
+export interface TypeBoxProvider extends FastifyTypeProvider {
+  validator: this['schema'] extends TSchema ? Static<this['schema']> : unknown
+  serializer: this['schema'] extends TSchema ? Static<this['schema']> : unknown
+}
+
+/** Every error the API answers with. */
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer({ description: 'HTTP status code', examples: [400] }),
+  code: Type.String({ description: 'stable machine-readable error code, see src/errors.ts', examples: ['BAD_REQUEST'] }),
+  error: Type.String({ description: 'HTTP reason phrase', examples: ['Bad Request'] }),
+  message: Type.String({ description: 'what went wrong, naming the field when a request field is at fault', examples: ['body/k must be >= 1'] })
+}, { title: 'Error', description: 'The shape of every error response' })
+export type ErrorResponseT = Static<typeof ErrorResponse>
+
+/** The error responses every route may produce, for the `response` map. */
+export const errorResponses = {
+  '4xx': ErrorResponse,
+  '5xx': ErrorResponse
+} as const
+
+/** Free-form JSON metadata attached to an image or a text. */
+export const Metadata = Type.Object({}, {
+  additionalProperties: true,
+  description: 'free-form JSON object stored with the item and returned with results',
+  examples: [{ source: 'holiday-2023', tags: ['beach'] }]
+})
+export type MetadataT = Static<typeof Metadata>
+
+/** An image or text id. */
+export const ItemId = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\u0000-\\u001f]+$', description: 'item id; generated when omitted' })
+
+export const IdParams = Type.Object({ id: ItemId })
+export type IdParamsT = Static<typeof IdParams>
+
+/** The name of the model that produced a response. */
+export const ModelName = Type.String({ description: 'model id from the model folder config.json', examples: ['align-mini-v1'] })
+
+/** A base64 image: plain base64 (standard or URL-safe alphabet) or a data: URL. */
+export const Base64Image = Type.String({
+  minLength: 1,
+  description: 'image bytes (JPEG, PNG, WebP, GIF, AVIF, TIFF) as base64 or a data: URL',
+  examples: ['data:image/png;base64,iVBORw0KGgo...']
+})
+
+/** A binary file part in multipart/form-data (documentation only). */
+export const BinaryPart = Type.String({ format: 'binary' })

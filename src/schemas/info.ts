@@ -1,0 +1,36 @@
+/** GET /v1/info, /health, /ready shapes. */
+import { Type, type Static } from '@sinclair/typebox'
+
+export const InfoResponse = Type.Object({
+  version: Type.String({ description: 'align-search version' }),
+  model: Type.Object({
+    name: Type.String(),
+    modelId: Type.String(),
+    dim: Type.Integer({ description: 'embedding dimension' }),
+    temperature: Type.Number({ description: 'contrastive softmax temperature' }),
+    promptTemplate: Type.String(),
+    maxTextLength: Type.Integer({ description: 'tokens per text; longer texts are truncated' }),
+    license: Type.String(),
+    source: Type.String()
+  }),
+  counts: Type.Object({ images: Type.Integer(), texts: Type.Integer() }),
+  index: Type.Object({
+    M: Type.Integer(),
+    efConstruction: Type.Integer(),
+    efSearch: Type.Integer(),
+    capacity: Type.Integer(),
+    distance: Type.Literal('cosine')
+  }),
+  executionProvider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { description: 'requested ONNX execution provider' }),
+  limits: Type.Object({
+    maxUploadBytes: Type.Integer(),
+    maxFiles: Type.Integer(),
+    maxJobFiles: Type.Integer(),
+    maxBodyBytes: Type.Integer()
+  }),
+  auth: Type.Object({ writes: Type.Boolean({ description: 'writes need an API key' }), reads: Type.Boolean({ description: 'reads need an API key' }) })
+}, { title: 'Info' })
+export type InfoResponseT = Static<typeof InfoResponse>
+
+export const HealthResponse = Type.Object({ status: Type.Literal('ok') })
+export const ReadyResponse = Type.Object({ status: Type.Literal('ready') })

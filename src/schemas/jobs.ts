@@ -1,0 +1,48 @@
+/** /v1/index-jobs shapes. */
+import { Type, type Static } from '@sinclair/typebox'
+import { BinaryPart, ItemId, Metadata } from './common.js'
+
+export const JobItem = Type.Object({
+  path: Type.String({ minLength: 1, maxLength: 4096, description: 'file path relative to IMPORT_DIR' }),
+  id: Type.Optional(ItemId),
+  metadata: Type.Optional(Metadata)
+}, { additionalProperties: false })
+
+/** Exactly one of items | directory (checked by the route, so the message is plain). */
+export const JobBody = Type.Object({
+  items: Type.Optional(Type.Array(JobItem, { minItems: 1, maxItems: 1_000_000, description: 'files under IMPORT_DIR to index' })),
+  directory: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'a folder under IMPORT_DIR to index recursively' }))
+}, {
+  additionalProperties: false,
+  title: 'IndexJobRequest',
+  description: 'exactly one of items or directory',
+  examples: [{ directory: 'photos/2023' }, { items: [{ path: 'a.jpg', id: 'a', metadata: { album: 'x' } }] }]
+})
+export type JobBodyT = Static<typeof JobBody>
+
+/** multipart/form-data upload: many image files staged under DATA_DIR, indexed by a background job. */
+export const JobForm = Type.Object({
+  id: Type.Optional({ ...ItemId, description: 'id of the NEXT file part' }),
+  metadata: Type.Optional(Type.String({ description: 'JSON object stored with the NEXT file part' })),
+  file: Type.Optional({ ...BinaryPart, description: 'an image file; repeat for each file (the part name is free)' })
+}, {
+  additionalProperties: BinaryPart,
+  description: 'up to MAX_JOB_FILES (default 1000) image files. Optional fields `id` and `metadata` apply to the file part that follows them.'
+})
+
+export const JobCreated = Type.Object({ jobId: Type.String() }, { title: 'IndexJobCreated' })
+export type JobCreatedT = Static<typeof JobCreated>
+
+export const JobView = Type.Object({
+  id: Type.String(),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed'), Type.Literal('cancelled')]),
+  total: Type.Integer({ description: 'items found so far' }),
+  done: Type.Integer({ description: 'items processed (indexed, duplicate or failed)' }),
+  failed: Type.Integer(),
+  errors: Type.Array(Type.Object({ item: Type.String(), error: Type.String() }), { description: 'per-item errors (the first ones)' }),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' })
+}, { title: 'IndexJob' })
+export type JobViewT = Static<typeof JobView>
+
+export const JobParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })

@@ -1,0 +1,8 @@
+export { openStore, Store, DB_FILE, type StoreIdentity } from './open-store.js'
+export { SCHEMA_VERSION } from './schema.js'
+export { isStorageFull, mapStorageError } from './storage-error.js'
+export { vectorToBlob, blobToVector } from './vector-codec.js'
+export { VectorRows, type VectorTableName, type VectorRow, type VectorRowRef, type HitRow } from './vector-rows.js'
+export { ImageRows, type NewImageRow } from './image-rows.js'
+export { TextRows, type NewTextRow } from './text-rows.js'
+export { JobRows, MAX_JOB_ERRORS, isTerminal, type JobRow, type JobItem, type JobKind, type JobError, type ItemOutcome, type NewJob } from './job-rows.js'

@@ -1,0 +1,175 @@
+/**
+ * `jobs` and `job_items`: a job's items are written once, then each is marked done or failed
+ * in the same transaction that stores its image, so a job resumes exactly where it stopped.
+ */
+import type Database from 'better-sqlite3'
+import type { JobStatus, JobView, Metadata } from '../services/types.js'
+
+/** How many error entries a job keeps (the counts stay exact beyond that). */
+export const MAX_JOB_ERRORS = 1000
+
+export type JobKind = 'items' | 'directory' | 'upload'
+/** One file of a job: `path` is relative to the job's root; `name` is what errors call it (defaults to path). */
+export interface JobItem { path: string, id?: string, metadata?: Metadata, name?: string }
+export interface JobError { item: string, error: string }
+
+export interface JobRow {
+  id: string
+  kind: JobKind
+  status: JobStatus
+  /** the source as the client gave it */
+  source: unknown
+  /** absolute folder the item paths are relative to */
+  root: string
+  /** remove `root` when the job finishes (uploads staged under DATA_DIR) */
+  cleanup: boolean
+  /** false while a directory job's files are not listed yet */
+  expanded: boolean
+  total: number
+  done: number
+  failed: number
+  errors: JobError[]
+  createdAt: string
+  updatedAt: string
+}
+
+export interface NewJob { id: string, kind: JobKind, source: unknown, root: string, cleanup?: boolean, items?: JobItem[] }
+export interface ItemOutcome { seq: number, ok: boolean, item: string, error?: string }
+
+interface RawJob {
+  id: string, kind: string, status: string, source: string, root: string, cleanup: number, expanded: number
+  total: number, done: number, failed: number, errors: string, created_at: string, updated_at: string
+}
+
+const TERMINAL: ReadonlySet<JobStatus> = new Set(['done', 'failed', 'cancelled'])
+export function isTerminal (status: JobStatus): boolean { return TERMINAL.has(status) }
+
+export class JobRows {
+  private readonly st
+
+  constructor (private readonly db: Database.Database) {
+    this.st = {
+      insertJob: db.prepare<[string, string, string, string, string, number, number, number, string, string]>(
+        `INSERT INTO jobs (id, kind, status, source, root, cleanup, expanded, total, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertItem: db.prepare<[string, number, string]>('INSERT INTO job_items (job_id, seq, item) VALUES (?, ?, ?)'),
+      get: db.prepare<[string], RawJob>('SELECT * FROM jobs WHERE id = ?'),
+      unfinished: db.prepare<[], RawJob>("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, rowid"),
+      all: db.prepare<[], RawJob>('SELECT * FROM jobs ORDER BY created_at, rowid'),
+      count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM jobs'),
+      setStatus: db.prepare<[string, string, string]>('UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?'),
+      setErrors: db.prepare<[string, string, string]>('UPDATE jobs SET errors = ?, updated_at = ? WHERE id = ?'),
+      expand: db.prepare<[number, string, string]>('UPDATE jobs SET expanded = 1, total = ?, updated_at = ? WHERE id = ?'),
+      clearItems: db.prepare<[string]>('DELETE FROM job_items WHERE job_id = ?'),
+      pending: db.prepare<[string, number], { seq: number, item: string }>(
+        "SELECT seq, item FROM job_items WHERE job_id = ? AND status = 'pending' ORDER BY seq LIMIT ?"),
+      markItem: db.prepare<[string, string | null, string, number]>(
+        "UPDATE job_items SET status = ?, error = ? WHERE job_id = ? AND seq = ? AND status = 'pending'"),
+      counts: db.prepare<[number, number, string, string, string]>(
+        'UPDATE jobs SET done = done + ?, failed = failed + ?, errors = ?, updated_at = ? WHERE id = ?')
+    }
+  }
+
+  /** Creates a queued job; without `items` it is a directory job whose files are listed later by `expand`. */
+  create (job: NewJob): void {
+    const now = new Date().toISOString()
+    this.db.transaction(() => {
+      this.st.insertJob.run(job.id, job.kind, 'queued', JSON.stringify(job.source), job.root, job.cleanup === true ? 1 : 0,
+        job.items === undefined ? 0 : 1, job.items?.length ?? 0, now, now)
+      if (job.items !== undefined) this.insertItems(job.id, job.items)
+    })()
+  }
+
+  /** Lists a directory job's files (replacing any earlier partial listing) and sets its total. */
+  expand (id: string, items: JobItem[]): void {
+    this.db.transaction(() => {
+      this.st.clearItems.run(id)
+      this.insertItems(id, items)
+      this.st.expand.run(items.length, new Date().toISOString(), id)
+    })()
+  }
+
+  private insertItems (id: string, items: JobItem[]): void {
+    items.forEach((item, i) => { this.st.insertItem.run(id, i, JSON.stringify(item)) })
+  }
+
+  get (id: string): JobRow | undefined {
+    const r = this.st.get.get(id)
+    return r === undefined ? undefined : toRow(r)
+  }
+
+  view (id: string): JobView | undefined {
+    const r = this.get(id)
+    if (r === undefined) return undefined
+    return { id: r.id, status: r.status, total: r.total, done: r.done, failed: r.failed, errors: r.errors, createdAt: r.createdAt, updatedAt: r.updatedAt }
+  }
+
+  /** queued and running jobs, oldest first */
+  unfinished (): JobRow[] {
+    return this.st.unfinished.all().map(toRow)
+  }
+
+  all (): JobRow[] {
+    return this.st.all.all().map(toRow)
+  }
+
+  count (): number {
+    return this.st.count.get()!.n
+  }
+
+  setStatus (id: string, status: JobStatus): void {
+    this.st.setStatus.run(status, new Date().toISOString(), id)
+  }
+
+  /** Appends a job-level error (kept within MAX_JOB_ERRORS). */
+  addError (id: string, error: JobError): void {
+    const job = this.get(id)
+    if (job === undefined || job.errors.length >= MAX_JOB_ERRORS) return
+    this.st.setErrors.run(JSON.stringify([...job.errors, error]), new Date().toISOString(), id)
+  }
+
+  /** up to `limit` items still pending, in order */
+  pending (id: string, limit: number): Array<{ seq: number, item: JobItem }> {
+    return this.st.pending.all(id, limit).map((r) => ({ seq: r.seq, item: JSON.parse(r.item) as JobItem }))
+  }
+
+  /**
+   * Marks items done or failed and updates the job's counts and errors. Items already
+   * marked are skipped, so a replay never counts twice. Call inside the transaction that stores the images.
+   */
+  complete (id: string, outcomes: ItemOutcome[]): void {
+    const job = this.get(id)
+    if (job === undefined) return
+    let done = 0
+    let failed = 0
+    const errors = job.errors
+    for (const o of outcomes) {
+      const changed = this.st.markItem.run(o.ok ? 'done' : 'failed', o.ok ? null : (o.error ?? 'failed'), id, o.seq).changes
+      if (changed === 0) continue
+      if (o.ok) done++
+      else {
+        failed++
+        if (errors.length < MAX_JOB_ERRORS) errors.push({ item: o.item, error: o.error ?? 'failed' })
+      }
+    }
+    this.st.counts.run(done, failed, JSON.stringify(errors), new Date().toISOString(), id)
+  }
+}
+
+function toRow (r: RawJob): JobRow {
+  return {
+    id: r.id,
+    kind: r.kind as JobKind,
+    status: r.status as JobStatus,
+    source: JSON.parse(r.source) as unknown,
+    root: r.root,
+    cleanup: r.cleanup === 1,
+    expanded: r.expanded === 1,
+    total: r.total,
+    done: r.done,
+    failed: r.failed,
+    errors: JSON.parse(r.errors) as JobError[],
+    createdAt: r.created_at,
+    updatedAt: r.updated_at
+  }
+}

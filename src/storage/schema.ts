@@ -1,0 +1,88 @@
+/**
+ * The SQLite schema. SQLite is the source of truth: the HNSW files are caches that can be
+ * rebuilt from the `embedding` columns at any time.
+ *
+ * `label` is the row's key in the HNSW index (freed labels are reused through `free_labels`).
+ * `seq` is a row version taken from one counter shared by both vector tables: every insert
+ * gets a larger `seq`, so an index snapshot that records "everything up to seq N" can be
+ * brought up to date exactly by replaying rows with `seq > N` and dropping labels that are
+ * no longer in the table.
+ */
+import type Database from 'better-sqlite3'
+
+export const SCHEMA_VERSION = 1
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS images (
+  id         TEXT PRIMARY KEY,
+  label      INTEGER NOT NULL UNIQUE,
+  seq        INTEGER NOT NULL UNIQUE,
+  sha256     TEXT NOT NULL UNIQUE,
+  width      INTEGER NOT NULL,
+  height     INTEGER NOT NULL,
+  metadata   TEXT NOT NULL DEFAULT '{}',
+  embedding  BLOB NOT NULL,
+  thumbnail  BLOB,
+  created_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS texts (
+  id         TEXT PRIMARY KEY,
+  label      INTEGER NOT NULL UNIQUE,
+  seq        INTEGER NOT NULL UNIQUE,
+  text       TEXT NOT NULL,
+  sha256     TEXT NOT NULL UNIQUE,
+  metadata   TEXT NOT NULL DEFAULT '{}',
+  embedding  BLOB NOT NULL,
+  created_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS free_labels (
+  tbl   TEXT NOT NULL,
+  label INTEGER NOT NULL,
+  PRIMARY KEY (tbl, label)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS jobs (
+  id         TEXT PRIMARY KEY,
+  kind       TEXT NOT NULL,
+  status     TEXT NOT NULL,
+  source     TEXT NOT NULL,
+  root       TEXT NOT NULL,
+  cleanup    INTEGER NOT NULL DEFAULT 0,
+  expanded   INTEGER NOT NULL DEFAULT 1,
+  total      INTEGER NOT NULL DEFAULT 0,
+  done       INTEGER NOT NULL DEFAULT 0,
+  failed     INTEGER NOT NULL DEFAULT 0,
+  errors     TEXT NOT NULL DEFAULT '[]',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
+
+CREATE TABLE IF NOT EXISTS job_items (
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  seq    INTEGER NOT NULL,
+  item   TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  error  TEXT,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS job_items_status ON job_items (job_id, status, seq);
+`
+
+/** Creates the tables on a new database; refuses a database written by a newer schema. Returns the stored version. */
+export function migrate (db: Database.Database): number {
+  db.exec(DDL)
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined
+  if (row === undefined) {
+    db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION))
+    return SCHEMA_VERSION
+  }
+  return Number(row.value)
+}
