@@ -1,4 +1,5 @@
 import sharp from 'sharp'
+import type { Metadata, OutputInfo } from 'sharp'
 import { PayloadTooLargeError, UnsupportedImageError } from '../errors.js'
 import type { PreprocessorConfig } from './model-folder.js'
 import type { PreparedImage } from './types.js'
@@ -117,7 +118,7 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
   sniff(bytes)
   // failOn 'error' rejects truncated and corrupt data but tolerates libjpeg's benign warnings.
   const input = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 })
-  let meta: sharp.Metadata
+  let meta: Metadata
   try {
     meta = await input.metadata()
   } catch (err) {
@@ -145,7 +146,7 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
       .webp({ quality: 80, effort: 2 })
       .toBuffer()
     : Promise.resolve(Buffer.alloc(0))
-  let decoded: { data: Buffer, info: sharp.OutputInfo }
+  let decoded: { data: Buffer, info: OutputInfo }
   let thumb: Buffer
   try {
     [decoded, thumb] = await Promise.all([pixels, thumbnail])

@@ -6,7 +6,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ErrorResponseT } from '../schemas/common.js'
+import { ErrorResponse, type ErrorResponseT } from '../schemas/common.js'
 
 /** The codes defined in src/errors.ts: their messages are meant for clients. */
 const OWN_CODES = new Set(['BAD_REQUEST', 'UNAUTHORIZED', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED', 'NOT_READY', 'INSUFFICIENT_STORAGE'])
@@ -42,21 +42,26 @@ const FRAMEWORK: Record<string, { status: number, message?: string }> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, message: 'body must not be empty when Content-Type is application/json' }
 }
 
-/** The wire shape of an error, without sending it. */
-export function renderError (err: FastifyError): ErrorResponseT {
+/** The wire shape of an error, without sending it. `contentType` is the request's, for 415 messages. */
+export function renderError (err: FastifyError, contentType?: string): ErrorResponseT {
   const known = err.code !== undefined ? FRAMEWORK[err.code] : undefined
   let status = known?.status ?? (typeof err.statusCode === 'number' ? err.statusCode : 500)
   if (status < 400 || status > 599) status = 500
   const own = err.code !== undefined && OWN_CODES.has(err.code)
   const code = own ? err.code : (err.validation !== undefined ? 'BAD_REQUEST' : (CODE_BY_STATUS[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST')))
   let message = known?.message ?? err.message
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    message = `Content-Type "${contentType ?? ''}" is not supported: send application/json (or multipart/form-data where the API documents it)`
+  }
   if (status >= 500 && !own) message = 'Internal Server Error'
   return { statusCode: status, code, error: STATUS_CODES[status] ?? 'Error', message }
 }
 
 export default fp(async function errorsPlugin (app: FastifyInstance) {
+  // shared by every route's 4xx/5xx responses (and one component in the OpenAPI document)
+  app.addSchema(ErrorResponse)
   app.setErrorHandler(function rootErrorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-    const body = renderError(err)
+    const body = renderError(err, request.headers['content-type'])
     if (body.statusCode >= 500) {
       request.log.error({ err }, 'request failed')
     } else {

@@ -15,8 +15,13 @@ type RouteDefinition = Parameters<ReturnType<AjvCompiler.BuildCompilerFromPool>>
 export function buildValidatorFactory (): AjvCompiler.BuildCompilerFromPool {
   const pool = AjvCompiler()
   return (externalSchemas, options) => {
-    const strict = pool(externalSchemas, { ...options, customOptions: { ...options?.customOptions, ...BASE, coerceTypes: false } })
-    const coercing = pool(externalSchemas, { ...options, customOptions: { ...options?.customOptions, ...BASE, coerceTypes: 'array' } })
+    const custom = options?.mode === 'JTD' ? {} : options?.customOptions
+    const shared = {
+      ...(options?.plugins === undefined ? {} : { plugins: options.plugins }),
+      ...(options?.onCreate === undefined ? {} : { onCreate: options.onCreate })
+    }
+    const strict = pool(externalSchemas, { ...shared, customOptions: { ...custom, ...BASE, coerceTypes: false } })
+    const coercing = pool(externalSchemas, { ...shared, customOptions: { ...custom, ...BASE, coerceTypes: 'array' } })
     return (route: RouteDefinition) => route.httpPart === 'body' ? strict(route) : coercing(route)
   }
 }

@@ -4,6 +4,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import type { FastifyTypeProvider } from 'fastify'
+import { ID_PATTERN } from '../storage/ids.js'
 
 /** Fastify type provider for @sinclair/typebox schemas. */
 export interface TypeBoxProvider extends FastifyTypeProvider {
@@ -17,13 +18,13 @@ export const ErrorResponse = Type.Object({
   code: Type.String({ description: 'stable machine-readable error code, see src/errors.ts', examples: ['BAD_REQUEST'] }),
   error: Type.String({ description: 'HTTP reason phrase', examples: ['Bad Request'] }),
   message: Type.String({ description: 'what went wrong, naming the field when a request field is at fault', examples: ['body/k must be >= 1'] })
-}, { title: 'Error', description: 'The shape of every error response' })
+}, { $id: 'Error', title: 'Error', description: 'The shape of every error response' })
 export type ErrorResponseT = Static<typeof ErrorResponse>
 
-/** The error responses every route may produce, for the `response` map. */
+/** The error responses every route may produce, for the `response` map (a reference to the shared `Error` schema). */
 export const errorResponses = {
-  '4xx': ErrorResponse,
-  '5xx': ErrorResponse
+  '4xx': Type.Ref(ErrorResponse),
+  '5xx': Type.Ref(ErrorResponse)
 } as const
 
 /** Free-form JSON metadata attached to an image or a text. */
@@ -34,10 +35,11 @@ export const Metadata = Type.Object({}, {
 })
 export type MetadataT = Static<typeof Metadata>
 
-/** An image or text id. */
-export const ItemId = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\u0000-\\u001f]+$', description: 'item id; generated when omitted' })
+/** An image or text id, as the storage accepts it (src/storage/ids.ts). */
+export const ItemId = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN.source, description: 'item id: 1–128 letters, digits, ".", "_", ":" or "-"; generated when omitted' })
 
-export const IdParams = Type.Object({ id: ItemId })
+/** `:id` in a URL; lax on purpose, so an id that cannot exist is a 404 rather than a 400. */
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 512, description: 'the item id' }) })
 export type IdParamsT = Static<typeof IdParams>
 
 /** The name of the model that produced a response. */

@@ -61,6 +61,8 @@ export interface Services {
   createUploadJob (files: Array<{ bytes: Buffer, filename: string, id?: string, metadata?: Metadata }>): Promise<string>
   getJob (id: string): JobView | undefined
   cancelJob (id: string): JobView | undefined
+  /** resolves once the job is done, failed or cancelled (or the service closes); undefined for an unknown id */
+  waitForJob? (id: string): Promise<JobView | undefined>
   stats (): IndexStats
   close (): Promise<void>
 }

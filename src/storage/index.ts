@@ -1,5 +1,6 @@
 export { openStore, Store, DB_FILE, type StoreIdentity } from './open-store.js'
 export { SCHEMA_VERSION } from './schema.js'
+export { ID_PATTERN, idProblem } from './ids.js'
 export { isStorageFull, mapStorageError } from './storage-error.js'
 export { vectorToBlob, blobToVector } from './vector-codec.js'
 export { VectorRows, type VectorTableName, type VectorRow, type VectorRowRef, type HitRow } from './vector-rows.js'

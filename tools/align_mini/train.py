@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--emoji-weight", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--from-checkpoint", help="skip training: evaluate and export a saved checkpoint")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -56,6 +57,11 @@ def main():
     print(f"corpus {len(meta)} images, vocab {len(vocab)}", flush=True)
 
     model = AlignMini(len(vocab), DIM, MAX_LEN)
+    if args.from_checkpoint:
+        saved = torch.load(args.from_checkpoint)
+        model.load_state_dict(saved["state"])
+        evaluate_and_export(model, tok, vocab, meta, images, args.out, saved["training"])
+        return
     print(f"params: image {sum(p.numel() for p in model.image.parameters())/1e6:.2f}M, text {sum(p.numel() for p in model.text.parameters())/1e6:.2f}M", flush=True)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -76,21 +82,26 @@ def main():
         if step % 100 == 0 or step == args.steps - 1:
             el = time.time() - t0
             print(f"step {step} loss {loss.item():.3f} temp {model.temperature().item():.4f} {el/60:.1f} min, eta {(args.steps-step-1)*el/(step+1)/60:.1f} min", flush=True)
-    train_minutes = (time.time() - t0) / 60
-    model.eval()
+    training = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "emoji_weight": args.emoji_weight,
+                "minutes": round((time.time() - t0) / 60, 1), "threads": args.threads,
+                "train_images": int(sum(1 for m in meta if not m["heldOut"])), "vocab": len(vocab), "torch": torch.__version__}
+    os.makedirs(".cache", exist_ok=True)
+    torch.save({"state": model.state_dict(), "training": training}, ".cache/align-mini.pt")
+    evaluate_and_export(model, tok, vocab, meta, images, args.out, training)
 
-    os.makedirs(args.out, exist_ok=True)
+
+def evaluate_and_export(model, tok, vocab, meta, images, out, training):
+    model.eval()
+    os.makedirs(out, exist_ok=True)
     metrics = {
         "retrieval": {s: ev.retrieval(model, tok, meta, images, [s]) for s in HELD_OUT_EMOJI + HELD_OUT_ICONS},
         "zero_shot": {s: ev.zero_shot_groups(model, tok, meta, images, [s]) for s in HELD_OUT_EMOJI},
         "arithmetic": ev.arithmetic(model, tok, meta, images, HELD_OUT_EMOJI),
         "seen_style": ev.retrieval(model, tok, meta, images, ["noto"]),
-        "training": {"steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "emoji_weight": args.emoji_weight,
-                     "minutes": round(train_minutes, 1), "threads": args.threads,
-                     "train_images": int(sum(1 for m in meta if not m["heldOut"])), "vocab": len(vocab), "torch": torch.__version__},
+        "training": training,
     }
     print(json.dumps({k: metrics[k] for k in ("retrieval", "zero_shot")}, indent=1), flush=True)
-    export(model, tok, vocab, meta, images, args.out, metrics)
+    export(model, tok, vocab, meta, images, out, metrics)
 
 
 def export(model, tok, vocab, meta, images, out, metrics):
@@ -110,11 +121,14 @@ def export(model, tok, vocab, meta, images, out, metrics):
         def forward(self, input_ids, attention_mask):
             return self.m.text(input_ids, attention_mask)
 
+    # torch.onnx.export restores each wrapper's own mode afterwards; a fresh wrapper is in training mode,
+    # which would put BatchNorm back on batch statistics for the reference pass below.
+    vision, text = Vision(model).eval(), Text(model).eval()
     x = torch.zeros(2, 3, SIZE, SIZE)
-    torch.onnx.export(Vision(model), (x,), f"{out}/vision.onnx", input_names=["pixel_values"], output_names=["image_embeds"],
+    torch.onnx.export(vision, (x,), f"{out}/vision.onnx", input_names=["pixel_values"], output_names=["image_embeds"],
                       dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}}, opset_version=17)
     ids = torch.ones(2, 8, dtype=torch.long)
-    torch.onnx.export(Text(model), (ids, ids), f"{out}/text.onnx", input_names=["input_ids", "attention_mask"], output_names=["text_embeds"],
+    torch.onnx.export(text, (ids, ids), f"{out}/text.onnx", input_names=["input_ids", "attention_mask"], output_names=["text_embeds"],
                       dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "text_embeds": {0: "batch"}},
                       opset_version=17)
     save_tokenizer(vocab, MAX_LEN, f"{out}/tokenizer.json")
@@ -132,6 +146,7 @@ def export(model, tok, vocab, meta, images, out, metrics):
     # reference.json: inputs at the model's own input size, so preprocessing is only the rescale
     ref_texts = ["cat", "grinning face", "waving hand: medium skin tone", "an icon of a house", "Café ☕ au lait!"]
     pick = [i for i, m in enumerate(meta) if m["set"] == "twemoji"][:3] + [i for i, m in enumerate(meta) if m["set"] == "tabler"][:1]
+    model.eval()
     with torch.no_grad():
         t_ids = [tok.encode(t) for t in ref_texts]
         t_emb = [model.text(torch.tensor([s]), torch.ones(1, len(s), dtype=torch.long))[0] for s in t_ids]
@@ -142,8 +157,6 @@ def export(model, tok, vocab, meta, images, out, metrics):
                        "image_embeds": e.tolist()} for i, e in zip(pick, i_emb)]}
     with open(f"{out}/reference.json", "w") as f:
         json.dump(ref, f)
-    os.makedirs(".cache", exist_ok=True)
-    torch.save(model.state_dict(), ".cache/align-mini.pt")
     print("exported", out, flush=True)
 
 

@@ -93,6 +93,12 @@ export async function search (body: SearchBody, files: Map<string, Blob>, signal
   return await request('POST', '/v1/search', form, signal)
 }
 
+export interface ImageRecord { id: string, width?: number, height?: number, metadata?: Record<string, unknown> }
+
+export async function getImage (id: string): Promise<ImageRecord> {
+  return await request('GET', `/v1/images/${encodeURIComponent(id)}`)
+}
+
 export async function getInfo (): Promise<unknown> {
   return await request('GET', '/v1/info')
 }

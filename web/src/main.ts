@@ -4,9 +4,9 @@
  */
 import './styles.css'
 import { byId, showError, readAsDataUrl, formatCount } from './dom.js'
-import { search, uploadImages, getApiKey, setApiKey, ApiError, type SearchBody, type WireTerm } from './api.js'
+import { search, uploadImages, getImage, getApiKey, setApiKey, ApiError, type SearchBody, type WireTerm } from './api.js'
 import { renderChips } from './chips.js'
-import { renderResults } from './results.js'
+import { hitLabel, renderResults } from './results.js'
 import { setupIndexPanel } from './jobs.js'
 import { setupClassify } from './classify.js'
 import { refreshInfo } from './info.js'
@@ -133,6 +133,19 @@ async function runSearch (push = false, focusFrom = -1): Promise<void> {
   }
 }
 
+/** Image terms restored from a URL carry only an id: fetch their labels for the chips. */
+function labelImageTerms (): void {
+  for (const t of state.terms) {
+    if (t.kind !== 'imageId' || t.label !== undefined) continue
+    getImage(t.imageId).then((img) => {
+      const label = hitLabel({ id: img.id, score: 0, metadata: img.metadata })
+      if (label === img.id) return
+      t.label = label
+      renderControls()
+    }).catch(() => { /* the search itself reports an unknown id */ })
+  }
+}
+
 function addTerms (terms: Term[]): void {
   if (terms.length === 0) return
   state.terms.push(...terms)
@@ -229,6 +242,10 @@ searchSection.addEventListener('drop', (e) => {
   void addUploads([...(e.dataTransfer?.files ?? [])])
 })
 
+// A file dropped outside the query bar must not make the browser navigate away from the page.
+window.addEventListener('dragover', (e) => e.preventDefault())
+window.addEventListener('drop', (e) => e.preventDefault())
+
 // Paste an image anywhere on the page to add it to the query.
 document.addEventListener('paste', (e) => {
   const files = [...(e.clipboardData?.files ?? [])].filter((f) => f.type.startsWith('image/'))
@@ -240,6 +257,7 @@ document.addEventListener('paste', (e) => {
 window.addEventListener('popstate', () => {
   state = paramsToState(new URLSearchParams(location.search))
   renderControls()
+  labelImageTerms()
   void runSearch(false)
 })
 
@@ -255,6 +273,7 @@ byId<HTMLFormElement>('api-key-form').addEventListener('submit', (e) => {
 setupIndexPanel({ onIndexed: () => { void refreshInfo() } })
 setupClassify()
 renderControls()
+labelImageTerms()
 void refreshInfo()
 if (state.terms.length > 0) void runSearch(false)
 else statusEl.textContent = 'Type words and press Enter, or add an image, to search.'

@@ -26,15 +26,15 @@ function explanation (hit: SearchHit, terms: Term[], id: string): HTMLElement {
       bar.style.setProperty('--w', `${Math.min(50, Math.abs(cos) * 50)}%`)
       bar.classList.add(cos < 0 ? 'neg' : 'pos')
     }
-    const weight = t.weight === 1 ? '' : ` ×${t.weight}`
+    const weight = t.weight === 1 ? '' : ` ×${t.weight < 0 ? '−' : ''}${Math.abs(t.weight)}`
     return h('li', { class: t.weight < 0 ? 'negative' : '' },
       h('span', { class: 'explain-term', title: termLabel(t) }, termLabel(t), h('span', { class: 'explain-weight' }, weight)),
-      h('span', { class: 'explain-track', 'aria-hidden': 'true' }, bar),
-      h('span', { class: 'explain-cos' }, cos === undefined ? '—' : formatScore(cos))
+      h('span', { class: 'explain-cos' }, cos === undefined ? '—' : formatScore(cos)),
+      h('span', { class: 'explain-track', 'aria-hidden': 'true' }, bar)
     )
   })
   return h('div', { class: 'explain', id, role: 'tooltip' },
-    h('p', { class: 'explain-title' }, 'Cosine with each term'),
+    h('p', { class: 'explain-title' }, 'Similarity with each term'),
     h('ul', {}, ...rows)
   )
 }

@@ -1,0 +1,56 @@
+/** Starts the real server (`node --import tsx src/server.ts`) on 127.0.0.1 with a fresh DATA_DIR, and stops it. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { createServer } from 'node:net'
+
+export interface ServerHandle {
+  url: string
+  proc: ChildProcess
+  stop: () => Promise<number | null>
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address()
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
+      s.close(() => { resolve(port) })
+    })
+  })
+}
+
+export async function startServer (env: Record<string, string>, logFile: string): Promise<ServerHandle> {
+  const port = await freePort()
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const log = createWriteStream(logFile)
+  proc.stdout?.pipe(log)
+  proc.stderr?.pipe(log)
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => { resolve(code) }))
+  return {
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    async stop () {
+      if (proc.exitCode === null) proc.kill('SIGTERM')
+      const timer = setTimeout(() => { if (proc.exitCode === null) proc.kill('SIGKILL') }, 15_000)
+      const code = await exited
+      clearTimeout(timer)
+      return code
+    }
+  }
+}
+
+/** Polls `check` every `everyMs` until it returns a value, or throws after `timeoutMs`. */
+export async function waitFor<T> (what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await check().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+}

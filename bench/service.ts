@@ -1,0 +1,153 @@
+/**
+ * Section 3, the service under load: the real server over loopback, text search under autocannon at
+ * fixed fractions of its measured maximum, idle and then while a batch indexing job runs.
+ * Event-loop delay comes from the server's /metrics (prom-client default metrics, reset on each scrape).
+ */
+import { existsSync } from 'node:fs'
+import { mkdir, rm } from 'node:fs/promises'
+import path from 'node:path'
+import autocannon, { type Result } from 'autocannon'
+import { machineInfo } from './lib/machine.js'
+import { readPool } from './lib/pool.js'
+import { startServer, waitFor, type ServerHandle } from './lib/server-process.js'
+import { fmt, ratio } from './lib/stats.js'
+import type { BenchOptions, Cell, SectionResult, Target } from './lib/types.js'
+import { makeVariants } from './lib/variants.js'
+
+const FRACTIONS = [0.25, 0.5, 0.75]
+const CONNECTIONS = 16
+const TARGET_P99_RATIO = 2
+const TEMPLATES = ['{}', 'a photo of {}', 'an icon of {}', 'a drawing of a {}', '{} symbol']
+
+interface Window { phase: 'max' | 'idle' | 'indexing', rate: number | null, rps: number, p50: number, p99: number, errors: number, lagP99Ms: number, lagMaxMs: number, jobDone?: [number, number], jobActive?: boolean }
+interface JobView { status: string, total: number, done: number, failed: number }
+
+async function json<T> (url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, init)
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`)
+  return await res.json() as T
+}
+
+/** prom-client's event-loop lag gauges, in ms; reading them also resets the histogram behind them */
+async function eventLoopLag (url: string): Promise<{ p99: number, max: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const get = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text)?.[1] ?? Number.NaN) * 1000
+  return { p99: get('nodejs_eventloop_lag_p99_seconds'), max: get('nodejs_eventloop_lag_max_seconds') }
+}
+
+async function load (url: string, queries: string[], cursor: { i: number }, durationS: number, rate?: number): Promise<Result> {
+  return await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: durationS,
+    timeout: 30,
+    ...(rate === undefined ? {} : { overallRate: Math.max(1, Math.round(rate)) }),
+    requests: [{
+      method: 'POST',
+      path: '/v1/search',
+      headers: { 'content-type': 'application/json' },
+      setupRequest: (req) => ({ ...req, body: JSON.stringify({ query: [{ text: queries[cursor.i++ % queries.length]! }], k: 10 }) })
+    }]
+  })
+}
+
+async function window (s: ServerHandle, phase: Window['phase'], queries: string[], cursor: { i: number }, d: number, rate?: number): Promise<Window> {
+  await eventLoopLag(s.url) // reset
+  const r = await load(s.url, queries, cursor, d, rate)
+  const lag = await eventLoopLag(s.url)
+  return { phase, rate: rate ?? null, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx, lagP99Ms: lag.p99, lagMaxMs: lag.max }
+}
+
+export async function serviceSection (opts: BenchOptions, log: (m: string) => void): Promise<SectionResult> {
+  const started = performance.now()
+  const machine = machineInfo()
+  const base = { id: 'service', title: 'Service under load: text search, idle and during indexing', machine, dataset: '', params: {}, tables: [], targets: [], notes: [] }
+  if (!existsSync('src/server.ts')) return { ...base, skipped: 'src/server.ts does not exist yet', wallMs: performance.now() - started }
+
+  const pool = await readPool(opts.poolDir)
+  const queries = pool.flatMap((it, i) => [TEMPLATES[i % TEMPLATES.length]!.replace('{}', it.label), TEMPLATES[(i + 2) % TEMPLATES.length]!.replace('{}', it.label)])
+  const dataDir = path.join(opts.workDir, 'service-data')
+  const importDir = path.join(opts.workDir, 'import')
+  const jobDir = 'service-job'
+  await rm(dataDir, { recursive: true, force: true })
+  await mkdir(dataDir, { recursive: true })
+  const variants = await makeVariants(opts.poolDir, path.join(importDir, jobDir), opts.importN, 1)
+  log(`service: ${variants.files} image variants ${variants.cached ? 'reused' : `made in ${fmt(variants.ms / 1000)} s`}`)
+
+  const t0 = performance.now()
+  const s = await startServer({ DATA_DIR: dataDir, IMPORT_DIR: importDir, DEMO_POOL: opts.poolDir, MODEL_DIR: opts.modelDir, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '0' }, path.join(opts.workDir, 'service-server.log'))
+  try {
+    const alive = (): void => { if (s.proc.exitCode !== null) throw new Error(`the server exited with ${s.proc.exitCode}; see bench/out/service-server.log`) }
+    await waitFor('GET /ready', async () => { alive(); return (await fetch(`${s.url}/ready`)).ok ? true : undefined }, 180_000)
+    const readyMs = performance.now() - t0
+    let last = -1
+    let stableSince = Date.now()
+    const images = await waitFor('the demo pool to be indexed', async () => {
+      alive()
+      const n = (await json<{ counts: { images: number } }>(`${s.url}/v1/info`)).counts.images
+      if (n !== last) { last = n; stableSince = Date.now() }
+      return n >= pool.length || (n > 0 && Date.now() - stableSince > 10_000) ? n : undefined
+    }, 300_000, 500)
+    const poolMs = performance.now() - t0 - readyMs
+    log(`service: ready in ${fmt(readyMs / 1000)} s, ${images} pool images searchable ${fmt(poolMs / 1000)} s later`)
+
+    const cursor = { i: 0 }
+    await load(s.url, queries, cursor, 2) // warm-up
+    const max = await window(s, 'max', queries, cursor, opts.duration)
+    log(`service: max ${fmt(max.rps)} req/s, p99 ${max.p99} ms`)
+    const rates = FRACTIONS.map((f) => f * max.rps)
+    const windows: Window[] = [max]
+    for (const r of rates) windows.push(await window(s, 'idle', queries, cursor, opts.duration, r))
+
+    const { jobId } = await json<{ jobId: string }>(`${s.url}/v1/index-jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ directory: jobDir }) })
+    const job = async (): Promise<JobView> => await json<JobView>(`${s.url}/v1/index-jobs/${jobId}`)
+    const jobStart = performance.now()
+    await waitFor('the job to start', async () => { const j = await job(); return j.done > 0 || j.status === 'done' ? j : undefined }, 60_000, 100)
+    for (const r of rates) {
+      const before = await job()
+      const w = await window(s, 'indexing', queries, cursor, opts.duration, r)
+      const after = await job()
+      w.jobDone = [before.done, after.done]
+      w.jobActive = after.status === 'running' && after.done < after.total
+      windows.push(w)
+      log(`service: ${fmt(r)} req/s during indexing: p99 ${w.p99} ms, job ${before.done} → ${after.done}/${after.total}`)
+    }
+    const end = await waitFor('the job to finish', async () => { const j = await job(); return ['done', 'failed', 'cancelled'].includes(j.status) ? j : undefined }, 600_000, 500)
+    const jobMs = performance.now() - jobStart
+
+    const idleP99 = new Map(windows.filter((w) => w.phase === 'idle').map((w) => [w.rate, w.p99]))
+    const rows: Cell[][] = windows.map((w) => [
+      w.phase, w.rate === null ? `max (${CONNECTIONS} connections)` : fmt(w.rate), fmt(w.rps), fmt(w.p50), fmt(w.p99),
+      w.phase === 'indexing' ? fmt(ratio(w.p99, idleP99.get(w.rate) ?? Number.NaN)) : '', fmt(w.lagP99Ms), fmt(w.lagMaxMs), w.errors,
+      w.jobDone === undefined ? '' : `${w.jobDone[0]} → ${w.jobDone[1]}${w.jobActive === true ? '' : ' (job ended)'}`
+    ])
+    const busy = windows.filter((w) => w.phase === 'indexing')
+    const valid = busy.filter((w) => w.jobActive === true)
+    const worst = valid.map((w) => ({ w, x: ratio(w.p99, idleP99.get(w.rate) ?? Number.NaN) })).sort((a, b) => b.x - a.x)[0]
+    const targets: Target[] = [worst === undefined
+      ? { section: 'service', name: 'search p99 during indexing', goal: `≤ ${TARGET_P99_RATIO}× idle p99 at the same rate`, measured: null, unit: '×', met: null, detail: `the job ended before a full window (raise --import-n above ${opts.importN})` }
+      : { section: 'service', name: 'search p99 during indexing', goal: `≤ ${TARGET_P99_RATIO}× idle p99 at the same rate`, measured: worst.x, unit: '×', met: worst.x <= TARGET_P99_RATIO, detail: `worst of ${valid.length} rates: ${fmt(worst.w.rate)} req/s, p99 ${fmt(worst.w.p99)} ms vs ${fmt(idleP99.get(worst.w.rate))} ms idle` }]
+    return {
+      ...base,
+      dataset: `demo pool (${images} images) indexed at start; queries: ${queries.length} texts from pool labels in ${TEMPLATES.length} phrasings; indexing job over ${variants.files} variants of pool images (PNG 128 px and JPEG 256 px, distinct hashes)`,
+      params: { 'window s': opts.duration, connections: CONNECTIONS, 'request rates': `${FRACTIONS.map((f) => `${f * 100}%`).join(', ')} of max`, endpoint: 'POST /v1/search {query:[{text}], k:10}', server: 'node --import tsx src/server.ts, HOST 127.0.0.1, 1 encoder worker × 1 thread (defaults)' },
+      tables: [{
+        title: 'Text search latency (ms) and event-loop delay',
+        columns: ['phase', 'target req/s', 'achieved req/s', 'p50 ms', 'p99 ms', 'p99 ÷ idle p99', 'event-loop p99 ms', 'event-loop max ms', 'errors', 'job items done'],
+        rows
+      }],
+      targets,
+      notes: [
+        `Start: /ready after ${fmt(readyMs / 1000)} s; the demo pool was searchable ${fmt(poolMs / 1000)} s later (${fmt(images / (poolMs / 1000))} images/s including startup work).`,
+        `The indexing job (${end.total} items, ${end.failed} failed) took ${fmt(jobMs / 1000)} s: ${fmt(end.done / (jobMs / 1000))} images/s while serving the windows above.`,
+        'autocannon runs in the benchmark process on the same 2 cores as the server, so it competes with it for CPU; latencies are from send to full response.',
+        'Event-loop delay is prom-client\'s monitorEventLoopDelay histogram read from /metrics before and after each window (each scrape resets it; resolution 10 ms).'
+      ],
+      wallMs: performance.now() - started,
+      raw: { windows, readyMs, poolMs, jobMs, job: end }
+    }
+  } finally {
+    const code = await s.stop()
+    log(`service: server stopped (exit ${code})`)
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * One index job, as a resumable function: it takes the job's pending items in fixed batches,
+ * reads the files, and hands them to the same ingest path as a synchronous upload. Each batch's
+ * items are marked done/failed in the SQLite transaction that stores its images, so a job that
+ * stops (crash, shutdown, abort) resumes exactly at the first item not yet stored. Content that is
+ * already indexed counts as done (sha256 dedupe), so running a job again indexes nothing twice.
+ */
+import { rm } from 'node:fs/promises'
+import path from 'node:path'
+import { NotFoundError } from '../errors.js'
+import type { CoreLogger } from './logger.js'
+import type { IngestItem, IngestResult, JobStatus } from '../services/types.js'
+import { isTerminal, type ItemOutcome, type JobItem, type JobRow, type Store } from '../storage/index.js'
+import { DEFAULT_MAX_FILE_BYTES, readJobFile, walkImages } from './sources.js'
+import { UPLOADS_DIR } from './staging.js'
+
+/** The ingest path: stores new images; calls `onCommit` inside the transaction that stores them. */
+export type IngestFn = (items: IngestItem[], opts: { onCommit: (results: IngestResult[]) => void }) => Promise<IngestResult[]>
+
+export interface IndexJobDeps {
+  store: Store
+  ingest: IngestFn
+  /** progress is logged on `logger.child({ job })` */
+  logger: CoreLogger
+  /** items per batch (default 32) */
+  batchSize?: number
+  /** files read at once (default 8) */
+  readConcurrency?: number
+  /** largest file read (default 64 MiB); larger ones fail with PAYLOAD_TOO_LARGE */
+  maxFileBytes?: number
+}
+
+export interface IndexJobResult {
+  status: JobStatus
+  total: number
+  /** items stored or already present, over the job's whole life */
+  done: number
+  failed: number
+  /** in this run: new images, and items whose content was already indexed */
+  indexed: number
+  duplicates: number
+}
+
+export const DEFAULT_BATCH_SIZE = 32
+
+/**
+ * Runs (or resumes) job `jobId` until its items are all processed or `signal` aborts.
+ * On abort it stops after the batch in progress; the job goes back to `queued` (it resumes on the
+ * next start) unless it was marked `cancelled` meanwhile (see JobRunner.cancel). A job that is
+ * already done, failed or cancelled returns at once.
+ * @throws NotFoundError when there is no such job
+ */
+export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }: { signal?: AbortSignal } = {}): Promise<IndexJobResult> {
+  const { store } = deps
+  const job = store.jobs.get(jobId)
+  if (job === undefined) throw new NotFoundError(`no index job "${jobId}"`)
+  const counts = { indexed: 0, duplicates: 0 }
+  if (isTerminal(job.status)) return result(job, counts)
+  const log = deps.logger.child({ job: jobId })
+  store.jobs.setStatus(jobId, 'running')
+  const batchSize = Math.max(1, deps.batchSize ?? DEFAULT_BATCH_SIZE)
+  const started = Date.now()
+  let lastLog = 0
+
+  try {
+    if (!job.expanded) {
+      const directory = (job.source as { directory?: string }).directory ?? '.'
+      const items = []
+      for await (const rel of walkImages(job.root, directory, signal)) items.push({ path: rel })
+      if (signal?.aborted !== true) {
+        store.jobs.expand(jobId, items)
+        log.info({ total: items.length, directory }, 'index job: directory listed')
+      }
+    }
+    while (signal?.aborted !== true) {
+      const batch = store.jobs.pending(jobId, batchSize)
+      if (batch.length === 0) break
+      await runBatch(jobId, job, batch, deps, counts)
+      if (Date.now() - lastLog > 5000) {
+        lastLog = Date.now()
+        const now = store.jobs.get(jobId)!
+        log.info({ done: now.done, failed: now.failed, total: now.total, indexed: counts.indexed, duplicates: counts.duplicates }, 'index job progress')
+      }
+    }
+  } catch (err) {
+    log.error({ err }, 'index job failed')
+    store.jobs.addError(jobId, { item: '(job)', error: (err as Error).message })
+    if (!isTerminal(store.jobs.get(jobId)!.status)) store.jobs.setStatus(jobId, 'failed')
+    await removeStaging(store, job)
+    return result(store.jobs.get(jobId)!, counts)
+  }
+
+  const after = store.jobs.get(jobId)!
+  if (after.status === 'cancelled') {
+    log.info({ done: after.done, failed: after.failed, total: after.total }, 'index job cancelled')
+  } else if (signal?.aborted === true) {
+    store.jobs.setStatus(jobId, 'queued')
+    log.info({ done: after.done, total: after.total }, 'index job interrupted; it resumes on the next start')
+    return result(store.jobs.get(jobId)!, counts)
+  } else {
+    store.jobs.setStatus(jobId, 'done')
+    log.info({ done: after.done, failed: after.failed, total: after.total, ...counts, ms: Date.now() - started }, 'index job done')
+  }
+  await removeStaging(store, job)
+  return result(store.jobs.get(jobId)!, counts)
+}
+
+async function runBatch (jobId: string, job: JobRow, batch: Array<{ seq: number, item: JobItem }>,
+  deps: IndexJobDeps, counts: { indexed: number, duplicates: number }): Promise<void> {
+  const { store } = deps
+  const maxBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES
+  const reads = await mapLimit(batch, deps.readConcurrency ?? 8, async (b) => {
+    try {
+      return { b, bytes: await readJobFile(job.root, b.item.path, maxBytes) }
+    } catch (err) {
+      return { b, error: readError(err, b.item.path) }
+    }
+  })
+  const unread: ItemOutcome[] = []
+  const ok: Array<{ b: typeof batch[number], bytes: Buffer }> = []
+  for (const r of reads) {
+    if (r.bytes !== undefined) ok.push({ b: r.b, bytes: r.bytes })
+    else unread.push({ seq: r.b.seq, ok: false, item: r.b.item.name ?? r.b.item.path, error: r.error })
+  }
+  const onCommit = (results: IngestResult[]): void => {
+    const outcomes = unread.slice()
+    ok.forEach((r, i) => {
+      const res = results[i]
+      const failed = res === undefined || res.status === 'failed'
+      const o: ItemOutcome = { seq: r.b.seq, ok: !failed, item: r.b.item.name ?? r.b.item.path }
+      if (failed) o.error = res?.error ?? 'not processed'
+      outcomes.push(o)
+    })
+    store.jobs.complete(jobId, outcomes)
+  }
+  if (ok.length === 0) {
+    store.transaction(() => { onCommit([]) })
+    return
+  }
+  const items: IngestItem[] = ok.map((r) => {
+    const it: IngestItem = { bytes: r.bytes }
+    if (r.b.item.id !== undefined) it.id = r.b.item.id
+    if (r.b.item.metadata !== undefined) it.metadata = r.b.item.metadata
+    return it
+  })
+  const results = await deps.ingest(items, { onCommit })
+  for (const r of results) {
+    if (r.status === 'indexed') counts.indexed++
+    else if (r.status === 'duplicate') counts.duplicates++
+  }
+}
+
+function readError (err: unknown, rel: string): string {
+  const code = (err as { code?: string }).code
+  if (code === 'ENOENT') return `file not found: ${rel}`
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied: ${rel}`
+  return (err as Error).message
+}
+
+/** Removes the staged upload folder of a finished upload job (never anything outside DATA_DIR/uploads). */
+export async function removeStaging (store: Store, job: JobRow): Promise<void> {
+  if (!job.cleanup) return
+  const uploads = path.join(path.resolve(store.dataDir), UPLOADS_DIR) + path.sep
+  if (!path.resolve(job.root).startsWith(uploads)) return
+  await rm(job.root, { recursive: true, force: true }).catch(() => {})
+}
+
+function result (job: JobRow, counts: { indexed: number, duplicates: number }): IndexJobResult {
+  return { status: job.status, total: job.total, done: job.done, failed: job.failed, ...counts }
+}
+
+async function mapLimit<T, R> (items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane))
+  return out
+}

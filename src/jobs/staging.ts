@@ -1,0 +1,63 @@
+/** Upload jobs: files are staged under DATA_DIR/uploads/<jobId>/ and removed when the job finishes. */
+import { mkdir, open, readdir, rm } from 'node:fs/promises'
+import path from 'node:path'
+import type { Metadata } from '../services/types.js'
+import { isTerminal, mapStorageError, type JobItem, type Store } from '../storage/index.js'
+import { sanitizeFilename } from './sources.js'
+
+export const UPLOADS_DIR = 'uploads'
+
+export interface UploadFile { bytes: Buffer, filename: string, id?: string, metadata?: Metadata }
+
+/** the staging folder of job `jobId` (job ids are generated UUIDs, never client input) */
+export function stagingDir (dataDir: string, jobId: string): string {
+  if (!/^[A-Za-z0-9-]+$/.test(jobId)) throw new Error(`invalid job id for staging: ${jobId}`)
+  return path.join(path.resolve(dataDir), UPLOADS_DIR, jobId)
+}
+
+/**
+ * Writes the files (fsynced) under DATA_DIR/uploads/<jobId>/ as `00000-<sanitized name>` and
+ * returns the folder and the job items; the original file name is kept for error messages.
+ * Throws StorageFullError (507) when the disk is full, after removing what it wrote.
+ */
+export async function stageUploads (dataDir: string, jobId: string, files: UploadFile[]): Promise<{ root: string, items: JobItem[] }> {
+  const root = stagingDir(dataDir, jobId)
+  try {
+    await mkdir(root, { recursive: true })
+    const items: JobItem[] = []
+    for (const [i, f] of files.entries()) {
+      const name = `${String(i).padStart(5, '0')}-${sanitizeFilename(f.filename)}`
+      const fh = await open(path.join(root, name), 'wx')
+      try {
+        await fh.writeFile(f.bytes)
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      const item: JobItem = { path: name, name: f.filename === '' ? name : f.filename }
+      if (f.id !== undefined) item.id = f.id
+      if (f.metadata !== undefined) item.metadata = f.metadata
+      items.push(item)
+    }
+    return { root, items }
+  } catch (err) {
+    await rm(root, { recursive: true, force: true }).catch(() => {})
+    return mapStorageError(err)
+  }
+}
+
+/** Removes staging folders whose job is finished or unknown (left by a crash). Returns how many. */
+export async function removeStaleStaging (store: Store): Promise<number> {
+  const base = path.join(path.resolve(store.dataDir), UPLOADS_DIR)
+  let names: string[]
+  try { names = await readdir(base) } catch { return 0 }
+  let removed = 0
+  for (const name of names) {
+    const job = store.jobs.get(name)
+    if (job === undefined || isTerminal(job.status)) {
+      await rm(path.join(base, name), { recursive: true, force: true })
+      removed++
+    }
+  }
+  return removed
+}

@@ -1,0 +1,57 @@
+/**
+ * Security headers (helmet), CORS (only when CORS_ORIGIN is set) and rate limiting
+ * (only when RATE_LIMIT_MAX > 0, and only under /v1).
+ */
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import { RateLimitedError } from '../errors.js'
+
+/** The Content-Security-Policy: the page's own scripts and styles, images also from data: and blob: URLs. */
+export const CSP_DIRECTIVES = {
+  defaultSrc: ["'self'"],
+  baseUri: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'", "'unsafe-inline'"],
+  imgSrc: ["'self'", 'data:', 'blob:'],
+  fontSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  workerSrc: ["'self'", 'blob:'],
+  objectSrc: ["'none'"],
+  frameAncestors: ["'none'"],
+  formAction: ["'self'"],
+  // a self-hosted service is often reached over plain http on a LAN address: don't upgrade
+  upgradeInsecureRequests: null
+}
+
+export default fp(async function securityPlugin (app: FastifyInstance, opts: { config: Config }) {
+  const { config } = opts
+  await app.register(helmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
+    // thumbnails may be embedded by the allowed origins when CORS is on
+    crossOriginResourcePolicy: { policy: config.corsOrigin === undefined ? 'same-origin' : 'cross-origin' }
+  })
+
+  if (config.corsOrigin !== undefined) {
+    await app.register(cors, {
+      origin: config.corsOrigin,
+      methods: ['GET', 'HEAD', 'POST', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type'],
+      exposedHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Location'],
+      maxAge: 600
+    })
+  }
+
+  if (config.rateLimitMax > 0) {
+    await app.register(rateLimit, {
+      max: config.rateLimitMax,
+      timeWindow: config.rateLimitWindowMs,
+      // the page, health checks, metrics and docs are not limited
+      allowList: (request) => !(request.routeOptions.url ?? request.url).startsWith('/v1/'),
+      errorResponseBuilder: (_request, ctx) => new RateLimitedError(`rate limit exceeded: at most ${ctx.max} requests per ${Math.round(config.rateLimitWindowMs / 1000)} s; retry in ${ctx.after}`)
+    })
+  }
+}, { name: 'security' })

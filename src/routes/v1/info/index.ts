@@ -1,0 +1,44 @@
+/** GET /v1/info: the model, the index, the counts and the limits. */
+import type { FastifyInstance } from 'fastify'
+import { errorResponses, type TypeBoxProvider } from '../../../schemas/common.js'
+import { InfoResponse } from '../../../schemas/info.js'
+import { VERSION } from '../../../plugins/swagger.js'
+
+export default async function infoRoutes (app: FastifyInstance): Promise<void> {
+  const r = app.withTypeProvider<TypeBoxProvider>()
+
+  r.get('/info', {
+    schema: {
+      tags: ['info'],
+      summary: 'Model, index and service information',
+      response: { 200: InfoResponse, ...errorResponses }
+    }
+  }, async (request) => {
+    const { services, config } = request.server
+    const m = services.model
+    const stats = services.stats()
+    return {
+      version: VERSION,
+      model: {
+        name: m.name,
+        modelId: m.modelId,
+        dim: m.embeddingDim,
+        temperature: m.temperature,
+        promptTemplate: m.promptTemplate,
+        maxTextLength: m.maxTextLength,
+        license: m.license,
+        source: m.source
+      },
+      counts: { images: stats.images, texts: stats.texts },
+      index: { ...stats.hnsw, distance: 'cosine' as const },
+      executionProvider: config.executionProvider,
+      limits: {
+        maxUploadBytes: config.maxUploadBytes,
+        maxFiles: config.maxFiles,
+        maxJobFiles: config.maxJobFiles,
+        maxBodyBytes: config.maxBodyBytes
+      },
+      auth: { writes: config.apiKey !== undefined, reads: config.apiKey !== undefined && config.apiKeyReads }
+    }
+  })
+}

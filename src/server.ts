@@ -1,0 +1,64 @@
+/**
+ * The process: configuration, logger, listen, graceful shutdown. Everything else is in app.ts.
+ * SIGINT/SIGTERM close the app, which closes the services (checkpointing the index);
+ * a second signal, or a close that takes longer than SHUTDOWN_GRACE_MS, exits at once.
+ */
+import { pino } from 'pino'
+import { buildApp } from './app.js'
+import { ConfigError, ensureDirs, loadConfig, type Config } from './config.js'
+
+const SHUTDOWN_GRACE_MS = 30_000
+
+function readConfig (): Config {
+  try {
+    return loadConfig()
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    pino({ base: undefined }).fatal({ problems: err.problems }, err.message)
+    process.exit(78) // EX_CONFIG
+  }
+}
+
+async function main (): Promise<void> {
+  const config = readConfig()
+  const logger = pino({ level: config.logLevel, redact: ['req.headers.authorization'] })
+  ensureDirs(config)
+
+  const app = await buildApp({ config, logger })
+
+  let closing = false
+  const shutdown = (signal: string): void => {
+    if (closing) {
+      logger.warn({ signal }, 'second signal: exiting without waiting')
+      process.exit(130)
+    }
+    closing = true
+    logger.info({ signal }, 'shutting down: finishing requests and checkpointing the index')
+    const timer = setTimeout(() => {
+      logger.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long: exiting')
+      process.exit(1)
+    }, SHUTDOWN_GRACE_MS)
+    timer.unref()
+    app.close().then(() => {
+      logger.info('bye')
+      process.exit(0)
+    }, (err: unknown) => {
+      logger.error({ err }, 'error while shutting down')
+      process.exit(1)
+    })
+  }
+  process.on('SIGINT', () => { shutdown('SIGINT') })
+  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+  process.on('unhandledRejection', (err) => { logger.error({ err }, 'unhandled rejection') })
+
+  await app.listen({ port: config.port, host: config.host })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.port
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
+  logger.info({ port, docs: `http://${host}:${port}/docs` }, `align-search is up: open http://${host}:${port}/ in a browser`)
+}
+
+main().catch((err: unknown) => {
+  pino({ base: undefined }).fatal({ err }, 'align-search failed to start')
+  process.exit(1)
+})

@@ -1,0 +1,28 @@
+/** Zero-shot classification: softmax over cosine(image, text(template(label))) / temperature. */
+import { BadRequestError } from '../errors.js'
+import { cosine } from '../ml/vector-math.js'
+import type { Core } from './core.js'
+
+export const MAX_LABELS = 1000
+
+export async function classify (core: Core, image: Buffer, labels: string[], template?: string): Promise<Array<{ label: string, probability: number, score: number }>> {
+  if (!Buffer.isBuffer(image) || image.length === 0) throw new BadRequestError('image must be non-empty image bytes')
+  if (!Array.isArray(labels) || labels.length === 0) throw new BadRequestError('labels must be a non-empty array of strings')
+  if (labels.length > MAX_LABELS) throw new BadRequestError(`labels has ${labels.length} entries; at most ${MAX_LABELS}`)
+  labels.forEach((l, i) => {
+    if (typeof l !== 'string' || l.trim() === '') throw new BadRequestError(`labels[${i}] must be a non-empty string`)
+  })
+  const tpl = template ?? core.encoder.config.promptTemplate
+  if (typeof tpl !== 'string' || !tpl.includes('{}')) throw new BadRequestError('template must be a string containing "{}" (where the label goes)')
+  const [[img], texts] = await Promise.all([
+    core.encoder.encodeImages([image]),
+    core.encoder.encodeTexts(labels.map((l) => tpl.replaceAll('{}', l)))
+  ])
+  const scores = texts.map((t) => cosine(img!, t))
+  const temperature = core.encoder.config.temperature > 0 ? core.encoder.config.temperature : 1
+  const logits = scores.map((s) => s / temperature)
+  const max = Math.max(...logits)
+  const exps = logits.map((x) => Math.exp(x - max))
+  const sum = exps.reduce((a, b) => a + b, 0)
+  return labels.map((label, i) => ({ label, probability: exps[i]! / sum, score: scores[i]! }))
+}

@@ -1,0 +1,30 @@
+import type { Encoder, EncoderOptions, ExecutionProvider } from '../ml/types.js'
+
+/** What `openServices` needs; src/config.ts maps the environment onto it. */
+export interface ServicesConfig {
+  /** model folder (config.json, preprocessor_config.json, tokenizer.json, text.onnx, vision.onnx) */
+  modelDir: string
+  /** runtime data: align-search.db, images.hnsw, texts.hnsw, uploads/ */
+  dataDir: string
+  /** root under which index jobs may read files */
+  importDir: string
+  executionProvider: ExecutionProvider
+  /** ONNX worker threads */
+  encoderWorkers: number
+  /** intra-op threads per worker */
+  encoderThreads: number
+  /** largest decoded image, pixels */
+  maxImagePixels: number
+  /** HNSW parameters (defaults M 16, efConstruction 200, efSearch 64) */
+  hnsw: { M: number, efConstruction: number, efSearch: number }
+  /** index snapshot after this many inserts + deletes */
+  checkpointEvery: number
+  /** folder of demo images queued as an index job on the very first start (may lie outside importDir) */
+  demoPoolDir?: string | undefined
+  /** loads the encoder (default: src/ml's loadEncoder); tests inject a fake */
+  loadEncoder?: (opts: EncoderOptions) => Promise<Encoder>
+  /** items per index-job batch (default 32) */
+  jobBatchSize?: number
+  /** largest file an index job reads, bytes (default 64 MiB) */
+  maxFileBytes?: number
+}

@@ -1,0 +1,65 @@
+/**
+ * The demo pool: on the very first start (no images yet), a folder of demo images is queued as an
+ * index job. Its optional `manifest.jsonl` (lines `{file, label, set, license}`) gives each image
+ * metadata `{label, set}`, and its labels become the initial text pool (for image → text search).
+ */
+import { readFile, realpath, stat } from 'node:fs/promises'
+import type { JobItem } from '../storage/index.js'
+import { walkImages } from '../jobs/index.js'
+import type { CoreLogger } from '../jobs/index.js'
+import type { Metadata } from './types.js'
+
+export const MANIFEST = 'manifest.jsonl'
+const QUEUED_KEY = 'demo_pool_job'
+
+export interface DemoPoolPlan {
+  root: string
+  items: JobItem[]
+  /** distinct labels, in manifest order */
+  labels: string[]
+}
+
+interface ManifestLine { file?: unknown, label?: unknown, set?: unknown }
+
+/** Reads manifest.jsonl into file → metadata; bad lines are skipped with a warning. */
+export async function readManifest (root: string, log: CoreLogger): Promise<Map<string, Metadata>> {
+  const out = new Map<string, Metadata>()
+  let text: string
+  try { text = await readFile(`${root}/${MANIFEST}`, 'utf8') } catch { return out }
+  text.split('\n').forEach((line, n) => {
+    if (line.trim() === '') return
+    let m: ManifestLine
+    try { m = JSON.parse(line) as ManifestLine } catch { log.warn({ line: n + 1 }, `${MANIFEST}: not JSON, skipped`); return }
+    if (typeof m.file !== 'string' || typeof m.label !== 'string') { log.warn({ line: n + 1 }, `${MANIFEST}: needs "file" and "label", skipped`); return }
+    const meta: Metadata = { label: m.label }
+    if (typeof m.set === 'string') meta.set = m.set
+    out.set(m.file.replace(/^\.\//, ''), meta)
+  })
+  return out
+}
+
+/** What to queue for the demo pool, or undefined when it is not wanted (already done, images present, folder missing). */
+export async function planDemoPool (dir: string, store: { getMeta: (k: string) => string | undefined, images: { count: () => number } }, log: CoreLogger): Promise<DemoPoolPlan | undefined> {
+  if (store.getMeta(QUEUED_KEY) !== undefined || store.images.count() > 0) return undefined
+  let root: string
+  try {
+    root = await realpath(dir)
+    if (!(await stat(root)).isDirectory()) throw new Error('not a folder')
+  } catch {
+    log.warn({ demoPoolDir: dir }, 'demo pool folder not found: skipped')
+    return undefined
+  }
+  const manifest = await readManifest(root, log)
+  const items: JobItem[] = []
+  for await (const rel of walkImages(root, '.')) {
+    const meta = manifest.get(rel)
+    items.push(meta === undefined ? { path: rel } : { path: rel, metadata: meta })
+  }
+  const labels = [...new Set([...manifest.values()].map((m) => m.label as string))]
+  return { root, items, labels }
+}
+
+/** Records that the demo pool was queued, so it is never queued twice. */
+export function markDemoPoolQueued (store: { setMeta: (k: string, v: string) => void }, jobId: string): void {
+  store.setMeta(QUEUED_KEY, jobId)
+}

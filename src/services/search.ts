@@ -1,0 +1,148 @@
+/**
+ * Multimodal query arithmetic, as in ALIGN: every term (text, stored image, uploaded image or raw
+ * vector) becomes a unit vector e_i; the query is normalize(Σ w_i · e_i). Then kNN by cosine.
+ */
+import { BadRequestError, NotFoundError } from '../errors.js'
+import { cosine, l2normalize, norm } from '../ml/vector-math.js'
+import type { VectorRows } from '../storage/index.js'
+import type { Metadata, QueryTerm, SearchHit, SearchRequest } from './types.js'
+import { isPlainObject, type Core } from './core.js'
+
+/** largest k */
+export const MAX_K = 1000
+/** most terms in one query */
+export const MAX_TERMS = 32
+/** below this norm the weighted sum has no direction */
+const MIN_NORM = 1e-6
+
+type Kind = 'text' | 'imageId' | 'image' | 'vector'
+const KINDS: Kind[] = ['text', 'imageId', 'image', 'vector']
+
+/** Validates the request shape; throws BadRequestError naming the field. */
+export function checkSearchRequest (req: SearchRequest, dim: number): Array<{ kind: Kind, weight: number }> {
+  if (!isPlainObject(req)) throw new BadRequestError('the search request must be an object')
+  if (req.target !== 'images' && req.target !== 'texts') throw new BadRequestError('target must be "images" or "texts"')
+  if (!Number.isInteger(req.k) || req.k < 1 || req.k > MAX_K) throw new BadRequestError(`k must be an integer from 1 to ${MAX_K}`)
+  if (req.minScore !== undefined && (typeof req.minScore !== 'number' || !Number.isFinite(req.minScore))) throw new BadRequestError('minScore must be a finite number')
+  if (req.explain !== undefined && typeof req.explain !== 'boolean') throw new BadRequestError('explain must be a boolean')
+  if (req.filter !== undefined) {
+    if (!isPlainObject(req.filter)) throw new BadRequestError('filter must be an object of metadata key → value')
+    for (const [key, v] of Object.entries(req.filter)) {
+      if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) {
+        throw new BadRequestError(`filter.${key} must be a string, a finite number or a boolean`)
+      }
+    }
+  }
+  if (!Array.isArray(req.query) || req.query.length === 0) throw new BadRequestError('query must be a non-empty array of terms')
+  if (req.query.length > MAX_TERMS) throw new BadRequestError(`query has ${req.query.length} terms; at most ${MAX_TERMS}`)
+  return req.query.map((t: QueryTerm, i) => {
+    if (!isPlainObject(t)) throw new BadRequestError(`query[${i}] must be an object`)
+    const present = KINDS.filter((k) => (t as Record<string, unknown>)[k] !== undefined)
+    if (present.length !== 1) throw new BadRequestError(`query[${i}] needs exactly one of text, imageId, image, vector`)
+    const kind = present[0]!
+    const weight = t.weight ?? 1
+    if (typeof weight !== 'number' || !Number.isFinite(weight)) throw new BadRequestError(`query[${i}].weight must be a finite number`)
+    const value = (t as Record<string, unknown>)[kind]
+    if (kind === 'text' && (typeof value !== 'string' || value.trim() === '')) throw new BadRequestError(`query[${i}].text must be a non-empty string`)
+    if (kind === 'imageId' && typeof value !== 'string') throw new BadRequestError(`query[${i}].imageId must be a string`)
+    if (kind === 'image' && (!Buffer.isBuffer(value) || value.length === 0)) throw new BadRequestError(`query[${i}].image must be non-empty image bytes`)
+    if (kind === 'vector') {
+      if (!Array.isArray(value) || value.length !== dim) throw new BadRequestError(`query[${i}].vector must be an array of ${dim} numbers (the model's embedding_dim)`)
+      value.forEach((x: unknown, j) => {
+        if (typeof x !== 'number' || !Number.isFinite(x)) throw new BadRequestError(`query[${i}].vector[${j}] must be a finite number`)
+      })
+    }
+    return { kind, weight }
+  })
+}
+
+/** Each term as a unit vector, in query order. Texts and images are encoded in one batch each. */
+export async function termVectors (core: Core, query: QueryTerm[], kinds: Array<{ kind: Kind }>): Promise<Float32Array[]> {
+  const out = new Array<Float32Array>(query.length)
+  const texts: number[] = []
+  const images: number[] = []
+  query.forEach((t, i) => {
+    const kind = kinds[i]!.kind
+    if (kind === 'text') texts.push(i)
+    else if (kind === 'image') images.push(i)
+    else if (kind === 'imageId') {
+      const id = (t as { imageId: string }).imageId
+      const v = core.store.images.embedding(id)
+      if (v === undefined) throw new NotFoundError(`query[${i}].imageId: no image with id "${id}"`)
+      out[i] = l2normalize(v)
+    } else {
+      const v = Float32Array.from((t as { vector: number[] }).vector)
+      if (norm(v) < MIN_NORM) throw new BadRequestError(`query[${i}].vector has (almost) zero length`)
+      out[i] = l2normalize(v)
+    }
+  })
+  const [tv, iv] = await Promise.all([
+    texts.length === 0 ? [] : core.encoder.encodeTexts(texts.map((i) => (query[i] as { text: string }).text)),
+    images.length === 0 ? [] : core.encoder.encodeImages(images.map((i) => (query[i] as { image: Buffer }).image))
+  ])
+  texts.forEach((i, k) => { out[i] = l2normalize(tv[k]!) })
+  images.forEach((i, k) => { out[i] = l2normalize(iv[k]!) })
+  return out
+}
+
+/** normalize(Σ w_i · e_i); throws BadRequestError when the terms cancel out */
+export function combineTerms (vectors: Float32Array[], weights: number[]): Float32Array {
+  const dim = vectors[0]!.length
+  const sum = new Float64Array(dim)
+  vectors.forEach((v, i) => {
+    const w = weights[i]!
+    for (let j = 0; j < dim; j++) sum[j] = sum[j]! + w * v[j]!
+  })
+  let n = 0
+  for (let j = 0; j < dim; j++) n += sum[j]! * sum[j]!
+  n = Math.sqrt(n)
+  if (!(n >= MIN_NORM)) throw new BadRequestError('query: the weighted terms cancel out (their sum has no direction); change the weights')
+  const out = new Float32Array(dim)
+  for (let j = 0; j < dim; j++) out[j] = sum[j]! / n
+  return out
+}
+
+function matches (metadata: Metadata, filter: Record<string, string | number | boolean>): boolean {
+  for (const [k, v] of Object.entries(filter)) if (metadata[k] !== v) return false
+  return true
+}
+
+/** Runs a search request; see SearchRequest in ./types.ts. */
+export async function search (core: Core, req: SearchRequest): Promise<SearchHit[]> {
+  const kinds = checkSearchRequest(req, core.dim)
+  const vectors = await termVectors(core, req.query, kinds)
+  const query = combineTerms(vectors, kinds.map((k) => k.weight))
+
+  // after the last await: lookups below see exactly the rows the index holds now
+  const index = req.target === 'images' ? core.images : core.texts
+  const rows: VectorRows = req.target === 'images' ? core.store.images : core.store.texts
+  let keep: ((label: number) => boolean) | undefined
+  if (req.filter !== undefined && Object.keys(req.filter).length > 0) {
+    const filter = req.filter
+    const seen = new Map<number, boolean>()
+    keep = (label) => {
+      let ok = seen.get(label)
+      if (ok === undefined) {
+        const row = rows.hit(label)
+        ok = row !== undefined && matches(row.metadata, filter)
+        seen.set(label, ok)
+      }
+      return ok
+    }
+  }
+  const found = index.search(query, req.k, keep)
+  const hits: SearchHit[] = []
+  for (const r of found) {
+    if (req.minScore !== undefined && r.score < req.minScore) break
+    const row = rows.hit(r.label)
+    if (row === undefined) continue
+    const hit: SearchHit = { id: row.id, score: r.score, metadata: row.metadata }
+    if (row.text !== undefined) hit.text = row.text
+    if (req.explain === true) {
+      const emb = rows.embeddingByLabel(r.label)!
+      hit.terms = vectors.map((v) => cosine(v, emb))
+    }
+    hits.push(hit)
+  }
+  return hits
+}

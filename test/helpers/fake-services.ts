@@ -1,0 +1,192 @@
+/**
+ * An in-memory, deterministic `Services` for route tests: no model, no index.
+ * Text embeddings are a hash of the text; image embeddings a hash of the bytes.
+ * "Images" are bytes that start with the PNG or JPEG signature; anything else fails
+ * like the real decoder does (UNSUPPORTED_MEDIA_TYPE).
+ */
+import { createHash } from 'node:crypto'
+import { NotFoundError, UnsupportedImageError } from '../../src/errors.js'
+import type {
+  ImageRecord, IndexStats, IngestItem, IngestResult, JobSource, JobView, Metadata,
+  QueryTerm, SearchHit, SearchRequest, Services
+} from '../../src/services/types.js'
+import type { ModelConfig } from '../../src/ml/types.js'
+
+export const FAKE_DIM = 8
+
+export const FAKE_MODEL: ModelConfig = {
+  name: 'fake',
+  modelId: 'fake-v1',
+  embeddingDim: FAKE_DIM,
+  maxTextLength: 32,
+  temperature: 0.07,
+  promptTemplate: 'a photo of {}',
+  usesTokenTypeIds: false,
+  license: 'CC0-1.0',
+  source: 'test/helpers/fake-services.ts'
+}
+
+/** The smallest valid PNG signature + IHDR start; enough for the fake's "is an image" check. */
+export const PNG_BYTES = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex')
+
+/** A distinct fake image per seed. */
+export function fakeImage (seed: string | number): Buffer {
+  return Buffer.concat([PNG_BYTES, Buffer.from(`seed:${seed}`)])
+}
+
+const isImage = (b: Buffer): boolean =>
+  b.subarray(0, 8).equals(PNG_BYTES.subarray(0, 8)) || (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff)
+
+function embed (bytes: Buffer | string): Float32Array {
+  const h = createHash('sha256').update(bytes).digest()
+  const v = new Float32Array(FAKE_DIM)
+  for (let i = 0; i < FAKE_DIM; i++) v[i] = ((h[i] ?? 0) - 127.5) / 127.5
+  return normalize(v)
+}
+
+function normalize (v: Float32Array): Float32Array {
+  let n = 0
+  for (const x of v) n += x * x
+  n = Math.sqrt(n) || 1
+  return v.map((x) => x / n)
+}
+
+const dot = (a: Float32Array, b: Float32Array): number => a.reduce((s, x, i) => s + x * (b[i] ?? 0), 0)
+
+interface StoredImage { record: ImageRecord, vector: Float32Array }
+interface StoredText { id: string, text: string, metadata: Metadata, vector: Float32Array }
+
+export interface FakeServices extends Services {
+  setReady: (ready: boolean) => void
+  readonly images: Map<string, StoredImage>
+  readonly texts: Map<string, StoredText>
+  readonly jobs: Map<string, JobView>
+  /** every call, in order: [method, first argument] */
+  readonly calls: Array<[string, unknown]>
+  closed: boolean
+}
+
+/** A fresh fake. Ids are deterministic: img_1, img_2, …; txt_1, …; job_1, …. */
+export function createFakeServices (): FakeServices {
+  let ready = true
+  let seq = 0
+  const images = new Map<string, StoredImage>()
+  const texts = new Map<string, StoredText>()
+  const jobs = new Map<string, JobView>()
+  const calls: Array<[string, unknown]> = []
+  const now = (): string => new Date(Date.UTC(2024, 0, 1, 0, 0, seq)).toISOString()
+
+  const termVector = (t: QueryTerm): Float32Array => {
+    if ('text' in t) return embed(`text:${t.text}`)
+    if ('vector' in t) return normalize(Float32Array.from(t.vector))
+    if ('imageId' in t) {
+      const img = images.get(t.imageId)
+      if (img === undefined) throw new NotFoundError(`image "${t.imageId}" not found`)
+      return img.vector
+    }
+    if (!isImage(t.image)) throw new UnsupportedImageError('not an image')
+    return embed(t.image)
+  }
+
+  const fake: FakeServices = {
+    model: FAKE_MODEL,
+    images,
+    texts,
+    jobs,
+    calls,
+    closed: false,
+    setReady (r) { ready = r },
+    ready: () => ready,
+    async embedTexts (list) {
+      calls.push(['embedTexts', list])
+      return list.map((t) => embed(`text:${t}`))
+    },
+    async embedImages (list) {
+      calls.push(['embedImages', list])
+      return list.map((b) => {
+        if (!isImage(b)) throw new UnsupportedImageError('input is not a supported image (JPEG, PNG, WebP, GIF, AVIF, TIFF)')
+        return embed(b)
+      })
+    },
+    async addImages (items: IngestItem[]): Promise<IngestResult[]> {
+      calls.push(['addImages', items])
+      return items.map((it) => {
+        if (!isImage(it.bytes)) return { id: it.id ?? '', status: 'failed', error: 'input is not a supported image (JPEG, PNG, WebP, GIF, AVIF, TIFF)', code: 'UNSUPPORTED_MEDIA_TYPE' }
+        const sha256 = createHash('sha256').update(it.bytes).digest('hex')
+        for (const img of images.values()) if (img.record.sha256 === sha256) return { id: img.record.id, status: 'duplicate' }
+        const id = it.id ?? `img_${++seq}`
+        images.set(id, { record: { id, sha256, width: 1, height: 1, metadata: it.metadata ?? {}, createdAt: now() }, vector: embed(it.bytes) })
+        return { id, status: 'indexed' }
+      })
+    },
+    getImage: (id) => images.get(id)?.record,
+    getThumbnail: (id) => images.has(id) ? { bytes: Buffer.from(`RIFF-webp-${id}`), contentType: 'image/webp' } : undefined,
+    deleteImage: (id) => images.delete(id),
+    async addTexts (items) {
+      calls.push(['addTexts', items])
+      return items.map((it) => {
+        for (const t of texts.values()) if (t.text === it.text) return { id: t.id, status: 'duplicate' as const }
+        const id = it.id ?? `txt_${++seq}`
+        texts.set(id, { id, text: it.text, metadata: it.metadata ?? {}, vector: embed(`text:${it.text}`) })
+        return { id, status: 'indexed' as const }
+      })
+    },
+    deleteText: (id) => texts.delete(id),
+    async search (req: SearchRequest): Promise<SearchHit[]> {
+      calls.push(['search', req])
+      const terms = req.query.map(termVector)
+      const q = new Float32Array(FAKE_DIM)
+      req.query.forEach((t, i) => { const v = terms[i]; if (v !== undefined) v.forEach((x, j) => { q[j] = (q[j] ?? 0) + x * (t.weight ?? 1) }) })
+      const qn = normalize(q)
+      const pool = req.target === 'texts'
+        ? [...texts.values()].map((t) => ({ id: t.id, metadata: t.metadata, vector: t.vector, text: t.text }))
+        : [...images.values()].map((i) => ({ id: i.record.id, metadata: i.record.metadata, vector: i.vector, text: undefined }))
+      return pool
+        .filter((p) => req.filter === undefined || Object.entries(req.filter).every(([k, v]) => p.metadata[k] === v))
+        .map((p) => ({
+          id: p.id,
+          score: dot(qn, p.vector),
+          metadata: p.metadata,
+          ...(p.text === undefined ? {} : { text: p.text }),
+          ...(req.explain === true ? { terms: terms.map((t) => dot(t, p.vector)) } : {})
+        }))
+        .filter((h) => req.minScore === undefined || h.score >= req.minScore)
+        .sort((a, b) => b.score - a.score || a.id.localeCompare(b.id))
+        .slice(0, req.k)
+    },
+    async classify (image, labels, template) {
+      calls.push(['classify', { labels, template }])
+      if (!isImage(image)) throw new UnsupportedImageError('input is not a supported image (JPEG, PNG, WebP, GIF, AVIF, TIFF)')
+      const iv = embed(image)
+      const tpl = template ?? FAKE_MODEL.promptTemplate
+      const scores = labels.map((l) => dot(iv, embed(`text:${tpl.replace('{}', l)}`)))
+      const exps = scores.map((s) => Math.exp(s / FAKE_MODEL.temperature))
+      const sum = exps.reduce((a, b) => a + b, 0)
+      // deliberately unsorted: the route sorts
+      return labels.map((label, i) => ({ label, probability: (exps[i] ?? 0) / sum, score: scores[i] ?? 0 }))
+    },
+    createJob (source: JobSource) {
+      calls.push(['createJob', source])
+      const id = `job_${++seq}`
+      const total = 'items' in source ? source.items.length : 0
+      jobs.set(id, { id, status: 'queued', total, done: 0, failed: 0, errors: [], createdAt: now(), updatedAt: now() })
+      return id
+    },
+    async createUploadJob (files) {
+      calls.push(['createUploadJob', files])
+      const id = `job_${++seq}`
+      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, failed: 0, errors: [], createdAt: now(), updatedAt: now() })
+      return id
+    },
+    getJob: (id) => jobs.get(id),
+    cancelJob (id) {
+      const job = jobs.get(id)
+      if (job === undefined) return undefined
+      if (job.status === 'queued' || job.status === 'running') { job.status = 'cancelled'; job.updatedAt = now() }
+      return job
+    },
+    stats: (): IndexStats => ({ images: images.size, texts: texts.size, hnsw: { M: 16, efConstruction: 200, efSearch: 64, capacity: 1024 } }),
+    async close () { fake.closed = true }
+  }
+  return fake
+}

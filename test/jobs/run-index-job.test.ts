@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, describe, it } from 'node:test'
+import pino from 'pino'
+import { NotFoundError } from '../../src/errors.js'
+import { runIndexJob, type IngestFn } from '../../src/jobs/index.js'
+import type { IngestResult } from '../../src/services/types.js'
+import { openStore, type Store } from '../../src/storage/index.js'
+import { TIMEOUT } from '../helpers/timeouts.js'
+
+const base = mkdtempSync(path.join(tmpdir(), 'run-job-'))
+after(() => { rmSync(base, { recursive: true, force: true }) })
+const logger = pino({ level: 'silent' })
+let n = 0
+
+function setup (files: number): { store: Store, root: string } {
+  const dir = path.join(base, `d${++n}`)
+  const root = path.join(dir, 'import')
+  mkdirSync(root, { recursive: true })
+  for (let i = 0; i < files; i++) writeFileSync(path.join(root, `f${String(i).padStart(3, '0')}.png`), `image ${i}`)
+  return { store: openStore(path.join(dir, 'data'), { modelId: 'm', dim: 4 }), root }
+}
+
+/** an ingest that "stores" file contents in a Set, inside the store's transaction like the real one */
+function recordingIngest (store: Store, seen: string[], hook?: (call: number) => void): IngestFn {
+  let calls = 0
+  return async (items, { onCommit }) => {
+    hook?.(++calls)
+    const results: IngestResult[] = items.map((it) => {
+      const text = it.bytes.toString()
+      if (text.includes('13')) return { id: '', status: 'failed', code: 'UNSUPPORTED_MEDIA_TYPE', error: 'not an image' }
+      const dup = seen.includes(text)
+      if (!dup) seen.push(text)
+      return { id: text, status: dup ? 'duplicate' : 'indexed' }
+    })
+    store.transaction(() => { onCommit(results) })
+    return results
+  }
+}
+
+describe('runIndexJob', { timeout: TIMEOUT.unit }, () => {
+  it('processes every item in fixed batches, records failures, and marks the job done', async () => {
+    const { store, root } = setup(70)
+    const items = Array.from({ length: 70 }, (_, i) => ({ path: `f${String(i).padStart(3, '0')}.png` }))
+    items.push({ path: 'gone.png' })
+    store.jobs.create({ id: 'j', kind: 'items', source: {}, root, items })
+    const seen: string[] = []
+    const batches: number[] = []
+    const ingest: IngestFn = async (its, o) => { batches.push(its.length); return await recordingIngest(store, seen)(its, o) }
+    const r = await runIndexJob('j', { store, ingest, logger, batchSize: 32 })
+    assert.deepEqual(batches, [32, 32, 6])
+    assert.equal(r.status, 'done')
+    assert.deepEqual({ total: r.total, done: r.done, failed: r.failed, indexed: r.indexed }, { total: 71, done: 69, failed: 2, indexed: 69 })
+    const errors = store.jobs.view('j')!.errors
+    assert.deepEqual(errors.map((e) => e.item).sort(), ['f013.png', 'gone.png'])
+    assert.match(errors.find((e) => e.item === 'gone.png')!.error, /file not found/)
+    // running a finished job again does nothing
+    assert.equal((await runIndexJob('j', { store, ingest, logger })).indexed, 0)
+    await assert.rejects(runIndexJob('nope', { store, ingest, logger }), NotFoundError)
+    store.close()
+  })
+
+  it('stops after the current batch when aborted, and resumes exactly where it stopped', async () => {
+    const { store, root } = setup(100)
+    store.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root })
+    const seen: string[] = []
+    const controller = new AbortController()
+    const first = await runIndexJob('j', { store, logger, batchSize: 10, ingest: recordingIngest(store, seen, (call) => { if (call === 3) controller.abort() }) }, { signal: controller.signal })
+    assert.equal(first.status, 'queued', 'an interrupted job goes back to the queue')
+    assert.equal(first.total, 100)
+    assert.equal(first.done + first.failed, 30)
+
+    const second = await runIndexJob('j', { store, logger, batchSize: 10, ingest: recordingIngest(store, seen) })
+    assert.equal(second.status, 'done')
+    assert.equal(second.done + second.failed, 100)
+    assert.equal(seen.length, 99, 'each file ingested once (f013 fails)')
+    store.close()
+  })
+
+  it('keeps a job cancelled meanwhile cancelled', async () => {
+    const { store, root } = setup(40)
+    store.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root })
+    const controller = new AbortController()
+    const r = await runIndexJob('j', {
+      store,
+      logger,
+      batchSize: 10,
+      ingest: recordingIngest(store, [], (call) => { if (call === 2) { store.jobs.setStatus('j', 'cancelled'); controller.abort() } })
+    }, { signal: controller.signal })
+    assert.equal(r.status, 'cancelled')
+    assert.equal(r.done + r.failed, 20)
+    store.close()
+  })
+
+  it('fails the job, keeping its items pending, when ingest throws', async () => {
+    const { store, root } = setup(5)
+    store.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root })
+    const r = await runIndexJob('j', { store, logger, ingest: async () => { throw new Error('encoder crashed') } })
+    assert.equal(r.status, 'failed')
+    assert.deepEqual(store.jobs.view('j')!.errors, [{ item: '(job)', error: 'encoder crashed' }])
+    assert.equal(store.jobs.pending('j', 10).length, 5)
+    store.close()
+  })
+})
