@@ -3,8 +3,9 @@
  * fixed fractions of its measured maximum, idle and then while a batch indexing job runs.
  * Event-loop delay comes from the server's /metrics (prom-client default metrics, reset on each scrape).
  */
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import autocannon, { type Result } from 'autocannon'
 import { machineInfo } from './lib/machine.js'
@@ -51,7 +52,7 @@ async function load (url: string, queries: string[], cursor: { i: number }, dura
   })
 }
 
-async function window (s: ServerHandle, phase: Window['phase'], queries: string[], cursor: { i: number }, d: number, rate?: number): Promise<Window> {
+async function measureWindow (s: ServerHandle, phase: Window['phase'], queries: string[], cursor: { i: number }, d: number, rate?: number): Promise<Window> {
   await eventLoopLag(s.url) // reset
   const r = await load(s.url, queries, cursor, d, rate)
   const lag = await eventLoopLag(s.url)
@@ -65,6 +66,8 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
   if (!existsSync('src/server.ts')) return { ...base, skipped: 'src/server.ts does not exist yet', wallMs: performance.now() - started }
 
   const pool = await readPool(opts.poolDir)
+  // the service stores each content once, so the pool is indexed when this many images are searchable
+  const distinct = new Set(await Promise.all(pool.map(async (it) => createHash('sha256').update(await readFile(path.join(opts.poolDir, it.file))).digest('hex')))).size
   const queries = pool.flatMap((it, i) => [TEMPLATES[i % TEMPLATES.length]!.replace('{}', it.label), TEMPLATES[(i + 2) % TEMPLATES.length]!.replace('{}', it.label)])
   const dataDir = path.join(opts.workDir, 'service-data')
   const importDir = path.join(opts.workDir, 'import')
@@ -86,18 +89,28 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
       alive()
       const n = (await json<{ counts: { images: number } }>(`${s.url}/v1/info`)).counts.images
       if (n !== last) { last = n; stableSince = Date.now() }
-      return n >= pool.length || (n > 0 && Date.now() - stableSince > 10_000) ? n : undefined
-    }, 300_000, 500)
+      return n >= distinct || (n > 0 && Date.now() - stableSince > 10_000) ? n : undefined
+    }, 300_000, 250)
     const poolMs = performance.now() - t0 - readyMs
     log(`service: ready in ${fmt(readyMs / 1000)} s, ${images} pool images searchable ${fmt(poolMs / 1000)} s later`)
+    // The job must outlast the three busy windows. The pool's indexing rate (no search load) bounds the
+    // job's rate under load from above, so enough files for that rate, with a margin, are made now.
+    const poolRate = images / (poolMs / 1000)
+    const needed = Math.ceil(poolRate * FRACTIONS.length * (opts.duration + 2) * 1.3)
+    let jobFiles = variants.files
+    if (needed > jobFiles) {
+      const extra = await makeVariants(opts.poolDir, path.join(importDir, jobDir, 'extra'), needed - jobFiles, 2)
+      jobFiles += extra.files
+      log(`service: ${extra.files} more variants for a job that outlasts the windows`)
+    }
 
     const cursor = { i: 0 }
     await load(s.url, queries, cursor, 2) // warm-up
-    const max = await window(s, 'max', queries, cursor, opts.duration)
+    const max = await measureWindow(s, 'max', queries, cursor, opts.duration)
     log(`service: max ${fmt(max.rps)} req/s, p99 ${max.p99} ms`)
     const rates = FRACTIONS.map((f) => f * max.rps)
     const windows: Window[] = [max]
-    for (const r of rates) windows.push(await window(s, 'idle', queries, cursor, opts.duration, r))
+    for (const r of rates) windows.push(await measureWindow(s, 'idle', queries, cursor, opts.duration, r))
 
     const { jobId } = await json<{ jobId: string }>(`${s.url}/v1/index-jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ directory: jobDir }) })
     const job = async (): Promise<JobView> => await json<JobView>(`${s.url}/v1/index-jobs/${jobId}`)
@@ -105,7 +118,7 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
     await waitFor('the job to start', async () => { const j = await job(); return j.done > 0 || j.status === 'done' ? j : undefined }, 60_000, 100)
     for (const r of rates) {
       const before = await job()
-      const w = await window(s, 'indexing', queries, cursor, opts.duration, r)
+      const w = await measureWindow(s, 'indexing', queries, cursor, opts.duration, r)
       const after = await job()
       w.jobDone = [before.done, after.done]
       w.jobActive = after.status === 'running' && after.done < after.total
@@ -129,7 +142,7 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
       : { section: 'service', name: 'search p99 during indexing', goal: `≤ ${TARGET_P99_RATIO}× idle p99 at the same rate`, measured: worst.x, unit: '×', met: worst.x <= TARGET_P99_RATIO, detail: `worst of ${valid.length} rates: ${fmt(worst.w.rate)} req/s, p99 ${fmt(worst.w.p99)} ms vs ${fmt(idleP99.get(worst.w.rate))} ms idle` }]
     return {
       ...base,
-      dataset: `demo pool (${images} images) indexed at start; queries: ${queries.length} texts from pool labels in ${TEMPLATES.length} phrasings; indexing job over ${variants.files} variants of pool images (PNG 128 px and JPEG 256 px, distinct hashes)`,
+      dataset: `demo pool (${images} images) indexed at start; queries: ${queries.length} texts from pool labels in ${TEMPLATES.length} phrasings; indexing job over ${jobFiles} variants of pool images (PNG 128 px and JPEG 256 px, distinct hashes)`,
       params: { 'window s': opts.duration, connections: CONNECTIONS, 'request rates': `${FRACTIONS.map((f) => `${f * 100}%`).join(', ')} of max`, endpoint: 'POST /v1/search {query:[{text}], k:10}', server: 'node --import tsx src/server.ts, HOST 127.0.0.1, 1 encoder worker × 1 thread (defaults)' },
       tables: [{
         title: 'Text search latency (ms) and event-loop delay',

@@ -52,8 +52,16 @@ export async function openServices (config: ServicesConfig, logger: CoreLogger):
     throw err
   }
   const core: Core = { encoder, store, images: opened[0]!, texts: opened[1]!, dim: encoder.config.embeddingDim, logger }
-  logger.info({ model: encoder.config.modelId, dim: core.dim, provider: encoder.provider, images: core.images.size, texts: core.texts.size }, 'services ready')
-  return await startServices(core, config)
+  try {
+    const services = await startServices(core, config)
+    logger.info({ model: encoder.config.modelId, dim: core.dim, provider: encoder.provider, images: core.images.size, texts: core.texts.size }, 'services ready')
+    return services
+  } catch (err) {
+    for (const t of opened) await t.close().catch(() => {})
+    store.close()
+    await encoder.close()
+    throw err
+  }
 }
 
 async function startServices (core: Core, config: ServicesConfig): Promise<Services> {

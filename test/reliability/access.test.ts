@@ -120,7 +120,7 @@ describe('API key', { timeout: TIMEOUT.server }, () => {
     assert.deepEqual((await anon.get('/v1/info')).json.auth, { writes: true, reads: false })
   })
 
-  test('uploaded file names never put a file outside DATA_DIR', async () => {
+  test('uploaded file names never put a file outside DATA_DIR', async (t) => {
     const token = `evil-${process.pid}-${Date.now()}`
     const names = [`../../${token}-a.png`, `/tmp/${token}-b.png`, `..\\..\\${token}-c.png`, `../${token}-d.png`, `....//....//${token}-e.png`, `%2e%2e%2f${token}-f.png`]
     const candidates = names.flatMap((n) => {
@@ -151,6 +151,7 @@ describe('API key', { timeout: TIMEOUT.server }, () => {
     const outsideAfter = listFiles(dirs.root).filter((f) => !isUnder(dirs.dataDir, f) && !outsideBefore.has(f))
     assert.deepEqual(outsideAfter, [], 'files appeared outside DATA_DIR')
     const staged = seen.filter((p) => p.includes(token))
+    t.diagnostic(`file events for the staged uploads: ${staged.length} (${[...new Set(staged.map((p) => path.relative(dirs.root, path.dirname(p))))].join(', ')})`)
     for (const p of staged) assert.ok(isUnder(dirs.dataDir, p), `a staged file lived outside DATA_DIR: ${p}`)
   })
 })

@@ -58,7 +58,7 @@ describe('concurrency', { timeout: TIMEOUT.server * 2 }, () => {
     return { query: [{ text: pick(WORDS) }, { imageId: pick([...live]), weight: -0.5 }], k, explain: true }
   }
 
-  test('searches interleaved with uploads, deletes and a job: no 5xx, no deleted image returned', async () => {
+  test('searches interleaved with uploads, deletes and a job: no 5xx, no deleted image returned', async (t) => {
     const created = await api.post('/v1/index-jobs', { directory: 'jobs' })
     assert.equal(created.status, 202, created.text)
     jobId = created.json.jobId as string
@@ -107,6 +107,7 @@ describe('concurrency', { timeout: TIMEOUT.server * 2 }, () => {
     }
 
     await Promise.all([writer(), searcher(), searcher(), searcher()])
+    t.diagnostic(`${searches} searches, ${n} uploads, ${deletedAt.size} deletes in ${SECONDS} s`)
     assert.deepEqual(problems, [])
     assert.ok(searches > 20, `only ${searches} searches ran`)
     assert.ok(deletedAt.size > 0, 'no delete ran')

@@ -67,7 +67,7 @@ describe('durability', { timeout: TIMEOUT.server * 3 }, () => {
     }
   }
 
-  test('a SIGKILL mid-job loses nothing acknowledged; the job resumes and completes without double indexing', async () => {
+  test('a SIGKILL mid-job loses nothing acknowledged; the job resumes and completes without double indexing', async (t) => {
     svc = await spawnService(env)
     let api = svc.api
     await upload(api, 'sync-pre', 1000, 8)
@@ -90,12 +90,14 @@ describe('durability', { timeout: TIMEOUT.server * 3 }, () => {
     }
     assert.ok(seen !== undefined, 'the job never made progress')
     await svc.server.kill()
+    t.diagnostic(`SIGKILL at job progress ${seen.done}/${seen.total}`)
 
     svc = await spawnService(env)
     api = svc.api
     // what was acknowledged before the kill is there, at once
     for (const id of acked) await api.assertFindable(id)
     const resumed = (await api.get(`/v1/index-jobs/${jobId}`)).json as JobViewT
+    t.diagnostic(`after the restart the job reports ${resumed.done}/${resumed.total} (${resumed.status})`)
     assert.ok(resumed.done >= seen.done, `reported progress went backwards: ${seen.done} before the kill, ${resumed.done} after`)
 
     const finished = await api.waitForJob(jobId, TIMEOUT.server)
@@ -217,6 +219,7 @@ describe('a full disk', { timeout: TIMEOUT.server * 2 }, () => {
       if (r.status !== 200 || r.items?.some((it) => it.status === 'failed') === true) refused = r
     }
     assert.ok(refused !== undefined, 'uploads never failed on a full disk')
+    t.diagnostic(`refused after ${acked.length} acknowledged images: ${refused.status} ${refused.res.text.slice(0, 300)}`)
     if (refused.status !== 200) {
       assertError(refused.res, 507, 'INSUFFICIENT_STORAGE', 'upload on a full disk')
     } else {
@@ -229,6 +232,7 @@ describe('a full disk', { timeout: TIMEOUT.server * 2 }, () => {
     const form = new FormData()
     form.append('file', blobOf(await distinctImage(59_999, 96)), 'staged.png')
     const job = await api.req({ method: 'POST', path: '/v1/index-jobs', form })
+    t.diagnostic(`upload job on the full disk: ${job.status} ${job.text.slice(0, 200)}`)
     if (job.status !== 202) assertError(job, 507, 'INSUFFICIENT_STORAGE', 'staging an upload job on a full disk')
 
     rmSync(path.join(mount, 'ballast'))

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test'
 import fc from 'fast-check'
 import { loadModelFolder, prepareImage, type PreprocessorConfig } from '../../src/ml/index.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import { assertError, blobOf, type Api } from './support/api.js'
+import { assertError, blobOf, encodeForm, imageForm, type Api } from './support/api.js'
 import { animatedGif, cmykJpeg, distinctImage, orientationSet, png16 } from './support/images.js'
 import { MODEL_DIR, buildService, serviceEnv, tempDirs, type Dirs, type InProcessService } from './support/servers.js'
 import sharp from 'sharp'
@@ -37,12 +37,11 @@ async function samples (): Promise<Buffer[]> {
   ]
 }
 
-/** Arbitrary bytes: random, or a sample with bytes flipped, cut, spliced or its PNG size fields rewritten. */
-function imageBytes (bases: Buffer[]): fc.Arbitrary<Buffer> {
-  const random = fc.uint8Array({ maxLength: 4096 }).map((a) => Buffer.from(a))
-  const mutated = fc.record({
+/** Arbitrary mutations of `base`: bytes flipped, a chunk spliced in, the end cut off. */
+function mutationsOf (bases: Buffer[], maxFlips = 12): fc.Arbitrary<Buffer> {
+  return fc.record({
     base: fc.constantFrom(...bases),
-    flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 12 }),
+    flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: maxFlips }),
     cut: fc.option(fc.double({ min: 0, max: 1, noNaN: true })),
     splice: fc.option(fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 64 })))
   }).map(({ base, flips, cut, splice }) => {
@@ -52,6 +51,12 @@ function imageBytes (bases: Buffer[]): fc.Arbitrary<Buffer> {
     if (cut !== null) b = b.subarray(0, Math.floor(b.length * cut))
     return b
   })
+}
+
+/** Arbitrary bytes: random, or a sample with bytes flipped, cut, spliced or its PNG size fields rewritten. */
+function imageBytes (bases: Buffer[]): fc.Arbitrary<Buffer> {
+  const random = fc.uint8Array({ maxLength: 4096 }).map((a) => Buffer.from(a))
+  const mutated = mutationsOf(bases)
   const resized = fc.record({ w: fc.nat(), h: fc.nat() }).map(({ w, h }) => {
     const b = Buffer.from(bases[0]!)
     b.writeUInt32BE(w >>> 0, 16)
@@ -191,7 +196,7 @@ describe('fuzz: the API', { timeout: TIMEOUT.server * 2 }, () => {
       assert.equal(res.status, 200, `POST /v1/images → ${res.status} ${res.text.slice(0, 300)}`)
       for (const it of res.json.items as Array<{ status: string, code?: string }>) {
         if (it.status === 'indexed') indexed++
-        if (it.status === 'failed') assert.ok(it.code === 'UNSUPPORTED_MEDIA_TYPE' || it.code === 'PAYLOAD_TOO_LARGE', JSON.stringify(it))
+        if (it.status === 'failed') assert.ok(['UNSUPPORTED_MEDIA_TYPE', 'PAYLOAD_TOO_LARGE', 'BAD_REQUEST'].includes(it.code ?? ''), JSON.stringify(it))
       }
       const b64 = files[0]!.toString('base64')
       if (b64.length > 0) {
@@ -202,6 +207,35 @@ describe('fuzz: the API', { timeout: TIMEOUT.server * 2 }, () => {
     }), params(UPLOAD_RUNS))
     const after = await api.counts()
     assert.ok(after.images <= before.images + indexed, 'more images stored than were reported indexed')
+    await api.assertHealthy()
+  })
+
+  test(`mangled multipart bodies never produce a 5xx (${UPLOAD_RUNS} runs per route)`, async () => {
+    const forms = await Promise.all([
+      encodeForm(imageForm([{ id: 'm1', metadata: { a: 1 }, bytes: bases[0]! }, { bytes: bases[1]! }])),
+      encodeForm((() => { const f = new FormData(); f.append('query', '{"query":[{"file":"img"}]}'); f.append('img', blobOf(bases[0]!), 'img.png'); return f })())
+    ])
+    const boundaryOf = (ct: string): string => /boundary=(.+)$/.exec(ct)?.[1] ?? ''
+    const contentType = fc.oneof(
+      fc.constantFrom(...forms.map((f) => f.contentType)),
+      fc.constantFrom('multipart/form-data', 'multipart/form-data; boundary=', 'multipart/form-data; boundary="unterminated', 'multipart/mixed; boundary=x', `multipart/form-data; boundary=${'b'.repeat(300)}`),
+      fc.string({ maxLength: 20 }).map((b) => `multipart/form-data; boundary=${b}`)
+    )
+    const body = fc.oneof(
+      { arbitrary: mutationsOf(forms.map((f) => f.body), 6), weight: 4 },
+      { arbitrary: fc.uint8Array({ maxLength: 2048 }).map((a) => Buffer.from(a)), weight: 1 },
+      { arbitrary: fc.constantFrom(...forms.map((f) => Buffer.from(`--${boundaryOf(f.contentType)}\r\n`))), weight: 1 }
+    )
+    const problems: string[] = []
+    for (const path of ['/v1/images', '/v1/search', '/v1/index-jobs']) {
+      await fc.assert(fc.asyncProperty(contentType, body, async (ct, payload) => {
+        const res = await api.req({ method: 'POST', path, headers: { 'content-type': ct }, body: payload })
+        if (res.status >= 500) problems.push(`${path} ${ct.slice(0, 60)} → ${res.status}`)
+        else if (res.status >= 400) assertError(res, res.status, undefined, `${path} ${ct.slice(0, 60)}`)
+      }), params(UPLOAD_RUNS))
+    }
+    // one line per distinct failure, so the report names every kind
+    assert.deepEqual([...new Set(problems)].slice(0, 20), [], `${problems.length} of ${3 * UPLOAD_RUNS} mangled multipart requests answered a 5xx`)
     await api.assertHealthy()
   })
 })

@@ -40,7 +40,7 @@ describe('soak', { timeout: TIMEOUT.soak, skip: SKIP ? 'RELIABILITY_SOAK=0' : fa
     dirs?.remove()
   })
 
-  test('mixed traffic: zero 5xx, zero dropped connections, bounded memory', async () => {
+  test('mixed traffic: zero 5xx, zero dropped connections, bounded memory', async (t) => {
     const pid = svc.server.child.pid!
     const live: string[] = Array.from({ length: 16 }, (_, i) => `seed-${i}`)
     const statuses = new Map<string, number>()
@@ -110,6 +110,7 @@ describe('soak', { timeout: TIMEOUT.soak, skip: SKIP ? 'RELIABILITY_SOAK=0' : fa
     }
     const elapsed = (performance.now() - start) / 1000
     const summary = `${requests} requests in ${elapsed.toFixed(1)} s: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`
+    t.diagnostic(summary)
     assert.deepEqual(failures.slice(0, 20), [], summary)
     assert.ok(requests > 200, `too few requests for a soak: ${summary}`)
     await api.assertHealthy()
@@ -120,6 +121,7 @@ describe('soak', { timeout: TIMEOUT.soak, skip: SKIP ? 'RELIABILITY_SOAK=0' : fa
     const mid = median(samples.filter((s) => s.t >= span * 0.4 && s.t <= span * 0.6).map((s) => s.rss))
     const end = median(samples.filter((s) => s.t >= span * 0.9).map((s) => s.rss))
     const mb = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MB`
+    t.diagnostic(`RSS: first ${mb(samples[0]!.rss)}, mid-run ${mb(mid)}, end ${mb(end)}, max ${mb(Math.max(...samples.map((s) => s.rss)))}`)
     assert.ok(end <= mid * 1.25, `RSS grew from ${mb(mid)} (mid-run) to ${mb(end)} (end): more than 25% over the second half. ${summary}`)
 
     // the exported metric agrees that the process is alive and measured

@@ -103,12 +103,18 @@ export async function getInfo (): Promise<unknown> {
   return await request('GET', '/v1/info')
 }
 
+/** A file part, preceded by a `metadata` field (which applies to the next file) that keeps its name as a label. */
+function appendFile (form: FormData, file: File): void {
+  if (file.name !== '') form.append('metadata', JSON.stringify({ filename: file.name }))
+  form.append('file', file, file.name)
+}
+
 /** Upload files to POST /v1/images in chunks of `chunk` (≤ 64); `onChunk` reports items as they finish. */
 export async function uploadImages (files: File[], onChunk: (items: IngestItem[], offset: number) => void, chunk = 32): Promise<void> {
   const size = Math.max(1, Math.min(64, chunk))
   for (let i = 0; i < files.length; i += size) {
     const form = new FormData()
-    for (const file of files.slice(i, i + size)) form.append('file', file, file.name)
+    for (const file of files.slice(i, i + size)) appendFile(form, file)
     const res = await request<{ items: IngestItem[] }>('POST', '/v1/images', form)
     onChunk(res.items, i)
   }
@@ -121,7 +127,7 @@ export async function startDirectoryJob (directory: string): Promise<string> {
 
 export async function startUploadJob (files: File[]): Promise<string> {
   const form = new FormData()
-  for (const file of files) form.append('file', file, file.name)
+  for (const file of files) appendFile(form, file)
   const res = await request<{ jobId: string }>('POST', '/v1/index-jobs', form)
   return res.jobId
 }

@@ -30,8 +30,9 @@ function jobCard (title: string, onCancel?: () => void): JobCard {
     root.dataset.status = v.status
     status.textContent = v.status
     const total = Math.max(0, v.total)
-    // `done` counts every processed item (indexed, duplicate or failed); `failed` is a subset.
-    const processed = Math.min(total, v.done)
+    // The service counts successes (indexed or duplicate) in `done` and failures in `failed`.
+    // (src/schemas/jobs.ts describes `done` as including failures; the cap keeps the bar honest either way.)
+    const processed = Math.min(total, v.done + v.failed)
     const pct = total === 0 ? (ACTIVE.has(v.status) ? 0 : 100) : Math.round((processed / total) * 100)
     fill.style.width = `${pct}%`
     bar.setAttribute('aria-valuemax', String(total))
@@ -87,6 +88,8 @@ export function setupIndexPanel (ev: IndexPanelEvents): void {
         const v = await getJob(jobId)
         card.update(v)
         if (ACTIVE.has(v.status)) { setTimeout(() => { void poll() }, POLL_MS); return }
+        // finished: it stays on this page, but a reload only brings back jobs still running
+        rememberJobs(rememberedJobs().filter((x) => x !== jobId))
         ev.onIndexed()
       } catch (err) {
         if (err instanceof ApiError && err.status === 404) {
@@ -134,8 +137,7 @@ export function setupIndexPanel (ev: IndexPanelEvents): void {
         if (item.status === 'failed') {
           view.failed++
           view.errors?.push({ item: files[offset + i]?.name ?? item.id, error: item.error ?? 'failed' })
-        }
-        view.done++
+        } else view.done++
       })
       card.update(view)
     }, Math.min(DIRECT_CHUNK, limits.maxFiles))

@@ -115,7 +115,7 @@ async function runSearch (push = false, focusFrom = -1): Promise<void> {
     statusEl.textContent = `${formatCount(n)} ${state.mode === 'texts' ? 'text' : 'image'}${n === 1 ? '' : 's'}` +
       (typeof res.tookMs === 'number' ? ` · ${Math.round(res.tookMs)} ms` : '') +
       (typeof res.model === 'string' ? ` · ${res.model}` : '') +
-      (n > 0 ? ' · hover or focus a result to see each term’s share' : '')
+      (n > 0 ? ' · hover or focus a result to see how it matches each term' : '')
     loadMore.hidden = n < state.k || state.k >= MAX_K
     if (focusFrom >= 0) resultsEl.querySelectorAll<HTMLElement>('.more-like, .text-hit')[focusFrom]?.focus()
   } catch (err) {
@@ -133,17 +133,15 @@ async function runSearch (push = false, focusFrom = -1): Promise<void> {
   }
 }
 
-/** Image terms restored from a URL carry only an id: fetch their labels for the chips. */
-function labelImageTerms (): void {
-  for (const t of state.terms) {
-    if (t.kind !== 'imageId' || t.label !== undefined) continue
-    getImage(t.imageId).then((img) => {
-      const label = hitLabel({ id: img.id, score: 0, metadata: img.metadata })
-      if (label === img.id) return
-      t.label = label
-      renderControls()
-    }).catch(() => { /* the search itself reports an unknown id */ })
-  }
+/** Image terms restored from a URL carry only an id: fetch their labels for the chips and explanations. */
+async function labelImageTerms (): Promise<void> {
+  const unlabeled = state.terms.filter((t): t is Extract<Term, { kind: 'imageId' }> => t.kind === 'imageId' && t.label === undefined)
+  await Promise.allSettled(unlabeled.map(async (t) => {
+    const img = await getImage(t.imageId)
+    const label = hitLabel({ id: img.id, score: 0, metadata: img.metadata })
+    if (label !== img.id) t.label = label
+  }))
+  if (unlabeled.length > 0) renderControls()
 }
 
 function addTerms (terms: Term[]): void {
@@ -257,8 +255,7 @@ document.addEventListener('paste', (e) => {
 window.addEventListener('popstate', () => {
   state = paramsToState(new URLSearchParams(location.search))
   renderControls()
-  labelImageTerms()
-  void runSearch(false)
+  void labelImageTerms().then(async () => { await runSearch(false) })
 })
 
 // API key: stored in this browser only, sent on writes.
@@ -273,7 +270,6 @@ byId<HTMLFormElement>('api-key-form').addEventListener('submit', (e) => {
 setupIndexPanel({ onIndexed: () => { void refreshInfo() } })
 setupClassify()
 renderControls()
-labelImageTerms()
 void refreshInfo()
-if (state.terms.length > 0) void runSearch(false)
+if (state.terms.length > 0) void labelImageTerms().then(async () => { await runSearch(false) })
 else statusEl.textContent = 'Type words and press Enter, or add an image, to search.'
