@@ -4,12 +4,11 @@
  * a ready instance (services injected, opened from the config, or a never-ready stub).
  */
 import { randomUUID } from 'node:crypto'
-import { existsSync } from 'node:fs'
 import fp from 'fastify-plugin'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import authPlugin from './plugins/auth.js'
-import errorsPlugin from './plugins/errors.js'
+import errorsPlugin, { renderFrameworkError } from './plugins/errors.js'
 import metricsPlugin from './plugins/metrics.js'
 import multipartPlugin from './plugins/multipart.js'
 import securityPlugin from './plugins/security.js'
@@ -19,6 +18,7 @@ import { buildValidatorFactory, formatSchemaErrors } from './plugins/validation.
 import healthRoutes from './routes/health/index.js'
 import metricsRoutes from './routes/metrics/index.js'
 import v1Routes from './routes/v1/index.js'
+import webRoutes from './routes/web/index.js'
 import type { Services } from './services/types.js'
 
 export interface AppOptions {
@@ -27,7 +27,7 @@ export interface AppOptions {
   services?: Services | 'none'
   /** close injected services with the app (default true) */
   closeServices?: boolean
-  /** register the browser page from src/routes/web when present (default true) */
+  /** register the browser page from src/routes/web (default true; off in route tests and the spec export) */
   web?: boolean
   /** collect the process metrics (default true) */
   defaultMetrics?: boolean
@@ -43,11 +43,10 @@ export function buildOptions (config: Config): FastifyServerOptions {
     // an oversized id is a 404, not a router error
     routerOptions: { maxParamLength: 512, ignoreTrailingSlash: true },
     schemaController: { compilersFactory: { buildValidator: buildValidatorFactory() } },
-    schemaErrorFormatter: formatSchemaErrors
+    schemaErrorFormatter: formatSchemaErrors,
+    frameworkErrors: renderFrameworkError
   }
 }
-
-const WEB_ENTRY = ['./routes/web/index.ts', './routes/web/index.js'].map((p) => new URL(p, import.meta.url))
 
 /** The root plugin (not encapsulated: its decorators, such as `services` and `swagger`, are visible to the caller). */
 async function app (instance: FastifyInstance, opts: AppOptions): Promise<void> {
@@ -71,14 +70,12 @@ async function app (instance: FastifyInstance, opts: AppOptions): Promise<void> 
   await instance.register(metricsRoutes)
   await instance.register(v1Routes, { prefix: '/v1' })
 
-  const web = WEB_ENTRY.find((u) => existsSync(u))
-  if ((opts.web ?? true) && web !== undefined) {
-    const mod = await import(web.href) as { default: Parameters<FastifyInstance['register']>[0] }
-    await instance.register(mod.default)
-  }
+  // the browser page at / (src/routes/web, owned by the page)
+  if (opts.web ?? true) await instance.register(webRoutes)
 }
 
-export default fp(app, { name: 'align-search' })
+const appPlugin = fp(app, { name: 'align-search' })
+export default appPlugin
 
 /**
  * Builds a ready app with `buildOptions(config)`. Pass `logger: false` in tests,
@@ -91,7 +88,7 @@ export async function buildApp (opts: AppOptions & { logger?: FastifyBaseLogger 
     ...(logger === undefined || logger === false ? { logger: false } : { loggerInstance: logger })
   })
   try {
-    await instance.register(fp(app, { name: 'align-search' }), appOpts)
+    await instance.register(appPlugin, appOpts)
     await instance.ready()
   } catch (err) {
     await instance.close().catch(() => {})

@@ -6,6 +6,9 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import type { ExecutionProvider } from './ml/types.js'
+import type { ServicesConfig } from './services/config.js'
+
+export type { ServicesConfig }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -47,20 +50,6 @@ export interface Config {
   logLevel: LogLevel
   /** folder of demo images offered by the page; undefined = disabled */
   demoPoolDir: string | undefined
-}
-
-/** What `openServices` (src/services/index.ts) takes. */
-export interface ServicesConfig {
-  modelDir: string
-  dataDir: string
-  importDir: string
-  executionProvider: ExecutionProvider
-  encoderWorkers: number
-  encoderThreads: number
-  maxImagePixels: number
-  hnsw: { M: number, efConstruction: number, efSearch: number }
-  checkpointEvery: number
-  demoPoolDir?: string
 }
 
 export class ConfigError extends Error {

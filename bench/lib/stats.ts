@@ -1,4 +1,6 @@
-/** Small numeric helpers: percentiles, timing loops, formatting. */
+/** Small numeric helpers: percentiles, timing loops, formatting, GC. */
+import v8 from 'node:v8'
+import vm from 'node:vm'
 
 export function percentile (sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN
@@ -54,8 +56,16 @@ export function rssBytes (): number {
   return process.memoryUsage.rss()
 }
 
-/** Runs a full GC when node was started with --expose-gc (a no-op otherwise). */
+let collect: (() => void) | undefined
+/** Runs a full GC (twice, so finalizers of native objects such as indexes get to run). Works without --expose-gc. */
 export function gc (): void {
-  const g = (globalThis as { gc?: () => void }).gc
-  if (g !== undefined) { g(); g() }
+  if (collect === undefined) {
+    collect = (globalThis as { gc?: () => void }).gc
+    if (collect === undefined) {
+      v8.setFlagsFromString('--expose-gc')
+      collect = vm.runInNewContext('gc') as () => void
+    }
+  }
+  collect()
+  collect()
 }

@@ -16,16 +16,17 @@ const USAGE = 'usage: npm run index -- <dir>   (indexes every image under <dir> 
 const POLL_MS = 250
 const BAR_WIDTH = 30
 
-/** One line of progress, e.g. `[#######-------] 120/500  3 failed  24.0 img/s  ETA 16s`. */
+/** One line of progress, e.g. `[#######-------] 120/500  3 failed  24.0 img/s  ETA 16s  running` (processed = done + failed). */
 export function progressLine (job: JobView, elapsedS: number): string {
-  const total = Math.max(job.total, job.done)
-  const frac = total === 0 ? 0 : job.done / total
+  const processed = job.done + job.failed
+  const total = Math.max(job.total, processed)
+  const frac = total === 0 ? 0 : processed / total
   const filled = Math.round(frac * BAR_WIDTH)
-  const rate = elapsedS > 0 ? job.done / elapsedS : 0
-  const eta = rate > 0 && total > job.done ? `ETA ${formatSeconds((total - job.done) / rate)}` : ''
+  const rate = elapsedS > 0 ? processed / elapsedS : 0
+  const eta = rate > 0 && total > processed ? `ETA ${formatSeconds((total - processed) / rate)}` : ''
   return [
     `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}]`,
-    `${job.done}/${total}`,
+    `${processed}/${total}`,
     job.failed > 0 ? `${job.failed} failed` : '',
     `${rate.toFixed(1)} img/s`,
     eta,
@@ -117,7 +118,7 @@ async function main (): Promise<void> {
     process.stderr.write(`indexing ${dir}\n`)
     const job = await indexDirectory(services)
     const seconds = (Date.parse(job.updatedAt) - Date.parse(job.createdAt)) / 1000
-    process.stderr.write(`${job.status}: ${job.done - job.failed} indexed or already present, ${job.failed} failed, of ${job.total} files${Number.isFinite(seconds) ? ` in ${seconds.toFixed(1)} s` : ''}\n`)
+    process.stderr.write(`${job.status}: ${job.done} indexed or already present, ${job.failed} failed, of ${job.total} files${Number.isFinite(seconds) ? ` in ${seconds.toFixed(1)} s` : ''}\n`)
     for (const e of job.errors.slice(0, 20)) process.stderr.write(`  ${e.item}: ${e.error}\n`)
     if (job.errors.length > 20) process.stderr.write(`  … and ${job.errors.length - 20} more\n`)
     code = job.status === 'done' ? 0 : 1

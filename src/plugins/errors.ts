@@ -39,7 +39,9 @@ const FRAMEWORK: Record<string, { status: number, message?: string }> = {
   FST_FIELDS_LIMIT: { status: 413, message: 'too many fields in one multipart request' },
   FST_REQ_FILE_TOO_LARGE: { status: 413, message: 'an uploaded file is larger than MAX_UPLOAD_BYTES' },
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, message: 'request body is larger than MAX_BODY_BYTES' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, message: 'body must not be empty when Content-Type is application/json' }
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, message: 'body must not be empty when Content-Type is application/json' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, message: 'a URL path parameter is too long' },
+  FST_ERR_BAD_URL: { status: 400, message: 'the URL is not validly percent-encoded' }
 }
 
 /** The wire shape of an error, without sending it. `contentType` is the request's, for 415 messages. */
@@ -55,6 +57,15 @@ export function renderError (err: FastifyError, contentType?: string): ErrorResp
   }
   if (status >= 500 && !own) message = 'Internal Server Error'
   return { statusCode: status, code, error: STATUS_CODES[status] ?? 'Error', message }
+}
+
+/**
+ * For the `frameworkErrors` server option: errors the router raises before any route
+ * (bad URL encoding, an over-long parameter) leave in the same shape.
+ */
+export function renderFrameworkError (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const body = renderError(err)
+  void reply.code(body.statusCode).type('application/json; charset=utf-8').send(body)
 }
 
 export default fp(async function errorsPlugin (app: FastifyInstance) {

@@ -72,6 +72,10 @@ export async function readForm (request: FastifyRequest, opts: ReadFormOptions):
       throw new PayloadTooLargeError(`file "${name}" is larger than ${opts.maxUploadBytes} bytes (MAX_UPLOAD_BYTES)`)
     }
     if (code === 'FST_PARTS_LIMIT') throw new PayloadTooLargeError(`too many parts in one request: at most ${opts.maxFiles * 3 + 64}`)
+    // busboy's parse errors (no boundary, truncated body, …) carry no status: they are the client's
+    if (typeof (err as { statusCode?: unknown }).statusCode !== 'number') {
+      throw new BadRequestError(`malformed multipart/form-data: ${(err as Error).message}`)
+    }
     throw err
   }
   return parts

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { toServicesConfig, type Config, type ServicesConfig } from '../config.js'
+import { toServicesConfig, type Config } from '../config.js'
 import { NotReadyError } from '../errors.js'
 import type { Services } from '../services/types.js'
 
@@ -24,16 +24,10 @@ export interface ServicesPluginOptions {
   closeServices?: boolean
 }
 
-interface ServicesModule {
-  openServices: (config: ServicesConfig, logger: FastifyInstance['log']) => Services | Promise<Services>
-}
-
-/** Opens the core services from src/services/index.ts. */
+/** Opens the core services from src/services (imported on demand: tests with fakes and the spec export never load the model code). */
 export async function openCoreServices (config: Config, logger: FastifyInstance['log']): Promise<Services> {
-  // resolved at run time so this layer type-checks against the contract in types.ts alone
-  const specifier = '../services/index.js'
-  const mod = await import(specifier) as ServicesModule
-  return await mod.openServices(toServicesConfig(config), logger)
+  const { openServices } = await import('../services/index.js')
+  return await openServices(toServicesConfig(config), logger)
 }
 
 /** A Services stand-in that is never ready: every call answers 503. */

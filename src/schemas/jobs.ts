@@ -37,8 +37,8 @@ export const JobView = Type.Object({
   id: Type.String(),
   status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed'), Type.Literal('cancelled')]),
   total: Type.Integer({ description: 'items found so far' }),
-  done: Type.Integer({ description: 'items processed (indexed, duplicate or failed)' }),
-  failed: Type.Integer(),
+  done: Type.Integer({ description: 'items indexed or already present; done + failed = items processed' }),
+  failed: Type.Integer({ description: 'items that could not be indexed' }),
   errors: Type.Array(Type.Object({ item: Type.String(), error: Type.String() }), { description: 'per-item errors (the first ones)' }),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' })

@@ -32,11 +32,11 @@ export async function buildTestApp (t: TestContext | undefined, env: Record<stri
 }
 
 export type FormEntry =
-  | [name: string, value: string]
-  | [name: string, file: { bytes: Buffer, filename: string, type?: string }]
+  | readonly [name: string, value: string]
+  | readonly [name: string, file: { readonly bytes: Buffer, readonly filename: string, readonly type?: string }]
 
 /** A multipart/form-data body (parts in the given order) and its content-type header. */
-export async function multipart (entries: FormEntry[]): Promise<{ payload: Buffer, headers: { 'content-type': string } }> {
+export async function multipart (entries: readonly FormEntry[]): Promise<{ payload: Buffer, headers: { 'content-type': string } }> {
   const form = new FormData()
   for (const [name, value] of entries) {
     if (typeof value === 'string') form.append(name, value)

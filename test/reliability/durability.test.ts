@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import { assertError, blobOf, sleep, type Api, type ItemResult, type JobViewT } from './support/api.js'
+import { assertError, sleep, type Api, type ItemResult, type JobViewT } from './support/api.js'
 import { distinctImage } from './support/images.js'
-import { serviceEnv, spawnService, tempDirs, type Dirs, type SpawnedService } from './support/servers.js'
+import { MODEL_DIR, serviceEnv, spawnService, tempDirs, type Dirs, type SpawnedService } from './support/servers.js'
 
 const JOB_IMAGES = Number(process.env.RELIABILITY_JOB_IMAGES ?? 240)
 
@@ -117,11 +117,27 @@ describe('durability', { timeout: TIMEOUT.server * 3 }, () => {
     assert.equal((await api.counts()).images, acked.length, 'a second job over the same files indexed something twice')
   })
 
-  test('writes after the last checkpoint survive a SIGKILL (replayed from SQLite)', async () => {
+  test('writes and deletes after the last checkpoint survive a SIGKILL (replayed from SQLite)', async () => {
     assert.ok(svc !== undefined)
     await upload(svc.api, 'post-checkpoint', 2000, 3)
+    // one image from before the last snapshot, one from after it
+    const victims = ['sync-pre-0', 'post-checkpoint-0']
+    const vectors: number[][] = []
+    for (const id of victims) {
+      const rec = await svc.api.hits({ query: [{ imageId: id }], k: 1 })
+      assert.equal(rec[0]?.id, id)
+      const emb = await svc.api.post('/v1/embed', { images: [(await distinctImage(id === 'sync-pre-0' ? 1000 : 2000, 48)).toString('base64')] })
+      vectors.push(emb.json.images[0] as number[])
+      assert.equal((await svc.api.del(`/v1/images/${id}`)).status, 204)
+      acked.splice(acked.indexOf(id), 1)
+    }
     await svc.server.kill()
     svc = await spawnService(env)
+    for (const [i, id] of victims.entries()) {
+      assertError(await svc.api.get(`/v1/images/${id}`), 404, 'NOT_FOUND', `deleted ${id} after the restart`)
+      const ids = (await svc.api.hits({ query: [{ vector: vectors[i]! }], k: 20 })).map((h) => h.id)
+      assert.ok(!ids.includes(id), `deleted ${id} is still returned by search after the restart`)
+    }
     await assertAllFindable(svc.api, acked)
   })
 
@@ -140,6 +156,56 @@ describe('durability', { timeout: TIMEOUT.server * 3 }, () => {
     svc = await spawnService(env)
     await assertAllFindable(svc.api, acked)
     await upload(svc.api, 'after-delete', 2200, 2)
+    await assertAllFindable(svc.api, acked)
+    await svc.server.stop(30_000)
+    svc = undefined
+  })
+
+  test('SIGTERM mid-job exits 0 and the job resumes on the next start', async (t) => {
+    const n = 160
+    mkdirSync(path.join(dirs.importDir, 'batch2'))
+    for (let i = 0; i < n; i++) writeFileSync(path.join(dirs.importDir, 'batch2', `b-${i}.png`), await distinctImage(90_000 + i, 64))
+    svc = await spawnService(env)
+    const items = Array.from({ length: n }, (_, i) => ({ path: `batch2/b-${i}.png`, id: `term-${i}` }))
+    const created = await svc.api.post('/v1/index-jobs', { items })
+    assert.equal(created.status, 202, created.text)
+    const jobId = created.json.jobId as string
+    let done = 0
+    while (done === 0) {
+      const view = (await svc.api.get(`/v1/index-jobs/${jobId}`)).json as JobViewT
+      assert.ok(view.status === 'queued' || view.status === 'running', `the job ended before it could be interrupted: ${JSON.stringify(view)}`)
+      done = view.done
+      await sleep(10)
+    }
+    assert.equal(await svc.server.stop(30_000), 0, 'SIGTERM during a job exits 0')
+    svc = await spawnService(env)
+    const resumed = (await svc.api.get(`/v1/index-jobs/${jobId}`)).json as JobViewT
+    t.diagnostic(`SIGTERM at ${done}/${n}; after the restart ${resumed.done}/${n} (${resumed.status})`)
+    assert.ok(resumed.done >= done, `progress went backwards: ${done} → ${resumed.done}`)
+    const finished = await svc.api.waitForJob(jobId, TIMEOUT.server)
+    assert.deepEqual([finished.status, finished.done, finished.failed], ['done', n, 0], JSON.stringify(finished))
+    acked.push(...items.map((it) => it.id))
+    await assertAllFindable(svc.api, acked)
+    await svc.server.stop(30_000)
+    svc = undefined
+  })
+
+  test('a DATA_DIR built by another model is refused at startup, naming both models', async () => {
+    const other = MODEL_DIR === 'models/align-mini' ? 'test/fixtures/align-tiny' : 'models/align-mini'
+    if (acked.length === 0) {
+      // run on its own: give DATA_DIR something built by MODEL_DIR first
+      svc = await spawnService(env)
+      await upload(svc.api, 'own', 3000, 1)
+      await svc.server.stop(30_000)
+    }
+    const modelId = (dir: string): string => (JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as { model_id: string }).model_id
+    await assert.rejects(spawnService({ ...env, MODEL_DIR: other }), (err: Error) => {
+      assert.match(err.message, /exited before it was ready/)
+      assert.ok(err.message.includes(modelId(MODEL_DIR)) && err.message.includes(modelId(other)), err.message.slice(-1000))
+      return true
+    })
+    // and the refusal touched nothing: the right model still finds everything
+    svc = await spawnService(env)
     await assertAllFindable(svc.api, acked)
     await svc.server.stop(30_000)
     svc = undefined
@@ -229,9 +295,7 @@ describe('a full disk', { timeout: TIMEOUT.server * 2 }, () => {
     // reads still work while the disk is full
     assert.equal((await api.search({ query: [{ text: 'a striped square' }], k: 5 })).status, 200)
     // an upload job cannot be staged either
-    const form = new FormData()
-    form.append('file', blobOf(await distinctImage(59_999, 96)), 'staged.png')
-    const job = await api.req({ method: 'POST', path: '/v1/index-jobs', form })
+    const job = await api.req({ method: 'POST', path: '/v1/index-jobs', form: [['file', { bytes: await distinctImage(59_999, 96), filename: 'staged.png' }]] })
     t.diagnostic(`upload job on the full disk: ${job.status} ${job.text.slice(0, 200)}`)
     if (job.status !== 202) assertError(job, 507, 'INSUFFICIENT_STORAGE', 'staging an upload job on a full disk')
 

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test'
 import fc from 'fast-check'
 import { loadModelFolder, prepareImage, type PreprocessorConfig } from '../../src/ml/index.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import { assertError, blobOf, encodeForm, imageForm, type Api } from './support/api.js'
+import { multipart, type FormEntry } from '../helpers/build-app.js'
+import { assertError, imageForm, type Api } from './support/api.js'
 import { animatedGif, cmykJpeg, distinctImage, orientationSet, png16 } from './support/images.js'
 import { MODEL_DIR, buildService, serviceEnv, tempDirs, type Dirs, type InProcessService } from './support/servers.js'
 import sharp from 'sharp'
@@ -179,9 +180,7 @@ describe('fuzz: the API', { timeout: TIMEOUT.server * 2 }, () => {
       assertSane(await api.get(`/v1/search?q=${encodeURIComponent(q)}&k=${encodeURIComponent(k)}`), `GET q=${q} k=${k}`)
     }), params(Math.ceil(SEARCH_RUNS / 4)))
     await fc.assert(fc.asyncProperty(request, imageBytes(bases), async (json, bytes) => {
-      const form = new FormData()
-      form.append('query', json)
-      form.append('img', blobOf(bytes), 'img.bin')
+      const form: FormEntry[] = [['query', json], ['img', { bytes, filename: 'img.bin', type: 'application/octet-stream' }]]
       assertSane(await api.req({ method: 'POST', path: '/v1/search', form }), `multipart search ${json.slice(0, 200)}`)
     }), params(Math.ceil(SEARCH_RUNS / 4)))
     assert.equal(({} as Record<string, unknown>).polluted, undefined, 'prototype pollution')
@@ -212,9 +211,9 @@ describe('fuzz: the API', { timeout: TIMEOUT.server * 2 }, () => {
 
   test(`mangled multipart bodies never produce a 5xx (${UPLOAD_RUNS} runs per route)`, async () => {
     const forms = await Promise.all([
-      encodeForm(imageForm([{ id: 'm1', metadata: { a: 1 }, bytes: bases[0]! }, { bytes: bases[1]! }])),
-      encodeForm((() => { const f = new FormData(); f.append('query', '{"query":[{"file":"img"}]}'); f.append('img', blobOf(bases[0]!), 'img.png'); return f })())
-    ])
+      multipart(imageForm([{ id: 'm1', metadata: { a: 1 }, bytes: bases[0]! }, { bytes: bases[1]! }])),
+      multipart([['query', '{"query":[{"file":"img"}]}'], ['img', { bytes: bases[0]!, filename: 'img.png' }]])
+    ]).then((fs) => fs.map((f) => ({ body: f.payload, contentType: f.headers['content-type'] })))
     const boundaryOf = (ct: string): string => /boundary=(.+)$/.exec(ct)?.[1] ?? ''
     const contentType = fc.oneof(
       fc.constantFrom(...forms.map((f) => f.contentType)),

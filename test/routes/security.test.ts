@@ -18,7 +18,7 @@ describe('API key', { timeout: TIMEOUT.unit }, () => {
     const { app, services } = await buildTestApp(t, { API_KEY: KEY })
     await services.addImages([{ bytes: fakeImage(1), id: 'one' }])
     const form = await multipart([['file', { bytes: fakeImage(2), filename: 'a.png' }]])
-    const writes = [
+    const writes: Array<{ method: 'POST' | 'DELETE', url: string, payload?: object | Buffer, headers?: Record<string, string> }> = [
       { method: 'POST' as const, url: '/v1/images', ...form },
       { method: 'POST' as const, url: '/v1/texts', payload: { texts: [{ text: 'a' }] } },
       { method: 'POST' as const, url: '/v1/index-jobs', payload: { directory: 'x' } },

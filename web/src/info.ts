@@ -30,6 +30,8 @@ export async function refreshInfo (): Promise<InfoSummary> {
     const maxJobFiles = pick(info, 'limits', 'maxJobFiles')
     if (typeof maxFiles === 'number' && maxFiles > 0) limits.maxFiles = maxFiles
     if (typeof maxJobFiles === 'number' && maxJobFiles > 0) limits.maxJobFiles = maxJobFiles
+    const template = pick(info, 'model', 'promptTemplate')
+    if (typeof template === 'string' && template !== '') byId<HTMLInputElement>('classify-template').placeholder = `${template} (the model's default)`
     const keyNote = byId('api-key-status')
     if (pick(info, 'auth', 'writes') === true && keyNote.textContent === '') keyNote.textContent = 'This server needs an API key for writes (indexing).'
 

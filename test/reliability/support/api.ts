@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { STATUS_CODES } from 'node:http'
 import type { FastifyInstance } from 'fastify'
+import { multipart, type FormEntry } from '../../helpers/build-app.js'
 
 export interface Res {
   status: number
@@ -24,7 +25,8 @@ export interface Req {
   json?: unknown
   /** sent as is */
   body?: Buffer | string
-  form?: FormData
+  /** sent as multipart/form-data, parts in this order */
+  form?: FormEntry[]
 }
 
 export type Transport = (req: { method: string, path: string, headers: Record<string, string>, body?: Buffer }) => Promise<Res>
@@ -57,12 +59,6 @@ export function injectTransport (app: FastifyInstance): Transport {
   }
 }
 
-/** Serializes a FormData exactly as fetch would send it. */
-export async function encodeForm (form: FormData): Promise<{ body: Buffer, contentType: string }> {
-  const r = new Request('http://localhost/', { method: 'POST', body: form })
-  return { body: Buffer.from(await r.arrayBuffer()), contentType: r.headers.get('content-type') ?? '' }
-}
-
 export interface UploadFile {
   bytes: Buffer
   filename?: string
@@ -72,21 +68,13 @@ export interface UploadFile {
   metadata?: Record<string, unknown>
 }
 
-/** `bytes` as a Blob (a copy: Blob wants an ArrayBuffer-backed view). */
-export function blobOf (bytes: Buffer, type = 'application/octet-stream'): Blob {
-  return new Blob([new Uint8Array(bytes)], { type })
-}
-
-/** A multipart form: for each file, its `id` and `metadata` fields, then the file part. */
-export function imageForm (files: UploadFile[], extra: Array<[string, string]> = []): FormData {
-  const form = new FormData()
-  for (const [k, v] of extra) form.append(k, v)
-  files.forEach((f, i) => {
-    if (f.id !== undefined) form.append('id', f.id)
-    if (f.metadata !== undefined) form.append('metadata', JSON.stringify(f.metadata))
-    form.append('file', blobOf(f.bytes, f.type), f.filename ?? `image-${i}.png`)
-  })
-  return form
+/** The parts of an image upload: for each file, its `id` and `metadata` fields, then the file part. */
+export function imageForm (files: UploadFile[]): FormEntry[] {
+  return files.flatMap((f, i): FormEntry[] => [
+    ...(f.id === undefined ? [] : [['id', f.id] as FormEntry]),
+    ...(f.metadata === undefined ? [] : [['metadata', JSON.stringify(f.metadata)] as FormEntry]),
+    ['file', { bytes: f.bytes, filename: f.filename ?? `image-${i}.png`, type: f.type ?? 'application/octet-stream' }]
+  ])
 }
 
 export interface ItemResult { id: string, status: 'indexed' | 'duplicate' | 'failed', error?: string, code?: string, filename?: string }
@@ -107,9 +95,9 @@ export class Api {
       body = Buffer.from(typeof r.json === 'string' ? r.json : JSON.stringify(r.json))
       headers['content-type'] ??= 'application/json'
     } else if (r.form !== undefined) {
-      const enc = await encodeForm(r.form)
-      body = enc.body
-      headers['content-type'] ??= enc.contentType
+      const enc = await multipart(r.form)
+      body = enc.payload
+      headers['content-type'] ??= enc.headers['content-type']
     } else if (r.body !== undefined) {
       body = Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body)
     }
@@ -210,6 +198,15 @@ export function assertItemsFailed (res: Res, code: string | string[], what = '')
     assert.ok(typeof code === 'string' ? it.code === code : code.includes(it.code ?? ''), `${what}: expected code ${String(code)}, got ${JSON.stringify(it)}`)
     assert.ok(typeof it.error === 'string' && it.error.length > 0, `${what}: a failed item says why`)
   }
+}
+
+/** Runs every check, then fails once, listing the first line of each failure: one run names every case that misbehaves. */
+export async function checkAll (checks: Array<() => Promise<void>>): Promise<void> {
+  const problems: string[] = []
+  for (const check of checks) {
+    try { await check() } catch (err) { problems.push((err as Error).message.split('\n')[0]!) }
+  }
+  assert.deepEqual(problems, [])
 }
 
 export interface IndexState { counts: { images: number, texts: number }, probes: string[][] }

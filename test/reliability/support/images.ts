@@ -59,7 +59,7 @@ function solid (width: number, height: number, c: Rgb): Buffer {
 }
 
 /** Left half red, right half blue: an image whose orientation can be read back from its pixels. */
-export async function redLeftBlueRight (width = 64, height = 32): Promise<Sharp> {
+async function redLeftBlueRight (width = 64, height = 32): Promise<Sharp> {
   const px = Buffer.alloc(width * height * 3)
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) px.set(x < width / 2 ? [230, 20, 20] : [20, 20, 230], (y * width + x) * 3)
