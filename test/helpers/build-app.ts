@@ -15,10 +15,16 @@ import { createFakeServices, type FakeServices } from './fake-services.js'
 
 export interface TestApp { app: FastifyInstance, services: FakeServices, config: Config }
 
-/** A config from defaults plus `env`, with temporary data and import folders. */
+let tmpRoot: string | undefined
+
+/** A config from defaults plus `env`, with temporary data and import folders (removed when the process exits). */
 export function testConfig (env: Record<string, string> = {}): Config {
-  const dir = mkdtempSync(path.join(tmpdir(), 'align-routes-'))
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  if (tmpRoot === undefined) {
+    const root = mkdtempSync(path.join(tmpdir(), 'align-routes-'))
+    process.once('exit', () => { rmSync(root, { recursive: true, force: true }) })
+    tmpRoot = root
+  }
+  const dir = mkdtempSync(path.join(tmpRoot, 'app-'))
   return loadConfig({ DATA_DIR: path.join(dir, 'data'), IMPORT_DIR: path.join(dir, 'import'), DEMO_POOL: '', ...env })
 }
 

@@ -138,6 +138,22 @@ describe('errors', { timeout: TIMEOUT.unit }, () => {
     assert.equal(errorBody(res).code, 'UNSUPPORTED_MEDIA_TYPE')
   })
 
+  it('answers router and parser errors in the same shape', async (t) => {
+    const { app } = await buildTestApp(t)
+    let res = await app.inject({ method: 'GET', url: `/v1/images/${'x'.repeat(600)}` })
+    assert.equal(res.statusCode, 414)
+    assert.equal(errorBody(res).code, 'URI_TOO_LONG')
+    res = await app.inject({ method: 'GET', url: '/v1/images/%E0%A4%A' })
+    assert.equal(res.statusCode, 400)
+    assert.equal(errorBody(res).code, 'BAD_REQUEST')
+    res = await app.inject({ method: 'POST', url: '/v1/images', headers: { 'content-type': 'multipart/form-data' }, payload: 'garbage' })
+    assert.equal(res.statusCode, 400)
+    assert.match(errorBody(res).message, /^malformed multipart\/form-data/)
+    res = await app.inject({ method: 'POST', url: '/v1/images', headers: { 'content-type': 'multipart/form-data; boundary=xyz' }, payload: '--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabc' })
+    assert.equal(res.statusCode, 400)
+    assert.match(errorBody(res).message, /^malformed multipart\/form-data/)
+  })
+
   it('answers 413 for a JSON body above MAX_BODY_BYTES', async (t) => {
     const { app } = await buildTestApp(t, { MAX_BODY_BYTES: '2048' })
     const res = await app.inject({ method: 'POST', url: '/v1/embed', payload: { texts: ['x'.repeat(1500), 'y'.repeat(1500)] } })
