@@ -7,11 +7,12 @@ import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { exactSearch, MetricKind } from 'usearch'
 import { projectIndex, usearchIndex, type Candidate } from './lib/ann-candidates.js'
+import { groundTruthParallel } from './lib/ground-truth.js'
 import { machineInfo } from './lib/machine.js'
 import type { PoolEmbeddings } from './lib/pool.js'
 import { fmt, gc, median, percentile, ratio, rssBytes } from './lib/stats.js'
 import type { BenchOptions, Cell, SectionResult, Target } from './lib/types.js'
-import { bruteForce, groundTruth, medianNnCosine, perturb, randomUnit, recallAt, row, TopK, type Truth } from './lib/vectors.js'
+import { bruteForce, deriveSigma, perturb, randomUnit, recallAt, row, TopK, type Truth } from './lib/vectors.js'
 
 interface QuerySet { name: string, q: Float32Array, truth?: Truth }
 interface Dataset { name: string, n: number, data: Float32Array, queries: QuerySet[] }
@@ -43,7 +44,7 @@ function runQueries (search: (q: Float32Array) => ArrayLike<number>, qs: QuerySe
 async function benchDataset (ds: Dataset, dim: number, opts: BenchOptions, log: (m: string) => void): Promise<{ sweep: SweepPoint[], builds: BuildPoint[], bruteQps: number, gtMs: number }> {
   const { k } = opts
   const t0 = performance.now()
-  for (const qs of ds.queries) qs.truth = groundTruth(ds.data, qs.q, dim, k)
+  for (const qs of ds.queries) qs.truth = await groundTruthParallel(ds.data, qs.q, dim, k)
   const gtMs = performance.now() - t0
   log(`  ${ds.name} n=${ds.n}: ground truth in ${(gtMs / 1000).toFixed(1)} s`)
 
@@ -111,11 +112,9 @@ export async function annSection (opts: BenchOptions, pool: PoolEmbeddings, log:
   const machine = machineInfo()
   const { dim } = pool
   const p = pool.images.length / dim
-  const poolNn = medianNnCosine(pool.images, dim)
-  // σ so that a variant sits from its source about as far as real pool neighbours sit from each other:
-  // E[cos(v, normalize(v + σg))] ≈ 1/√(1 + σ²·dim) for unit v, and two variants of one source meet at ≈ 1/(1 + σ²·dim).
-  // Setting 1/(1 + σ²·dim) = median NN cosine of the pool makes the synthetic set's NN cosine match the pool's.
-  const sigma = opts.sigma ?? Math.sqrt(Math.max(1e-6, 1 / poolNn - 1) / dim)
+  const derived = deriveSigma(pool.images, dim)
+  const poolNn = derived.poolNn
+  const sigma = opts.sigma ?? derived.sigma
   const textStride = Math.max(1, Math.floor(p / opts.queries))
   const textQ = new Float32Array(Math.min(opts.queries, p) * dim)
   for (let i = 0; i < textQ.length / dim; i++) textQ.set(row(pool.texts, i * textStride, dim), i * dim)
@@ -132,14 +131,15 @@ export async function annSection (opts: BenchOptions, pool: PoolEmbeddings, log:
       const q = perturb(pool.images, dim, opts.queries, sigma, opts.seed + 1, 7)
       return { name: 'pool-perturbed', n, data, queries: [{ name: 'image', q }, { name: 'text', q: textQ }] }
     }]
-    if (n === opts.n) sets.push(() => ({ name: 'random-unit', n, data: randomUnit(n, dim, opts.seed + 2), queries: [{ name: 'image', q: randomUnit(opts.queries, dim, opts.seed + 3) }] }))
+    const nr = Math.min(n, opts.nRandom)
+    if (n === opts.n && nr > 0) sets.push(() => ({ name: 'random-unit', n: nr, data: randomUnit(nr, dim, opts.seed + 2), queries: [{ name: 'image', q: randomUnit(opts.queries, dim, opts.seed + 3) }] }))
     for (const make of sets) {
       const ds = make()
       log(`ann: dataset ${ds.name}, n=${n}`)
       const r = await benchDataset(ds, dim, opts, log)
       sweep.push(...r.sweep)
       builds.push(...r.builds)
-      brute.set(`${ds.name}/${n}`, r.bruteQps)
+      brute.set(`${ds.name}/${ds.n}`, r.bruteQps)
       if (ds.name === 'pool-perturbed' && n === opts.n) {
         const tq = ds.queries[0]!
         const heap = new TopK(1)
@@ -164,14 +164,15 @@ export async function annSection (opts: BenchOptions, pool: PoolEmbeddings, log:
 
   notes.push(`Pool embeddings: ${pool.cached ? 'read from bench/out/cache' : `encoded in ${fmt(pool.ms / 1000)} s (counted in the section time)`}. Synthetic set: pool image embeddings v (${p} held-out images, dim ${dim}) → normalize(v + σ·g), g ~ N(0, I), sources taken round-robin (≈${Math.round(opts.n / p)} variants each). σ = ${fmt(sigma)} ${opts.sigma === undefined ? `chosen so 1/(1 + σ²·dim) equals the pool's median nearest-neighbour cosine (${fmt(poolNn)})` : 'given by --sigma'}; the synthetic set's median top-1 cosine for held-out queries is ${fmt(synthNn)}.`)
   notes.push(`Queries: "image" = ${opts.queries} held-out perturbed vectors (fresh noise, never inserted); "text" = text embeddings of pool labels in the prompt template (cross-modal, so farther from every point); random-unit queries are fresh random unit vectors. Recall is tie-aware (as in ann-benchmarks): a result counts when its exact cosine is ≥ the true 10th best − 1e-5.`)
-  notes.push('QPS: one query at a time on one thread, including the JS → native conversion each library needs (hnswlib-node takes plain arrays, usearch typed arrays). Brute force is timed on as many queries as fit in ~6 s; its ground truth covers all queries (same dot products, 16 queries per pass over the data).')
+  notes.push('QPS: one query at a time on one thread, including the JS → native conversion each library needs (hnswlib-node takes plain arrays, usearch typed arrays). Brute force is timed on as many queries as fit in ~6 s; its ground truth covers all queries (the same JS dot products and heap, 16 queries per pass over the data, split over one worker thread per core).')
+  notes.push(`random-unit runs at N = ${Math.min(opts.n, opts.nRandom).toLocaleString('en-US')} (--n-random): random 256-d vectors have no neighbourhood structure, so HNSW builds ~5× slower on them than on the clustered set (on this machine ~130 s per index at 100k), which would not fit the default run's time budget.`)
   notes.push('Build: single-threaded for both (the project inserts through HnswIndex.add in chunks of 256 with event-loop yields; usearch.add(…, threads = 1)). RSS/vector is the in-process RSS delta of the build, after GC; the memory section measures the project index alone in a fresh process. Save/load of the project index include its fsync and SHA-256 sidecar check.')
   return {
     id: 'ann',
     title: 'ANN index: project HNSW vs brute force vs usearch',
     machine,
     dataset: `${pool.modelId} embeddings of the demo pool (${p} images) perturbed to N vectors; random unit vectors (dim ${dim})`,
-    params: { N: opts.n, 'N large': opts.nLarge || 'off', M: opts.M, efConstruction: opts.efConstruction, efSearch: opts.efSearch.join('/'), k: opts.k, queries: opts.queries, sigma: Number(sigma.toPrecision(3)), 'pool median NN cosine': Number(poolNn.toPrecision(3)) },
+    params: { N: opts.n, 'N random': Math.min(opts.n, opts.nRandom), 'N large': opts.nLarge || 'off', M: opts.M, efConstruction: opts.efConstruction, efSearch: opts.efSearch.join('/'), k: opts.k, queries: opts.queries, sigma: Number(sigma.toPrecision(3)), 'pool median NN cosine': Number(poolNn.toPrecision(3)) },
     tables: [
       { title: 'Recall@10 against queries per second (one thread, one query at a time)', columns: ['dataset', 'N', 'queries', 'index', 'efSearch', 'recall@10', 'QPS', '× brute force', 'p50 µs', 'p99 µs'], rows },
       { title: 'Build, size, save and load', columns: ['dataset', 'N', 'index', 'build s', 'inserts/s', 'build × usearch', 'RSS bytes/vector', 'file bytes/vector', 'save ms', 'load ms'], rows: buildRows, note: `theoretical floor: dim·4 = ${dim * 4} bytes of vector + 2·M·4 = ${2 * opts.M * 4} bytes of level-0 links per vector` }

@@ -6,13 +6,16 @@
  * Run as a child: BENCH_MEMORY_CHILD='{"n":…,"dim":…,…}' node --expose-gc --import tsx bench/memory.ts
  */
 import { spawn } from 'node:child_process'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { machineInfo } from './lib/machine.js'
 import { fmt, gc, MiB, ratio } from './lib/stats.js'
 import type { BenchOptions, SectionResult } from './lib/types.js'
-import { gaussian, normalizeRow, rng } from './lib/vectors.js'
+import type { PoolEmbeddings } from './lib/pool.js'
+import { deriveSigma, perturb } from './lib/vectors.js'
 
-interface ChildParams { n: number, dim: number, M: number, efConstruction: number, seed: number }
+interface ChildParams { n: number, dim: number, M: number, efConstruction: number, seed: number, baseFile: string, sigma: number }
 interface ChildResult extends ChildParams { rssBefore: number, rssAfter: number, heapDelta: number, externalDelta: number, capacity: number, buildMs: number }
 
 const PER_100K = 100_000
@@ -21,16 +24,16 @@ async function child (p: ChildParams): Promise<ChildResult> {
   const { HnswIndex } = await import('../src/index/hnsw-index.js')
   // the growth path the service takes: start small, double when full
   const index = HnswIndex.create(p.dim, { M: p.M, efConstruction: p.efConstruction })
+  const raw = await readFile(p.baseFile)
+  const base = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4)
   gc()
   const m0 = process.memoryUsage()
-  const g = gaussian(rng(p.seed))
   const t0 = performance.now()
   const chunk = 1000
   for (let start = 0; start < p.n; start += chunk) {
+    // generated chunk by chunk and dropped, so only the index stays resident
     const b = Math.min(chunk, p.n - start)
-    const data = new Float32Array(b * p.dim)
-    for (let i = 0; i < data.length; i++) data[i] = g()
-    for (let i = 0; i < b; i++) normalizeRow(data, i, p.dim)
+    const data = perturb(base, p.dim, b, p.sigma, p.seed + start, start)
     await index.add(Array.from({ length: b }, (_, i) => start + i), Array.from({ length: b }, (_, i) => data.subarray(i * p.dim, (i + 1) * p.dim)))
   }
   const buildMs = performance.now() - t0
@@ -67,12 +70,15 @@ function hnswlibEstimate (n: number, capacity: number, dim: number, M: number): 
   return n * (level0 + upper + lookup + 1) + capacity * perSlot
 }
 
-export async function memorySection (opts: BenchOptions, log: (m: string) => void): Promise<SectionResult> {
+export async function memorySection (opts: BenchOptions, pool: PoolEmbeddings, log: (m: string) => void): Promise<SectionResult> {
   const started = performance.now()
   const machine = machineInfo()
-  const { readFile } = await import('node:fs/promises')
-  const dim = (JSON.parse(await readFile(`${opts.modelDir}/config.json`, 'utf8')) as { embedding_dim: number }).embedding_dim
-  const p: ChildParams = { n: opts.n, dim, M: opts.M, efConstruction: opts.efConstruction, seed: opts.seed }
+  const { dim } = pool
+  const baseFile = path.join(opts.workDir, 'memory-base.f32')
+  await mkdir(opts.workDir, { recursive: true })
+  await writeFile(baseFile, new Uint8Array(pool.images.buffer, pool.images.byteOffset, pool.images.byteLength))
+  const sigma = opts.sigma ?? deriveSigma(pool.images, dim).sigma
+  const p: ChildParams = { n: opts.n, dim, M: opts.M, efConstruction: opts.efConstruction, seed: opts.seed, baseFile, sigma }
   log(`memory: child process building the project index with ${p.n} vectors`)
   const r = await runChild(p)
   const measured = r.rssAfter - r.rssBefore
@@ -89,7 +95,7 @@ export async function memorySection (opts: BenchOptions, log: (m: string) => voi
     id: 'memory',
     title: 'Memory: RSS of the project index per 100k images',
     machine,
-    dataset: `${r.n.toLocaleString('en-US')} random unit vectors, dim ${r.dim} (hnswlib's memory does not depend on the data: every level-0 block has a fixed size)`,
+    dataset: `${r.n.toLocaleString('en-US')} vectors of the ANN section's pool-perturbed set (σ ${fmt(sigma)}), dim ${r.dim}; hnswlib's memory hardly depends on the data: every level-0 block has a fixed size`,
     params: { N: r.n, dim: r.dim, M: r.M, efConstruction: r.efConstruction, 'insert path': 'HnswIndex.create (capacity 1024, ×2 growth) + add() in batches of 1000' },
     tables: [{ title: 'Resident memory of the index', columns: ['what', 'MiB at N', 'MiB per 100k', 'bytes/vector', '÷ theoretical'], rows }],
     targets: [],

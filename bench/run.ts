@@ -30,7 +30,7 @@ async function main (): Promise<void> {
     encoders: async (o) => await encodersSection(o, log),
     ingest: async (o) => await ingestSection(o, log),
     service: async (o) => await serviceSection(o, log),
-    memory: async (o) => await memorySection(o, log),
+    memory: async (o) => await memorySection(o, await getPool(), log),
     'align-base': async (o) => await alignBaseSection(o, log)
   }
   const results: SectionResult[] = []

@@ -10,6 +10,7 @@ export const USAGE = `npm run bench -- [options]
   --n N                 ANN / memory set size (default 100000)
   --n-large N           also run the ANN section at this size, e.g. 1000000 (default 0 = off;
                         opt-in: on 2 cores one HNSW build at 1M takes a long time)
+  --n-random N          size of the random-unit ANN set (default 25000; it builds ~5× slower)
   --duration S          seconds per load-test window in the service section (default 10)
   --sections LIST       comma list of ${ALL_SECTIONS.join(', ')} (default all)
   --queries Q           ANN queries (default 1000)
@@ -37,6 +38,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
     options: {
       n: { type: 'string' },
       'n-large': { type: 'string' },
+      'n-random': { type: 'string' },
       duration: { type: 'string' },
       sections: { type: 'string' },
       queries: { type: 'string' },
@@ -66,6 +68,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
   return {
     n: Math.floor(num(values.n, 100_000, 'n')),
     nLarge: Math.floor(num(values['n-large'], 0, 'n-large')),
+    nRandom: Math.floor(num(values['n-random'], 25_000, 'n-random')),
     duration: num(values.duration, 10, 'duration'),
     sections,
     queries: Math.max(1, Math.floor(num(values.queries, 1000, 'queries'))),

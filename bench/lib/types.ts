@@ -45,6 +45,8 @@ export interface SectionResult {
 export interface BenchOptions {
   n: number
   nLarge: number
+  /** size of the random-unit ANN set (capped at n) */
+  nRandom: number
   /** seconds per load-test window (service) */
   duration: number
   sections: string[]

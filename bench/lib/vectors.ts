@@ -222,3 +222,13 @@ export function medianNnCosine (data: Float32Array, dim: number, sample = 1000):
   best.sort((a, b) => a - b)
   return best[Math.floor(best.length / 2)]!
 }
+
+/**
+ * σ for `perturb` so the synthetic set's neighbour distances look like the real pool's:
+ * for unit v, two variants of one source meet at cosine ≈ 1/(1 + σ²·dim), which is set equal to
+ * the pool's median nearest-neighbour cosine.
+ */
+export function deriveSigma (pool: Float32Array, dim: number): { sigma: number, poolNn: number } {
+  const poolNn = medianNnCosine(pool, dim)
+  return { sigma: Math.sqrt(Math.max(1e-6, 1 / poolNn - 1) / dim), poolNn }
+}

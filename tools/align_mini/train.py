@@ -44,6 +44,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--from-checkpoint", help="skip training: evaluate and export a saved checkpoint")
+    ap.add_argument("--resume", help="continue training a saved checkpoint for --steps more steps, with a fresh schedule")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -62,11 +63,16 @@ def main():
         model.load_state_dict(saved["state"])
         evaluate_and_export(model, tok, vocab, meta, images, args.out, saved["training"])
         return
+    previous = None
+    if args.resume:
+        saved = torch.load(args.resume)
+        model.load_state_dict(saved["state"])
+        previous = saved["training"]
     print(f"params: image {sum(p.numel() for p in model.image.parameters())/1e6:.2f}M, text {sum(p.numel() for p in model.text.parameters())/1e6:.2f}M", flush=True)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
-    warm = 300
+    warm = 100 if previous else 300
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1, s / args.steps))))
     batches = Batches(meta, images, tokenized, args.emoji_weight, args.seed)
     t0 = time.time()
@@ -85,6 +91,9 @@ def main():
     training = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "emoji_weight": args.emoji_weight,
                 "minutes": round((time.time() - t0) / 60, 1), "threads": args.threads,
                 "train_images": int(sum(1 for m in meta if not m["heldOut"])), "vocab": len(vocab), "torch": torch.__version__}
+    if previous:
+        phases = previous.get("phases", [dict(previous)]) + [dict(training)]
+        training = dict(training, steps=previous["steps"] + args.steps, minutes=round(previous["minutes"] + training["minutes"], 1), phases=phases)
     os.makedirs(".cache", exist_ok=True)
     torch.save({"state": model.state_dict(), "training": training}, ".cache/align-mini.pt")
     evaluate_and_export(model, tok, vocab, meta, images, args.out, training)
