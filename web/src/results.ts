@@ -23,8 +23,9 @@ function explanation (hit: SearchHit, terms: Term[], id: string): HTMLElement {
     const cos = hit.terms?.[i]
     const bar = h('span', { class: 'explain-bar' })
     if (cos !== undefined) {
+      // position: the sign of the cosine; colour: whether the weighted term raised or lowered the score
       bar.style.setProperty('--w', `${Math.min(50, Math.abs(cos) * 50)}%`)
-      bar.classList.add(cos < 0 ? 'neg' : 'pos')
+      bar.classList.add(cos < 0 ? 'left' : 'right', cos * t.weight < 0 ? 'down' : 'up')
     }
     const weight = t.weight === 1 ? '' : ` ×${t.weight < 0 ? '−' : ''}${Math.abs(t.weight)}`
     return h('li', { class: t.weight < 0 ? 'negative' : '' },
