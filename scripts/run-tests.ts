@@ -25,5 +25,5 @@ if (filters.length === 0) {
   const tsc = spawnSync('npx', ['tsc', '--noEmit', '-p', '.'], { stdio: 'inherit' })
   if (tsc.status !== 0) process.exit(tsc.status ?? 1)
 }
-const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' })
+const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=900000', '--test-reporter=spec', ...files], { stdio: 'inherit' })
 process.exit(run.status ?? 1)

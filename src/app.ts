@@ -40,6 +40,9 @@ export function buildOptions (config: Config): FastifyServerOptions {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    // opening the services loads both ONNX towers and the index: seconds for align-mini on a busy
+    // 2-core machine, far more for a 700 MB ALIGN export, so Fastify's 10 s default is too short
+    pluginTimeout: 300_000,
     // an oversized id is a 404, not a router error
     routerOptions: { maxParamLength: 512, ignoreTrailingSlash: true },
     schemaController: { compilersFactory: { buildValidator: buildValidatorFactory() } },
