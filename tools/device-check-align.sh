@@ -10,6 +10,7 @@ mkdir -p "$OUT/align-tiny"
   echo "== tiny"; time python3 tools/export_align.py --random-init tiny --out "$OUT/align-tiny"
   echo "== full"; time python3 tools/export_align.py --random-init full --out /tmp/align-full
   ls -la /tmp/align-full "$OUT/align-tiny"
+  python3 -c "import json; r=json.load(open(\"$OUT/align-tiny/reference.json\")); print(\"tiny image_embeds max\", [max(abs(x) for x in i[\"image_embeds\"]) for i in r[\"images\"]])"
   python3 - <<'PY'
 import time, numpy as np, onnxruntime as ort, torch
 for prov in (["CUDAExecutionProvider"], ["CPUExecutionProvider"]):

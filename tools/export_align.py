@@ -73,7 +73,7 @@ def random_model(kind, vocab_file):
         # which would let any runtime pass the parity check; He init keeps activations at unit scale.
         for mod in model.vision_model.modules():
             if isinstance(mod, nn.Conv2d):
-                nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.kaiming_normal_(mod.weight, mode="fan_in", nonlinearity="relu")  # fan_in: right for depthwise convs too
     tok = bert_tokenizer(vocab_file)
     proc = EfficientNetImageProcessor(size={"height": size, "width": size}, crop_size={"height": crop, "width": crop}, do_center_crop=True,
                                       rescale_factor=1 / 127.5, rescale_offset=True, do_normalize=False, include_top=False,
