@@ -4,6 +4,7 @@
  * metadata `{label, set}`, and its labels become the initial text pool (for image → text search).
  */
 import { readFile, realpath, stat } from 'node:fs/promises'
+import path from 'node:path'
 import type { JobItem } from '../storage/index.js'
 import { walkImages } from '../jobs/index.js'
 import type { CoreLogger } from '../jobs/index.js'
@@ -53,7 +54,9 @@ export async function planDemoPool (dir: string, store: { getMeta: (k: string) =
   const items: JobItem[] = []
   for await (const rel of walkImages(root, '.')) {
     const meta = manifest.get(rel)
-    items.push(meta === undefined ? { path: rel } : { path: rel, metadata: meta })
+    // readable ids ("twemoji-cat-face"), so the README's examples and shared links can name demo images
+    const id = path.basename(rel, path.extname(rel)).replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128)
+    items.push(meta === undefined ? { path: rel, id } : { path: rel, id, metadata: meta })
   }
   const labels = [...new Set([...manifest.values()].map((m) => m.label as string))]
   return { root, items, labels }
