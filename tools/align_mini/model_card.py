@@ -44,10 +44,14 @@ def main():
     w(f"| loss | symmetric normalized-softmax contrastive loss, label smoothing 0.1, learned temperature (final {cfg['temperature']:.4f}); in-batch pairs of the same concept (the same emoji in two styles, the same icon name in two sets) are positives |")
     w(f"| size | {size:.1f} MB of ONNX (fp32) |\n")
     w("## Training\n")
-    w(f"{tr['steps']} steps of batch {tr['batch']} (AdamW, lr {tr['lr']}, cosine, weight decay 0.05), seed {tr['seed']}, "
+    phases = tr.get("phases", [tr])
+    desc = "; then ".join(f"{p['steps']} steps at lr {p['lr']} (seed {p['seed']}, {p['minutes']} min)" for p in phases)
+    w(f"{tr['steps']} steps of batch {tr['batch']} in all (AdamW, cosine schedule, weight decay 0.05): {desc}. "
       f"{tr['train_images']} training images, emoji sampled {tr['emoji_weight']}× as often as icons, "
-      f"{tr['minutes']} minutes on {tr['threads']} CPU threads (torch {tr['torch']}). Style augmentation: affine jitter, "
-      "colour/saturation/hue jitter, grayscale, line-art thresholding, blur, low resolution. Re-create with `npm run model:train`.\n")
+      f"{tr['minutes']} minutes in all on {tr['threads']} CPU threads (torch {tr['torch']}), on a machine shared with the "
+      "service's own development (the first 100 steps, with the machine otherwise idle, took 2.2 minutes: about 60 minutes for "
+      "2700 steps). Style augmentation: affine jitter, colour/saturation/hue jitter, grayscale, "
+      "line-art thresholding, blur, low resolution. Re-create with `npm run model:train` (both phases).\n")
     w("## Evaluation on held-out sets\n")
     w("Whole sets are held out: no image of these styles was seen in training. Queries are the CLDR emoji name "
       "(\"grinning face\", \"waving hand: medium skin tone\") or the icon's name; the gallery is the whole held-out set; a hit "
