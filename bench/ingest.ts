@@ -76,7 +76,8 @@ export async function ingestSection (opts: BenchOptions, log: (m: string) => voi
   const importDir = path.join(opts.workDir, 'import')
   const jobDir = 'service-job' // the same files as the service section's job: made once, reused
   const variants = await makeVariants(opts.poolDir, path.join(importDir, jobDir), opts.importN, 1)
-  const files = (await readdir(path.join(importDir, jobDir))).filter((f) => !f.startsWith('.')).sort().map((f) => path.join(importDir, jobDir, f))
+  const root = path.join(importDir, jobDir)
+  const files = (await readdir(root, { recursive: true })).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().map((f) => path.join(root, f))
   log(`ingest: ${files.length} files ${variants.cached ? '(reused)' : `made in ${fmt(variants.ms / 1000)} s`}; measuring the raw encoder`)
   const raw = await rawEncoder(opts, files)
 

@@ -53,6 +53,7 @@ async function load (url: string, queries: string[], cursor: { i: number }, dura
 }
 
 async function measureWindow (s: ServerHandle, phase: Window['phase'], queries: string[], cursor: { i: number }, d: number, rate?: number): Promise<Window> {
+  await new Promise((resolve) => setTimeout(resolve, 1000)) // let the previous window's stragglers finish
   await eventLoopLag(s.url) // reset
   const r = await load(s.url, queries, cursor, d, rate)
   const lag = await eventLoopLag(s.url)
@@ -92,6 +93,15 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
       return n >= distinct || (n > 0 && Date.now() - stableSince > 10_000) ? n : undefined
     }, 300_000, 250)
     const poolMs = performance.now() - t0 - readyMs
+    // the pool's labels are added to the text index in the background: let that (and its snapshot) finish
+    let texts = -1
+    let textsSince = Date.now()
+    await waitFor('the demo labels to be indexed', async () => {
+      const n = (await json<{ counts: { texts: number } }>(`${s.url}/v1/info`)).counts.texts
+      if (n !== texts) { texts = n; textsSince = Date.now() }
+      return Date.now() - textsSince > 3000 ? n : undefined
+    }, 120_000, 250)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
     log(`service: ready in ${fmt(readyMs / 1000)} s, ${images} pool images searchable ${fmt(poolMs / 1000)} s later`)
     // The job must outlast the three busy windows. The pool's indexing rate (no search load) bounds the
     // job's rate under load from above, so enough files for that rate, with a margin, are made now.
@@ -142,7 +152,7 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
       : { section: 'service', name: 'search p99 during indexing', goal: `≤ ${TARGET_P99_RATIO}× idle p99 at the same rate`, measured: worst.x, unit: '×', met: worst.x <= TARGET_P99_RATIO, detail: `worst of ${valid.length} rates: ${fmt(worst.w.rate)} req/s, p99 ${fmt(worst.w.p99)} ms vs ${fmt(idleP99.get(worst.w.rate))} ms idle` }]
     return {
       ...base,
-      dataset: `demo pool (${images} images) indexed at start; queries: ${queries.length} texts from pool labels in ${TEMPLATES.length} phrasings; indexing job over ${jobFiles} variants of pool images (PNG 128 px and JPEG 256 px, distinct hashes)`,
+      dataset: `demo pool (${images} images, ${texts} label texts) indexed at start; queries: ${queries.length} texts from pool labels in ${TEMPLATES.length} phrasings; indexing job over ${jobFiles} variants of pool images (PNG 128 px and JPEG 256 px, distinct hashes)`,
       params: { 'window s': opts.duration, connections: CONNECTIONS, 'request rates': `${FRACTIONS.map((f) => `${f * 100}%`).join(', ')} of max`, endpoint: 'POST /v1/search {query:[{text}], k:10}', server: 'node --import tsx src/server.ts, HOST 127.0.0.1, 1 encoder worker × 1 thread (defaults)' },
       tables: [{
         title: 'Text search latency (ms) and event-loop delay',

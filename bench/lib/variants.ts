@@ -14,6 +14,8 @@ import { readPool } from './pool.js'
 import { rng } from './vectors.js'
 
 const BASE = 1000
+/** bump when the way files are made changes, so cached sets are remade */
+const FORMAT = 2
 
 async function mapLimit (n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0
@@ -46,7 +48,8 @@ export function withComment (bytes: Buffer, text: string): Buffer {
 export async function makeVariants (poolDir: string, dir: string, count: number, salt: number): Promise<{ ms: number, files: number, cached: boolean }> {
   const t0 = performance.now()
   const marker = path.join(dir, '.complete')
-  if (existsSync(marker) && (await readFile(marker, 'utf8')) === `${count}/${salt}`) return { ms: 0, files: count, cached: true }
+  const stamp = `${FORMAT}/${count}/${salt}`
+  if (existsSync(marker) && (await readFile(marker, 'utf8')) === stamp) return { ms: 0, files: count, cached: true }
   if (existsSync(dir)) await rm(dir, { recursive: true, force: true })
   await mkdir(dir, { recursive: true })
   const pool = await readPool(poolDir)
@@ -67,6 +70,6 @@ export async function makeVariants (poolDir: string, dir: string, count: number,
     const bytes = i < base ? b : withComment(b, `align-search bench copy ${salt}/${i}`)
     await writeFile(path.join(dir, `v${salt}-${i}.${b[0] === 0xff ? 'jpg' : 'png'}`), bytes)
   }
-  await writeFile(marker, `${count}/${salt}`)
+  await writeFile(marker, stamp)
   return { ms: performance.now() - t0, files: (await readdir(dir)).length - 1, cached: false }
 }
