@@ -65,6 +65,8 @@ export interface BenchOptions {
   seed: number
   /** images generated for the service's indexing job and the ingest section */
   importN: number
+  /** extra environment for the server (service section) */
+  serverEnv: Record<string, string>
   /** measuring time per encoder cell, ms */
   cellMs: number
   commandLine: string
