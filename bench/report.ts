@@ -1,5 +1,5 @@
 /** Writes bench/report.md (one table per measurement, a summary of targets) and bench/report.json. */
-import { writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describeMachine } from './lib/machine.js'
 import { fmt } from './lib/stats.js'
@@ -65,6 +65,7 @@ export async function writeReport (opts: BenchOptions, sections: SectionResult[]
   ].join('\n')
   const mdPath = path.join(opts.outDir, 'report.md')
   const jsonPath = path.join(opts.outDir, 'report.json')
+  await mkdir(opts.outDir, { recursive: true })
   await writeFile(mdPath, md)
   await writeFile(jsonPath, JSON.stringify({ commandLine: opts.commandLine, options: opts, wallMs, generatedAt: new Date().toISOString(), targets, sections }, null, 2))
   return { md: mdPath, json: jsonPath }
