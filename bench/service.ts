@@ -10,7 +10,7 @@ import path from 'node:path'
 import autocannon, { type Result } from 'autocannon'
 import { machineInfo } from './lib/machine.js'
 import { readPool } from './lib/pool.js'
-import { startServer, waitFor, type ServerHandle } from './lib/server-process.js'
+import { FatalError, startServer, waitFor, type ServerHandle } from './lib/server-process.js'
 import { fmt, percentile, ratio } from './lib/stats.js'
 import type { BenchOptions, Cell, SectionResult, Target } from './lib/types.js'
 import { makeVariants } from './lib/variants.js'
@@ -86,9 +86,9 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
   log(`service: ${variants.files} image variants ${variants.cached ? 'reused' : `made in ${fmt(variants.ms / 1000)} s`}`)
 
   const t0 = performance.now()
-  const s = await startServer({ DATA_DIR: dataDir, IMPORT_DIR: importDir, DEMO_POOL: opts.poolDir, MODEL_DIR: opts.modelDir, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '0', ...opts.serverEnv }, path.join(opts.workDir, 'service-server.log'))
+  const s = await startServer({ DATA_DIR: dataDir, IMPORT_DIR: importDir, DEMO_POOL: opts.poolDir, MODEL_DIR: opts.modelDir, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '0', ...opts.serverEnv }, path.join(opts.workDir, 'service-server.log'), opts.serverNodeArgs)
   try {
-    const alive = (): void => { if (s.proc.exitCode !== null) throw new Error(`the server exited with ${s.proc.exitCode}; see bench/out/service-server.log`) }
+    const alive = (): void => { if (s.proc.exitCode !== null) throw new FatalError(`the server exited with ${s.proc.exitCode}; see bench/out/service-server.log`) }
     await waitFor('GET /ready', async () => { alive(); return (await fetch(`${s.url}/ready`)).ok ? true : undefined }, 180_000)
     const readyMs = performance.now() - t0
     let last = -1

@@ -19,6 +19,7 @@ export const USAGE = `npm run bench -- [options]
   --ef-construction E   HNSW efConstruction (default 200)
   --sigma S             perturbation σ of the synthetic ANN set (default: derived from the pool)
   --server-env K=V,...  extra environment for the server in the service section, e.g. ENCODER_WORKERS=2
+  --server-node-args A  extra node flags for the server, space-separated, e.g. "--cpu-prof --cpu-prof-dir=bench/out/prof"
   --import-n N          image variants generated for the indexing job / ingest (default 6000)
   --model DIR           model folder (default models/align-mini)
   --pool DIR            demo pool (default demo/pool)
@@ -49,6 +50,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
       sigma: { type: 'string' },
       'import-n': { type: 'string' },
       'server-env': { type: 'string' },
+      'server-node-args': { type: 'string' },
       model: { type: 'string' },
       pool: { type: 'string' },
       out: { type: 'string' },
@@ -85,6 +87,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
     workDir: path.resolve('bench/out'),
     seed: Math.floor(num(values.seed, 42, 'seed')),
     serverEnv: Object.fromEntries((values['server-env'] ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()])),
+    serverNodeArgs: (values['server-node-args'] ?? '').split(' ').filter((a) => a !== ''),
     cellMs: num(values['cell-ms'], 1500, 'cell-ms'),
     importN: Math.floor(num(values['import-n'], 6000, 'import-n')),
     commandLine: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' ')

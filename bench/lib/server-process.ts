@@ -21,9 +21,13 @@ async function freePort (): Promise<number> {
   })
 }
 
-export async function startServer (env: Record<string, string>, logFile: string): Promise<ServerHandle> {
+/** An error `waitFor` passes on at once instead of polling again (e.g. the server exited). */
+export class FatalError extends Error {}
+
+/** @param nodeArgs extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=bench/out/prof'] */
+export async function startServer (env: Record<string, string>, logFile: string, nodeArgs: string[] = []): Promise<ServerHandle> {
   const port = await freePort()
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], {
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -44,11 +48,11 @@ export async function startServer (env: Record<string, string>, logFile: string)
   }
 }
 
-/** Polls `check` every `everyMs` until it returns a value, or throws after `timeoutMs`. */
+/** Polls `check` every `everyMs` until it returns a value, or throws after `timeoutMs` (or at once on a FatalError). */
 export async function waitFor<T> (what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
   const end = Date.now() + timeoutMs
   for (;;) {
-    const v = await check().catch(() => undefined)
+    const v = await check().catch((err: unknown) => { if (err instanceof FatalError) throw err; return undefined })
     if (v !== undefined) return v
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, everyMs))

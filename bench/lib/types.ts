@@ -67,6 +67,8 @@ export interface BenchOptions {
   importN: number
   /** extra environment for the server (service section) */
   serverEnv: Record<string, string>
+  /** extra node flags for the server (e.g. --cpu-prof) */
+  serverNodeArgs: string[]
   /** measuring time per encoder cell, ms */
   cellMs: number
   commandLine: string
