@@ -104,7 +104,10 @@ function judge (sweep: SweepPoint[], bruteQps: number, section: string, name: st
     return { section, name, goal: `recall@10 ≥ ${TARGET_RECALL} at ≥ ${TARGET_SPEEDUP}× brute-force QPS`, measured: null, unit: '×', met: false, detail: `recall ${TARGET_RECALL} not reached (best ${fmt(best?.recall)} at efSearch ${best?.ef ?? '–'})` }
   }
   const x = ratio(ok.qps, bruteQps)
-  return { section, name, goal: `recall@10 ≥ ${TARGET_RECALL} at ≥ ${TARGET_SPEEDUP}× brute-force QPS`, measured: x, unit: '×', met: x >= TARGET_SPEEDUP, detail: `efSearch ${ok.ef}: recall ${fmt(ok.recall)}, ${fmt(ok.qps)} vs ${fmt(bruteQps)} QPS` }
+  // cross-modal (text) queries are harder; say where they reach the recall target too
+  const text = sweep.filter((p) => p.dataset === ds && p.n === n && p.index.startsWith('project') && p.querySet === 'text' && p.ef !== null && p.recall >= TARGET_RECALL).sort((a, b) => b.qps - a.qps)[0]
+  const textNote = text === undefined ? '; text queries never reach it' : `; text queries reach it at efSearch ${text.ef} (recall ${fmt(text.recall)}, ${fmt(ratio(text.qps, bruteQps))}×)`
+  return { section, name, goal: `recall@10 ≥ ${TARGET_RECALL} at ≥ ${TARGET_SPEEDUP}× brute-force QPS`, measured: x, unit: '×', met: x >= TARGET_SPEEDUP, detail: `image queries at efSearch ${ok.ef}: recall ${fmt(ok.recall)}, ${fmt(ok.qps)} vs ${fmt(bruteQps)} QPS${textNote}` }
 }
 
 export async function annSection (opts: BenchOptions, pool: PoolEmbeddings, log: (m: string) => void): Promise<SectionResult> {

@@ -6,14 +6,16 @@
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, rm } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import autocannon, { type Result } from 'autocannon'
 import { machineInfo } from './lib/machine.js'
 import { readPool } from './lib/pool.js'
 import { FatalError, startServer, waitFor, type ServerHandle } from './lib/server-process.js'
-import { fmt, percentile, ratio } from './lib/stats.js'
+import { fmt, mean, percentile, ratio } from './lib/stats.js'
 import type { BenchOptions, Cell, SectionResult, Target } from './lib/types.js'
-import { makeVariants } from './lib/variants.js'
+import { listImages, makeVariants } from './lib/variants.js'
+import { tokenizerContention, type ContentionRow } from './lib/contention.js'
 
 const FRACTIONS = [0.25, 0.5, 0.75]
 const CONNECTIONS = 16
@@ -67,6 +69,45 @@ async function measureWindow (s: ServerHandle, phase: Window['phase'], queries: 
   return { phase, rate: rate ?? null, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, tookP50: percentile(took, 50), tookP99: percentile(took, 99), errors: r.errors + r.timeouts + r.non2xx, lagP99Ms: lag.p99, lagMaxMs: lag.max }
 }
 
+function bottleneckNote (windows: Window[], c: ContentionRow[]): string {
+  const avg = (phase: Window['phase']): number => mean(windows.filter((w) => w.phase === phase).map((w) => w.tookP99))
+  const alone = c.find((r) => r.lanes === 0)
+  const four = c.find((r) => r.lanes === 4)
+  const two = c.find((r) => r.lanes === 2)
+  if (alone === undefined || four === undefined || two === undefined) return ''
+  return `Bottleneck: during indexing the server's own search time (tookMs p99, mean over the rates) goes from ${fmt(avg('idle'))} to ${fmt(avg('indexing'))} ms, so the added latency is inside services.search, not in HTTP. ` +
+    `One cause, measured in the second table: the tokenizer's async encode runs on the libuv thread pool (4 threads), where prepareImages keeps 4 images in flight (up to 8 sharp tasks); tokenizing one query takes p50 ${fmt(alone.p50)} / p99 ${fmt(alone.p99)} ms alone, ${fmt(four.p50)} / ${fmt(four.p99)} ms next to 4 decode loops, ` +
+    `and ${fmt(two.p50)} / ${fmt(two.p99)} ms next to 2, which prepare about as many images per second on ${os.cpus().length} cores (${fmt(two.decodesPerS)} vs ${fmt(four.decodesPerS)}/s). ` +
+    'Fix (src/ml/encoder.ts): DECODE_CONCURRENCY 2 (or never more than UV_THREADPOOL_SIZE − 2), or tokenize without the pool.'
+}
+
+/** Waits for /ready, then for the demo pool's images and label texts to be indexed (and settle). */
+async function waitForDemoPool (s: ServerHandle, distinct: number, t0: number): Promise<{ readyMs: number, poolMs: number, images: number, texts: number }> {
+  const alive = (): void => { if (s.proc.exitCode !== null) throw new FatalError(`the server exited with ${s.proc.exitCode}; see bench/out/service-server.log`) }
+  const count = async (what: 'images' | 'texts'): Promise<number> => { alive(); return (await json<{ counts: Record<string, number> }>(`${s.url}/v1/info`)).counts[what] ?? 0 }
+  await waitFor('GET /ready', async () => { alive(); return (await fetch(`${s.url}/ready`)).ok ? true : undefined }, 180_000)
+  const readyMs = performance.now() - t0
+  // done when every distinct pool file is searchable, or when the count has not moved for 10 s
+  let last = -1
+  let since = Date.now()
+  const images = await waitFor('the demo pool to be indexed', async () => {
+    const n = await count('images')
+    if (n !== last) { last = n; since = Date.now() }
+    return n >= distinct || (n > 0 && Date.now() - since > 10_000) ? n : undefined
+  }, 300_000, 250)
+  const poolMs = performance.now() - t0 - readyMs
+  // the pool's labels are added to the text index in the background: let that (and its snapshot) finish
+  last = -1
+  since = Date.now()
+  const texts = await waitFor('the demo labels to be indexed', async () => {
+    const n = await count('texts')
+    if (n !== last) { last = n; since = Date.now() }
+    return Date.now() - since > 3000 ? n : undefined
+  }, 120_000, 250)
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  return { readyMs, poolMs, images, texts }
+}
+
 export async function serviceSection (opts: BenchOptions, log: (m: string) => void): Promise<SectionResult> {
   const started = performance.now()
   const machine = machineInfo()
@@ -88,27 +129,7 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
   const t0 = performance.now()
   const s = await startServer({ DATA_DIR: dataDir, IMPORT_DIR: importDir, DEMO_POOL: opts.poolDir, MODEL_DIR: opts.modelDir, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '0', ...opts.serverEnv }, path.join(opts.workDir, 'service-server.log'), opts.serverNodeArgs)
   try {
-    const alive = (): void => { if (s.proc.exitCode !== null) throw new FatalError(`the server exited with ${s.proc.exitCode}; see bench/out/service-server.log`) }
-    await waitFor('GET /ready', async () => { alive(); return (await fetch(`${s.url}/ready`)).ok ? true : undefined }, 180_000)
-    const readyMs = performance.now() - t0
-    let last = -1
-    let stableSince = Date.now()
-    const images = await waitFor('the demo pool to be indexed', async () => {
-      alive()
-      const n = (await json<{ counts: { images: number } }>(`${s.url}/v1/info`)).counts.images
-      if (n !== last) { last = n; stableSince = Date.now() }
-      return n >= distinct || (n > 0 && Date.now() - stableSince > 10_000) ? n : undefined
-    }, 300_000, 250)
-    const poolMs = performance.now() - t0 - readyMs
-    // the pool's labels are added to the text index in the background: let that (and its snapshot) finish
-    let texts = -1
-    let textsSince = Date.now()
-    await waitFor('the demo labels to be indexed', async () => {
-      const n = (await json<{ counts: { texts: number } }>(`${s.url}/v1/info`)).counts.texts
-      if (n !== texts) { texts = n; textsSince = Date.now() }
-      return Date.now() - textsSince > 3000 ? n : undefined
-    }, 120_000, 250)
-    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const { readyMs, poolMs, images, texts } = await waitForDemoPool(s, distinct, t0)
     log(`service: ready in ${fmt(readyMs / 1000)} s, ${images} pool images searchable ${fmt(poolMs / 1000)} s later`)
     // The job must outlast the three busy windows. Under search load it runs at ~0.75 of the pool's
     // indexing rate (measured); files for 0.9 of that rate are made now, so it rarely ends early.
@@ -145,6 +166,9 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
     const end = await waitFor('the job to finish', async () => { const j = await job(); return ['done', 'failed', 'cancelled'].includes(j.status) ? j : undefined }, 600_000, 500)
     const jobMs = performance.now() - jobStart
 
+    await s.stop()
+    log('service: tokenizer latency against concurrent image decoding (server stopped)')
+    const contention = await tokenizerContention(opts.modelDir, await listImages(path.join(importDir, jobDir)))
     const idleP99 = new Map(windows.filter((w) => w.phase === 'idle').map((w) => [w.rate, w.p99]))
     const rows: Cell[][] = windows.map((w) => [
       w.phase, w.rate === null ? `max (${CONNECTIONS} connections)` : fmt(w.rate), fmt(w.rps), fmt(w.p50), fmt(w.p99),
@@ -165,18 +189,23 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
         title: 'Text search latency (ms) and event-loop delay',
         columns: ['phase', 'target req/s', 'achieved req/s', 'p50 ms', 'p99 ms', 'p99 ÷ idle p99', 'server tookMs p50', 'server tookMs p99', 'event-loop p99 ms', 'event-loop max ms', 'errors', 'job items done'],
         rows
+      }, {
+        title: 'Why: the tokenizer shares the libuv thread pool with image decoding',
+        columns: ['prepareImage loops running', 'tokenize p50 ms', 'tokenize p99 ms', 'images prepared/s'],
+        rows: contention.map((c) => [c.lanes === 0 ? 'none' : `${c.lanes}${c.lanes === 4 ? ' (as prepareImages: DECODE_CONCURRENCY = 4)' : ''}`, fmt(c.p50), fmt(c.p99), c.lanes === 0 ? '' : fmt(c.decodesPerS)])
       }],
       targets,
       notes: [
         `Start: /ready after ${fmt(readyMs / 1000)} s; the demo pool was searchable ${fmt(poolMs / 1000)} s later (${fmt(images / (poolMs / 1000))} images/s including startup work).`,
         `The indexing job (${end.total} items, ${end.failed} failed) took ${fmt(jobMs / 1000)} s: ${fmt(end.done / (jobMs / 1000))} images/s while serving the windows above.`,
+        bottleneckNote(windows, contention),
         'server tookMs is the time the server reports spending in the search itself (text encoding in the ONNX worker, queue wait included, plus the HNSW lookup); the rest of the client latency is HTTP, validation and event-loop queueing.',
         'Latencies are raw per-request times (ignoreCoordinatedOmission). autocannon 9\'s correction in fixed-rate mode uses a 1 ms expected interval and adds made-up samples below every latency: in a side-by-side check at 200 req/s it reported p50 7–8 ms against 10–13 ms raw (below the server\'s own tookMs), p99 27 ms against 26–34 ms.',
         'autocannon runs in the benchmark process on the same 2 cores as the server, so it competes with it for CPU; latencies are from send to full response.',
         'Event-loop delay is prom-client\'s monitorEventLoopDelay histogram read from /metrics before and after each window (each scrape resets it; resolution 10 ms).'
       ],
       wallMs: performance.now() - started,
-      raw: { windows, readyMs, poolMs, jobMs, job: end }
+      raw: { windows, readyMs, poolMs, jobMs, job: end, contention }
     }
   } finally {
     const code = await s.stop()

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module'
 import sharp from 'sharp'
 
 const [depsDir, outDir] = process.argv.slice(2)
-const require = createRequire(path.join(depsDir, 'x.js'))
+const require = createRequire(path.resolve(depsDir, 'x.js'))
 const iconifyDir = path.dirname(require.resolve('@iconify/json/package.json'))
 const emoji = require('emojibase-data/en/data.json')
 const collections = JSON.parse(fs.readFileSync(path.join(iconifyDir, 'collections.json'), 'utf8'))

@@ -73,3 +73,8 @@ export async function makeVariants (poolDir: string, dir: string, count: number,
   await writeFile(marker, stamp)
   return { ms: performance.now() - t0, files: (await readdir(dir)).length - 1, cached: false }
 }
+
+/** every .png / .jpg under `dir`, recursively, sorted */
+export async function listImages (dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true })).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().map((f) => path.join(dir, f))
+}

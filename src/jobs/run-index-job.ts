@@ -4,6 +4,10 @@
  * items are marked done/failed in the SQLite transaction that stores its images, so a job that
  * stops (crash, shutdown, abort) resumes exactly at the first item not yet stored. Content that is
  * already indexed counts as done (sha256 dedupe), so running a job again indexes nothing twice.
+ *
+ * Batches are pipelined (PIPELINE_DEPTH in flight): batch N+1's reads and decodes overlap batch N's
+ * encode and commit. Commits stay in batch order (each waits for the one before), so the stored
+ * items are always a prefix of the job and an interruption loses nothing acknowledged.
  */
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
@@ -14,8 +18,11 @@ import { isTerminal, type ItemOutcome, type JobItem, type JobRow, type Store } f
 import { DEFAULT_MAX_FILE_BYTES, readJobFile, walkImages } from './sources.js'
 import { UPLOADS_DIR } from './staging.js'
 
-/** The ingest path: stores new images; calls `onCommit` inside the transaction that stores them. */
-export type IngestFn = (items: IngestItem[], opts: { onCommit: (results: IngestResult[]) => void }) => Promise<IngestResult[]>
+/**
+ * The ingest path: stores new images; calls `onCommit` inside the transaction that stores them.
+ * It awaits `beforeCommit` (when given) just before that transaction; a rejection means "do not commit".
+ */
+export type IngestFn = (items: IngestItem[], opts: { onCommit: (results: IngestResult[]) => void, beforeCommit?: () => Promise<void> }) => Promise<IngestResult[]>
 
 export interface IndexJobDeps {
   store: Store
@@ -24,8 +31,10 @@ export interface IndexJobDeps {
   logger: CoreLogger
   /** items per batch (default 32) */
   batchSize?: number
-  /** files read at once (default 8) */
+  /** files read at once per batch (default 8) */
   readConcurrency?: number
+  /** batches in flight at once (default 2; 1 runs them one after another) */
+  pipelineDepth?: number
   /** largest file read (default 64 MiB); larger ones fail with PAYLOAD_TOO_LARGE */
   maxFileBytes?: number
 }
@@ -42,10 +51,11 @@ export interface IndexJobResult {
 }
 
 export const DEFAULT_BATCH_SIZE = 32
+export const DEFAULT_PIPELINE_DEPTH = 2
 
 /**
  * Runs (or resumes) job `jobId` until its items are all processed or `signal` aborts.
- * On abort it stops after the batch in progress; the job goes back to `queued` (it resumes on the
+ * On abort it stops after the batches in progress; the job goes back to `queued` (it resumes on the
  * next start) unless it was marked `cancelled` meanwhile (see JobRunner.cancel). A job that is
  * already done, failed or cancelled returns at once.
  * @throws NotFoundError when there is no such job
@@ -58,7 +68,6 @@ export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }
   if (isTerminal(job.status)) return result(job, counts)
   const log = deps.logger.child({ job: jobId })
   store.jobs.setStatus(jobId, 'running')
-  const batchSize = Math.max(1, deps.batchSize ?? DEFAULT_BATCH_SIZE)
   const started = Date.now()
   let lastLog = 0
 
@@ -72,16 +81,13 @@ export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }
         log.info({ total: items.length, directory }, 'index job: directory listed')
       }
     }
-    while (signal?.aborted !== true) {
-      const batch = store.jobs.pending(jobId, batchSize)
-      if (batch.length === 0) break
-      await runBatch(jobId, job, batch, deps, counts)
+    await runBatches(jobId, job, deps, counts, signal, () => {
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now()
         const now = store.jobs.get(jobId)!
         log.info({ done: now.done, failed: now.failed, total: now.total, indexed: counts.indexed, duplicates: counts.duplicates }, 'index job progress')
       }
-    }
+    })
   } catch (err) {
     log.error({ err }, 'index job failed')
     store.jobs.addError(jobId, { item: '(job)', error: (err as Error).message })
@@ -105,8 +111,57 @@ export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }
   return result(store.jobs.get(jobId)!, counts)
 }
 
-async function runBatch (jobId: string, job: JobRow, batch: Array<{ seq: number, item: JobItem }>,
-  deps: IndexJobDeps, counts: { indexed: number, duplicates: number }): Promise<void> {
+type Counts = { indexed: number, duplicates: number }
+type Batch = Array<{ seq: number, item: JobItem }>
+
+/** Thrown at a batch's commit turn when an earlier batch failed: it stays pending. */
+class NotCommitted extends Error {}
+
+/** What a batch asks before it ingests (may it start?) and before it commits (its turn; rejects with NotCommitted). */
+interface BatchGate { mayStart: () => boolean, turn: () => Promise<void> }
+
+/**
+ * Takes pending items in batches, keeping up to pipelineDepth batches in flight. Each batch commits
+ * only after the one before it has settled, and not at all once one has failed. On abort no batch
+ * starts ingesting any more (one whose files were being read stays pending); the ones already
+ * ingesting finish and commit. Returns once every started batch has settled; rethrows the first failure.
+ */
+async function runBatches (jobId: string, job: JobRow, deps: IndexJobDeps, counts: Counts, signal: AbortSignal | undefined, progress: () => void): Promise<void> {
+  const batchSize = Math.max(1, deps.batchSize ?? DEFAULT_BATCH_SIZE)
+  const depth = Math.max(1, deps.pipelineDepth ?? DEFAULT_PIPELINE_DEPTH)
+  const inFlight = new Set<number>()
+  const running = new Set<Promise<void>>()
+  let previous: Promise<void> = Promise.resolve()
+  let failure: { err: unknown } | undefined
+  while (signal?.aborted !== true && failure === undefined) {
+    // the in-flight items are the first pending ones: ask for enough to get past them
+    const batch = deps.store.jobs.pending(jobId, batchSize * (running.size + 1)).filter((b) => !inFlight.has(b.seq)).slice(0, batchSize)
+    if (batch.length === 0) break
+    for (const b of batch) inFlight.add(b.seq)
+    const before = previous
+    const gate: BatchGate = {
+      mayStart: () => failure === undefined && signal?.aborted !== true,
+      turn: async () => {
+        await before
+        if (failure !== undefined) throw new NotCommitted('an earlier batch failed')
+      }
+    }
+    const task: Promise<void> = runBatch(jobId, job, batch, deps, counts, gate)
+      .catch((err: unknown) => { if (!(err instanceof NotCommitted)) failure ??= { err } })
+      .finally(() => {
+        for (const b of batch) inFlight.delete(b.seq)
+        running.delete(task)
+        progress()
+      })
+    previous = task
+    running.add(task)
+    if (running.size >= depth) await Promise.race(running)
+  }
+  await Promise.all(running)
+  if (failure !== undefined) throw failure.err
+}
+
+async function runBatch (jobId: string, job: JobRow, batch: Batch, deps: IndexJobDeps, counts: Counts, gate: BatchGate): Promise<void> {
   const { store } = deps
   const maxBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES
   const reads = await mapLimit(batch, deps.readConcurrency ?? 8, async (b) => {
@@ -133,7 +188,9 @@ async function runBatch (jobId: string, job: JobRow, batch: Array<{ seq: number,
     })
     store.jobs.complete(jobId, outcomes)
   }
+  if (!gate.mayStart()) return
   if (ok.length === 0) {
+    await gate.turn()
     store.transaction(() => { onCommit([]) })
     return
   }
@@ -143,7 +200,7 @@ async function runBatch (jobId: string, job: JobRow, batch: Array<{ seq: number,
     if (r.b.item.metadata !== undefined) it.metadata = r.b.item.metadata
     return it
   })
-  const results = await deps.ingest(items, { onCommit })
+  const results = await deps.ingest(items, { onCommit, beforeCommit: gate.turn })
   for (const r of results) {
     if (r.status === 'indexed') counts.indexed++
     else if (r.status === 'duplicate') counts.duplicates++

@@ -7,8 +7,40 @@ import { l2normalizeInPlace } from './vector-math.js'
 import type { BatchEvent, Tower, TowerStats } from './worker-pool.js'
 import { WorkerPool } from './worker-pool.js'
 
-/** How many images are decoded at once per call; sharp already spreads each decode over libvips threads. */
-const DECODE_CONCURRENCY = 4
+/**
+ * How many images the process prepares at once, across all calls (uploads and index jobs share it).
+ * Each sharp call is a task on libuv's thread pool (UV_THREADPOOL_SIZE, default 4), which the
+ * tokenizer's async encode, fs reads and DNS also use; a prepareImage keeps up to 2 tasks in
+ * flight. Two threads are left free so a text search never queues behind a batch of decodes: with
+ * the default pool, one image at a time (its two outputs in parallel). A larger UV_THREADPOOL_SIZE,
+ * set before the process starts, allows more (more images/s, but on 2 cores more search latency).
+ * @param env where UV_THREADPOOL_SIZE is read (default process.env)
+ */
+export function decodeConcurrency (env: Record<string, string | undefined> = process.env): number {
+  const size = Number(env.UV_THREADPOOL_SIZE)
+  const pool = Number.isInteger(size) && size > 0 ? Math.min(size, 1024) : 4
+  return Math.max(1, Math.floor((pool - 2) / 2))
+}
+
+/** A FIFO counting semaphore: `run(fn)` starts fn when fewer than `limit` are running. */
+export function createLimiter (limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
+  let active = 0
+  const waiting: Array<() => void> = []
+  return async <R>(fn: () => Promise<R>): Promise<R> => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve))
+    else active++
+    try {
+      return await fn()
+    } finally {
+      const next = waiting.shift()
+      if (next !== undefined) next() // the slot passes straight to the next waiter
+      else active--
+    }
+  }
+}
+
+/** Process-wide, so that two encoders (tests, benchmarks) or concurrent calls never exceed it together. */
+const decodeSlot = createLimiter(decodeConcurrency())
 
 /** The Encoder plus what parity checks and benchmarks need. */
 export interface AlignEncoder extends Encoder {
@@ -29,19 +61,6 @@ export interface AlignEncoder extends Encoder {
 /** EncoderOptions plus an optional per-run hook (benchmarks, metrics). */
 export interface AlignEncoderOptions extends EncoderOptions {
   onBatch?: (e: BatchEvent) => void
-}
-
-async function mapLimit<T, R> (items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
-  return out
 }
 
 function fixedDim (shape: Array<number | string> | undefined, index: number): number | undefined {
@@ -120,13 +139,13 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
     return await pool.runVision(images.map((im) => im.pixels))
   }
   const prepareImages = async (images: Buffer[]): Promise<Array<PreparedImage | Error>> =>
-    await mapLimit(images, DECODE_CONCURRENCY, async (bytes) => {
+    await Promise.all(images.map(async (bytes) => await decodeSlot(async () => {
       try {
         return await prepareImage(bytes, preprocessor, prepareOpts)
       } catch (err) {
         return err instanceof Error ? err : new Error(String(err))
       }
-    })
+    })))
 
   const encoder: AlignEncoder = {
     config: config satisfies ModelConfig,

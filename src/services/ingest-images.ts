@@ -22,9 +22,10 @@ export function contentId (sha: string): string {
  * - an invalid id, or an id repeated in the batch → `failed` (BAD_REQUEST)
  * - an id already used by other content → `failed` (CONFLICT)
  * - undecodable / too large → `failed` (UNSUPPORTED_MEDIA_TYPE / PAYLOAD_TOO_LARGE)
- * `onCommit` runs inside the storing transaction (index jobs mark their items there).
+ * `onCommit` runs inside the storing transaction (index jobs mark their items there); `beforeCommit`
+ * is awaited after encoding, just before it (index jobs keep their pipelined batches' commits in order).
  */
-export async function ingestImages (core: Core, items: IngestItem[], opts: { onCommit?: (results: IngestResult[]) => void } = {}): Promise<IngestResult[]> {
+export async function ingestImages (core: Core, items: IngestItem[], opts: { onCommit?: (results: IngestResult[]) => void, beforeCommit?: () => Promise<void> } = {}): Promise<IngestResult[]> {
   const { store, encoder } = core
   const results = new Array<IngestResult | undefined>(items.length)
   const shas: string[] = []
@@ -66,6 +67,7 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: { onC
     else ok.push({ i, p })
   })
   const embeddings = ok.length === 0 ? [] : await encoder.encodePrepared(ok.map((o) => o.p))
+  await opts.beforeCommit?.()
 
   const rows: VectorRow[] = []
   store.transaction(() => {

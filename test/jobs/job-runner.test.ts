@@ -111,8 +111,11 @@ describe('index jobs through the services', { timeout: TIMEOUT.unit }, () => {
     assert.equal(cancelledQueued?.status, 'cancelled')
     const view = await finished(services, running)
     assert.equal(view.status, 'cancelled')
-    assert.equal(view.done, 16, 'the batch in progress when cancelled completes')
-    assert.equal(services.stats().images, 16)
+    // batches are pipelined (two in flight): the one being encoded when cancelled, and any other
+    // already ingesting, complete; none starts after; nothing committed is lost
+    assert.ok(view.done >= 16 && view.done <= 24, `the batches in progress when cancelled complete (done ${view.done})`)
+    assert.equal(view.done % 8, 0, 'whole batches only')
+    assert.equal(services.stats().images, view.done)
     assert.equal(services.getJob(queued)?.done, 0)
     assert.equal(services.cancelJob('no-such-job'), undefined)
     await services.close()

@@ -103,4 +103,58 @@ describe('runIndexJob', { timeout: TIMEOUT.unit }, () => {
     assert.equal(store.jobs.pending('j', 10).length, 5)
     store.close()
   })
+
+  /** an ingest that honours beforeCommit like the real one: "prepares" for delays[call] ms, then waits its turn */
+  function pipelinedIngest (store: Store, log: string[], delays: number[], fail?: number): IngestFn {
+    let calls = 0
+    return async (items, { onCommit, beforeCommit }) => {
+      const call = ++calls
+      log.push(`start ${call}`)
+      await new Promise((resolve) => setTimeout(resolve, delays[call - 1] ?? 0))
+      if (call === fail) throw new Error(`batch ${call} broke`)
+      log.push(`prepared ${call}`)
+      await beforeCommit?.()
+      const results: IngestResult[] = items.map((it) => ({ id: it.bytes.toString(), status: 'indexed' }))
+      store.transaction(() => { onCommit(results) })
+      log.push(`committed ${call}`)
+      return results
+    }
+  }
+
+  it('overlaps the next batch with the current one, and still commits them in order', async () => {
+    const { store, root } = setup(30)
+    store.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root })
+    const log: string[] = []
+    // batch 1 is slow, batch 2 fast: 2 is prepared while 1 is still going, but waits to commit
+    const r = await runIndexJob('j', { store, logger, batchSize: 10, ingest: pipelinedIngest(store, log, [60, 5, 5]) })
+    assert.equal(r.status, 'done')
+    assert.equal(r.done, 30)
+    assert.ok(log.indexOf('start 2') < log.indexOf('committed 1'), `batch 2 starts before batch 1 commits: ${log.join(', ')}`)
+    assert.ok(log.indexOf('prepared 2') < log.indexOf('committed 1'), `batch 2 is prepared ahead: ${log.join(', ')}`)
+    assert.deepEqual(log.filter((l) => l.startsWith('committed')), ['committed 1', 'committed 2', 'committed 3'])
+    store.close()
+  })
+
+  it('with pipelineDepth 1 runs batches strictly one after another', async () => {
+    const { store, root } = setup(30)
+    store.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root })
+    const log: string[] = []
+    await runIndexJob('j', { store, logger, batchSize: 10, pipelineDepth: 1, ingest: pipelinedIngest(store, log, [20, 5, 5]) })
+    assert.deepEqual(log, ['start 1', 'prepared 1', 'committed 1', 'start 2', 'prepared 2', 'committed 2', 'start 3', 'prepared 3', 'committed 3'])
+    store.close()
+  })
+
+  it('a failed batch fails the job, and the batch prepared behind it is not committed', async () => {
+    const { store, root } = setup(30)
+    store.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root })
+    const log: string[] = []
+    const r = await runIndexJob('j', { store, logger, batchSize: 10, ingest: pipelinedIngest(store, log, [40, 5, 5], 1) })
+    assert.equal(r.status, 'failed')
+    assert.equal(r.done, 0)
+    assert.ok(log.includes('prepared 2'), 'batch 2 was prepared meanwhile')
+    assert.ok(!log.includes('committed 2'))
+    assert.equal(store.jobs.pending('j', 100).length, 30, 'every item stays pending for a retry')
+    assert.deepEqual(store.jobs.view('j')!.errors, [{ item: '(job)', error: 'batch 1 broke' }])
+    store.close()
+  })
 })

@@ -60,20 +60,31 @@ describe('semantic search with the default model', { timeout: TIMEOUT.model, ski
     assert.equal(order[0], 'cat face', `ranking: ${order.join(' > ')}`)
   })
 
-  test('image("waving hand") + text("dark skin tone") ranks the dark variants above the light ones', async () => {
-    const family = [...twemoji.keys()].filter((l) => l === 'waving hand' || l.startsWith('waving hand:'))
-    assert.ok(family.includes('waving hand: dark skin tone') && family.length >= 5, `family: ${family.join(', ')}`)
-    const images = await embedLabels(family)
-    const [mod] = await enc.encodeTexts(['dark skin tone'])
-    const query = l2normalize(weightedSum([images.get('waving hand')!, mod!]))
-    // the query image itself is not an answer (as in tools/align_mini/evaluate.py)
-    images.delete('waving hand')
-    const order = ranked(query, images)
-    const rank = (tone: string): number => order.indexOf(`waving hand: ${tone} skin tone`)
-    // align-mini tells dark from light but not yet "dark" from "medium-dark" (see its model card)
-    for (const dark of ['dark', 'medium-dark']) {
-      for (const light of ['light', 'medium-light']) assert.ok(rank(dark) < rank(light), `ranking: ${order.join(' > ')}`)
-    }
+  const TONES = ['light', 'medium-light', 'medium', 'medium-dark', 'dark']
+
+  /** For each tone: does image(base) + text("<tone> skin tone") rank that tone's variant first among the five? */
+  async function tonesRankedFirst (base: string): Promise<boolean[]> {
+    const images = await embedLabels([base, ...TONES.map((t) => `${base}: ${t} skin tone`)])
+    const mods = await enc.encodeTexts(TONES.map((t) => `${t} skin tone`))
+    return TONES.map((tone, i) => {
+      const query = l2normalize(weightedSum([images.get(base)!, mods[i]!]))
+      // the query image itself is not an answer (as in tools/align_mini/evaluate.py)
+      return ranked(query, new Map(TONES.map((t) => [t, images.get(`${base}: ${t} skin tone`)!])))[0] === tone
+    })
+  }
+
+  test('image("waving hand") + text("<tone> skin tone") ranks that tone\'s variant first, for each of the five tones', async () => {
+    const first = await tonesRankedFirst('waving hand')
+    assert.deepEqual(first, TONES.map(() => true), `ranked first per tone: ${TONES.map((t, i) => `${t}=${String(first[i])}`).join(', ')}`)
+  })
+
+  test('across every skin-tone family in the demo pool, the modifier picks its variant far above chance (1 in 5)', async () => {
+    const bases = [...twemoji.keys()].filter((l) => TONES.every((t) => twemoji.has(`${l}: ${t} skin tone`)))
+    assert.ok(bases.length >= 5, `families: ${bases.join(', ')}`)
+    const hits = (await Promise.all(bases.map(tonesRankedFirst))).flat()
+    const rate = hits.filter(Boolean).length / hits.length
+    // align-mini v2 measured 21/30 = 0.70 here; 0.5 leaves room for a retrained model's noise
+    assert.ok(rate >= 0.5, `modified emoji first in ${hits.filter(Boolean).length}/${hits.length} queries`)
   })
 
   test('image("cat face") + text("crying") ranks the crying cat higher than the image alone does', async () => {

@@ -5,7 +5,7 @@
  * reference.json (test/ml covers those).
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -15,6 +15,7 @@ import type { ServicesConfig } from '../../src/services/index.js'
 import type { Services } from '../../src/services/types.js'
 
 const MODEL_DIR = 'models/align-mini'
+const MODEL_ID = (JSON.parse(readFileSync(path.join(MODEL_DIR, 'config.json'), 'utf8')) as { model_id: string }).model_id
 const skip = !existsSync('src/ml/index.ts')
   ? 'src/ml/index.ts (loadEncoder) does not exist yet'
   : !existsSync(path.join(MODEL_DIR, 'vision.onnx')) ? `${MODEL_DIR} has no vision.onnx` : undefined
@@ -52,7 +53,7 @@ describe('services with the real align-mini encoder', { timeout: TIMEOUT.model, 
   })
 
   it('indexes real images and finds each by its own embedding', async () => {
-    assert.equal(services.model.modelId, 'align-mini-v1')
+    assert.equal(services.model.modelId, MODEL_ID)
     const res = await services.addImages(refs.map((r, i) => ({ bytes: r.png, id: `ref-${i}`, metadata: { name: r.name } })))
     assert.deepEqual(res.map((r) => r.status), refs.map(() => 'indexed'))
     assert.equal(services.stats().images, refs.length)

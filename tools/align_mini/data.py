@@ -18,7 +18,26 @@ def to_pixels(u8):
     return torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def augment(x, gen):
+def add_modifier_texts(meta):
+    """Captions a modified emoji with its modifier alone ("dark skin tone", "woman"), so that the text
+    tower learns what the modifier means by itself: image(base) + text(modifier) arithmetic needs it."""
+    for m in meta:
+        label = m.get("label") or ""
+        if not m["concept"].startswith("emoji:"):
+            continue
+        if ":" in label:
+            m["texts"].append(label.split(":", 1)[1].strip())
+        for g in ("man", "woman"):
+            if label.startswith(g + " "):
+                m["texts"].append(g)
+
+
+def keeps_colour(meta):
+    """Images whose meaning is their colour (skin tones): hue, grayscale and line-art augmentation would erase it."""
+    return np.array([" skin tone" in (m.get("label") or "") for m in meta])
+
+
+def augment(x, gen, keep_colour=None):
     """Style augmentation on a batch in [-1, 1]: geometry, colour, grayscale, line-art, blur, low resolution.
 
     The held-out styles differ from the training ones in colour palette, line weight and detail,
@@ -26,6 +45,7 @@ def augment(x, gen):
     """
     b = x.shape[0]
     r = lambda *shape: torch.rand(*shape, generator=gen)
+    free = torch.ones(b, dtype=torch.bool) if keep_colour is None else ~keep_colour
     # geometry, padding with white: work on (1 - x) so zero padding means white
     scale = 0.75 + 0.35 * r(b)
     ang = (r(b) - 0.5) * 0.35
@@ -40,18 +60,19 @@ def augment(x, gen):
     gray = x.mean(1, keepdim=True)
     sat = torch.where(r(b, 1, 1, 1) < 0.5, 0.6 + 0.8 * r(b, 1, 1, 1), torch.ones(b, 1, 1, 1))
     x = gray + (x - gray) * sat
-    hue = r(b) < 0.25
+    hue = (r(b) < 0.25) & free
     if hue.any():
         a = r(int(hue.sum())) * 2 * math.pi
         k = torch.tensor([1.0, 1.0, 1.0]) / math.sqrt(3)
         K = torch.tensor([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
         R = torch.eye(3) + torch.sin(a)[:, None, None] * K + (1 - torch.cos(a))[:, None, None] * (K @ K)
         x[hue] = torch.einsum("bij,bjhw->bihw", R, x[hue])
-    x = x * (0.75 + 0.5 * r(b, 1, 1, 1)) + (r(b, 1, 1, 1) - 0.5) * 0.3
+    spread = torch.where(free, 1.0, 0.4).view(b, 1, 1, 1)
+    x = x * (1 + (r(b, 1, 1, 1) - 0.5) * 0.5 * spread) + (r(b, 1, 1, 1) - 0.5) * 0.3 * spread
     # grayscale and line-art (monochrome icon sets draw emoji as dark outlines on white)
-    g = r(b) < 0.15
+    g = (r(b) < 0.15) & free
     x[g] = x[g].mean(1, keepdim=True).expand(-1, 3, -1, -1)
-    la = r(b) < 0.1
+    la = (r(b) < 0.1) & free
     if la.any():
         m = x[la].mean(1, keepdim=True)
         x[la] = torch.where(m < 0.6, -1.0, 1.0).expand(-1, 3, -1, -1).clone()
@@ -77,15 +98,19 @@ class Batches:
         concepts = {}
         self.concept = np.array([concepts.setdefault(m["concept"], len(concepts)) for m in meta])
         self.images, self.tokenized = images, tokenized
+        self.keep_colour = torch.from_numpy(keeps_colour(meta))
+        keys = {}
+        self.text_keys = [[keys.setdefault(tuple(s), len(keys)) for s in t] for t in tokenized]
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
 
     def next(self, batch):
         idx = self.rng.choice(self.train, size=batch, p=self.p)
-        x = augment(to_pixels(self.images[idx]), self.gen)
-        seqs = [t[self.rng.integers(len(t))] for t in (self.tokenized[i] for i in idx)]
-        ids, mask = pad(seqs)
-        return x, ids, mask, torch.from_numpy(self.concept[idx])
+        x = augment(to_pixels(self.images[idx]), self.gen, self.keep_colour[idx])
+        pick = [int(self.rng.integers(len(self.tokenized[i]))) for i in idx]
+        ids, mask = pad([self.tokenized[i][k] for i, k in zip(idx, pick)])
+        keys = torch.tensor([self.text_keys[i][k] for i, k in zip(idx, pick)])
+        return x, ids, mask, torch.from_numpy(self.concept[idx]), keys
 
 
 def pad(seqs, length=None):

@@ -98,11 +98,35 @@ class TextTower(nn.Module):
         return self.proj(self.ln(x[:, 0]))
 
 
+class BagTextTower(nn.Module):
+    """Mean-pooled WordPiece embeddings → residual MLP → linear projection.
+
+    At this data scale (tens of thousands of short alt-texts) it learns several times faster than the
+    transformer; it ignores word order, which icon names and CLDR labels barely use. Same inputs and
+    tokenizer as TextTower, so it fits the model-folder contract unchanged.
+    """
+
+    def __init__(self, vocab, dim, d=256):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, d)
+        self.ln = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+        self.proj = nn.Linear(d, dim)
+
+    def forward(self, input_ids, attention_mask):
+        # [CLS] and [SEP] (ids 2, 3) are in every text: pooling them would only add a constant
+        keep = (attention_mask * (input_ids > 3)).to(torch.float32).unsqueeze(-1)
+        x = (self.tok(input_ids) * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+        x = self.ln(x)
+        return self.proj(x + self.mlp(x))
+
+
+
 class AlignMini(nn.Module):
-    def __init__(self, vocab, dim=256, max_len=32, width=1.0):
+    def __init__(self, vocab, dim=256, max_len=32, width=1.0, text="bag"):
         super().__init__()
         self.image = ImageTower(dim, width)
-        self.text = TextTower(vocab, dim, max_len=max_len)
+        self.text = TextTower(vocab, dim, max_len=max_len) if text == "bert" else BagTextTower(vocab, dim)
         # ALIGN learns the softmax temperature; log-parametrised to keep it positive.
         self.log_temp = nn.Parameter(torch.tensor(math.log(0.07)))
 
@@ -110,12 +134,16 @@ class AlignMini(nn.Module):
         return self.log_temp.exp().clamp(min=0.005, max=1.0)
 
 
-def contrastive_loss(img, txt, concepts, temperature, smoothing=0.1):
-    """Symmetric normalized-softmax loss; in-batch pairs of the same concept count as positives."""
+def contrastive_loss(img, txt, concepts, temperature, smoothing=0.1, text_keys=None):
+    """Symmetric normalized-softmax loss; in-batch pairs of the same concept, or with the same alt-text
+    (two skin-tone variants both captioned "dark skin tone"), count as positives."""
     img = F.normalize(img, dim=-1)
     txt = F.normalize(txt, dim=-1)
     logits = img @ txt.t() / temperature
-    same = (concepts[:, None] == concepts[None, :]).float()
+    same = concepts[:, None] == concepts[None, :]
+    if text_keys is not None:
+        same = same | (text_keys[:, None] == text_keys[None, :])
+    same = same.float()
     target = same / same.sum(dim=1, keepdim=True)
     n = target.shape[0]
     target = target * (1 - smoothing) + smoothing / n

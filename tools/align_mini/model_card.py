@@ -39,19 +39,37 @@ def main():
     w("## Architecture\n")
     w("| part | what | \n|---|---|")
     w("| image tower | EfficientNet-style: stem conv, 11 MBConv blocks (depthwise 3×3/5×5, squeeze-excite, SiLU), 1×1 head, global mean pool, linear to 256 |")
-    w("| text tower | BERT-style pre-LN transformer, 3 layers, width 192, 4 heads, WordPiece vocabulary built from the corpus; [CLS] state → linear to 256 |")
+    if tr.get("text_tower", "bert") == "bag":
+        w("| text tower | WordPiece vocabulary built from the corpus; token embeddings (width 256) mean-pooled over the words ([CLS]/[SEP] left out), LayerNorm, residual MLP, linear to 256. It replaced the BERT-style [CLS] transformer after the side-by-side run below |")
+    else:
+        w("| text tower | BERT-style pre-LN transformer, 3 layers, width 192, 4 heads, WordPiece vocabulary built from the corpus; [CLS] state → linear to 256 |")
     w(f"| input | {cfg['max_text_length']} tokens; 48×48 RGB, resized ignoring aspect ratio, `x/127.5 − 1` |")
-    w(f"| loss | symmetric normalized-softmax contrastive loss, label smoothing 0.1, learned temperature (final {cfg['temperature']:.4f}); in-batch pairs of the same concept (the same emoji in two styles, the same icon name in two sets) are positives |")
+    w(f"| loss | symmetric normalized-softmax contrastive loss, label smoothing 0.1, learned temperature (final {cfg['temperature']:.4f}); in-batch pairs of the same concept (the same emoji in two styles, the same icon name in two sets), or with the same caption, are positives |")
     w(f"| size | {size:.1f} MB of ONNX (fp32) |\n")
     w("## Training\n")
     phases = tr.get("phases", [tr])
     desc = "; then ".join(f"{p['steps']} steps at lr {p['lr']} (seed {p['seed']}, {p['minutes']} min)" for p in phases)
-    w(f"{tr['steps']} steps of batch {tr['batch']} in all (AdamW, cosine schedule, weight decay 0.05): {desc}. "
+    w(f"{tr['steps']} steps of batch {tr['batch']} (AdamW, warm-up then cosine schedule, weight decay 0.05): {desc}. "
       f"{tr['train_images']} training images, emoji sampled {tr['emoji_weight']}× as often as icons, "
-      f"{tr['minutes']} minutes in all on {tr['threads']} CPU threads (torch {tr['torch']}), on a machine shared with the "
-      "service's own development (the first 100 steps, with the machine otherwise idle, took 2.2 minutes: about 60 minutes for "
-      "2700 steps). Style augmentation: affine jitter, colour/saturation/hue jitter, grayscale, "
-      "line-art thresholding, blur, low resolution. Re-create with `npm run model:train` (both phases).\n")
+      f"{tr['minutes']} minutes of training on {tr['threads']} CPU threads (torch {tr['torch']}). "
+      "Captions: each step draws one of the image's alt-texts; a modified emoji is also captioned with its modifier alone "
+      "(\"dark skin tone\", \"woman\"), which arithmetic needs. Style augmentation: affine jitter, colour/saturation/hue "
+      "jitter, grayscale, line-art thresholding, blur, low resolution; hue, grayscale and line-art are skipped (and brightness "
+      "jitter narrowed) for skin-tone emoji, whose colour is their meaning. Re-create with `npm run model:train`.\n")
+    ab_path = f"{args.model_dir}/text-tower-ablation.json"
+    if os.path.exists(ab_path):
+        runs = [json.loads(l) for l in open(ab_path) if l.strip()]
+        w("### Text tower: transformer vs bag of words, side by side\n")
+        w(f"Both runs: the same corpus, seed, augmentation, loss and schedule, {runs[0]['steps']} steps of batch 256, only the text "
+          f"tower differs (`python3 tools/align_mini/train.py --corpus .cache/corpus --out /tmp/x --steps {runs[0]['steps']} --text-tower bert|bag "
+          "--eval-only-sets`). Text → image Recall@1 / @10 in % on the held-out sets, and image + text arithmetic R@1:\n")
+        sets_ = list(runs[0]["text_to_image"].keys())
+        w("| text tower | s/step | " + " | ".join(sets_) + " | arithmetic R@1 (twemoji) |\n|---|---|" + "---|" * len(sets_) + "---|")
+        for r in runs:
+            cells = " | ".join(f"{100 * r['text_to_image'][k]['R@1']:.1f} / {100 * r['text_to_image'][k]['R@10']:.1f}" for k in sets_)
+            ar = r["arithmetic"].get("twemoji", {}).get("image+text", {}).get("R@1")
+            w(f"| {r['text_tower']} | {r.get('seconds_per_step', float('nan')):.2f} | {cells} | {'' if ar is None else f'{100 * ar:.1f}'} |")
+        w("")
     w("## Evaluation on held-out sets\n")
     w("Whole sets are held out: no image of these styles was seen in training. Queries are the CLDR emoji name "
       "(\"grinning face\", \"waving hand: medium skin tone\") or the icon's name; the gallery is the whole held-out set; a hit "
@@ -97,7 +115,10 @@ def main():
     w("## Limits\n")
     w("- 48 px input: fine detail (flags with small emblems, text inside icons) is lost.\n"
       "- The vocabulary is that of emoji and icon names; words outside it fall back to sub-word pieces.\n"
-      "- Photographs are out of its domain.\n")
+      "- Photographs are out of its domain.\n"
+      "- Single concepts can miss badly on an unseen style even where the averages look fair: in the demo pool (2,200 twemoji), "
+      "the text \"pizza\" ranks twemoji's pizza 400th.\n"
+      "- Word order is ignored by the text tower (\"dog chasing cat\" = \"cat chasing dog\"); emoji and icon names rarely depend on it.\n")
     open(f"{args.model_dir}/README.md", "w").write("\n".join(L))
     print(f"wrote {args.model_dir}/README.md")
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 import evaluate as ev
-from data import Batches, load_corpus, to_pixels
+from data import Batches, add_modifier_texts, load_corpus, to_pixels
 from model import AlignMini, contrastive_loss
 from tokenizer import WordPiece, build_vocab, save as save_tokenizer
 
@@ -43,6 +43,8 @@ def main():
     ap.add_argument("--emoji-weight", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--text-tower", choices=["bag", "bert"], default="bag")
+    ap.add_argument("--eval-only-sets", action="store_true", help="after training, print held-out retrieval and arithmetic only (ablations); export nothing")
     ap.add_argument("--from-checkpoint", help="skip training: evaluate and export a saved checkpoint")
     ap.add_argument("--resume", help="continue training a saved checkpoint for --steps more steps, with a fresh schedule")
     args = ap.parse_args()
@@ -51,13 +53,14 @@ def main():
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # without it CPU training here slowed fourfold after a few hundred steps
     meta, images = load_corpus(args.corpus, SIZE)
+    add_modifier_texts(meta)
     train_texts = [t for m in meta if not m["heldOut"] for t in m["texts"]]
     vocab = build_vocab(train_texts)
     tok = WordPiece(vocab, MAX_LEN)
     tokenized = [[tok.encode(t) for t in m["texts"]] for m in meta]
     print(f"corpus {len(meta)} images, vocab {len(vocab)}", flush=True)
 
-    model = AlignMini(len(vocab), DIM, MAX_LEN)
+    model = AlignMini(len(vocab), DIM, MAX_LEN, text=args.text_tower)
     if args.from_checkpoint:
         saved = torch.load(args.from_checkpoint)
         model.load_state_dict(saved["state"])
@@ -72,14 +75,16 @@ def main():
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
-    warm = 100 if previous else 300
+    warm = 100 if previous else min(300, args.steps // 5)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1, s / args.steps))))
     batches = Batches(meta, images, tokenized, args.emoji_weight, args.seed)
+    # channels-last makes the depthwise convolutions' backward pass about 35% faster on this CPU
+    model.image.to(memory_format=torch.channels_last)
     t0 = time.time()
     model.train()
     for step in range(args.steps):
-        x, ids, mask, concepts = batches.next(args.batch)
-        loss = contrastive_loss(model.image(x), model.text(ids, mask), concepts, model.temperature())
+        x, ids, mask, concepts, text_keys = batches.next(args.batch)
+        loss = contrastive_loss(model.image(x.contiguous(memory_format=torch.channels_last)), model.text(ids, mask), concepts, model.temperature(), text_keys=text_keys)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
@@ -90,16 +95,25 @@ def main():
             print(f"step {step} loss {loss.item():.3f} temp {model.temperature().item():.4f} {el/60:.1f} min, eta {(args.steps-step-1)*el/(step+1)/60:.1f} min", flush=True)
     training = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "emoji_weight": args.emoji_weight,
                 "minutes": round((time.time() - t0) / 60, 1), "threads": args.threads,
-                "train_images": int(sum(1 for m in meta if not m["heldOut"])), "vocab": len(vocab), "torch": torch.__version__}
+                "train_images": int(sum(1 for m in meta if not m["heldOut"])), "vocab": len(vocab), "torch": torch.__version__,
+                "text_tower": args.text_tower, "seconds_per_step": round((time.time() - t0) / args.steps, 3)}
     if previous:
         phases = previous.get("phases", [dict(previous)]) + [dict(training)]
         training = dict(training, steps=previous["steps"] + args.steps, minutes=round(previous["minutes"] + training["minutes"], 1), phases=phases)
+    if args.eval_only_sets:
+        model.eval()
+        quick = {s: ev.retrieval(model, tok, meta, images, [s])["text_to_image"] for s in HELD_OUT_EMOJI + HELD_OUT_ICONS + ["noto"]}
+        arith = {s: {k: v for k, v in r.items() if k in ("image+text", "image only", "text only")} for s, r in ev.arithmetic(model, tok, meta, images, HELD_OUT_EMOJI).items()}
+        print(json.dumps({"text_tower": args.text_tower, "steps": args.steps, "seconds_per_step": training["seconds_per_step"],
+                          "text_to_image": quick, "arithmetic": arith}), flush=True)
+        return
     os.makedirs(".cache", exist_ok=True)
     torch.save({"state": model.state_dict(), "training": training}, ".cache/align-mini.pt")
     evaluate_and_export(model, tok, vocab, meta, images, args.out, training)
 
 
 def evaluate_and_export(model, tok, vocab, meta, images, out, training):
+    model.image.to(memory_format=torch.contiguous_format)
     model.eval()
     os.makedirs(out, exist_ok=True)
     metrics = {
@@ -147,7 +161,7 @@ def export(model, tok, vocab, meta, images, out, metrics):
                    "rescale_factor": 1 / 127.5, "rescale_offset": True, "do_normalize": False, "image_mean": [0.5, 0.5, 0.5],
                    "image_std": [0.5, 0.5, 0.5], "include_top": False, "background": [255, 255, 255]}, f, indent=2)
     with open(f"{out}/config.json", "w") as f:
-        json.dump({"name": "align-mini", "model_id": "align-mini-v1", "embedding_dim": DIM, "max_text_length": MAX_LEN,
+        json.dump({"name": "align-mini", "model_id": "align-mini-v2", "embedding_dim": DIM, "max_text_length": MAX_LEN,
                    "temperature": float(model.temperature()), "prompt_template": "an icon of {}", "uses_token_type_ids": False,
                    "license": "CC-BY-4.0", "source": "trained from scratch by tools/train-align-mini.sh on licensed @iconify/json sets; see README.md"}, f, indent=2)
     with open(f"{out}/metrics.json", "w") as f:
