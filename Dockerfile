@@ -21,6 +21,7 @@ RUN if [ -f web/build.ts ]; then npm run build:web; fi \
 FROM node:20-bookworm-slim AS runtime
 ENV PORT=8080 \
     HOST=0.0.0.0 \
+    UV_THREADPOOL_SIZE=6 \
     DATA_DIR=/app/index-data \
     IMPORT_DIR=/app/import
 WORKDIR /app

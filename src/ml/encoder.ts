@@ -9,11 +9,11 @@ import { WorkerPool } from './worker-pool.js'
 
 /**
  * How many images the process prepares at once, across all calls (uploads and index jobs share it).
- * Each sharp call is a task on libuv's thread pool (UV_THREADPOOL_SIZE, default 4), which the
- * tokenizer's async encode, fs reads and DNS also use; a prepareImage keeps up to 2 tasks in
- * flight. Two threads are left free so a text search never queues behind a batch of decodes: with
- * the default pool, one image at a time (its two outputs in parallel). A larger UV_THREADPOOL_SIZE,
- * set before the process starts, allows more (more images/s, but on 2 cores more search latency).
+ * Each sharp call is a task on libuv's thread pool (UV_THREADPOOL_SIZE), which the tokenizer's
+ * async encode, fs reads and DNS also use; a prepareImage keeps up to 2 tasks in flight. Two
+ * threads are left free so a text search never queues behind a batch of decodes: 2 images at a time
+ * with the pool of 6 that `npm start` and the Dockerfile set, 1 with libuv's default of 4. libuv sizes
+ * its pool once, from the environment at first use, so the variable must be set before the process starts.
  * @param env where UV_THREADPOOL_SIZE is read (default process.env)
  */
 export function decodeConcurrency (env: Record<string, string | undefined> = process.env): number {

@@ -6,6 +6,10 @@ import type { FromWorker, ReadyMessage, SessionInfo, TextRunMessage, ToWorker, V
 
 export type Tower = 'vision' | 'text'
 
+export const DEFAULT_MAX_VISION_BATCH = 8
+/** how long queued images may be passed over for texts before they go first */
+export const VISION_MAX_WAIT_MS = 50
+
 export interface PoolLogger {
   info: (o: object, m?: string) => void
   warn: (o: object, m?: string) => void
@@ -40,6 +44,12 @@ export interface WorkerPoolOptions {
   threads?: number
   /** most items per ONNX run (default 32) */
   maxBatch?: number
+  /**
+   * most images per vision run (default 8). A text query waits for the run in flight, so short
+   * vision runs bound search latency while images are indexed; at batch 8 align-mini's vision
+   * tower already runs at its batch-32 speed per image (bench/report.md, encoders).
+   */
+  maxVisionBatch?: number
   /** vision input [3, inputHeight, inputWidth] */
   inputHeight: number
   inputWidth: number
@@ -95,7 +105,7 @@ export class WorkerPool {
     text: { batches: 0, items: 0, runMs: 0, largestBatch: 0 }
   }
 
-  private readonly maxBatch: number
+  private readonly maxBatch: Record<Tower, number>
   private nextId = 1
   private drainScheduled = false
   private closed = false
@@ -104,7 +114,8 @@ export class WorkerPool {
     this.slots = slots
     this.provider = ready.provider
     this.sessions = { vision: ready.vision, text: ready.text }
-    this.maxBatch = Math.max(1, opts.maxBatch ?? 32)
+    const maxBatch = Math.max(1, opts.maxBatch ?? 32)
+    this.maxBatch = { text: maxBatch, vision: Math.min(maxBatch, Math.max(1, opts.maxVisionBatch ?? DEFAULT_MAX_VISION_BATCH)) }
     for (const slot of slots) this.attach(slot)
   }
 
@@ -188,17 +199,21 @@ export class WorkerPool {
       if (slot.busy) continue
       const tower = this.nextTower()
       if (tower === undefined) return
-      this.dispatch(slot, tower, this.queues[tower].splice(0, this.maxBatch))
+      this.dispatch(slot, tower, this.queues[tower].splice(0, this.maxBatch[tower]))
     }
   }
 
-  /** The tower whose oldest queued item has waited longest. */
+  /**
+   * Text first: a text run is a search someone waits for and costs a fraction of a millisecond,
+   * while queued images are usually a batch job. Images that have waited VISION_MAX_WAIT_MS go
+   * first anyway, so a steady stream of searches cannot starve indexing.
+   */
   private nextTower (): Tower | undefined {
     const v = this.queues.vision[0]
     const t = this.queues.text[0]
     if (v === undefined) return t === undefined ? undefined : 'text'
     if (t === undefined) return 'vision'
-    return v.queuedAt <= t.queuedAt ? 'vision' : 'text'
+    return performance.now() - v.queuedAt >= VISION_MAX_WAIT_MS ? 'vision' : 'text'
   }
 
   private dispatch (slot: Slot, tower: Tower, jobs: Job[]): void {

@@ -53,6 +53,18 @@ describe('worker pool', { timeout: TIMEOUT.model }, () => {
     concurrent.forEach((v, i) => assert.ok(maxAbsDiff(v, single[i]!) <= 1e-5, `${JSON.stringify(texts[i])} differs by ${maxAbsDiff(v, single[i]!)}`))
   })
 
+  test('a text query queued behind a large image batch runs before it, not after', async () => {
+    batches.length = 0
+    const images = enc.encodePrepared(Array.from({ length: 200 }, (_, i) => prepared[i % prepared.length]!))
+    const text = enc.encodeTexts(['cat face'])
+    await Promise.all([images, text])
+    const order = batches.map((b) => b.tower)
+    const visionRuns = order.filter((t) => t === 'vision').length
+    assert.equal(visionRuns, 50)
+    // first-come-first-served would put it last, after all 50 image runs
+    assert.ok(order.indexOf('text') < visionRuns / 2, `run order: ${order.join(' ')}`)
+  })
+
   test('one call larger than maxBatch is split across runs, results in order', async () => {
     batches.length = 0
     const many = Array.from({ length: 10 }, (_, i) => prepared[i % prepared.length]!)
