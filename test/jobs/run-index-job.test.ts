@@ -104,19 +104,22 @@ describe('runIndexJob', { timeout: TIMEOUT.unit }, () => {
     store.close()
   })
 
-  /** an ingest that honours beforeCommit like the real one: "prepares" for delays[call] ms, then waits its turn */
-  function pipelinedIngest (store: Store, log: string[], delays: number[], fail?: number): IngestFn {
-    let calls = 0
+  /**
+   * An ingest that honours beforeCommit like the real one: batch k (1-based, of `batchSize` files)
+   * "prepares" for delays[k - 1] ms, then waits its turn. Batches are named by their files, not by
+   * call order: the batches' file reads may finish in either order, so ingest calls can swap.
+   */
+  function pipelinedIngest (store: Store, log: string[], delays: number[], batchSize: number, fail?: number): IngestFn {
     return async (items, { onCommit, beforeCommit }) => {
-      const call = ++calls
-      log.push(`start ${call}`)
-      await new Promise((resolve) => setTimeout(resolve, delays[call - 1] ?? 0))
-      if (call === fail) throw new Error(`batch ${call} broke`)
-      log.push(`prepared ${call}`)
+      const batch = Math.floor(Number(items[0]!.bytes.toString().replace('image ', '')) / batchSize) + 1
+      log.push(`start ${batch}`)
+      await new Promise((resolve) => setTimeout(resolve, delays[batch - 1] ?? 0))
+      if (batch === fail) throw new Error(`batch ${batch} broke`)
+      log.push(`prepared ${batch}`)
       await beforeCommit?.()
       const results: IngestResult[] = items.map((it) => ({ id: it.bytes.toString(), status: 'indexed' }))
       store.transaction(() => { onCommit(results) })
-      log.push(`committed ${call}`)
+      log.push(`committed ${batch}`)
       return results
     }
   }
@@ -126,7 +129,7 @@ describe('runIndexJob', { timeout: TIMEOUT.unit }, () => {
     store.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root })
     const log: string[] = []
     // batch 1 is slow, batch 2 fast: 2 is prepared while 1 is still going, but waits to commit
-    const r = await runIndexJob('j', { store, logger, batchSize: 10, ingest: pipelinedIngest(store, log, [60, 5, 5]) })
+    const r = await runIndexJob('j', { store, logger, batchSize: 10, ingest: pipelinedIngest(store, log, [60, 5, 5], 10) })
     assert.equal(r.status, 'done')
     assert.equal(r.done, 30)
     assert.ok(log.indexOf('start 2') < log.indexOf('committed 1'), `batch 2 starts before batch 1 commits: ${log.join(', ')}`)
@@ -139,7 +142,7 @@ describe('runIndexJob', { timeout: TIMEOUT.unit }, () => {
     const { store, root } = setup(30)
     store.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root })
     const log: string[] = []
-    await runIndexJob('j', { store, logger, batchSize: 10, pipelineDepth: 1, ingest: pipelinedIngest(store, log, [20, 5, 5]) })
+    await runIndexJob('j', { store, logger, batchSize: 10, pipelineDepth: 1, ingest: pipelinedIngest(store, log, [20, 5, 5], 10) })
     assert.deepEqual(log, ['start 1', 'prepared 1', 'committed 1', 'start 2', 'prepared 2', 'committed 2', 'start 3', 'prepared 3', 'committed 3'])
     store.close()
   })
@@ -148,7 +151,7 @@ describe('runIndexJob', { timeout: TIMEOUT.unit }, () => {
     const { store, root } = setup(30)
     store.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root })
     const log: string[] = []
-    const r = await runIndexJob('j', { store, logger, batchSize: 10, ingest: pipelinedIngest(store, log, [40, 5, 5], 1) })
+    const r = await runIndexJob('j', { store, logger, batchSize: 10, ingest: pipelinedIngest(store, log, [40, 5, 5], 10, 1) })
     assert.equal(r.status, 'failed')
     assert.equal(r.done, 0)
     assert.ok(log.includes('prepared 2'), 'batch 2 was prepared meanwhile')
