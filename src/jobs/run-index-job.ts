@@ -5,7 +5,7 @@
  * stops (crash, shutdown, abort) resumes exactly at the first item not yet stored. Content that is
  * already indexed counts as done (sha256 dedupe), so running a job again indexes nothing twice.
  *
- * Batches are pipelined (PIPELINE_DEPTH in flight): batch N+1's reads and decodes overlap batch N's
+ * Batches are pipelined (DEFAULT_PIPELINE_DEPTH in flight): batch N+1's reads and decodes overlap batch N's
  * encode and commit. Commits stay in batch order (each waits for the one before), so the stored
  * items are always a prefix of the job and an interruption loses nothing acknowledged.
  */

@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tokenizer import SEP
+
 
 class SqueezeExcite(nn.Module):
     def __init__(self, ch, reduced):
@@ -114,8 +116,9 @@ class BagTextTower(nn.Module):
         self.proj = nn.Linear(d, dim)
 
     def forward(self, input_ids, attention_mask):
-        # [CLS] and [SEP] (ids 2, 3) are in every text: pooling them would only add a constant
-        keep = (attention_mask * (input_ids > 3)).to(torch.float32).unsqueeze(-1)
+        # the special ids [PAD] [UNK] [CLS] [SEP] come first in the vocabulary; [CLS] and [SEP] are in
+        # every text, so pooling them would only add a constant, and [UNK] says nothing
+        keep = (attention_mask * (input_ids > SEP)).to(torch.float32).unsqueeze(-1)
         x = (self.tok(input_ids) * keep).sum(1) / keep.sum(1).clamp(min=1.0)
         x = self.ln(x)
         return self.proj(x + self.mlp(x))
