@@ -24,6 +24,8 @@ export interface Config {
   executionProvider: ExecutionProvider
   encoderWorkers: number
   encoderThreads: number
+  /** nice value (0–19) of the process that decodes images for index jobs */
+  indexJobNice: number
   /** when set, writes (and reads if `apiKeyReads`) need `Authorization: Bearer <apiKey>` */
   apiKey: string | undefined
   apiKeyReads: boolean
@@ -189,6 +191,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     executionProvider: r.oneOf('EXECUTION_PROVIDER', 'cpu', ['cpu', 'cuda'] as const),
     encoderWorkers: r.int('ENCODER_WORKERS', 1, 1, 64),
     encoderThreads: r.int('ENCODER_THREADS', 1, 1, 256),
+    indexJobNice: r.int('INDEX_JOB_NICE', 10, 0, 19),
     apiKey,
     apiKeyReads: r.bool('API_KEY_READS', false),
     rateLimitMax: r.int('RATE_LIMIT_MAX', 0, 0, 1_000_000),
@@ -223,6 +226,7 @@ export function toServicesConfig (config: Config): ServicesConfig {
     executionProvider: config.executionProvider,
     encoderWorkers: config.encoderWorkers,
     encoderThreads: config.encoderThreads,
+    indexJobNice: config.indexJobNice,
     maxImagePixels: config.maxImagePixels,
     hnsw: { ...config.hnsw },
     checkpointEvery: config.checkpointEvery,

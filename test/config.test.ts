@@ -63,6 +63,7 @@ describe('loadConfig', () => {
       EXECUTION_PROVIDER: 'cuda',
       ENCODER_WORKERS: '4',
       ENCODER_THREADS: '2',
+      INDEX_JOB_NICE: '19',
       API_KEY: 'k'.repeat(16),
       API_KEY_READS: 'true',
       RATE_LIMIT_MAX: '100',
@@ -85,6 +86,7 @@ describe('loadConfig', () => {
     assert.equal(c.executionProvider, 'cuda')
     assert.equal(c.encoderWorkers, 4)
     assert.equal(c.encoderThreads, 2)
+    assert.equal(c.indexJobNice, 19)
     assert.equal(c.apiKey, 'k'.repeat(16))
     assert.equal(c.apiKeyReads, true)
     assert.equal(c.rateLimitMax, 100)
@@ -104,8 +106,9 @@ describe('loadConfig', () => {
   it('maps onto the services configuration', () => {
     const c = loadConfig({ DEMO_POOL: '', HNSW_M: '24' }, tmp())
     const s = toServicesConfig(c)
-    assert.deepEqual(Object.keys(s).sort(), ['checkpointEvery', 'dataDir', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'maxImagePixels', 'modelDir'])
+    assert.deepEqual(Object.keys(s).sort(), ['checkpointEvery', 'dataDir', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'maxImagePixels', 'modelDir'])
     assert.equal(s.hnsw.M, 24)
+    assert.equal(s.indexJobNice, 10)
     assert.equal(s.modelDir, c.modelDir)
   })
 
@@ -130,6 +133,7 @@ describe('loadConfig', () => {
     ['MAX_IMAGE_PIXELS', 'lots', /MAX_IMAGE_PIXELS/],
     ['MAX_BODY_BYTES', '10', /MAX_BODY_BYTES must be between/],
     ['HNSW_M', '1', /HNSW_M must be between 2/],
+    ['INDEX_JOB_NICE', '-5', /INDEX_JOB_NICE must be between 0/],
     ['HNSW_EF_SEARCH', 'x', /HNSW_EF_SEARCH/],
     ['CHECKPOINT_EVERY', '0', /CHECKPOINT_EVERY/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL must be one of/]

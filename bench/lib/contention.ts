@@ -2,7 +2,7 @@
  * Why text search slows down while images are being indexed in the same process: the tokenizer's
  * async encode (HF tokenizers, napi AsyncTask) runs on the libuv thread pool, which sharp's decodes
  * also use. Measures tokenization latency alone and while `lanes` prepareImage loops run, 4 (the
- * old decode concurrency) and 2 (the default now, src/ml/encoder.ts decodeConcurrency).
+ * old decode concurrency) and 2 (the default now, src/ml/decode-limit.ts decodeConcurrency).
  */
 import { readFile } from 'node:fs/promises'
 import { loadModelFolder, prepareImage, TextTokenizer } from '../../src/ml/index.js'

@@ -1,43 +1,13 @@
 import type { ModelFolder } from './model-folder.js'
 import { loadModelFolder, ModelFolderError } from './model-folder.js'
 import { prepareImage } from './preprocess.js'
+import { BackgroundImageEncoder, DEFAULT_BACKGROUND_NICE } from './background-encoder.js'
+import { createLimiter, decodeConcurrency } from './decode-limit.js'
 import { TextTokenizer } from './tokenize.js'
-import type { Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage } from './types.js'
+import type { EmbeddedImage, EmbedForIngestOptions, Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage } from './types.js'
 import { l2normalizeInPlace } from './vector-math.js'
 import type { BatchEvent, Tower, TowerStats } from './worker-pool.js'
-import { WorkerPool } from './worker-pool.js'
-
-/**
- * How many images the process prepares at once, across all calls (uploads and index jobs share it).
- * Each sharp call is a task on libuv's thread pool (UV_THREADPOOL_SIZE), which the tokenizer's
- * async encode, fs reads and DNS also use; a prepareImage keeps up to 2 tasks in flight. Two
- * threads are left free so a text search never queues behind a batch of decodes: 2 images at a time
- * with the pool of 6 that `npm start` and the Dockerfile set, 1 with libuv's default of 4. libuv sizes
- * its pool once, from the environment at first use, so the variable must be set before the process starts.
- * @param env where UV_THREADPOOL_SIZE is read (default process.env)
- */
-export function decodeConcurrency (env: Record<string, string | undefined> = process.env): number {
-  const size = Number(env.UV_THREADPOOL_SIZE)
-  const pool = Number.isInteger(size) && size > 0 ? Math.min(size, 1024) : 4
-  return Math.max(1, Math.floor((pool - 2) / 2))
-}
-
-/** A FIFO counting semaphore: `run(fn)` starts fn when fewer than `limit` are running. */
-export function createLimiter (limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
-  let active = 0
-  const waiting: Array<() => void> = []
-  return async <R>(fn: () => Promise<R>): Promise<R> => {
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve))
-    else active++
-    try {
-      return await fn()
-    } finally {
-      const next = waiting.shift()
-      if (next !== undefined) next() // the slot passes straight to the next waiter
-      else active--
-    }
-  }
-}
+import { DEFAULT_MAX_BATCH, WorkerPool } from './worker-pool.js'
 
 /** Process-wide, so that two encoders (tests, benchmarks) or concurrent calls never exceed it together. */
 const decodeSlot = createLimiter(decodeConcurrency())
@@ -56,6 +26,8 @@ export interface AlignEncoder extends Encoder {
   runVisionRaw: (pixels: Float32Array[]) => Promise<Float32Array[]>
   /** cumulative ONNX runs per tower: batches, items, run time */
   stats: () => Record<Tower, TowerStats>
+  /** pid of the background ingest process while one runs (started by the first background embedForIngest) */
+  backgroundPid: () => number | undefined
 }
 
 /** EncoderOptions plus an optional per-run hook (benchmarks, metrics). */
@@ -146,6 +118,26 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
         return err instanceof Error ? err : new Error(String(err))
       }
     })))
+  const background = new BackgroundImageEncoder({
+    init: {
+      nice: opts.backgroundNice ?? DEFAULT_BACKGROUND_NICE,
+      pre: preprocessor,
+      options: prepareOpts,
+      visionPath: folder.visionPath,
+      provider: pool.provider,
+      threads: opts.threads ?? 1,
+      maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH
+    },
+    logger: opts.logger
+  })
+  const embedForIngest = async (images: Buffer[], how: EmbedForIngestOptions = {}): Promise<Array<EmbeddedImage | Error>> => {
+    if (how.background === true) return await background.embed(images)
+    const prepared = await prepareImages(images)
+    const good = prepared.filter((p): p is PreparedImage => !(p instanceof Error))
+    const vectors = normalized(await encodePreparedRaw(good))
+    let k = 0
+    return prepared.map((p) => p instanceof Error ? p : { embedding: vectors[k++]!, width: p.width, height: p.height, thumbnail: p.thumbnail, decodeMs: p.decodeMs })
+  }
 
   const encoder: AlignEncoder = {
     config: config satisfies ModelConfig,
@@ -166,7 +158,9 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
       if (failed !== undefined) throw failed
       return normalized(await encodePreparedRaw(prepared as PreparedImage[]))
     },
-    close: async () => await pool.close()
+    embedForIngest,
+    backgroundPid: () => background.pid,
+    close: async () => { await Promise.all([pool.close(), background.close()]) }
   }
   return encoder
 }

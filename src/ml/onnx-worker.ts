@@ -4,6 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads'
 import ort from 'onnxruntime-node'
+import { runVisionSession, sessionOptions, withCpuFallback } from './ort-session.js'
 import type { ExecutionProvider } from './types.js'
 import type { ErrorMessage, FromWorker, InitMessage, ReadyMessage, ResultMessage, SessionInfo, TextRunMessage, ToWorker, VisionRunMessage } from './worker-protocol.js'
 
@@ -30,42 +31,25 @@ function describe (session: ort.InferenceSession): SessionInfo {
 }
 
 async function createSessions (msg: InitMessage, provider: ExecutionProvider): Promise<void> {
-  const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: [provider],
-    intraOpNumThreads: msg.threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all'
-  }
+  const options = sessionOptions(provider, msg.threads)
   vision = await ort.InferenceSession.create(msg.visionPath, options)
   text = await ort.InferenceSession.create(msg.textPath, options)
 }
 
 async function init (msg: InitMessage): Promise<void> {
-  let provider = msg.provider
-  let fallbackReason: string | undefined
-  try {
-    await createSessions(msg, provider)
-  } catch (err) {
-    if (provider === 'cpu') throw err
-    fallbackReason = `${provider} execution provider unavailable: ${(err as Error).message}`
+  const { provider, fallbackReason } = await withCpuFallback(msg.provider, async (p) => await createSessions(msg, p), async () => {
     await vision?.release()
     await text?.release()
     vision = undefined
     text = undefined
-    provider = 'cpu'
-    await createSessions(msg, provider)
-  }
+  })
   const ready: ReadyMessage = { type: 'ready', provider, vision: describe(vision!), text: describe(text!) }
   if (fallbackReason !== undefined) ready.fallbackReason = fallbackReason
   post(ready)
 }
 
 async function runVision (msg: VisionRunMessage): Promise<ort.Tensor> {
-  const s = vision!
-  const input = new ort.Tensor('float32', msg.pixels, [msg.batch, 3, msg.height, msg.width])
-  const out = await s.run({ [s.inputNames[0]!]: input })
-  return out[s.outputNames[0]!]!
+  return await runVisionSession(vision!, msg.pixels, msg.batch, msg.height, msg.width)
 }
 
 async function runText (msg: TextRunMessage): Promise<ort.Tensor> {

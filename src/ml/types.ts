@@ -25,7 +25,23 @@ export interface Encoder {
   prepareImages (images: Buffer[]): Promise<Array<PreparedImage | Error>>
   /** encode already prepared images (batched, in worker threads) */
   encodePrepared (images: PreparedImage[]): Promise<Float32Array[]>
+  /** what storing an image needs (L2-normalized embedding, size, thumbnail) in one call; per-item errors are returned, not thrown */
+  embedForIngest (images: Buffer[], opts?: EmbedForIngestOptions): Promise<Array<EmbeddedImage | Error>>
   close (): Promise<void>
+}
+
+export interface EmbedForIngestOptions {
+  /** bulk work (index jobs): decode and encode in a child process at lower CPU priority, so searches keep their latency */
+  background?: boolean
+}
+
+export interface EmbeddedImage {
+  /** L2-normalized image embedding */
+  embedding: Float32Array
+  width: number
+  height: number
+  thumbnail: Buffer
+  decodeMs: number
 }
 
 export interface PreparedImage {
@@ -51,5 +67,7 @@ export interface EncoderOptions {
   maxImagePixels?: number
   /** max items per ONNX run (default 32) */
   maxBatch?: number
+  /** nice value (0–19) of the process that serves `background` embedForIngest calls (default 10) */
+  backgroundNice?: number
   logger?: { info: (o: object, m?: string) => void, warn: (o: object, m?: string) => void }
 }

@@ -7,6 +7,8 @@ import type { FromWorker, ReadyMessage, SessionInfo, TextRunMessage, ToWorker, V
 export type Tower = 'vision' | 'text'
 
 export const DEFAULT_MAX_VISION_BATCH = 8
+/** items per ONNX run unless configured */
+export const DEFAULT_MAX_BATCH = 32
 /** how long queued images may be passed over for texts before they go first */
 export const VISION_MAX_WAIT_MS = 50
 
@@ -114,7 +116,7 @@ export class WorkerPool {
     this.slots = slots
     this.provider = ready.provider
     this.sessions = { vision: ready.vision, text: ready.text }
-    const maxBatch = Math.max(1, opts.maxBatch ?? 32)
+    const maxBatch = Math.max(1, opts.maxBatch ?? DEFAULT_MAX_BATCH)
     this.maxBatch = { text: maxBatch, vision: Math.min(maxBatch, Math.max(1, opts.maxVisionBatch ?? DEFAULT_MAX_VISION_BATCH)) }
     for (const slot of slots) this.attach(slot)
   }

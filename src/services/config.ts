@@ -13,6 +13,8 @@ export interface ServicesConfig {
   encoderWorkers: number
   /** intra-op threads per worker */
   encoderThreads: number
+  /** nice value (0–19) of the process that decodes images for index jobs (default 10) */
+  indexJobNice?: number
   /** largest decoded image, pixels */
   maxImagePixels: number
   /** HNSW parameters (defaults M 16, efConstruction 200, efSearch 64) */

@@ -4,7 +4,7 @@
  * for rows, embeddings and thumbnails → HNSW. A result is only returned after the commit.
  */
 import { randomUUID } from 'node:crypto'
-import type { PreparedImage } from '../ml/types.js'
+import type { EmbeddedImage } from '../ml/types.js'
 import { idProblem } from '../storage/index.js'
 import type { VectorRow } from '../index/index.js'
 import type { IngestItem, IngestResult } from './types.js'
@@ -24,8 +24,9 @@ export function contentId (sha: string): string {
  * - undecodable / too large → `failed` (UNSUPPORTED_MEDIA_TYPE / PAYLOAD_TOO_LARGE)
  * `onCommit` runs inside the storing transaction (index jobs mark their items there); `beforeCommit`
  * is awaited after encoding, just before it (index jobs keep their pipelined batches' commits in order).
+ * `background` decodes and encodes in the lower-priority child process (index jobs; see ml/background-encoder.ts).
  */
-export async function ingestImages (core: Core, items: IngestItem[], opts: { onCommit?: (results: IngestResult[]) => void, beforeCommit?: () => Promise<void> } = {}): Promise<IngestResult[]> {
+export async function ingestImages (core: Core, items: IngestItem[], opts: { onCommit?: (results: IngestResult[]) => void, beforeCommit?: () => Promise<void>, background?: boolean } = {}): Promise<IngestResult[]> {
   const { store, encoder } = core
   const results = new Array<IngestResult | undefined>(items.length)
   const shas: string[] = []
@@ -59,19 +60,18 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: { onC
     candidates.push(i)
   })
 
-  const prepared = candidates.length === 0 ? [] : await encoder.prepareImages(candidates.map((i) => items[i]!.bytes))
-  const ok: Array<{ i: number, p: PreparedImage }> = []
-  prepared.forEach((p, c) => {
+  const embedded = candidates.length === 0 ? [] : await encoder.embedForIngest(candidates.map((i) => items[i]!.bytes), { background: opts.background === true })
+  const ok: Array<{ i: number, p: EmbeddedImage }> = []
+  embedded.forEach((p, c) => {
     const i = candidates[c]!
     if (p instanceof Error) fail(i, codeOf(p, 'UNSUPPORTED_MEDIA_TYPE'), p.message)
     else ok.push({ i, p })
   })
-  const embeddings = ok.length === 0 ? [] : await encoder.encodePrepared(ok.map((o) => o.p))
   await opts.beforeCommit?.()
 
   const rows: VectorRow[] = []
   store.transaction(() => {
-    ok.forEach(({ i, p }, k) => {
+    ok.forEach(({ i, p }) => {
       const it = items[i]!
       const sha = shas[i]!
       // another request may have stored the same content or id while this one was encoding
@@ -82,7 +82,7 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: { onC
       }
       let id = it.id ?? contentId(sha)
       if (it.id === undefined && store.images.ref(id) !== undefined) id = randomUUID()
-      const vector = embeddings[k]!
+      const vector = p.embedding
       const ref = store.images.insert({ id, sha256: sha, width: p.width, height: p.height, metadata: it.metadata ?? {}, embedding: vector, thumbnail: p.thumbnail })
       rows.push({ ...ref, vector })
       results[i] = { id, status: 'indexed' }

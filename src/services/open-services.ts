@@ -36,6 +36,7 @@ export async function openServices (config: ServicesConfig, logger: CoreLogger):
     workers: config.encoderWorkers,
     threads: config.encoderThreads,
     maxImagePixels: config.maxImagePixels,
+    ...(config.indexJobNice === undefined ? {} : { backgroundNice: config.indexJobNice }),
     logger
   })
   let store: Store | undefined
@@ -69,7 +70,8 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
   const runner = new JobRunner({
     store,
     logger,
-    ingest: async (items, opts) => await ingestImages(core, items, opts),
+    // jobs are bulk work: their images decode in the background process, so searches keep the CPU
+    ingest: async (items, opts) => await ingestImages(core, items, { ...opts, background: true }),
     ...(config.jobBatchSize === undefined ? {} : { batchSize: config.jobBatchSize }),
     ...(config.maxFileBytes === undefined ? {} : { maxFileBytes: config.maxFileBytes })
   })

@@ -89,6 +89,13 @@ export function createFakeEncoder (opts: FakeEncoderOptions = {}): FakeEncoder {
         try { return await prepareOne(b) } catch (err) { return err as Error }
       }))
     },
+    async embedForIngest (images) {
+      const prepared = await enc.prepareImages(images)
+      const good = prepared.filter((p): p is PreparedImage => !(p instanceof Error))
+      const vectors = await enc.encodePrepared(good)
+      let k = 0
+      return prepared.map((p) => p instanceof Error ? p : { embedding: vectors[k++]!, width: p.width, height: p.height, thumbnail: p.thumbnail, decodeMs: p.decodeMs })
+    },
     async encodePrepared (images) {
       await opts.beforeEncode?.(images.length)
       enc.calls.prepared += images.length

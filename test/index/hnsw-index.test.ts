@@ -34,6 +34,29 @@ describe('HnswIndex', { timeout: TIMEOUT.unit }, () => {
     assert.ok(recall >= 0.95, `recall@10 = ${recall}`)
   })
 
+  it('a large add yields to the event loop, and a search between its slices sees a consistent index', async () => {
+    const dim = 64
+    const data = randomUnitVectors(4000, dim, 11)
+    const index = HnswIndex.create(dim, { M: 16, efConstruction: 200 })
+    let turns = 0
+    const sizesSeen: number[] = []
+    let adding = true
+    const tick = (): void => {
+      if (!adding) return
+      turns++
+      sizesSeen.push(index.size)
+      index.search(data[0]!, 5) // must not throw while the add is half done
+      setImmediate(tick)
+    }
+    setImmediate(tick)
+    await index.add(labelsOf(data.length), data)
+    adding = false
+    assert.ok(turns >= 2, `other callbacks ran ${turns} times during a 4000-vector add`)
+    assert.ok(sizesSeen.some((n) => n > 0 && n < data.length), 'a callback ran between two slices of the add')
+    assert.equal(index.size, data.length)
+    assert.equal(index.search(data[123]!, 1)[0]!.label, 123)
+  })
+
   it('scores are cosine similarities, best first', async () => {
     const data = randomUnitVectors(300, 16, 3)
     const index = HnswIndex.create(16)

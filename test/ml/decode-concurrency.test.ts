@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { decodeConcurrency } from '../../src/ml/encoder.js'
+import { decodeConcurrency } from '../../src/ml/decode-limit.js'
 
 test('images decoded at once leave two libuv threads free for text searches, and never drop below one', () => {
   assert.equal(decodeConcurrency({ UV_THREADPOOL_SIZE: '6' }), 2)

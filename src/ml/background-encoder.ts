@@ -1,0 +1,134 @@
+/**
+ * Decode, thumbnail and encode for bulk work (index jobs) in a child process at a lower
+ * scheduling priority.
+ *
+ * Why a process: on 2 cores a job's sharp decodes (on libuv's thread pool, shared with the
+ * tokenizer of every text search) and its vision runs took the CPU that searches needed, and
+ * search p99 rose ~3×. Node sets priorities per process or for the calling thread only, so the
+ * job's image work moves to a process whose threads all run at `nice`: the kernel gives searches
+ * the CPU first and the job what is left. A crash inside a decoder library also ends that
+ * process, not the server. Commits and HNSW inserts stay in the server, which owns the store.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import os from 'node:os'
+import { PayloadTooLargeError, UnsupportedImageError } from '../errors.js'
+import type { BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
+import type { EmbeddedImage } from './types.js'
+
+/** nice value of the child unless configured: against a busy nice-0 thread it gets ~10% of a core */
+export const DEFAULT_BACKGROUND_NICE = 10
+
+export interface BackgroundEncoderOptions {
+  init: Omit<BackgroundInit, 'type'>
+  logger?: { warn: (o: object, m?: string) => void }
+}
+
+interface Pending { resolve: (items: EmbedItem[]) => void, reject: (err: Error) => void }
+
+/** Under tsx the entry is .ts and needs tsx's loader; compiled, the .js runs as is. CPU-profile flags carry over. */
+function spawnChild (): ChildProcess {
+  const self = import.meta.url
+  const ts = self.endsWith('.ts')
+  const entry = new URL(ts ? './background-process.ts' : './background-process.js', self)
+  const profiling = process.execArgv.filter((a) => a.startsWith('--cpu-prof'))
+  const execArgv = [...(ts ? ['--import', import.meta.resolve('tsx')] : []), ...profiling]
+  return fork(entry, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+}
+
+function toResult (item: EmbedItem): EmbeddedImage | Error {
+  if (!item.ok) {
+    if (item.code === 'PAYLOAD_TOO_LARGE') return new PayloadTooLargeError(item.message)
+    if (item.code === 'UNSUPPORTED_MEDIA_TYPE') return new UnsupportedImageError(item.message)
+    return new Error(item.message)
+  }
+  const { embedding, width, height, thumbnail, decodeMs } = item
+  return { embedding, width, height, decodeMs, thumbnail: Buffer.from(thumbnail.buffer, thumbnail.byteOffset, thumbnail.byteLength) }
+}
+
+export class BackgroundImageEncoder {
+  private child: ChildProcess | undefined
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+  private closed = false
+
+  constructor (private readonly opts: BackgroundEncoderOptions) {}
+
+  /** One L2-normalized embedding (with size and thumbnail) or Error per image, in order. */
+  async embed (images: Buffer[]): Promise<Array<EmbeddedImage | Error>> {
+    if (images.length === 0) return []
+    try {
+      return (await this.send(images)).map(toResult)
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err))
+      return images.map(() => e)
+    }
+  }
+
+  /** the child's pid while it runs (tests, diagnostics) */
+  get pid (): number | undefined {
+    return this.child?.pid
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    const child = this.child
+    this.failPending(new Error('the encoder was closed'))
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve())
+      child.ref() // an idle child is unref'd; waiting for its exit must keep the loop alive
+      child.kill()
+    })
+  }
+
+  private async send (images: Buffer[]): Promise<EmbedItem[]> {
+    if (this.closed) throw new Error('the encoder was closed')
+    const child = this.child ?? this.start()
+    const id = this.nextId++
+    return await new Promise<EmbedItem[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
+      if (this.pending.size === 1) this.hold(child, true)
+      child.send({ type: 'embed', id, images } satisfies ToBackground)
+    })
+  }
+
+  private start (): ChildProcess {
+    const child = spawnChild()
+    this.child = child
+    // Lowered from here as well, at once: the child's own startup (loader, sharp, onnxruntime) would otherwise run at full priority
+    try { if (child.pid !== undefined) os.setPriority(child.pid, this.opts.init.nice) } catch { /* the child lowers itself at init too */ }
+    child.send({ type: 'init', ...this.opts.init } satisfies ToBackground)
+    child.on('message', (msg: FromBackground) => {
+      if (msg.type === 'ready') {
+        if (msg.fallbackReason !== undefined) this.opts.logger?.warn({ reason: msg.fallbackReason }, 'background image encoder fell back to the CPU')
+        return
+      }
+      const p = this.pending.get(msg.id)
+      if (p === undefined) return
+      this.pending.delete(msg.id)
+      if (this.pending.size === 0) this.hold(child, false)
+      p.resolve(msg.items)
+    })
+    // a send to a process that has just died errors here; 'exit' follows and fails what was pending
+    child.on('error', (err) => this.opts.logger?.warn({ err }, 'background image encoder error'))
+    child.once('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined
+      if (this.closed) return
+      const how = signal !== null ? `signal ${signal}` : `code ${String(code)}`
+      this.opts.logger?.warn({ code, signal, batches: this.pending.size }, 'background image encoder exited; the next batch starts a new one')
+      this.failPending(new Error(`the background image encoder process stopped (${how}) while preparing this image`))
+    })
+    return child
+  }
+
+  private failPending (err: Error): void {
+    const waiting = [...this.pending.values()]
+    this.pending.clear()
+    for (const p of waiting) p.reject(err)
+  }
+
+  /** An idle child must not keep the server (or a test) alive. */
+  private hold (child: ChildProcess, busy: boolean): void {
+    if (busy) { child.ref(); child.channel?.ref() } else { child.unref(); child.channel?.unref() }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Entry of the background ingest process (see background-encoder.ts). It lowers its own scheduling
+ * priority, loads the vision tower, and for each batch it is sent decodes the images a few at a
+ * time, encodes them in runs of up to maxBatch and answers with L2-normalized embeddings.
+ */
+import { readdirSync } from 'node:fs'
+import os from 'node:os'
+import ort from 'onnxruntime-node'
+import type { BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
+import { createLimiter, decodeConcurrency } from './decode-limit.js'
+import { runVisionSession, sessionOptions, withCpuFallback } from './ort-session.js'
+import { prepareImage } from './preprocess.js'
+import type { PreparedImage } from './types.js'
+import { l2normalizeInPlace } from './vector-math.js'
+
+/**
+ * Linux keeps a nice value per thread, and a new thread inherits its creator's. Every thread that
+ * exists now (V8's, and libuv's if the loader started them) is lowered; the libuv, libvips and
+ * onnxruntime threads started later inherit the value. Elsewhere only the calling thread is set.
+ */
+function lowerPriority (nice: number): void {
+  let tids = [0]
+  try {
+    tids = readdirSync('/proc/self/task').map(Number)
+  } catch { /* not Linux */ }
+  for (const tid of tids) {
+    try {
+      os.setPriority(tid, nice)
+    } catch { /* the thread has exited, or the platform refuses: the work still gets done */ }
+  }
+}
+
+const send = (msg: FromBackground): void => { process.send?.(msg) }
+const slot = createLimiter(decodeConcurrency())
+let setup: { init: BackgroundInit, vision: Promise<ort.InferenceSession> } | undefined
+let firstDone = false
+
+async function openVision (init: BackgroundInit): Promise<ort.InferenceSession> {
+  let session: ort.InferenceSession | undefined
+  const opened = await withCpuFallback(init.provider, async (p) => (session = await ort.InferenceSession.create(init.visionPath, sessionOptions(p, init.threads))), async () => { await session?.release() })
+  send({ type: 'ready', provider: opened.provider, ...(opened.fallbackReason === undefined ? {} : { fallbackReason: opened.fallbackReason }) })
+  return opened.value
+}
+
+const failure = (err: unknown): EmbedItem => {
+  const e = err instanceof Error ? err : new Error(String(err))
+  return { ok: false, code: (e as { code?: string }).code, message: e.message }
+}
+
+async function encode (session: ort.InferenceSession, images: PreparedImage[], init: BackgroundInit): Promise<Float32Array[]> {
+  const out: Float32Array[] = []
+  const per = 3 * init.pre.inputHeight * init.pre.inputWidth
+  for (let start = 0; start < images.length; start += init.maxBatch) {
+    const run = images.slice(start, start + init.maxBatch)
+    const pixels = new Float32Array(run.length * per)
+    run.forEach((im, i) => pixels.set(im.pixels, i * per))
+    const tensor = await runVisionSession(session, pixels, run.length, init.pre.inputHeight, init.pre.inputWidth)
+    const data = tensor.data as Float32Array
+    const dim = data.length / run.length
+    for (let i = 0; i < run.length; i++) out.push(l2normalizeInPlace(data.slice(i * dim, (i + 1) * dim)))
+  }
+  return out
+}
+
+async function embed (id: number, images: Uint8Array[]): Promise<void> {
+  const { init, vision } = setup!
+  const prepared = await Promise.all(images.map(async (bytes) => await slot(async () => {
+    try {
+      return await prepareImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), init.pre, init.options)
+    } catch (err) {
+      return failure(err)
+    }
+  })))
+  // libvips starts its own threads at the first decode; lower them too, in case one came from a thread set before init
+  if (!firstDone) { firstDone = true; lowerPriority(init.nice) }
+  const good = prepared.filter((p): p is PreparedImage => !('ok' in p))
+  let vectors: Float32Array[]
+  try {
+    vectors = good.length === 0 ? [] : await encode(await vision, good, init)
+  } catch (err) {
+    const f = failure(err)
+    send({ type: 'embedded', id, items: prepared.map((p) => 'ok' in p ? p : f) })
+    return
+  }
+  let k = 0
+  const items = prepared.map((p): EmbedItem => 'ok' in p
+    ? p
+    : { ok: true, embedding: vectors[k++]!, width: p.width, height: p.height, thumbnail: p.thumbnail, decodeMs: p.decodeMs })
+  send({ type: 'embedded', id, items })
+}
+
+process.on('message', (msg: ToBackground) => {
+  if (msg.type === 'init') {
+    lowerPriority(msg.nice)
+    const vision = openVision(msg)
+    vision.catch(() => {}) // reported to each batch that awaits it
+    setup = { init: msg, vision }
+  } else {
+    void embed(msg.id, msg.images)
+  }
+})
+// the server went away (closed, or crashed): nothing is left to do
+process.on('disconnect', () => process.exit(0))
