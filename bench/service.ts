@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import autocannon, { type Result } from 'autocannon'
+import { DEFAULT_BACKGROUND_NICE } from '../src/ml/background-encoder.js'
 import { machineInfo } from './lib/machine.js'
 import { readPool } from './lib/pool.js'
 import { FatalError, startServer, waitFor, type ServerHandle } from './lib/server-process.js'
@@ -68,16 +69,17 @@ async function measureWindow (s: ServerHandle, phase: Window['phase'], queries: 
   return { phase, rate: rate ?? null, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, tookP50: percentile(took, 50), tookP99: percentile(took, 99), errors: r.errors + r.timeouts + r.non2xx, lagP99Ms: lag.p99, lagMaxMs: lag.max }
 }
 
-function bottleneckNote (windows: Window[], c: ContentionRow[]): string {
+function bottleneckNote (windows: Window[], c: ContentionRow[], nice: string): string {
   const avg = (phase: Window['phase'], f: (w: Window) => number): number => mean(windows.filter((w) => w.phase === phase).map(f))
   const alone = c.find((r) => r.lanes === 0)
-  const four = c.find((r) => r.lanes === 4)
   const two = c.find((r) => r.lanes === 2)
-  if (alone === undefined || four === undefined || two === undefined) return ''
-  return `Bottleneck: during indexing the server's own search time (tookMs p99, mean over the rates) goes from ${fmt(avg('idle', (w) => w.tookP99))} to ${fmt(avg('indexing', (w) => w.tookP99))} ms, so the added latency is inside services.search, not in HTTP. ` +
-    'Two causes are fixed in src/: the ONNX worker ran queued work first-come-first-served, so a text query waited behind up to two vision runs of 32 images; it now runs queued texts first and vision runs hold at most 8 images (src/ml/worker-pool.ts). ' +
-    `And the tokenizer shares libuv's thread pool with sharp (second table): tokenizing one query takes p50 ${fmt(alone.p50)} / p99 ${fmt(alone.p99)} ms alone, ${fmt(four.p50)} / ${fmt(four.p99)} ms next to 4 decode loops and ${fmt(two.p50)} / ${fmt(two.p99)} ms next to 2; decodes are now capped at (UV_THREADPOOL_SIZE − 2) / 2, with the pool of 6 that npm start sets (src/ml/encoder.ts). ` +
-    `What remains is the event loop: its p99 goes from ${fmt(avg('idle', (w) => w.lagP99Ms))} to ${fmt(avg('indexing', (w) => w.lagP99Ms))} ms, because each batch's SQLite transaction (synchronous=FULL, an fsync) and its HNSW inserts run on the main thread, and every search waits for them.`
+  const contention = alone === undefined || two === undefined ? '' : ` (tokenize p99 ${fmt(alone.p99)} ms alone, ${fmt(two.p99)} ms next to 2 decode loops: second table)`
+  return `Where the added latency goes: during indexing the server's own search time (tookMs p99, mean over the rates) goes from ${fmt(avg('idle', (w) => w.tookP99))} to ${fmt(avg('indexing', (w) => w.tookP99))} ms and its event-loop p99 from ${fmt(avg('idle', (w) => w.lagP99Ms))} to ${fmt(avg('indexing', (w) => w.lagP99Ms))} ms. ` +
+    `What src/ does about it, each step found by measuring: (1) an index job decodes and encodes its images in a child process whose threads all run at nice ${nice} (INDEX_JOB_NICE, src/ml/background-encoder.ts), so sharp's decodes, sharp's per-call work on the event loop and the job's vision runs leave the server process, and the kernel gives the server's threads the CPU first; ` +
+    '(2) HNSW inserts run in slices of at most 2 ms (src/index/hnsw-index.ts); ' +
+    '(3) the ONNX worker runs queued texts before queued images, and image runs hold at most 8 (src/ml/worker-pool.ts); ' +
+    `(4) decodes that still run in the server (uploads, image queries) are capped at (UV_THREADPOOL_SIZE − 2) / 2, because the tokenizer shares libuv's thread pool${contention}. ` +
+    'What stays on the server\'s event loop per batch of 32: one SQLite transaction (WAL, synchronous=FULL), the insert slices and receiving the batch from the child. And on 2 cores the server, autocannon and the job share the CPU: a lower priority shrinks the job\'s share but does not remove it.'
 }
 
 /** Waits for /ready, then for the demo pool's images and label texts to be indexed (and settle). */
@@ -197,7 +199,7 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
       notes: [
         `Start: /ready after ${fmt(readyMs / 1000)} s; the demo pool was searchable ${fmt(poolMs / 1000)} s later (${fmt(images / (poolMs / 1000))} images/s including startup work).`,
         `The indexing job (${end.total} items, ${end.failed} failed) took ${fmt(jobMs / 1000)} s: ${fmt(end.done / (jobMs / 1000))} images/s while serving the windows above.`,
-        bottleneckNote(windows, contention),
+        bottleneckNote(windows, contention, opts.serverEnv.INDEX_JOB_NICE ?? String(DEFAULT_BACKGROUND_NICE)),
         'server tookMs is the time the server reports spending in the search itself (text encoding in the ONNX worker, queue wait included, plus the HNSW lookup); the rest of the client latency is HTTP, validation and event-loop queueing.',
         'Latencies are raw per-request times (ignoreCoordinatedOmission). autocannon 9\'s correction in fixed-rate mode uses a 1 ms expected interval and adds made-up samples below every latency: in a side-by-side check at 200 req/s it reported p50 7–8 ms against 10–13 ms raw (below the server\'s own tookMs), p99 27 ms against 26–34 ms.',
         'autocannon runs in the benchmark process on the same 2 cores as the server, so it competes with it for CPU; latencies are from send to full response.',

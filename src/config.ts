@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
+import { DEFAULT_BACKGROUND_NICE } from './ml/background-encoder.js'
 import type { ExecutionProvider } from './ml/types.js'
 import type { ServicesConfig } from './services/config.js'
 
@@ -191,7 +192,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     executionProvider: r.oneOf('EXECUTION_PROVIDER', 'cpu', ['cpu', 'cuda'] as const),
     encoderWorkers: r.int('ENCODER_WORKERS', 1, 1, 64),
     encoderThreads: r.int('ENCODER_THREADS', 1, 1, 256),
-    indexJobNice: r.int('INDEX_JOB_NICE', 10, 0, 19),
+    indexJobNice: r.int('INDEX_JOB_NICE', DEFAULT_BACKGROUND_NICE, 0, 19),
     apiKey,
     apiKeyReads: r.bool('API_KEY_READS', false),
     rateLimitMax: r.int('RATE_LIMIT_MAX', 0, 0, 1_000_000),

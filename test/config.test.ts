@@ -63,7 +63,7 @@ describe('loadConfig', () => {
       EXECUTION_PROVIDER: 'cuda',
       ENCODER_WORKERS: '4',
       ENCODER_THREADS: '2',
-      INDEX_JOB_NICE: '19',
+      INDEX_JOB_NICE: '5',
       API_KEY: 'k'.repeat(16),
       API_KEY_READS: 'true',
       RATE_LIMIT_MAX: '100',
@@ -86,7 +86,7 @@ describe('loadConfig', () => {
     assert.equal(c.executionProvider, 'cuda')
     assert.equal(c.encoderWorkers, 4)
     assert.equal(c.encoderThreads, 2)
-    assert.equal(c.indexJobNice, 19)
+    assert.equal(c.indexJobNice, 5)
     assert.equal(c.apiKey, 'k'.repeat(16))
     assert.equal(c.apiKeyReads, true)
     assert.equal(c.rateLimitMax, 100)
@@ -108,7 +108,7 @@ describe('loadConfig', () => {
     const s = toServicesConfig(c)
     assert.deepEqual(Object.keys(s).sort(), ['checkpointEvery', 'dataDir', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'maxImagePixels', 'modelDir'])
     assert.equal(s.hnsw.M, 24)
-    assert.equal(s.indexJobNice, 10)
+    assert.equal(s.indexJobNice, 19)
     assert.equal(s.modelDir, c.modelDir)
   })
 

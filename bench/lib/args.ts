@@ -19,7 +19,8 @@ export const USAGE = `npm run bench -- [options]
   --ef-construction E   HNSW efConstruction (default 200)
   --sigma S             perturbation σ of the synthetic ANN set (default: derived from the pool)
   --server-env K=V,...  extra environment for the server in the service section, e.g. ENCODER_WORKERS=2
-  --server-node-args A  extra node flags for the server, space-separated, e.g. "--cpu-prof --cpu-prof-dir=bench/out/prof"
+  --server-node-args=A  extra node flags for the server, space-separated, after "=" because they start with
+                        dashes, e.g. --server-node-args="--cpu-prof --cpu-prof-dir=bench/out/prof"
   --import-n N          image variants generated for the indexing job / ingest (default 6000)
   --model DIR           model folder (default models/align-mini)
   --pool DIR            demo pool (default demo/pool)
