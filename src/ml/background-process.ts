@@ -5,6 +5,7 @@
  */
 import { readdirSync } from 'node:fs'
 import os from 'node:os'
+import { setImmediate as yieldTick } from 'node:timers/promises'
 import ort from 'onnxruntime-node'
 import type { BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
 import { createLimiter, decodeConcurrency } from './decode-limit.js'
@@ -51,6 +52,8 @@ async function encode (session: ort.InferenceSession, images: PreparedImage[], i
   const out: Float32Array[] = []
   const per = 3 * init.pre.inputHeight * init.pre.inputWidth
   for (let start = 0; start < images.length; start += init.maxBatch) {
+    // run() blocks this thread; short runs with a yield between them let finished decodes hand their lane on
+    if (start > 0) await yieldTick()
     const run = images.slice(start, start + init.maxBatch)
     const pixels = new Float32Array(run.length * per)
     run.forEach((im, i) => pixels.set(im.pixels, i * per))

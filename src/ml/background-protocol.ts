@@ -13,7 +13,7 @@ export interface BackgroundInit {
   provider: ExecutionProvider
   /** intra-op threads of the vision session */
   threads: number
-  /** images per vision run */
+  /** images per vision run (the worker pool's vision cap: batch 8 already runs at batch 32's speed per image) */
   maxBatch: number
 }
 

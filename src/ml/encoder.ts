@@ -7,7 +7,7 @@ import { TextTokenizer } from './tokenize.js'
 import type { EmbeddedImage, EmbedForIngestOptions, Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage } from './types.js'
 import { l2normalizeInPlace } from './vector-math.js'
 import type { BatchEvent, Tower, TowerStats } from './worker-pool.js'
-import { DEFAULT_MAX_BATCH, WorkerPool } from './worker-pool.js'
+import { DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH, WorkerPool } from './worker-pool.js'
 
 /** Process-wide, so that two encoders (tests, benchmarks) or concurrent calls never exceed it together. */
 const decodeSlot = createLimiter(decodeConcurrency())
@@ -126,7 +126,7 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
       visionPath: folder.visionPath,
       provider: pool.provider,
       threads: opts.threads ?? 1,
-      maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH
+      maxBatch: Math.min(opts.maxBatch ?? DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH)
     },
     logger: opts.logger
   })
