@@ -1,25 +1,20 @@
 /**
  * onnxruntime-node used directly, on the main thread, with the same session options as the
- * project's worker (src/ml/onnx-worker.ts): the baseline the encoder pipeline is compared with.
+ * project's worker (src/ml/ort-session.ts): the baseline the encoder pipeline is compared with.
  * Also a one-node MatMul model, built here as protobuf bytes, to measure this machine's GFLOP/s.
  */
 import ort from 'onnxruntime-node'
 import type { TokenBatch } from '../../src/ml/index.js'
+import { runVisionSession, sessionOptions } from '../../src/ml/ort-session.js'
 
 export async function openRawSession (file: string | Uint8Array, threads: number): Promise<ort.InferenceSession> {
-  const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all'
-  }
+  const options = sessionOptions('cpu', threads)
   return typeof file === 'string' ? await ort.InferenceSession.create(file, options) : await ort.InferenceSession.create(file, options)
 }
 
 /** one vision run on a pre-made [batch, 3, h, w] tensor */
 export async function runVision (s: ort.InferenceSession, pixels: Float32Array, batch: number, h: number, w: number): Promise<void> {
-  await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', pixels, [batch, 3, h, w]) })
+  await runVisionSession(s, pixels, batch, h, w)
 }
 
 /** one text run on a pre-packed token batch */

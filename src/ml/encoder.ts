@@ -3,6 +3,7 @@ import { loadModelFolder, ModelFolderError } from './model-folder.js'
 import { prepareImage } from './preprocess.js'
 import { BackgroundImageEncoder, DEFAULT_BACKGROUND_NICE } from './background-encoder.js'
 import { createLimiter, decodeConcurrency } from './decode-limit.js'
+import { embedPrepared } from './embed-prepared.js'
 import { TextTokenizer } from './tokenize.js'
 import type { EmbeddedImage, EmbedForIngestOptions, Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage } from './types.js'
 import { l2normalizeInPlace } from './vector-math.js'
@@ -132,11 +133,7 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
   })
   const embedForIngest = async (images: Buffer[], how: EmbedForIngestOptions = {}): Promise<Array<EmbeddedImage | Error>> => {
     if (how.background === true) return await background.embed(images)
-    const prepared = await prepareImages(images)
-    const good = prepared.filter((p): p is PreparedImage => !(p instanceof Error))
-    const vectors = normalized(await encodePreparedRaw(good))
-    let k = 0
-    return prepared.map((p) => p instanceof Error ? p : { embedding: vectors[k++]!, width: p.width, height: p.height, thumbnail: p.thumbnail, decodeMs: p.decodeMs })
+    return await embedPrepared(await prepareImages(images), async (good) => normalized(await encodePreparedRaw(good)))
   }
 
   const encoder: AlignEncoder = {

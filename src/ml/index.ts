@@ -1,6 +1,7 @@
 /** The ml module's public API: load an encoder from a model folder, and the pieces benchmarks and tools reuse. */
 export type { Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage, EmbeddedImage, EmbedForIngestOptions } from './types.js'
 export { loadEncoder } from './encoder.js'
+export { embedPrepared } from './embed-prepared.js'
 export type { AlignEncoder, AlignEncoderOptions } from './encoder.js'
 export { loadModelFolder, formatPrompt, parseModelConfig, parsePreprocessorConfig, ModelFolderError } from './model-folder.js'
 export type { ModelFolder, PreprocessorConfig, ResizeKernel } from './model-folder.js'

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto'
 import sharp from 'sharp'
 import { UnsupportedImageError } from '../../src/errors.js'
+import { embedPrepared } from '../../src/ml/embed-prepared.js'
 import type { Encoder, EncoderOptions, ModelConfig, PreparedImage } from '../../src/ml/types.js'
 
 export const FAKE_ENCODER_DIM = 16
@@ -90,11 +91,7 @@ export function createFakeEncoder (opts: FakeEncoderOptions = {}): FakeEncoder {
       }))
     },
     async embedForIngest (images) {
-      const prepared = await enc.prepareImages(images)
-      const good = prepared.filter((p): p is PreparedImage => !(p instanceof Error))
-      const vectors = await enc.encodePrepared(good)
-      let k = 0
-      return prepared.map((p) => p instanceof Error ? p : { embedding: vectors[k++]!, width: p.width, height: p.height, thumbnail: p.thumbnail, decodeMs: p.decodeMs })
+      return await embedPrepared(await enc.prepareImages(images), async (good) => await enc.encodePrepared(good))
     },
     async encodePrepared (images) {
       await opts.beforeEncode?.(images.length)
