@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import autocannon, { type Result } from 'autocannon'
+import { INSERT_SLICE_MS } from '../src/index/index.js'
 import { DEFAULT_BACKGROUND_NICE } from '../src/ml/background-encoder.js'
+import { DEFAULT_MAX_VISION_BATCH } from '../src/ml/worker-pool.js'
 import { machineInfo } from './lib/machine.js'
 import { readPool } from './lib/pool.js'
 import { FatalError, startServer, waitFor, type ServerHandle } from './lib/server-process.js'
@@ -76,8 +78,8 @@ function bottleneckNote (windows: Window[], c: ContentionRow[], nice: string): s
   const contention = alone === undefined || two === undefined ? '' : ` (tokenize p99 ${fmt(alone.p99)} ms alone, ${fmt(two.p99)} ms next to 2 decode loops: second table)`
   return `Where the added latency goes: during indexing the server's own search time (tookMs p99, mean over the rates) goes from ${fmt(avg('idle', (w) => w.tookP99))} to ${fmt(avg('indexing', (w) => w.tookP99))} ms and its event-loop p99 from ${fmt(avg('idle', (w) => w.lagP99Ms))} to ${fmt(avg('indexing', (w) => w.lagP99Ms))} ms. ` +
     `What src/ does about it, each step found by measuring: (1) an index job decodes and encodes its images in a child process whose threads all run at nice ${nice} (INDEX_JOB_NICE, src/ml/background-encoder.ts), so sharp's decodes, sharp's per-call work on the event loop and the job's vision runs leave the server process, and the kernel gives the server's threads the CPU first; ` +
-    '(2) HNSW inserts run in slices of at most 2 ms (src/index/hnsw-index.ts); ' +
-    '(3) the ONNX worker runs queued texts before queued images, and image runs hold at most 8 (src/ml/worker-pool.ts); ' +
+    `(2) HNSW inserts run in slices of at most ${INSERT_SLICE_MS} ms (src/index/hnsw-index.ts); ` +
+    `(3) the ONNX worker runs queued texts before queued images, and image runs hold at most ${DEFAULT_MAX_VISION_BATCH} (src/ml/worker-pool.ts); ` +
     `(4) decodes that still run in the server (uploads, image queries) are capped at (UV_THREADPOOL_SIZE − 2) / 2, because the tokenizer shares libuv's thread pool${contention}. ` +
     'What stays on the server\'s event loop per batch of 32: one SQLite transaction (WAL, synchronous=FULL), the insert slices and receiving the batch from the child. And on 2 cores the server, autocannon and the job share the CPU: a lower priority shrinks the job\'s share but does not remove it.'
 }
