@@ -1,0 +1,179 @@
+/**
+ * The ports the services talk to. A backend (SQLite + hnswlib in one process, or PostgreSQL +
+ * pgvector shared by many) implements them in its own folder; one contract test suite
+ * (test/backends/contract.test.ts) runs against every adapter.
+ *
+ * Everything is async, and every write that must be atomic is one call.
+ */
+import type { ImageRecord, JobStatus, JobView, Metadata, MetadataFilter } from '../types.js'
+
+export type BackendName = 'sqlite' | 'postgres'
+export type CollectionName = 'images' | 'texts'
+
+/** One search hit as the backend returns it; `score` is the cosine similarity. */
+export interface VectorHit {
+  id: string
+  score: number
+  metadata: Metadata
+  /** texts only */
+  text?: string
+  /** the stored embedding, when `withEmbeddings` was asked (for explain) */
+  embedding?: Float32Array
+}
+
+export interface VectorSearchOptions {
+  k: number
+  /** exact match on metadata keys; a selective filter still returns k hits when k match */
+  filter?: MetadataFilter
+  /** hits scoring below it are dropped (after the k nearest are found) */
+  minScore?: number
+  withEmbeddings?: boolean
+  /** ids never returned (e.g. the query's own images) */
+  excludeIds?: string[]
+}
+
+/** What happened to one row of a write. */
+export type WriteOutcome =
+  | { status: 'indexed', id: string }
+  | { status: 'duplicate', id: string }
+  | { status: 'failed', code: 'CONFLICT', error: string }
+
+/** A vector table: images or texts. */
+export interface VectorCollection {
+  count (): Promise<number>
+  /** stored ids by content hash (sha256 hex); hashes not stored are absent */
+  idsBySha (sha256s: string[]): Promise<Map<string, string>>
+  /** which of `ids` are stored */
+  existingIds (ids: string[]): Promise<Set<string>>
+  /** the stored embedding of row `id` */
+  embedding (id: string): Promise<Float32Array | undefined>
+  /** the k nearest rows by cosine, best first */
+  search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]>
+  /**
+   * Deletes row `id`; resolves true when it existed. Once it resolves, no search in any process
+   * sharing this backend returns the row.
+   */
+  remove (id: string): Promise<boolean>
+}
+
+export interface NewImage {
+  /** when absent the backend takes `contentId(sha256)`, or a UUID when that id is taken */
+  id?: string
+  sha256: string
+  width: number
+  height: number
+  metadata: Metadata
+  embedding: Float32Array
+  /** small WebP for the UI */
+  thumbnail: Buffer | null
+}
+
+export interface NewText { id?: string, text: string, sha256: string, metadata: Metadata, embedding: Float32Array }
+
+/** One job item's result, written in the same transaction as the images of its batch. */
+export type JobItemOutcome =
+  | { seq: number, item: string, row: number } // the outcome of rows[row] of the same write
+  | { seq: number, item: string, status: 'indexed' | 'duplicate' | 'failed', error?: string }
+
+/** Job progress committed together with a write. */
+export interface JobProgress { jobId: string, outcomes: JobItemOutcome[] }
+
+export interface ImageCollection extends VectorCollection {
+  get (id: string): Promise<ImageRecord | undefined>
+  /** the stored WebP thumbnail */
+  thumbnail (id: string): Promise<Buffer | undefined>
+  /**
+   * ONE atomic write: the rows, their vectors and the job's progress commit together or not at
+   * all. A row whose sha256 is already stored is a `duplicate` of the stored id; a row whose id
+   * belongs to other content `failed` (CONFLICT). Resolves once the rows are searchable.
+   */
+  add (rows: NewImage[], progress?: JobProgress): Promise<WriteOutcome[]>
+}
+
+export interface TextCollection extends VectorCollection {
+  /**
+   * ONE atomic write. A text already stored (same sha256) is a `duplicate`; an id used by
+   * another text throws ConflictError and nothing is stored.
+   */
+  add (rows: NewText[]): Promise<WriteOutcome[]>
+}
+
+export type JobKind = 'items' | 'directory' | 'upload'
+/** One file of a job: `path` is relative to the job's root; `name` is what errors call it (defaults to path). */
+export interface JobItem { path: string, id?: string, metadata?: Metadata, name?: string }
+export interface JobError { item: string, error: string }
+
+export interface JobRow {
+  id: string
+  kind: JobKind
+  status: JobStatus
+  /** the source as the client gave it */
+  source: unknown
+  /** absolute folder the item paths are relative to */
+  root: string
+  /** remove `root` when the job finishes (uploads staged under DATA_DIR) */
+  cleanup: boolean
+  /** false while a directory job's files are not listed yet */
+  expanded: boolean
+  total: number
+  done: number
+  failed: number
+  errors: JobError[]
+  createdAt: string
+  updatedAt: string
+}
+
+export interface NewJob { id: string, kind: JobKind, source: unknown, root: string, cleanup?: boolean, items?: JobItem[] }
+
+export interface JobStore {
+  /** Creates a queued job; without `items` it is a directory job whose files are listed later by `expand`. */
+  create (job: NewJob): Promise<void>
+  get (id: string): Promise<JobRow | undefined>
+  view (id: string): Promise<JobView | undefined>
+  /** newest first; `before` is the createdAt/id cursor of the previous page's last job */
+  list (opts: { limit: number, before?: string }): Promise<JobView[]>
+  /** queued and running jobs, oldest first */
+  unfinished (): Promise<JobRow[]>
+  setStatus (id: string, status: JobStatus): Promise<void>
+  /** Sets the status unless the job is already done, failed or cancelled; resolves true when it changed. */
+  setStatusUnlessTerminal (id: string, status: JobStatus): Promise<boolean>
+  /** Appends a job-level error (kept within MAX_JOB_ERRORS). */
+  addError (id: string, error: JobError): Promise<void>
+  /** Lists a directory job's files (replacing any earlier partial listing) and sets its total. */
+  expand (id: string, items: JobItem[]): Promise<void>
+  /** up to `limit` items still pending, in order */
+  pending (id: string, limit: number): Promise<Array<{ seq: number, item: JobItem }>>
+  /** Records outcomes that need no image write (unreadable files); items already recorded are skipped. */
+  complete (progress: JobProgress): Promise<void>
+}
+
+export interface IndexInfo {
+  /** the vector index's kind, e.g. "hnswlib" or "pgvector hnsw (vector)" */
+  kind: string
+  M: number
+  efConstruction: number
+  efSearch: number
+  /** hnswlib's allocated capacity; null where the index grows by itself */
+  capacity: number | null
+}
+
+export interface BackendHealth { ok: boolean, reason?: string }
+
+/** One storage backend: source of truth for images, texts, their vectors and the jobs. */
+export interface Backend {
+  readonly name: BackendName
+  readonly images: ImageCollection
+  readonly texts: TextCollection
+  readonly jobs: JobStore
+  /** small settings kept beside the data (e.g. the demo pool's job id) */
+  getMeta (key: string): Promise<string | undefined>
+  setMeta (key: string, value: string): Promise<void>
+  /** the images index's parameters */
+  indexInfo (): IndexInfo
+  /** whether the backend can serve now; `reason` says why not */
+  health (): Promise<BackendHealth>
+  close (): Promise<void>
+}
+
+/** What opening a backend checks: the model that writes into it. A different model is refused (409). */
+export interface BackendIdentity { modelId: string, dim: number }

@@ -1,0 +1,28 @@
+/**
+ * The types every layer speaks: services/, jobs/, storage/ and the backends import them from here,
+ * so no lower layer imports services/.
+ */
+import type { LogFn } from 'pino'
+
+export type Metadata = Record<string, unknown>
+
+/** Exact match on top-level metadata keys; the backend applies it (SQLite while walking HNSW, PostgreSQL as `metadata @> $1`). */
+export type MetadataFilter = Record<string, string | number | boolean>
+
+export interface ImageRecord { id: string, sha256: string, width: number, height: number, metadata: Metadata, createdAt: string }
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
+
+export interface JobView {
+  id: string, status: JobStatus, total: number, done: number, failed: number
+  errors: Array<{ item: string, error: string }>, createdAt: string, updatedAt: string
+}
+
+/** The slice of a pino logger the core uses; pino's Logger and Fastify's `app.log` both fit. */
+export interface Logger {
+  info: LogFn
+  warn: LogFn
+  error: LogFn
+  debug: LogFn
+  child: (bindings: Record<string, unknown>) => Logger
+}
