@@ -1,6 +1,10 @@
 """Trains align-mini on the rasterized corpus, evaluates it on held-out sets and exports the model folder.
 
 Usage: python3 train.py --corpus .cache/corpus --out models/align-mini [--steps N] [--seed S]
+Selection run (held-out styles, one JSON line per recipe; same --steps for every recipe):
+  python3 train.py --corpus .cache/corpus --out /tmp/x --steps 800 --eval-only-sets --captions v2|rich \
+      [--piece-dropout 0.2] --recipe NAME --report .cache/selection.jsonl
+Shipped run on every style, the held-out ones included: add --train-on-all (their numbers are then seen-style numbers).
 Deterministic for a given seed, step count and thread count (CPU kernels).
 """
 import argparse
