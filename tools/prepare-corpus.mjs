@@ -15,10 +15,13 @@ const iconifyDir = path.dirname(require.resolve('@iconify/json/package.json'))
 const collections = JSON.parse(fs.readFileSync(path.join(iconifyDir, 'collections.json'), 'utf8'))
 const emojiData = require('emojibase-data/en/data.json')
 const messages = require('emojibase-data/en/messages.json')
+// shortcodes people type (":dog:", ":thumbsup:"), keyed by hexcode; richer alt-texts for the v3 recipe
+const shortcodeSources = ['github', 'emojibase', 'cldr', 'iamcal', 'joypixels'].map((n) => require(`emojibase-data/en/shortcodes/${n}.json`))
 
 // Derived weights are redistributed, so share-alike, non-commercial and GPL sets are left out.
 const ALLOWED_LICENSES = new Set(['MIT', 'Apache-2.0', 'ISC', 'BSD-3-Clause', 'CC0-1.0', 'Unlicense', 'CC-BY-3.0', 'CC-BY-4.0', 'OFL-1.1'])
 export const HELD_OUT = { emoji: ['twemoji', 'emojione', 'emojione-monotone'], icons: ['tabler', 'carbon', 'fa6-solid'] }
+// The held-out sets are still rasterized and flagged heldOut; whether training uses them is train.py's --train-on-all.
 const heldOut = new Set([...HELD_OUT.emoji, ...HELD_OUT.icons])
 
 const groupName = new Map(messages.groups.map((g) => [g.order, g.message]))
@@ -33,6 +36,15 @@ for (const e of emojiData) {
     bySlug.set(slug(x.label), x)
     byCompact.set(slug(x.label).replace(/-/g, ''), x)
   }
+}
+
+function shortcodesOf (hexcode) {
+  const out = []
+  for (const src of shortcodeSources) {
+    const v = src[hexcode] ?? src[hexcode.split('-').filter((p) => p !== 'FE0F').join('-')]
+    for (const c of [v ?? []].flat()) out.push(c.replace(/[_-]+/g, ' ').replace(/[0-9]+$/, '').trim())
+  }
+  return out
 }
 
 let rng = SEED >>> 0
@@ -75,7 +87,12 @@ for (const [prefix, info] of Object.entries(collections)) {
     const hex = nameToHex.get(name)
     const e = isEmoji ? ((hex && byHex.get(hexKey(hex))) ?? bySlug.get(name) ?? byCompact.get(name.replace(/-/g, ''))) : undefined
     let texts; let concept; let group = null; let label = null; let hexcode = null
+    // raw caption material for the richer recipes (train.py --captions rich): single keywords, shortcodes, aliases, category
+    const extra = { alts: [], category: null }
     if (e) {
+      const base = e.base ?? e
+      extra.alts.push(...(base.tags ?? []), ...shortcodesOf(e.hexcode), ...(e.base ? shortcodesOf(e.base.hexcode) : []), words(name))
+      extra.category = subgroupName.get(base.subgroup) ?? null
       texts = emojiTexts(e, name); concept = `emoji:${hexKey(e.hexcode)}`; label = e.label.toLowerCase(); hexcode = e.hexcode
       group = groupName.get((e.base ?? e).group) ?? null
     } else {
@@ -85,8 +102,11 @@ for (const [prefix, info] of Object.entries(collections)) {
       if (c) texts.push(`${c}: ${w}`, `${w} ${c}`)
       if (isEmoji) texts.push(`${w} emoji`)
       concept = `name:${slug(w)}`; label = w
+      extra.alts.push(...(aliasesOf.get(name) ?? []).map(words))
+      extra.category = categoryOf.get(name) ?? null
     }
-    jobs.push({ set: prefix, name, isEmoji, heldOut: heldOut.has(prefix), license: info.license.spdx, texts: [...new Set(texts)], concept, label, group, hexcode, svg: svgFor(set, set.icons[name]) })
+    const alts = [...new Set(extra.alts.map((a) => a.toLowerCase()).filter((a) => a && a !== label))]
+    jobs.push({ set: prefix, name, isEmoji, heldOut: heldOut.has(prefix), license: info.license.spdx, texts: [...new Set(texts)], alts, category: extra.category, concept, label, group, hexcode, svg: svgFor(set, set.icons[name]) })
   }
 }
 

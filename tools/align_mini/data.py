@@ -89,27 +89,31 @@ def augment(x, gen, keep_colour=None):
 
 
 class Batches:
-    """Samples (image, one of its alt-texts) pairs; emoji weighted up over monochrome icons."""
+    """Samples (image, one of its alt-texts) pairs; emoji weighted up over monochrome icons.
 
-    def __init__(self, meta, images, tokenized, emoji_weight, seed):
-        self.train = np.array([i for i, m in enumerate(meta) if not m["heldOut"]])
+    captions: a captions.Captions recipe; tok: the WordPiece tokenizer; piece_dropout: the share of whole
+    words tokenized by their sub-word pieces instead (see WordPiece.encode), so the pieces learn meaning too.
+    """
+
+    def __init__(self, meta, images, captions, tok, emoji_weight, seed, train_on_all=False, piece_dropout=0.0):
+        self.train = np.array([i for i, m in enumerate(meta) if train_on_all or not m["heldOut"]])
         w = np.array([emoji_weight if meta[i]["isEmoji"] else 1.0 for i in self.train])
         self.p = w / w.sum()
         concepts = {}
         self.concept = np.array([concepts.setdefault(m["concept"], len(concepts)) for m in meta])
-        self.images, self.tokenized = images, tokenized
+        self.images, self.captions, self.tok, self.piece_dropout = images, captions, tok, piece_dropout
         self.keep_colour = torch.from_numpy(keeps_colour(meta))
-        keys = {}
-        self.text_keys = [[keys.setdefault(tuple(s), len(keys)) for s in t] for t in tokenized]
+        self.keys = {}
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
 
     def next(self, batch):
         idx = self.rng.choice(self.train, size=batch, p=self.p)
         x = augment(to_pixels(self.images[idx]), self.gen, self.keep_colour[idx])
-        pick = [int(self.rng.integers(len(self.tokenized[i]))) for i in idx]
-        ids, mask = pad([self.tokenized[i][k] for i, k in zip(idx, pick)])
-        keys = torch.tensor([self.text_keys[i][k] for i, k in zip(idx, pick)])
+        seqs = [self.tok.encode(self.captions.draw(i, self.rng), self.piece_dropout, self.rng) for i in idx]
+        ids, mask = pad(seqs)
+        # in-batch pairs with the same caption are positives: key each distinct token sequence
+        keys = torch.tensor([self.keys.setdefault(tuple(s), len(self.keys)) for s in seqs])
         return x, ids, mask, torch.from_numpy(self.concept[idx]), keys
 
 

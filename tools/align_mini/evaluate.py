@@ -121,3 +121,58 @@ def arithmetic(model, tok, meta, images, sets):
         out["examples"] = [list(p[:3]) for p in pairs[:: max(1, len(pairs) // 6)]][:6]
         results[s] = out
     return results
+
+
+def everyday(model, tok, meta, images, sets, queries, ks=(1, 5)):
+    """Words people type ("dog", "birthday cake") against a whole set; a hit is any image whose CLDR name is one
+    of the query's accepted labels. Queries with no accepted image in the set are left out."""
+    results = {}
+    for s in sets:
+        idx = [i for i, m in enumerate(meta) if m["set"] == s]
+        labels = np.array([meta[i]["label"] for i in idx])
+        usable = [q for q in queries if np.isin(q["labels"], labels).any()]
+        if not usable:
+            continue
+        img = embed_images(model, images[idx])
+        txt = embed_texts(model, tok, [q["q"] for q in usable])
+        correct = torch.from_numpy(np.stack([np.isin(labels, q["labels"]) for q in usable]))
+        order = (txt @ img.t()).argsort(dim=1, descending=True)
+        hits = torch.gather(correct, 1, order)
+        first = hits.float().argmax(1)
+        out = {"queries": len(usable)}
+        out.update({f"success@{k}": float((first < k).float().mean()) for k in ks})
+        out["missed@5"] = [q["q"] for q, f in zip(usable, first.tolist()) if f >= 5]
+        results[s] = out
+    return results
+
+
+def cross_style(model, meta, images, sets):
+    """Image → image across styles: an emoji drawn in set A finds the same emoji drawn in set B (R@1/@5/@10)."""
+    emb = {s: ([i for i, m in enumerate(meta) if m["set"] == s and m["concept"].startswith("emoji:")]) for s in sets}
+    vec = {s: embed_images(model, images[idx]) for s, idx in emb.items()}
+    results = {}
+    for a in sets:
+        for b in sets:
+            if a == b:
+                continue
+            ca = np.array([meta[i]["concept"] for i in emb[a]])
+            cb = np.array([meta[i]["concept"] for i in emb[b]])
+            q = np.isin(ca, cb)
+            correct = torch.from_numpy(ca[q][:, None] == cb[None, :])
+            results[f"{a} → {b}"] = dict(queries=int(q.sum()), **recall(vec[a][torch.from_numpy(q)] @ vec[b].t(), correct))
+    return results
+
+
+def mean_over(d, key):
+    vals = [v[key] for v in d.values()]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def headline(metrics, emoji_sets):
+    """The issue's targets, averaged over the held-out emoji sets (unweighted mean of the per-set numbers)."""
+    ret = {s: metrics["retrieval"][s]["text_to_image"] for s in emoji_sets if s in metrics["retrieval"]}
+    ar = {s: metrics["arithmetic"][s]["image+text"] for s in emoji_sets if s in metrics["arithmetic"]}
+    return {"text→image R@1": mean_over(ret, "R@1"), "text→image R@10": mean_over(ret, "R@10"),
+            "image→image R@10": mean_over(metrics["cross_style"], "R@10"), "image→image R@1": mean_over(metrics["cross_style"], "R@1"),
+            "arithmetic R@1": mean_over(ar, "R@1"),
+            "everyday success@1": mean_over(metrics["everyday"], "success@1"), "everyday success@5": mean_over(metrics["everyday"], "success@5")}

@@ -42,7 +42,7 @@ def pre_tokenize(text):
     return out
 
 
-def build_vocab(texts, max_words=7000):
+def build_vocab(texts, max_words=7000, max_pieces=3000):
     words = collections.Counter(w for t in texts for w in pre_tokenize(t))
     chars = sorted({c for w in words for c in w})
     vocab = list(SPECIALS) + chars + ["##" + c for c in chars]
@@ -57,7 +57,7 @@ def build_vocab(texts, max_words=7000):
             pieces[w[:k]] += n
         for k in range(2, min(5, len(w)) + 1):
             pieces["##" + w[-k:]] += n
-    for p, n in pieces.most_common(3000):
+    for p, n in pieces.most_common(max_pieces):
         if n >= 10 and p not in seen:
             vocab.append(p)
             seen.add(p)
@@ -69,12 +69,14 @@ class WordPiece:
         self.vocab = {t: i for i, t in enumerate(vocab)}
         self.max_len = max_len
 
-    def word_ids(self, word):
+    def word_ids(self, word, whole=True):
+        """Greedy longest-match-first, as the `tokenizers` WordPiece model does; whole=False skips the
+        whole-word entry, giving the word's sub-word pieces (training-time piece dropout only)."""
         if len(word) > 100:
             return [UNK]
         ids, start = [], 0
         while start < len(word):
-            end, found = len(word), None
+            end, found = len(word) - (0 if whole or start > 0 or len(word) < 2 else 1), None
             while start < end:
                 piece = ("##" if start > 0 else "") + word[start:end]
                 if piece in self.vocab:
@@ -87,8 +89,10 @@ class WordPiece:
             start = end
         return ids
 
-    def encode(self, text):
-        ids = [i for w in pre_tokenize(text) for i in self.word_ids(w)]
+    def encode(self, text, piece_dropout=0.0, rng=None):
+        words = pre_tokenize(text)
+        keep = [True] * len(words) if not piece_dropout else [rng.random() >= piece_dropout for _ in words]
+        ids = [i for w, k in zip(words, keep) for i in self.word_ids(w, k)]
         return [CLS] + ids[: self.max_len - 2] + [SEP]
 
 

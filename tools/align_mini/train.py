@@ -1,6 +1,10 @@
 """Trains align-mini on the rasterized corpus, evaluates it on held-out sets and exports the model folder.
 
 Usage: python3 train.py --corpus .cache/corpus --out models/align-mini [--steps N] [--seed S]
+Selection run (held-out styles, one JSON line per recipe; same --steps for every recipe):
+  python3 train.py --corpus .cache/corpus --out /tmp/x --steps 800 --eval-only-sets --captions v2|rich \
+      [--piece-dropout 0.2] --recipe NAME --report .cache/selection.jsonl
+Shipped run on every style, the held-out ones included: add --train-on-all (their numbers are then seen-style numbers).
 Deterministic for a given seed, step count and thread count (CPU kernels).
 """
 import argparse
@@ -16,6 +20,7 @@ import numpy as np
 import torch
 
 import evaluate as ev
+from captions import Captions
 from data import Batches, add_modifier_texts, load_corpus, to_pixels
 from model import AlignMini, contrastive_loss
 from tokenizer import WordPiece, build_vocab, save as save_tokenizer
@@ -23,6 +28,7 @@ from tokenizer import WordPiece, build_vocab, save as save_tokenizer
 SIZE, MAX_LEN, DIM = 48, 32, 256
 HELD_OUT_EMOJI = ["twemoji", "emojione", "emojione-monotone"]
 HELD_OUT_ICONS = ["tabler", "carbon", "fa6-solid"]
+EVERYDAY = os.path.join(os.path.dirname(__file__), "../../test/fixtures/everyday-words.json")
 
 
 def png_bytes(u8):
@@ -44,6 +50,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--text-tower", choices=["bag", "bert"], default="bag")
+    ap.add_argument("--captions", choices=["v2", "rich"], default="v2", help="caption recipe, see captions.py (v2 = the shipped model's; rich is measured in selection runs)")
+    ap.add_argument("--piece-dropout", type=float, default=0.0, help="share of words trained as their sub-word pieces")
+    ap.add_argument("--pieces", type=int, default=3000, help="sub-word pieces added to the vocabulary")
+    ap.add_argument("--train-on-all", action="store_true", help="train on the held-out sets too (the shipped model); their numbers are then seen-style numbers")
+    ap.add_argument("--recipe", default="", help="a name for this run in --report")
+    ap.add_argument("--report", help="with --eval-only-sets: append the run's metrics as one JSON line here")
     ap.add_argument("--eval-only-sets", action="store_true", help="after training, print held-out retrieval and arithmetic only (ablations); export nothing")
     ap.add_argument("--from-checkpoint", help="skip training: evaluate and export a saved checkpoint")
     ap.add_argument("--resume", help="continue training a saved checkpoint for --steps more steps, with a fresh schedule")
@@ -54,11 +66,11 @@ def main():
     torch.set_flush_denormal(True)  # without it CPU training here slowed fourfold after a few hundred steps
     meta, images = load_corpus(args.corpus, SIZE)
     add_modifier_texts(meta)
-    train_texts = [t for m in meta if not m["heldOut"] for t in m["texts"]]
-    vocab = build_vocab(train_texts)
+    captions = Captions(meta, args.captions)
+    train_texts = [t for m in meta if args.train_on_all or not m["heldOut"] for t in captions.all_texts(m)]
+    vocab = build_vocab(train_texts, max_pieces=args.pieces)
     tok = WordPiece(vocab, MAX_LEN)
-    tokenized = [[tok.encode(t) for t in m["texts"]] for m in meta]
-    print(f"corpus {len(meta)} images, vocab {len(vocab)}", flush=True)
+    print(f"corpus {len(meta)} images, vocab {len(vocab)}, captions {args.captions}, piece dropout {args.piece_dropout}", flush=True)
 
     model = AlignMini(len(vocab), DIM, MAX_LEN, text=args.text_tower)
     if args.from_checkpoint:
@@ -75,9 +87,9 @@ def main():
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
-    warm = 100 if previous else min(300, args.steps // 5)
+    warm = 100 if previous else max(1, min(300, args.steps // 5))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1, s / args.steps))))
-    batches = Batches(meta, images, tokenized, args.emoji_weight, args.seed)
+    batches = Batches(meta, images, captions, tok, args.emoji_weight, args.seed, args.train_on_all, args.piece_dropout)
     # channels-last makes the depthwise convolutions' backward pass about 35% faster on this CPU
     model.image.to(memory_format=torch.channels_last)
     t0 = time.time()
@@ -93,37 +105,57 @@ def main():
         if step % 100 == 0 or step == args.steps - 1:
             el = time.time() - t0
             print(f"step {step} loss {loss.item():.3f} temp {model.temperature().item():.4f} {el/60:.1f} min, eta {(args.steps-step-1)*el/(step+1)/60:.1f} min", flush=True)
+        if not args.eval_only_sets and step % 500 == 499:
+            # insurance on a shared machine: a run cut short can still be evaluated and exported (--from-checkpoint)
+            os.makedirs(".cache", exist_ok=True)
+            torch.save({"state": model.state_dict(), "training": {"steps": step + 1, "batch": args.batch, "lr": args.lr, "seed": args.seed,
+                        "emoji_weight": args.emoji_weight, "minutes": round((time.time() - t0) / 60, 1), "threads": args.threads,
+                        "partial": True}}, ".cache/align-mini-partial.pt")
     training = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "emoji_weight": args.emoji_weight,
                 "minutes": round((time.time() - t0) / 60, 1), "threads": args.threads,
-                "train_images": int(sum(1 for m in meta if not m["heldOut"])), "vocab": len(vocab), "torch": torch.__version__,
-                "text_tower": args.text_tower, "seconds_per_step": round((time.time() - t0) / args.steps, 3)}
+                "train_images": int(len(batches.train)), "vocab": len(vocab), "torch": torch.__version__,
+                "text_tower": args.text_tower, "seconds_per_step": round((time.time() - t0) / args.steps, 3),
+                "captions": args.captions, "piece_dropout": args.piece_dropout, "pieces": args.pieces, "train_on_all": args.train_on_all}
     if previous:
         phases = previous.get("phases", [dict(previous)]) + [dict(training)]
         training = dict(training, steps=previous["steps"] + args.steps, minutes=round(previous["minutes"] + training["minutes"], 1), phases=phases)
     if args.eval_only_sets:
+        model.image.to(memory_format=torch.contiguous_format)
         model.eval()
-        quick = {s: ev.retrieval(model, tok, meta, images, [s])["text_to_image"] for s in HELD_OUT_EMOJI + HELD_OUT_ICONS + ["noto"]}
-        arith = {s: {k: v for k, v in r.items() if k in ("image+text", "image only", "text only")} for s, r in ev.arithmetic(model, tok, meta, images, HELD_OUT_EMOJI).items()}
-        print(json.dumps({"text_tower": args.text_tower, "steps": args.steps, "seconds_per_step": training["seconds_per_step"],
-                          "text_to_image": quick, "arithmetic": arith}), flush=True)
+        m = evaluation(model, tok, meta, images)
+        row = {"recipe": args.recipe, "training": training, "headline": m["headline"], "everyday": m["everyday"],
+               "cross_style": m["cross_style"], "text_to_image": {s: r["text_to_image"] for s, r in m["retrieval"].items()},
+               "arithmetic": {s: {k: v for k, v in r.items() if k in ("image+text", "image only", "text only")} for s, r in m["arithmetic"].items()}}
+        print(json.dumps(row["headline"]), flush=True)
+        if args.report:
+            with open(args.report, "a") as f:
+                f.write(json.dumps(row) + "\n")
         return
     os.makedirs(".cache", exist_ok=True)
     torch.save({"state": model.state_dict(), "training": training}, ".cache/align-mini.pt")
     evaluate_and_export(model, tok, vocab, meta, images, args.out, training)
 
 
-def evaluate_and_export(model, tok, vocab, meta, images, out, training):
-    model.image.to(memory_format=torch.contiguous_format)
-    model.eval()
-    os.makedirs(out, exist_ok=True)
+def evaluation(model, tok, meta, images):
+    queries = json.load(open(EVERYDAY))["queries"]
     metrics = {
         "retrieval": {s: ev.retrieval(model, tok, meta, images, [s]) for s in HELD_OUT_EMOJI + HELD_OUT_ICONS},
         "zero_shot": {s: ev.zero_shot_groups(model, tok, meta, images, [s]) for s in HELD_OUT_EMOJI},
         "arithmetic": ev.arithmetic(model, tok, meta, images, HELD_OUT_EMOJI),
+        "everyday": ev.everyday(model, tok, meta, images, HELD_OUT_EMOJI, queries),
+        "cross_style": ev.cross_style(model, meta, images, HELD_OUT_EMOJI),
         "seen_style": ev.retrieval(model, tok, meta, images, ["noto"]),
-        "training": training,
     }
-    print(json.dumps({k: metrics[k] for k in ("retrieval", "zero_shot")}, indent=1), flush=True)
+    metrics["headline"] = ev.headline(metrics, HELD_OUT_EMOJI)
+    return metrics
+
+
+def evaluate_and_export(model, tok, vocab, meta, images, out, training):
+    model.image.to(memory_format=torch.contiguous_format)
+    model.eval()
+    os.makedirs(out, exist_ok=True)
+    metrics = dict(evaluation(model, tok, meta, images), training=training)
+    print(json.dumps({k: metrics[k] for k in ("headline", "everyday")}, indent=1), flush=True)
     export(model, tok, vocab, meta, images, out, metrics)
 
 
