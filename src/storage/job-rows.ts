@@ -3,37 +3,13 @@
  * in the same transaction that stores its image, so a job resumes exactly where it stopped.
  */
 import type Database from 'better-sqlite3'
-import type { JobStatus, JobView, Metadata } from '../services/types.js'
+import type { JobKind, JobItem, JobError, JobRow, NewJob } from '../backends/ports.js'
+import type { JobStatus, JobView } from '../types.js'
 
 /** How many error entries a job keeps (the counts stay exact beyond that). */
 export const MAX_JOB_ERRORS = 1000
 
-export type JobKind = 'items' | 'directory' | 'upload'
-/** One file of a job: `path` is relative to the job's root; `name` is what errors call it (defaults to path). */
-export interface JobItem { path: string, id?: string, metadata?: Metadata, name?: string }
-export interface JobError { item: string, error: string }
-
-export interface JobRow {
-  id: string
-  kind: JobKind
-  status: JobStatus
-  /** the source as the client gave it */
-  source: unknown
-  /** absolute folder the item paths are relative to */
-  root: string
-  /** remove `root` when the job finishes (uploads staged under DATA_DIR) */
-  cleanup: boolean
-  /** false while a directory job's files are not listed yet */
-  expanded: boolean
-  total: number
-  done: number
-  failed: number
-  errors: JobError[]
-  createdAt: string
-  updatedAt: string
-}
-
-export interface NewJob { id: string, kind: JobKind, source: unknown, root: string, cleanup?: boolean, items?: JobItem[] }
+export type { JobKind, JobItem, JobError, JobRow, NewJob } from '../backends/ports.js'
 export interface ItemOutcome { seq: number, ok: boolean, item: string, error?: string }
 
 interface RawJob {
@@ -56,6 +32,9 @@ export class JobRows {
       get: db.prepare<[string], RawJob>('SELECT * FROM jobs WHERE id = ?'),
       unfinished: db.prepare<[], RawJob>("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, rowid"),
       all: db.prepare<[], RawJob>('SELECT * FROM jobs ORDER BY created_at, rowid'),
+      newest: db.prepare<[number], RawJob>('SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?'),
+      newestBefore: db.prepare<[string, string, string, number], RawJob>(
+        'SELECT * FROM jobs WHERE created_at < ? OR (created_at = ? AND rowid < (SELECT rowid FROM jobs WHERE id = ?)) ORDER BY created_at DESC, rowid DESC LIMIT ?'),
       count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM jobs'),
       setStatus: db.prepare<[string, string, string]>('UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?'),
       setErrors: db.prepare<[string, string, string]>('UPDATE jobs SET errors = ?, updated_at = ? WHERE id = ?'),
@@ -100,13 +79,23 @@ export class JobRows {
 
   view (id: string): JobView | undefined {
     const r = this.get(id)
-    if (r === undefined) return undefined
-    return { id: r.id, status: r.status, total: r.total, done: r.done, failed: r.failed, errors: r.errors, createdAt: r.createdAt, updatedAt: r.updatedAt }
+    return r === undefined ? undefined : toView(r)
   }
 
   /** queued and running jobs, oldest first */
   unfinished (): JobRow[] {
     return this.st.unfinished.all().map(toRow)
+  }
+
+  /** up to `limit` jobs, newest first; `before` is the id of the previous page's last job */
+  list (limit: number, before?: string): JobView[] {
+    let rows: RawJob[]
+    if (before === undefined) rows = this.st.newest.all(limit)
+    else {
+      const from = this.st.get.get(before)
+      rows = from === undefined ? [] : this.st.newestBefore.all(from.created_at, from.created_at, before, limit)
+    }
+    return rows.map((r) => toView(toRow(r)))
   }
 
   all (): JobRow[] {
@@ -154,6 +143,10 @@ export class JobRows {
     }
     this.st.counts.run(done, failed, JSON.stringify(errors), new Date().toISOString(), id)
   }
+}
+
+function toView (r: JobRow): JobView {
+  return { id: r.id, status: r.status, total: r.total, done: r.done, failed: r.failed, errors: r.errors, createdAt: r.createdAt, updatedAt: r.updatedAt }
 }
 
 function toRow (r: RawJob): JobRow {

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import type { Metadata } from '../services/types.js'
+import type { Metadata } from '../types.js'
 import { vectorToBlob } from './vector-codec.js'
 import { VectorRows, type VectorRowRef } from './vector-rows.js'
 

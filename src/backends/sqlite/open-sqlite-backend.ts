@@ -1,0 +1,77 @@
+/**
+ * The embedded backend: one SQLite file (the source of truth) and two HNSW indexes in this
+ * process's memory, derived from it (snapshots in DATA_DIR, replayed or rebuilt at open).
+ */
+import path from 'node:path'
+import { openVectorIndex, type TableIndex } from '../../index/index.js'
+import type { HnswParams } from '../../index/index.js'
+import { openStore, type Store } from '../../storage/index.js'
+import type { Logger } from '../../types.js'
+import type { Backend, BackendHealth, BackendIdentity, IndexInfo } from '../ports.js'
+import { SqliteImages } from './sqlite-images.js'
+import { SqliteJobs } from './sqlite-jobs.js'
+import { SqliteTexts } from './sqlite-texts.js'
+
+export interface SqliteBackendOptions {
+  /** DATA_DIR: align-search.db, images.hnsw, texts.hnsw */
+  dataDir: string
+  hnsw?: Partial<HnswParams>
+  /** index snapshot after this many inserts + deletes (default 1000) */
+  checkpointEvery?: number
+  logger?: Logger
+}
+
+export class SqliteBackend implements Backend {
+  readonly name = 'sqlite' as const
+  readonly images: SqliteImages
+  readonly texts: SqliteTexts
+  readonly jobs: SqliteJobs
+
+  constructor (readonly store: Store, imageIndex: TableIndex, textIndex: TableIndex) {
+    this.images = new SqliteImages(store, imageIndex)
+    this.texts = new SqliteTexts(store, textIndex)
+    this.jobs = new SqliteJobs(store)
+  }
+
+  async getMeta (key: string): Promise<string | undefined> {
+    return this.store.getMeta(key)
+  }
+
+  async setMeta (key: string, value: string): Promise<void> {
+    this.store.setMeta(key, value)
+  }
+
+  indexInfo (): IndexInfo {
+    const p = this.images.index.params
+    return { kind: 'hnswlib', M: p.M, efConstruction: p.efConstruction, efSearch: p.efSearch, capacity: this.images.index.capacity }
+  }
+
+  async health (): Promise<BackendHealth> {
+    return this.store.isOpen ? { ok: true } : { ok: false, reason: 'the SQLite store is closed' }
+  }
+
+  async close (): Promise<void> {
+    await this.images.index.close()
+    await this.texts.index.close()
+    this.store.close()
+  }
+}
+
+/**
+ * Opens (creating if needed) the SQLite store in `dataDir` and its two indexes. A store written
+ * by another model is refused with ConflictError (409).
+ */
+export async function openSqliteBackend (opts: SqliteBackendOptions, identity: BackendIdentity): Promise<SqliteBackend> {
+  const store = openStore(opts.dataDir, identity)
+  const opened: TableIndex[] = []
+  try {
+    const indexOpts = { ...opts.hnsw, ...(opts.checkpointEvery === undefined ? {} : { checkpointEvery: opts.checkpointEvery }), ...(opts.logger === undefined ? {} : { logger: opts.logger }) }
+    opened.push(await openVectorIndex(store, 'images', path.join(opts.dataDir, 'images.hnsw'), indexOpts))
+    opened.push(await openVectorIndex(store, 'texts', path.join(opts.dataDir, 'texts.hnsw'), indexOpts))
+    return new SqliteBackend(store, opened[0]!, opened[1]!)
+  } catch (err) {
+    for (const t of opened) await t.close().catch(() => {})
+    store.close()
+    throw err
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * One vector table of the SQLite backend: its rows in SQLite (the source of truth) and its
+ * HNSW index in this process's memory, kept in step (see src/index/open-vector-index.ts).
+ */
+import type { TableIndex } from '../../index/index.js'
+import type { Store, VectorRows } from '../../storage/index.js'
+import type { Metadata, MetadataFilter } from '../../types.js'
+import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
+
+export class SqliteCollection implements VectorCollection {
+  constructor (protected readonly store: Store, protected readonly rows: VectorRows, readonly index: TableIndex) {}
+
+  async count (): Promise<number> {
+    return this.rows.count()
+  }
+
+  async idsBySha (sha256s: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    for (const sha of sha256s) {
+      const id = this.rows.idBySha(sha)
+      if (id !== undefined) out.set(sha, id)
+    }
+    return out
+  }
+
+  async existingIds (ids: string[]): Promise<Set<string>> {
+    return new Set(ids.filter((id) => this.rows.ref(id) !== undefined))
+  }
+
+  async embedding (id: string): Promise<Float32Array | undefined> {
+    return this.rows.embedding(id)
+  }
+
+  async search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]> {
+    const keep = this.keeper(opts.filter, opts.excludeIds)
+    const hits: VectorHit[] = []
+    for (const r of this.index.search(query, opts.k, keep)) {
+      if (opts.minScore !== undefined && r.score < opts.minScore) break
+      const row = this.rows.hit(r.label)
+      if (row === undefined) continue
+      const hit: VectorHit = { id: row.id, score: r.score, metadata: row.metadata }
+      if (row.text !== undefined) hit.text = row.text
+      if (opts.withEmbeddings === true) hit.embedding = this.rows.embeddingByLabel(r.label)!
+      hits.push(hit)
+    }
+    return hits
+  }
+
+  async remove (id: string): Promise<boolean> {
+    const ref = this.store.transaction(() => this.rows.remove(id))
+    if (ref === undefined) return false
+    this.index.remove(ref) // in the same tick as the commit: no search after this resolves can see it
+    return true
+  }
+
+  /** The filter as a label predicate for the HNSW walk; undefined when nothing is filtered. */
+  private keeper (filter: MetadataFilter | undefined, excludeIds: string[] | undefined): ((label: number) => boolean) | undefined {
+    const excluded = new Set<number>()
+    for (const id of excludeIds ?? []) {
+      const ref = this.rows.ref(id)
+      if (ref !== undefined) excluded.add(ref.label)
+    }
+    const hasFilter = filter !== undefined && Object.keys(filter).length > 0
+    if (!hasFilter && excluded.size === 0) return undefined
+    const seen = new Map<number, boolean>()
+    return (label) => {
+      if (excluded.has(label)) return false
+      if (!hasFilter) return true
+      let ok = seen.get(label)
+      if (ok === undefined) {
+        const row = this.rows.hit(label)
+        ok = row !== undefined && matches(row.metadata, filter)
+        seen.set(label, ok)
+      }
+      return ok
+    }
+  }
+}
+
+function matches (metadata: Metadata, filter: MetadataFilter): boolean {
+  for (const [k, v] of Object.entries(filter)) if (metadata[k] !== v) return false
+  return true
+}

@@ -1,0 +1,51 @@
+/** The images collection of the SQLite backend: rows, thumbnails and the one atomic ingest write. */
+import { randomUUID } from 'node:crypto'
+import type { VectorRow } from '../../index/index.js'
+import type { TableIndex } from '../../index/index.js'
+import type { Store } from '../../storage/index.js'
+import type { ImageRecord } from '../../types.js'
+import { contentId } from '../content-id.js'
+import { resolveItemOutcomes } from '../job-outcomes.js'
+import type { ImageCollection, JobProgress, NewImage, WriteOutcome } from '../ports.js'
+import { SqliteCollection } from './sqlite-collection.js'
+
+export class SqliteImages extends SqliteCollection implements ImageCollection {
+  constructor (store: Store, index: TableIndex) {
+    super(store, store.images, index)
+  }
+
+  async get (id: string): Promise<ImageRecord | undefined> {
+    return this.store.images.get(id)
+  }
+
+  async thumbnail (id: string): Promise<Buffer | undefined> {
+    return this.store.images.thumbnail(id)
+  }
+
+  async add (rows: NewImage[], progress?: JobProgress): Promise<WriteOutcome[]> {
+    const images = this.store.images
+    const added: VectorRow[] = []
+    const outcomes = this.store.transaction(() => {
+      const out = rows.map((row): WriteOutcome => {
+        const stored = images.idBySha(row.sha256)
+        if (stored !== undefined) return { status: 'duplicate', id: stored }
+        if (row.id !== undefined && images.ref(row.id) !== undefined) {
+          return { status: 'failed', code: 'CONFLICT', error: `id "${row.id}" is already used by another image; delete it first or choose another id` }
+        }
+        let id = row.id ?? contentId(row.sha256)
+        if (row.id === undefined && images.ref(id) !== undefined) id = randomUUID()
+        const ref = images.insert({ id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, embedding: row.embedding, thumbnail: row.thumbnail })
+        added.push({ ...ref, vector: row.embedding })
+        return { status: 'indexed', id }
+      })
+      if (progress !== undefined) {
+        const items = resolveItemOutcomes(progress.outcomes, out)
+        this.store.jobs.complete(progress.jobId, items.map((o) => ({ seq: o.seq, item: o.item, ok: o.status !== 'failed', ...(o.error === undefined ? {} : { error: o.error }) })))
+      }
+      return out
+    })
+    // committed: searchable once the index has them (a failure here is logged and replayed at the next start)
+    if (added.length > 0) await this.index.append(added).catch(() => {})
+    return outcomes
+  }
+}
