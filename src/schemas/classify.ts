@@ -1,9 +1,9 @@
 /** POST /v1/classify shapes. */
 import { Type, type Static } from '@sinclair/typebox'
+import { MAX_LABEL_CHARS, MAX_LABELS } from '../limits.js'
 import { Base64Image, BinaryPart, ModelName } from './common.js'
 
-export const MAX_LABELS = 100
-export const Label = Type.String({ minLength: 1, maxLength: 200 })
+export const Label = Type.String({ minLength: 1, maxLength: MAX_LABEL_CHARS })
 export const Template = Type.String({ minLength: 2, maxLength: 500, description: 'prompt template that must contain {}, replaced by each label. Defaults to the model\'s template', examples: ['a photo of a {}'] })
 
 export const ClassifyBody = Type.Object({

@@ -1,10 +1,7 @@
 /** POST/GET /v1/search shapes. */
 import { Type, type Static } from '@sinclair/typebox'
+import { MAX_K, MAX_QUERY_TERMS, MAX_TEXT_CHARS } from '../limits.js'
 import { Base64Image, BinaryPart, Metadata, ModelName } from './common.js'
-
-export const MAX_QUERY_TERMS = 16
-export const MAX_K = 1000
-export const MAX_TEXT_CHARS = 2000
 
 /**
  * One query term. Exactly one of text | imageId | image | vector | file must be given
