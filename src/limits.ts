@@ -12,6 +12,8 @@ export const MAX_TEXT_CHARS = 2000
 export const MAX_QUERY_TERMS = 16
 /** largest `k` of a search */
 export const MAX_K = 1000
+/** fewest labels in one classify request: the probabilities are a softmax over the labels, so one label always gets 1 */
+export const MIN_LABELS = 2
 /** most labels in one classify request */
 export const MAX_LABELS = 100
 /** longest classify label, characters */

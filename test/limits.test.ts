@@ -66,10 +66,11 @@ describe('one value per limit', { timeout: TIMEOUT.unit }, () => {
     await services.search({ query: terms(MAX_QUERY_TERMS), target: 'images', k: 1 })
   })
 
-  it('classify refuses one label over MAX_LABELS, and a label over MAX_LABEL_CHARS', async () => {
+  it('classify refuses a single label, one label over MAX_LABELS, and a label over MAX_LABEL_CHARS', async () => {
     const image = await makeImage(1)
     const labels = (n: number): string[] => Array.from({ length: n }, (_, i) => `label ${i}`)
     await assert.rejects(services.classify(image, labels(MAX_LABELS + 1)), BadRequestError)
+    await assert.rejects(services.classify(image, ['cat']), /at least 2 entries/)
     await assert.rejects(services.classify(image, ['cat', 'x'.repeat(MAX_LABEL_CHARS + 1)]), BadRequestError)
     assert.equal((await services.classify(image, labels(MAX_LABELS))).length, MAX_LABELS)
   })

@@ -1,7 +1,7 @@
 /** POST/GET /v1/search shapes. */
 import { Type, type Static } from '@sinclair/typebox'
 import { MAX_K, MAX_QUERY_TERMS, MAX_TEXT_CHARS } from '../limits.js'
-import { Base64Image, BinaryPart, Metadata, ModelName } from './common.js'
+import { Base64Image, BinaryPart, Metadata, ModelName, StringEnum } from './common.js'
 
 /**
  * One query term. Exactly one of text | imageId | image | vector | file must be given
@@ -30,7 +30,7 @@ export const SearchFilter = Type.Record(Type.String({ minLength: 1, maxLength: 1
 
 export const SearchBody = Type.Object({
   query: Type.Array(QueryTerm, { minItems: 1, maxItems: MAX_QUERY_TERMS, description: 'query terms; their weighted, normalized embeddings are summed' }),
-  target: Type.Optional(Type.Union([Type.Literal('images'), Type.Literal('texts')], { default: 'images', description: 'search indexed images or indexed texts' })),
+  target: Type.Optional(StringEnum(['images', 'texts'], { default: 'images', description: 'search indexed images or indexed texts' })),
   k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_K, default: 10, description: 'number of results' })),
   minScore: Type.Optional(Type.Number({ minimum: -1, maximum: 1, description: 'drop results whose cosine similarity is below this' })),
   filter: Type.Optional(SearchFilter),
