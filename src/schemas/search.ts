@@ -43,7 +43,7 @@ export const SearchForm = Type.Object({
   query: { ...SearchBody, description: 'the search request as JSON (same shape as the application/json body)' }
 }, {
   additionalProperties: BinaryPart,
-  description: 'a part named "query" holds the JSON request; every other part is an image file that query terms reference as {"file": "<part name>"}'
+  description: 'a part named "query" holds the JSON request; every other part is an image file that query terms reference as `{"file": "<part name>"}`'
 })
 export type SearchFormT = Static<typeof SearchForm>
 
