@@ -56,7 +56,7 @@ export const Base64Image = Type.String({
  * One of a few strings, as a JSON Schema `enum`: a wrong value is then one error that lists the
  * allowed values, where a union of literals gives one "must be equal to constant" per literal.
  */
-export function StringEnum<T extends string> (values: readonly T[], options: SchemaOptions = {}): TUnsafe<T> {
+export function StringEnum<const T extends string> (values: readonly T[], options: SchemaOptions = {}): TUnsafe<T> {
   return Type.Unsafe<T>({ ...options, type: 'string', enum: [...values] })
 }
 
