@@ -9,7 +9,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
+# the image's npm 10 ignores allowScripts: tell onnxruntime-node's install script not to fetch CUDA libraries
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 # all dependencies first: esbuild (a dev dependency) builds the web page
 RUN npm ci --no-audit --no-fund
 COPY . .

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { DEFAULT_BACKGROUND_NICE } from './ml/background-encoder.js'
+import { DEFAULT_HNSW, DEFAULT_INDEX_JOB_NICE } from './limits.js'
 import type { ExecutionProvider } from './ml/types.js'
 import type { ServicesConfig } from './services/config.js'
 
@@ -192,7 +192,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     executionProvider: r.oneOf('EXECUTION_PROVIDER', 'cpu', ['cpu', 'cuda'] as const),
     encoderWorkers: r.int('ENCODER_WORKERS', 1, 1, 64),
     encoderThreads: r.int('ENCODER_THREADS', 1, 1, 256),
-    indexJobNice: r.int('INDEX_JOB_NICE', DEFAULT_BACKGROUND_NICE, 0, 19),
+    indexJobNice: r.int('INDEX_JOB_NICE', DEFAULT_INDEX_JOB_NICE, 0, 19),
     apiKey,
     apiKeyReads: r.bool('API_KEY_READS', false),
     rateLimitMax: r.int('RATE_LIMIT_MAX', 0, 0, 1_000_000),
@@ -205,9 +205,9 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     maxImagePixels: r.number('MAX_IMAGE_PIXELS', 1e8, 1, 1e10),
     maxBodyBytes: r.bytes('MAX_BODY_BYTES', 32 * MiB, 1024, 1024 * MiB),
     hnsw: {
-      M: r.int('HNSW_M', 16, 2, 128),
-      efConstruction: r.int('HNSW_EF_CONSTRUCTION', 200, 1, 10_000),
-      efSearch: r.int('HNSW_EF_SEARCH', 64, 1, 10_000)
+      M: r.int('HNSW_M', DEFAULT_HNSW.M, 2, 128),
+      efConstruction: r.int('HNSW_EF_CONSTRUCTION', DEFAULT_HNSW.efConstruction, 1, 10_000),
+      efSearch: r.int('HNSW_EF_SEARCH', DEFAULT_HNSW.efSearch, 1, 10_000)
     },
     checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),

@@ -46,4 +46,20 @@ describe('openapi.yaml', { timeout: TIMEOUT.unit }, () => {
     }
     assert.ok(doc.components.schemas.Error)
   })
+
+  it('has no description that Swagger UI would read as HTML (an angle bracket outside a `code span`)', async () => {
+    const doc = parse(await generateOpenApi()) as unknown
+    const bad: string[] = []
+    const walk = (node: unknown, at: string): void => {
+      if (Array.isArray(node)) { node.forEach((v, i) => { walk(v, `${at}/${i}`) }); return }
+      if (typeof node !== 'object' || node === null) return
+      for (const [key, value] of Object.entries(node)) {
+        // Swagger renders descriptions as Markdown: "<part name>" outside backticks is an HTML tag that swallows the rest
+        if ((key === 'description' || key === 'summary') && typeof value === 'string' && /<[A-Za-z/!]/.test(value.replace(/`[^`]*`/g, ''))) bad.push(`${at}/${key}: ${value}`)
+        else walk(value, `${at}/${key}`)
+      }
+    }
+    walk(doc, '')
+    assert.deepEqual(bad, [])
+  })
 })

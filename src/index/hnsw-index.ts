@@ -17,6 +17,7 @@ import { setImmediate as yieldTick } from 'node:timers/promises'
 import { rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import hnswlib from 'hnswlib-node'
+import { clampCosine } from '../ml/vector-math.js'
 import { fsyncDir, fsyncFile, hashFile, readSidecar, sidecarPath, tempPath, writeFileAtomic } from './snapshot-file.js'
 import { DEFAULT_HNSW, type HnswParams, type SearchResult, type SnapshotInfo, type VectorIndex } from './vector-index.js'
 
@@ -204,7 +205,7 @@ export class HnswIndex implements VectorIndex {
     this.native.setEf(keep === undefined ? base : base * FILTER_EF_FACTOR)
     const res = keep === undefined ? this.native.searchKnn(q, kk) : this.native.searchKnn(q, kk, keep)
     const out: SearchResult[] = new Array(res.neighbors.length)
-    for (let i = 0; i < res.neighbors.length; i++) out[i] = { label: res.neighbors[i]!, score: 1 - res.distances[i]! }
+    for (let i = 0; i < res.neighbors.length; i++) out[i] = { label: res.neighbors[i]!, score: clampCosine(1 - res.distances[i]!) }
     return out
   }
 

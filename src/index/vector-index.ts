@@ -1,3 +1,5 @@
+import { DEFAULT_HNSW as DEFAULTS } from '../limits.js'
+
 /** The vector index contract: labels are non-negative integers chosen by the caller (the SQLite row's label). */
 
 export interface SearchResult {
@@ -6,15 +8,10 @@ export interface SearchResult {
   score: number
 }
 
-/**
- * HNSW parameters.
- * - `M` (default 16): links per node; more = better recall, more memory (≈ M·8 bytes/vector) and slower inserts.
- * - `efConstruction` (default 200): candidate list while inserting; more = better graph, slower inserts.
- * - `efSearch` (default 64): candidate list while searching (raised to at least k); more = better recall, slower queries.
- */
+/** HNSW parameters; what each does and its default: DEFAULT_HNSW in src/limits.ts. */
 export interface HnswParams { M: number, efConstruction: number, efSearch: number }
 
-export const DEFAULT_HNSW: Readonly<HnswParams> = Object.freeze({ M: 16, efConstruction: 200, efSearch: 64 })
+export const DEFAULT_HNSW: Readonly<HnswParams> = DEFAULTS
 
 export interface VectorIndex {
   readonly dim: number

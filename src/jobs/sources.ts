@@ -50,7 +50,8 @@ function checkPath (rootReal: string, p: unknown, field: string, rootName: strin
   try {
     real = realpathSync(full)
   } catch {
-    throw new BadRequestError(`${field}: no such ${want} under ${rootName} ("${p}")`)
+    // say where the root resolves: "holiday-2024" is looked for in the server's folder, not the client's
+    throw new BadRequestError(`${field}: no such ${want} under ${rootName} ("${p}"); ${rootName} is ${rootReal}, so create ${full} first`)
   }
   if (!inside(rootReal, real)) throw new BadRequestError(`${field} is a symlink that leaves ${rootName} ("${p}")`)
   const st = statSync(real)

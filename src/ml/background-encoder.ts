@@ -12,6 +12,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import os from 'node:os'
 import { PayloadTooLargeError, UnsupportedImageError } from '../errors.js'
+import { DEFAULT_INDEX_JOB_NICE } from '../limits.js'
 import type { BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
 import type { EmbeddedImage } from './types.js'
 
@@ -21,7 +22,7 @@ import type { EmbeddedImage } from './types.js'
  * during indexing ÷ idle, worst of 3 rates: 6.0 at nice 0, 2.3 at 10, 1.9 at 19; the job ran at
  * about the same rate at 10 and 19 (~150–160 images/s while serving).
  */
-export const DEFAULT_BACKGROUND_NICE = 19
+export const DEFAULT_BACKGROUND_NICE = DEFAULT_INDEX_JOB_NICE
 /** how long close() waits for the child to exit by itself */
 const CLOSE_GRACE_MS = 2000
 

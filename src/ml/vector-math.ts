@@ -41,12 +41,20 @@ export function l2normalize (v: Float32Array): Float32Array {
   return l2normalizeInPlace(Float32Array.from(v))
 }
 
+/**
+ * A computed cosine clamped to [-1, 1]: rounding makes a vector's cosine with itself come out as
+ * 1.0000000000000002 (or 1.0000001 from float32 distances), which is not a cosine.
+ */
+export function clampCosine (c: number): number {
+  return c > 1 ? 1 : c < -1 ? -1 : c
+}
+
 /** Cosine similarity in [-1, 1]; 0 when either vector is zero. Works on unnormalized vectors. */
 export function cosine (a: Float32Array, b: Float32Array): number {
   const na = norm(a)
   const nb = norm(b)
   if (na === 0 || nb === 0) return 0
-  return dot(a, b) / (na * nb)
+  return clampCosine(dot(a, b) / (na * nb))
 }
 
 /**

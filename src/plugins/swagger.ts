@@ -44,6 +44,9 @@ export default fp(async function swaggerPlugin (app: FastifyInstance) {
       buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}`
     }
   })
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  // no staticCSP: /docs takes the app-wide CSP of plugins/security.ts. swagger-ui's own adds
+  // upgrade-insecure-requests (a browser reaching http://<LAN address>/docs then fetches its
+  // scripts over https and stays blank) and blocks the inline styles Swagger UI sets
+  await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 }, { name: 'swagger' })

@@ -28,13 +28,16 @@ export function buildValidatorFactory (): AjvCompiler.BuildCompilerFromPool {
 
 /**
  * Formats validation errors as `<part><path> <message>`, e.g. `body/k must be >= 1`,
- * and names the property for errors ajv reports without one (additional properties).
+ * names the property for errors ajv reports without one (additional properties), and lists the
+ * allowed values of an enum.
  */
 export function formatSchemaErrors (errors: FastifySchemaValidationError[], dataVar: string): Error {
   const text = errors.map((e) => {
     let msg = `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}`
-    const extra = (e.params as { additionalProperty?: unknown }).additionalProperty
+    const { additionalProperty: extra, allowedValues } = e.params as { additionalProperty?: unknown, allowedValues?: unknown }
     if (typeof extra === 'string') msg += `: '${extra}'`
+    // an enum: say which values are allowed
+    if (Array.isArray(allowedValues)) msg += `: ${allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
     return msg
   }).join(', ')
   return new Error(text)

@@ -2,7 +2,7 @@
  * Shapes shared by every route, and the TypeBox type provider that turns
  * route schemas into handler types (`Static<>` of body, params, querystring, reply).
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Type, type SchemaOptions, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox'
 import type { FastifyTypeProvider } from 'fastify'
 import { ID_PATTERN } from '../storage/ids.js'
 
@@ -51,6 +51,14 @@ export const Base64Image = Type.String({
   description: 'image bytes (JPEG, PNG, WebP, GIF, AVIF, TIFF) as base64 or a data: URL',
   examples: ['data:image/png;base64,iVBORw0KGgo...']
 })
+
+/**
+ * One of a few strings, as a JSON Schema `enum`: a wrong value is then one error that lists the
+ * allowed values, where a union of literals gives one "must be equal to constant" per literal.
+ */
+export function StringEnum<const T extends string> (values: readonly T[], options: SchemaOptions = {}): TUnsafe<T> {
+  return Type.Unsafe<T>({ ...options, type: 'string', enum: [...values] })
+}
 
 /** A binary file part in multipart/form-data (documentation only). */
 export const BinaryPart = Type.String({ format: 'binary' })

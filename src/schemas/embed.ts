@@ -1,11 +1,11 @@
 /** POST /v1/embed shapes. */
 import { Type, type Static } from '@sinclair/typebox'
 import { Base64Image, ModelName } from './common.js'
-import { MAX_TEXT_CHARS } from './search.js'
+import { MAX_EMBED_IMAGES, MAX_EMBED_TEXTS, MAX_TEXT_CHARS } from '../limits.js'
 
 export const EmbedBody = Type.Object({
-  texts: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS }), { maxItems: 256 })),
-  images: Type.Optional(Type.Array(Base64Image, { maxItems: 64 }))
+  texts: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS }), { maxItems: MAX_EMBED_TEXTS })),
+  images: Type.Optional(Type.Array(Base64Image, { maxItems: MAX_EMBED_IMAGES }))
 }, { additionalProperties: false, title: 'EmbedRequest', description: 'at least one text or image', examples: [{ texts: ['a cat', 'a dog'] }] })
 export type EmbedBodyT = Static<typeof EmbedBody>
 

@@ -1,10 +1,7 @@
 /** POST/GET /v1/search shapes. */
 import { Type, type Static } from '@sinclair/typebox'
-import { Base64Image, BinaryPart, Metadata, ModelName } from './common.js'
-
-export const MAX_QUERY_TERMS = 16
-export const MAX_K = 1000
-export const MAX_TEXT_CHARS = 2000
+import { MAX_K, MAX_QUERY_TERMS, MAX_TEXT_CHARS } from '../limits.js'
+import { Base64Image, BinaryPart, Metadata, ModelName, StringEnum } from './common.js'
 
 /**
  * One query term. Exactly one of text | imageId | image | vector | file must be given
@@ -33,7 +30,7 @@ export const SearchFilter = Type.Record(Type.String({ minLength: 1, maxLength: 1
 
 export const SearchBody = Type.Object({
   query: Type.Array(QueryTerm, { minItems: 1, maxItems: MAX_QUERY_TERMS, description: 'query terms; their weighted, normalized embeddings are summed' }),
-  target: Type.Optional(Type.Union([Type.Literal('images'), Type.Literal('texts')], { default: 'images', description: 'search indexed images or indexed texts' })),
+  target: Type.Optional(StringEnum(['images', 'texts'], { default: 'images', description: 'search indexed images or indexed texts' })),
   k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_K, default: 10, description: 'number of results' })),
   minScore: Type.Optional(Type.Number({ minimum: -1, maximum: 1, description: 'drop results whose cosine similarity is below this' })),
   filter: Type.Optional(SearchFilter),
@@ -46,7 +43,7 @@ export const SearchForm = Type.Object({
   query: { ...SearchBody, description: 'the search request as JSON (same shape as the application/json body)' }
 }, {
   additionalProperties: BinaryPart,
-  description: 'a part named "query" holds the JSON request; every other part is an image file that query terms reference as {"file": "<part name>"}'
+  description: 'a part named "query" holds the JSON request; every other part is an image file that query terms reference as `{"file": "<part name>"}`'
 })
 export type SearchFormT = Static<typeof SearchForm>
 

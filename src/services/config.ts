@@ -13,11 +13,11 @@ export interface ServicesConfig {
   encoderWorkers: number
   /** intra-op threads per worker */
   encoderThreads: number
-  /** nice value (0–19) of the process that decodes images for index jobs (default 10) */
+  /** nice value (0–19) of the process that decodes images for index jobs (default DEFAULT_INDEX_JOB_NICE, src/limits.ts: 19) */
   indexJobNice?: number
   /** largest decoded image, pixels */
   maxImagePixels: number
-  /** HNSW parameters (defaults M 16, efConstruction 200, efSearch 64) */
+  /** HNSW parameters (defaults: DEFAULT_HNSW in src/limits.ts) */
   hnsw: { M: number, efConstruction: number, efSearch: number }
   /** index snapshot after this many inserts + deletes */
   checkpointEvery: number

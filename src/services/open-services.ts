@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { BadRequestError, NotReadyError } from '../errors.js'
 import { openVectorIndex, type TableIndex } from '../index/index.js'
+import { MAX_EMBED_IMAGES, MAX_EMBED_TEXTS } from '../limits.js'
 import { JobRunner, removeStaleStaging, resolveJobSource, stageUploads, type CoreLogger, type UploadFile } from '../jobs/index.js'
 import { loadEncoder } from '../ml/index.js'
 import { idProblem, mapStorageError, openStore, type NewJob, type Store } from '../storage/index.js'
@@ -19,7 +20,7 @@ import { search } from './search.js'
 import { addTexts } from './texts.js'
 import type { IngestItem, JobSource, Services } from './types.js'
 
-/** most items in one addImages / embed call */
+/** most items in one addImages call (embed calls: MAX_EMBED_TEXTS / MAX_EMBED_IMAGES in src/limits.ts) */
 export const MAX_BATCH_ITEMS = 1000
 const TEXT_POOL_BATCH = 256
 
@@ -108,9 +109,9 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
   }
   runner.start()
 
-  const checkBatch = (list: unknown, name: string): void => {
+  const checkBatch = (list: unknown, name: string, max = MAX_BATCH_ITEMS): void => {
     if (!Array.isArray(list) || list.length === 0) throw new BadRequestError(`${name} must be a non-empty array`)
-    if (list.length > MAX_BATCH_ITEMS) throw new BadRequestError(`${name} has ${list.length} entries; at most ${MAX_BATCH_ITEMS}`)
+    if (list.length > max) throw new BadRequestError(`${name} has ${list.length} entries; at most ${max}`)
   }
 
   const services: Services = {
@@ -119,13 +120,13 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
 
     async embedTexts (texts) {
       alive()
-      checkBatch(texts, 'texts')
+      checkBatch(texts, 'texts', MAX_EMBED_TEXTS)
       texts.forEach((t, i) => { if (typeof t !== 'string' || t.trim() === '') throw new BadRequestError(`texts[${i}] must be a non-empty string`) })
       return await encoder.encodeTexts(texts)
     },
     async embedImages (images) {
       alive()
-      checkBatch(images, 'images')
+      checkBatch(images, 'images', MAX_EMBED_IMAGES)
       images.forEach((b, i) => { if (!Buffer.isBuffer(b) || b.length === 0) throw new BadRequestError(`images[${i}] must be non-empty image bytes`) })
       return await encoder.encodeImages(images)
     },

@@ -3,15 +3,12 @@
  * vector) becomes a unit vector e_i; the query is normalize(Σ w_i · e_i). Then kNN by cosine.
  */
 import { BadRequestError, NotFoundError } from '../errors.js'
+import { MAX_K, MAX_QUERY_TERMS } from '../limits.js'
 import { cosine, l2normalize, norm } from '../ml/vector-math.js'
 import type { VectorRows } from '../storage/index.js'
 import type { Metadata, QueryTerm, SearchHit, SearchRequest } from './types.js'
 import { isPlainObject, type Core } from './core.js'
 
-/** largest k */
-export const MAX_K = 1000
-/** most terms in one query */
-export const MAX_TERMS = 32
 /** below this norm the weighted sum has no direction */
 const MIN_NORM = 1e-6
 
@@ -34,7 +31,7 @@ export function checkSearchRequest (req: SearchRequest, dim: number): Array<{ ki
     }
   }
   if (!Array.isArray(req.query) || req.query.length === 0) throw new BadRequestError('query must be a non-empty array of terms')
-  if (req.query.length > MAX_TERMS) throw new BadRequestError(`query has ${req.query.length} terms; at most ${MAX_TERMS}`)
+  if (req.query.length > MAX_QUERY_TERMS) throw new BadRequestError(`query has ${req.query.length} terms; at most ${MAX_QUERY_TERMS}`)
   return req.query.map((t: QueryTerm, i) => {
     if (!isPlainObject(t)) throw new BadRequestError(`query[${i}] must be an object`)
     const present = KINDS.filter((k) => (t as Record<string, unknown>)[k] !== undefined)

@@ -2,14 +2,11 @@
 import { randomUUID } from 'node:crypto'
 import { BadRequestError, ConflictError } from '../errors.js'
 import type { VectorRow } from '../index/index.js'
+import { MAX_TEXT_CHARS, MAX_TEXTS_PER_CALL } from '../limits.js'
 import { idProblem } from '../storage/index.js'
 import { contentId } from './ingest-images.js'
 import type { Metadata } from './types.js'
 import { isPlainObject, sha256, type Core } from './core.js'
-
-/** longest text accepted, characters (the tokenizer truncates to the model's max_text_length anyway) */
-export const MAX_TEXT_CHARS = 10_000
-export const MAX_TEXTS_PER_CALL = 10_000
 
 export interface TextInput { id?: string, text: string, metadata?: Metadata }
 

@@ -176,3 +176,14 @@ describe('HnswIndex', { timeout: TIMEOUT.unit }, () => {
     await assert.rejects(HnswIndex.load(file, 16), SnapshotError)
   })
 })
+
+describe('HnswIndex scores', { timeout: TIMEOUT.unit }, () => {
+  it('are cosines: a stored vector found by itself scores at most 1 (float32 rounding would give 1.0000001)', async () => {
+    const index = HnswIndex.create(16, { M: 16, efConstruction: 200 })
+    // sin(2·(i+1)): its cosine distance to itself comes out slightly below 0 in float32
+    const v = Float32Array.from({ length: 16 }, (_, i) => Math.sin(2 * (i + 1)))
+    await index.add([0], [v])
+    const [hit] = index.search(v, 1)
+    assert.ok(hit !== undefined && hit.score <= 1 && hit.score > 0.999999, `score ${hit?.score}`)
+  })
+})

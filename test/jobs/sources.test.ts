@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -51,6 +51,10 @@ describe('job sources', { timeout: TIMEOUT.unit }, () => {
     rejects({ items: [{ path: 'escape-dir/secret.png' }] }, /^items\[0\]\.path is a symlink that leaves/)
     rejects({ items: [{ path: 'C:\\Windows\\win.ini' }] }, /^items\[0\]\.path must be relative/)
     rejects({ items: [{ path: 'missing.png' }] }, /^items\[0\]\.path: no such file/)
+    // the message says where IMPORT_DIR is, so a newcomer knows where to create the folder
+    const real = realpathSync(importDir)
+    const expected = `directory: no such directory under IMPORT_DIR ("holiday-2024"); IMPORT_DIR is ${real}, so create ${path.join(real, 'holiday-2024')} first`
+    rejects({ directory: 'holiday-2024' }, new RegExp(`^${expected.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`))
     rejects({ items: [{ path: 'cats' }] }, /^items\[0\]\.path is not a file/)
     rejects({ items: [{ path: 'a.png', id: 'bad id!' }] }, /^items\[0\]\.id may only contain/)
     rejects({ items: [{ path: 'a.png', id: 'x' }, { path: 'b.JPG', id: 'x' }] }, /^items\[1\]\.id "x" repeats items\[0\]\.id/)

@@ -23,13 +23,14 @@ describe('POST /v1/classify', { timeout: TIMEOUT.unit }, () => {
   it('refuses bad labels, templates and images, naming the field', async (t) => {
     const { app } = await buildTestApp(t)
     const cases: Array<[unknown, number, RegExp]> = [
-      [{ image, labels: [] }, 400, /^body\/labels must NOT have fewer than 1 items$/],
+      [{ image, labels: [] }, 400, /^body\/labels must NOT have fewer than 2 items$/],
+      [{ image, labels: ['cat'] }, 400, /^body\/labels must NOT have fewer than 2 items$/],
       [{ image, labels: Array.from({ length: 101 }, (_, i) => `l${i}`) }, 400, /^body\/labels must NOT have more than 100 items$/],
       [{ image, labels: ['a', ''] }, 400, /^body\/labels\/1 must NOT have fewer than 1 characters$/],
       [{ labels: ['a'] }, 400, /^body must have required property 'image'$/],
-      [{ image, labels: ['a'], template: 'no placeholder' }, 400, /^body\/template must contain \{\}/],
-      [{ image: 'not base64?', labels: ['a'] }, 400, /^body\/image is not valid base64/],
-      [{ image: Buffer.from('hello').toString('base64'), labels: ['a'] }, 415, /not a supported image/]
+      [{ image, labels: ['a', 'b'], template: 'no placeholder' }, 400, /^body\/template must contain \{\}/],
+      [{ image: 'not base64?', labels: ['a', 'b'] }, 400, /^body\/image is not valid base64/],
+      [{ image: Buffer.from('hello').toString('base64'), labels: ['a', 'b'] }, 415, /not a supported image/]
     ]
     for (const [payload, status, message] of cases) {
       const res = await app.inject({ method: 'POST', url: '/v1/classify', payload: payload as object })
@@ -57,7 +58,7 @@ describe('POST /v1/classify', { timeout: TIMEOUT.unit }, () => {
       [[['image', { bytes: fakeImage(1), filename: 'a.png' }]], /"labels" is missing/],
       [[['image', { bytes: fakeImage(1), filename: 'a.png' }], ['labels', '[1, 2']], /not a valid JSON array/],
       [[['image', { bytes: fakeImage(1), filename: 'a.png' }], ['labels', '[1, 2]']], /^body\/labels\/0 must be string$/],
-      [[['image', { bytes: fakeImage(1), filename: 'a.png' }], ['labels', ' , ']], /^body\/labels must NOT have fewer than 1 items$/]
+      [[['image', { bytes: fakeImage(1), filename: 'a.png' }], ['labels', ' , ']], /^body\/labels must NOT have fewer than 2 items$/]
     ]
     for (const [entries, message] of cases) {
       const res = await app.inject({ method: 'POST', url: '/v1/classify', ...await multipart(entries) })

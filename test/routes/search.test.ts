@@ -115,7 +115,7 @@ describe('POST /v1/search', { timeout: TIMEOUT.unit }, () => {
       [{ query: [{ text: 'a', imageId: 'b' }] }, /^body\/query\/0 must have exactly one of .*, got text and imageId$/],
       [{ query: [{ text: '' }] }, /^body\/query\/0\/text must NOT have fewer than 1 characters$/],
       [{ query: [{ text: 'a', colour: 'red' }] }, /^body\/query\/0 must NOT have additional properties: 'colour'$/],
-      [{ query: [{ text: 'a' }], target: 'videos' }, /^body\/target/],
+      [{ query: [{ text: 'a' }], target: 'videos' }, /^body\/target must be equal to one of the allowed values: "images", "texts"$/],
       [{ query: [{ text: 'a' }], minScore: 2 }, /^body\/minScore must be <= 1$/],
       [{ query: [{ text: 'a' }], filter: { album: ['x'] } }, /^body\/filter\/album/],
       [{ query: [{ text: 'a' }], sort: 'date' }, /^body must NOT have additional properties: 'sort'$/],

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { buildTestApp, errorBody, multipart } from '../helpers/build-app.js'
 import { fakeImage } from '../helpers/fake-services.js'
+import { isTrustworthyOrigin, withTlsUpgrade } from '../../src/plugins/security.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
 const KEY = 'test-key-0123456789abcdef'
@@ -93,6 +94,29 @@ describe('security headers', { timeout: TIMEOUT.unit }, () => {
     assert.match(csp, /img-src 'self' data: blob:/)
     assert.doesNotMatch(csp, /upgrade-insecure-requests/)
     assert.equal(res.headers['x-content-type-options'], 'nosniff')
+  })
+
+  it('/docs gets the same CSP: no upgrade-insecure-requests over http, inline styles allowed', async (t) => {
+    const { app } = await buildTestApp(t)
+    const res = await app.inject({ method: 'GET', url: '/docs/' })
+    assert.equal(res.statusCode, 200)
+    const csp = String(res.headers['content-security-policy'])
+    assert.doesNotMatch(csp, /upgrade-insecure-requests/)
+    assert.match(csp, /style-src 'self' 'unsafe-inline'/)
+  })
+
+  it('upgrade-insecure-requests and Cross-Origin-Opener-Policy only where a browser honours them', async (t) => {
+    assert.equal(withTlsUpgrade("default-src 'self'", 'http'), "default-src 'self'")
+    assert.equal(withTlsUpgrade("default-src 'self'", 'https'), "default-src 'self';upgrade-insecure-requests")
+    assert.equal(withTlsUpgrade("default-src 'self';upgrade-insecure-requests", 'https'), "default-src 'self';upgrade-insecure-requests")
+    for (const host of ['localhost', '127.0.0.1', '[::1]', 'app.localhost']) assert.equal(isTrustworthyOrigin('http', host), true, host)
+    for (const host of ['192.168.1.20', 'nas.lan', '[fd00::2]']) assert.equal(isTrustworthyOrigin('http', host), false, host)
+    assert.equal(isTrustworthyOrigin('https', 'nas.lan'), true)
+    const { app } = await buildTestApp(t)
+    const local = await app.inject({ method: 'GET', url: '/health', headers: { host: 'localhost:8080' } })
+    assert.equal(local.headers['cross-origin-opener-policy'], 'same-origin')
+    const lan = await app.inject({ method: 'GET', url: '/health', headers: { host: '192.168.1.20:8080' } })
+    assert.equal(lan.headers['cross-origin-opener-policy'], undefined)
   })
 })
 

@@ -4,6 +4,8 @@
  * — one `q` per term, in order: kind (t text, i imageId, v vector), an optional
  * `@weight`, then the value. Uploaded images cannot travel in a URL.
  */
+import { MAX_K } from '../../src/limits.js'
+
 export type Term =
   | { kind: 'text', text: string, weight: number }
   | { kind: 'imageId', imageId: string, weight: number, label?: string }
@@ -21,7 +23,8 @@ export interface QueryState {
 }
 
 export const PAGE_SIZE = 24
-export const MAX_K = 1000
+/** the API's largest k (one definition, shared with the server) */
+export { MAX_K }
 export const MIN_WEIGHT = -2
 export const MAX_WEIGHT = 2
 

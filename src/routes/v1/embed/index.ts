@@ -1,6 +1,7 @@
 /** POST /v1/embed: raw, L2-normalized embeddings of texts and images. */
 import type { FastifyInstance } from 'fastify'
 import { BadRequestError } from '../../../errors.js'
+import { MAX_EMBED_IMAGES, MAX_EMBED_TEXTS } from '../../../limits.js'
 import { errorResponses, type TypeBoxProvider } from '../../../schemas/common.js'
 import { EmbedBody, EmbedResponse, type EmbedResponseT } from '../../../schemas/embed.js'
 import { decodeBase64Image } from '../decode-image.js'
@@ -13,7 +14,7 @@ export default async function embedRoutes (app: FastifyInstance): Promise<void> 
     schema: {
       tags: ['embed'],
       summary: 'Embed texts and/or images',
-      description: 'Up to 256 texts and 64 images (base64 or data: URLs). Vectors come back in request order.',
+      description: `Up to ${MAX_EMBED_TEXTS} texts and ${MAX_EMBED_IMAGES} images (base64 or data: URLs). Vectors come back in request order.`,
       body: EmbedBody,
       response: { 200: EmbedResponse, ...errorResponses }
     }

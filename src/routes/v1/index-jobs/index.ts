@@ -34,7 +34,7 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
     schema: {
       tags: ['index-jobs'],
       summary: 'Start a background indexing job',
-      description: 'application/json: {"directory": "<folder under IMPORT_DIR>"} or {"items": [{"path", "id"?, "metadata"?}]} with paths relative to IMPORT_DIR. ' +
+      description: 'application/json: `{"directory": "<folder under IMPORT_DIR>"}` or `{"items": [{"path", "id"?, "metadata"?}]}` with paths relative to IMPORT_DIR. ' +
         'multipart/form-data: up to MAX_JOB_FILES (default 1000) image files, staged under DATA_DIR; fields `id` and `metadata` apply to the file part that follows them. ' +
         'Answers 202 with the job id; poll GET /v1/index-jobs/{id}.',
       security: [{ bearerAuth: [] }],

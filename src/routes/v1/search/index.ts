@@ -89,7 +89,7 @@ export default async function searchRoutes (app: FastifyInstance): Promise<void>
       tags: ['search'],
       summary: 'Search images (or texts) with weighted text, image and vector terms',
       description: 'Each term is embedded and L2-normalized, multiplied by its weight (negative weights subtract), summed, and normalized again; the index returns the k nearest items by cosine similarity. ' +
-        'Send application/json, or multipart/form-data with the JSON in a part named "query" and image files as other parts, referenced from terms as {"file": "<part name>"}.',
+        'Send application/json, or multipart/form-data with the JSON in a part named "query" and image files as other parts, referenced from terms as `{"file": "<part name>"}`.',
       body: {
         content: {
           'application/json': { schema: SearchBody },
