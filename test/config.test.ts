@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { describe, it } from 'node:test'
+import { after, describe, it } from 'node:test'
 import { ConfigError, ensureDirs, loadConfig, toServicesConfig } from '../src/config.js'
 
-const tmp = (): string => mkdtempSync(path.join(tmpdir(), 'align-config-'))
+// every folder a test makes lives under one root, removed when the file's tests end
+const root = mkdtempSync(path.join(tmpdir(), 'align-config-'))
+after(() => { rmSync(root, { recursive: true, force: true }) })
+const tmp = (): string => mkdtempSync(path.join(root, 'cwd-'))
 
 /** the problems of a config that must not load */
 function problems (env: Record<string, string>): string[] {

@@ -23,6 +23,14 @@ import type { EmbeddedImage } from './types.js'
  * about the same rate at 10 and 19 (~150–160 images/s while serving).
  */
 export const DEFAULT_BACKGROUND_NICE = DEFAULT_INDEX_JOB_NICE
+/**
+ * The nice value the child runs at: `configured`, but never a higher priority (a lower nice value)
+ * than the server's own. Run as root under `nice -n 10`, the child would otherwise be raised above it.
+ */
+export function backgroundNice (configured: number, own = os.getPriority()): number {
+  return Math.min(19, Math.max(configured, own))
+}
+
 /** how long close() waits for the child to exit by itself */
 const CLOSE_GRACE_MS = 2000
 
@@ -107,8 +115,9 @@ export class BackgroundImageEncoder {
     const child = spawnChild()
     this.child = child
     // Lowered from here as well, at once: the child's own startup (loader, sharp, onnxruntime) would otherwise run at full priority
-    try { if (child.pid !== undefined) os.setPriority(child.pid, this.opts.init.nice) } catch { /* the child lowers itself at init too */ }
-    child.send({ type: 'init', ...this.opts.init } satisfies ToBackground)
+    const nice = backgroundNice(this.opts.init.nice)
+    try { if (child.pid !== undefined) os.setPriority(child.pid, nice) } catch { /* the child lowers itself at init too */ }
+    child.send({ type: 'init', ...this.opts.init, nice } satisfies ToBackground)
     child.on('message', (msg: FromBackground) => {
       if (msg.type === 'ready') {
         if (msg.fallbackReason !== undefined) this.opts.logger?.warn({ reason: msg.fallbackReason }, 'background image encoder fell back to the CPU')

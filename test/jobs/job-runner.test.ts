@@ -121,23 +121,24 @@ describe('index jobs through the services', { timeout: TIMEOUT.unit }, () => {
     await services.close()
   })
 
-  it('resumes an interrupted job after a restart: every distinct image indexed once', async () => {
+  // A graceful close, not a crash: the SIGKILL case is test/reliability/durability.test.ts's.
+  it('resumes a job stopped by close() mid-way on the next open: every distinct image indexed once', async () => {
     const d = dirs()
     const files = await writeImages(d.importDir, 60)
     for (let i = 0; i < 5; i++) copyFileSync(path.join(d.importDir, files[i]!), path.join(d.importDir, `dup-${i}.png`))
     let closing: Promise<void> | undefined
     let calls = 0
     const first: Services = await openServices(config(d, {
-      beforeEncode: () => { if (++calls === 3) closing = first.close() } // "crash" mid-way
+      beforeEncode: () => { if (++calls === 3) closing = first.close() } // close while the third batch encodes
     }), logger)
     const id = first.createJob({ directory: '.' })
     await first.waitForJob!(id)
     await closing
-    assert.ok(closing !== undefined, 'the job was interrupted')
+    assert.ok(closing !== undefined, 'the job was stopped mid-way')
 
     const second = await openServices(config(d), logger)
     const before = second.getJob(id)!
-    assert.ok(before.done < 65, `interrupted mid-way (done ${before.done})`)
+    assert.ok(before.done < 65, `stopped mid-way (done ${before.done})`)
     const view = await finished(second, id)
     assert.equal(view.status, 'done')
     assert.deepEqual({ total: view.total, done: view.done, failed: view.failed }, { total: 65, done: 65, failed: 0 })

@@ -4,6 +4,7 @@ import os from 'node:os'
 import { after, before, describe, test } from 'node:test'
 import sharp from 'sharp'
 import { loadEncoder } from '../../src/ml/index.js'
+import { backgroundNice } from '../../src/ml/background-encoder.js'
 import type { AlignEncoder } from '../../src/ml/index.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
@@ -78,6 +79,12 @@ describe('background ingest process (index jobs)', { timeout: TIMEOUT.model }, (
     const own = os.getPriority() // 0 unless the tests themselves run under nice; a process can only lower its priority
     assert.deepEqual([...new Set(nices)], [Math.max(NICE, own)])
     assert.ok(threadNices(process.pid).every((n) => n === own), 'the server process keeps its priority')
+  })
+
+  test('the child never runs at a higher priority than the server (max of its own nice and INDEX_JOB_NICE)', () => {
+    assert.equal(backgroundNice(7, 0), 7)
+    assert.equal(backgroundNice(7, 10), 10)
+    assert.equal(backgroundNice(19, 19), 19)
   })
 
   test('a child that dies fails the batch in flight with a clear error; the next batch starts a new one', async () => {

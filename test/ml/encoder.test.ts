@@ -5,6 +5,7 @@ import { loadEncoder, loadReference, norm } from '../../src/ml/index.js'
 import type { AlignEncoder, PreparedImage, ReferenceData } from '../../src/ml/index.js'
 import { PayloadTooLargeError, UnsupportedImageError } from '../../src/errors.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
+import { pngDeclaring } from '../reliability/support/images.js'
 
 const MODEL_DIR = 'models/align-mini'
 
@@ -100,11 +101,14 @@ describe('encoder', { timeout: TIMEOUT.model }, () => {
   })
 
   test('prepared images carry size, a WebP thumbnail and decode time', async () => {
+    const t0 = performance.now()
     const p = await prepareOne(enc, ref.images[0]!.png)
+    const wallMs = performance.now() - t0
     assert.equal(p.pixels.length, 3 * enc.folder.preprocessor.inputHeight * enc.folder.preprocessor.inputWidth)
     assert.ok(p.width > 0 && p.height > 0)
     assert.equal(p.thumbnail.subarray(8, 12).toString('ascii'), 'WEBP')
-    assert.ok(p.decodeMs >= 0)
+    // milliseconds spent decoding: some, and no more than the whole call took
+    assert.ok(p.decodeMs > 0 && p.decodeMs <= wallMs, `decodeMs ${p.decodeMs} outside (0, ${wallMs}] ms`)
   })
 
   test('prepareImages returns per-item errors; encodeImages rejects with the first one', async () => {
@@ -119,7 +123,10 @@ describe('encoder', { timeout: TIMEOUT.model }, () => {
       assert.match(err.message, /empty/)
       return true
     })
-    assert.equal(PayloadTooLargeError.prototype instanceof Error, true)
+    // an image over the decode limit (default 100 MP) is that item's 413, told from a 415 by its class
+    const [tooLarge] = await enc.prepareImages([await pngDeclaring(12_000, 10_000)])
+    assert.ok(tooLarge instanceof PayloadTooLargeError, `expected PayloadTooLargeError, got ${String(tooLarge)}`)
+    assert.equal(tooLarge.statusCode, 413)
   })
 
   test('empty inputs give empty outputs', async () => {

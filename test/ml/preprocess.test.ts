@@ -60,11 +60,15 @@ describe('image preprocessing', { timeout: TIMEOUT.unit }, () => {
     got.forEach((g, i) => assert.ok(Math.abs(g - level(want[i]!)) <= tol, `${what}: channel ${i} is ${g}, want ≈ ${level(want[i]!)}`))
 
   test('output is a CHW float tensor of the model input size, values in the rescaled range', async () => {
-    const p = await prepareImage(await solid(RED).png().toBuffer(), pre)
+    const png = await solid(RED).png().toBuffer()
+    const t0 = performance.now()
+    const p = await prepareImage(png, pre)
+    const wallMs = performance.now() - t0
     assert.ok(p.pixels instanceof Float32Array)
     assert.equal(p.pixels.length, 3 * pre.inputHeight * pre.inputWidth)
     near(rgbAt(p, 5, 5), RED, 1e-6, 'solid red')
-    assert.ok(p.decodeMs >= 0)
+    // decodeMs is the time this call spent decoding, in milliseconds: some, and no more than the call took
+    assert.ok(p.decodeMs > 0 && p.decodeMs <= wallMs, `decodeMs ${p.decodeMs} outside (0, ${wallMs}] ms`)
   })
 
   test('an EXIF-rotated JPEG comes out upright (orientation 6: left half red → top half red)', async () => {

@@ -12,6 +12,7 @@ import { TIMEOUT } from '../helpers/timeouts.js'
 import { assertError, imageForm, type Api, type Res } from './support/api.js'
 import { distinctImage } from './support/images.js'
 import { buildService, serviceEnv, tempDirs, type Dirs, type InProcessService } from './support/servers.js'
+import { keyMatches } from '../../src/plugins/auth.js'
 
 const KEY = 'reliability-test-key-0123456789'
 const b64 = (b: Buffer): string => b.toString('base64')
@@ -259,5 +260,34 @@ describe('rate limiting', { timeout: TIMEOUT.server }, () => {
     assert.ok(res.headers.get('retry-after') !== null, 'Retry-After')
     assertError(await svc.api.search({ query: [{ text: 'cat' }] }), 429, 'RATE_LIMITED', 'other /v1 routes share the budget')
     for (let i = 0; i < 10; i++) assert.equal((await svc.api.get('/health')).status, 200)
+  })
+})
+
+describe('the API key is compared in constant time', { timeout: TIMEOUT.unit }, () => {
+  test('comparing takes as long when the first byte differs as when only the last does', async () => {
+    // a 64 KiB key makes any early exit visible: `===` answers ~70× faster on a first-byte mismatch
+    const L = 64 * 1024
+    const key = Buffer.alloc(L, 'k').toString('latin1')
+    const variant = (at: number): string => { const b = Buffer.from(key, 'latin1'); b[at] = 0x6a; return b.toString('latin1') }
+    const firstDiffers = variant(0)
+    const lastDiffers = variant(L - 1)
+    const time = (presented: string): number => {
+      const t0 = process.hrtime.bigint()
+      let n = 0
+      for (let i = 0; i < 10; i++) if (keyMatches(presented, key)) n++
+      assert.equal(n, 0)
+      return Number(process.hrtime.bigint() - t0)
+    }
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+    let ratio = Infinity
+    // interleaved rounds, medians; up to 3 attempts so a busy machine cannot fail it by chance
+    for (let attempt = 0; attempt < 3 && !(ratio < 2 && ratio > 0.5); attempt++) {
+      const a: number[] = []
+      const b: number[] = []
+      for (let r = 0; r < 31; r++) { a.push(time(firstDiffers)); b.push(time(lastDiffers)) }
+      ratio = median(b) / median(a)
+    }
+    assert.ok(ratio < 2 && ratio > 0.5, `last-byte mismatch took ${ratio.toFixed(1)}× as long as a first-byte one: the comparison exits early`)
+    assert.equal(keyMatches(key, key), true)
   })
 })

@@ -188,6 +188,17 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
     await again.close()
   })
 
+  it('a deleted image leaves the index too: a search still returns k results after the nearest ones are deleted', async () => {
+    const { services, bytes } = await withImages(freshDir(), 30)
+    const nearest = (await services.search({ query: [{ image: bytes[0]! }], target: 'images', k: 3 })).map((h) => h.id)
+    // await: deletes become async with the storage ports (issue 11); the check stays the same for every backend
+    for (const id of nearest) assert.equal(await services.deleteImage(id), true)
+    const hits = await services.search({ query: [{ image: bytes[0]! }], target: 'images', k: 5 })
+    assert.equal(hits.length, 5, `k=5 after deleting the 3 nearest returned ${hits.length}: the index still holds deleted vectors`)
+    assert.ok(hits.every((h) => !nearest.includes(h.id)))
+    await services.close()
+  })
+
   it('keeps a text pool for image → text search', async () => {
     const { services, bytes } = await withImages(freshDir(), 3)
     const added = await services.addTexts([{ text: 'a cat', id: 't-cat' }, { text: 'a dog', metadata: { kind: 'animal' } }, { text: 'a cat' }])
