@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The selection run of issue 15: every recipe trained for the same steps with the held-out styles held out,
+# then measured on them (text → image, image → image across styles, arithmetic, everyday words).
+# One JSON line per recipe lands in models/align-mini/selection-runs.jsonl, which the model card tabulates.
+# Needs the corpus of `npm run model:train` (.cache/corpus).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STEPS=${STEPS:-800}
+SEED=${SEED:-1}
+PY=${PYTHON:-/usr/bin/python3}
+REPORT=${REPORT:-models/align-mini/selection-runs.jsonl}
+RECIPES=${RECIPES:-"v2 rich rich-pieces"}
+for recipe in $RECIPES; do
+  case $recipe in
+    v2) flags=(--captions v2) ;;
+    rich) flags=(--captions rich) ;;
+    rich-pieces) flags=(--captions rich --piece-dropout 0.2) ;;
+    *) echo "unknown recipe $recipe" >&2; exit 1 ;;
+  esac
+  "$PY" tools/align_mini/train.py --corpus .cache/corpus --out /tmp/align-mini-selection --steps "$STEPS" --seed "$SEED" \
+    --eval-only-sets "${flags[@]}" --recipe "$recipe" --report "$REPORT"
+done
