@@ -3,6 +3,7 @@
  * See lib/args.ts for the options (`npm run bench -- --help`).
  */
 import { annSection } from './ann.js'
+import { backendsSection } from './backends.js'
 import { alignBaseSection } from './align-base.js'
 import { encodersSection } from './encoders.js'
 import { ingestSection } from './ingest.js'
@@ -31,7 +32,8 @@ async function main (): Promise<void> {
     ingest: async (o) => await ingestSection(o, log),
     service: async (o) => await serviceSection(o, log),
     memory: async (o) => await memorySection(o, await getPool(), log),
-    'align-base': async (o) => await alignBaseSection(o, log)
+    'align-base': async (o) => await alignBaseSection(o, log),
+    backends: async (o) => await backendsSection(o, log)
   }
   const results: SectionResult[] = []
   for (const id of opts.sections) {
