@@ -10,7 +10,12 @@ import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, it } from 'node:test'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import pg from 'pg'
+import { openBackend } from '../../src/backends/open-backend.js'
+import { loadConfig } from '../../src/config.js'
 import { MIGRATIONS_TABLE } from '../../src/backends/postgres/migrate.js'
 import { openPostgresBackend, type PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
 import { searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
@@ -18,7 +23,7 @@ import { compareVersions, VectorExtensionError, vectorVersionProblem } from '../
 import type { Logger } from '../../src/types.js'
 import { startTestPostgres, type TestPostgres, type TestPostgresResult } from '../helpers/postgres.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import { DIM, Pool } from '../helpers/vectors.js'
+import { DIM, exactNearest, Pool } from '../helpers/vectors.js'
 
 const identity = { modelId: 'test-model', dim: DIM }
 const server = await startTestPostgres({ engine: 'server' })
@@ -83,21 +88,47 @@ describe('PostgreSQL backend: pgvector versions', () => {
 
 for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
   describe(`PostgreSQL backend on ${name}${'url' in db ? ` (${db.kind})` : ''}`, { timeout: TIMEOUT.server, ...needs(db, 'a server') }, () => {
-    it('walks the HNSW index for a filtered search (the planner, guessing jsonb @> matches almost nothing, would sort the matches instead)', async () => {
+    it('a walk of the HNSW index that stops short of k (pgvector 0.7: no iterative scan) takes the exact pass and still returns k', async () => {
       const url = 'url' in db && db.multiConnection ? await db.newDatabase() : (db as TestPostgres).url
-      const backend = await openPostgresBackend({ databaseUrl: url, poolSize: 1 }, { modelId: 'plan-model', dim: 8 })
+      const backend = await openPostgresBackend({ databaseUrl: url, poolSize: 1 }, { modelId: 'walk-model', dim: 8 })
       try {
-        const pool = new Pool(300, 5, 3, 8)
-        await backend.images.add(pool.rows)
-        const opts = { k: 10, filter: { group: 'rare' } }
-        const plan = await withTransaction(backend, `BEGIN; ${searchSettings(backend.images.settings, opts)}`, async (c) => {
-          const st = searchStatement(backend.images.settings, pool.query(0), opts)
+        const pool = new Pool(5000, 20, 3, 8)
+        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
+        const settings = backend.images.settings
+        settings.iterativeScan = false // as on pgvector 0.7
+        const q = pool.query(0)
+        const excludeIds = exactNearest(pool.rows, q, 100).map((r) => r.id)
+        const opts = { k: 10, excludeIds }
+        // the precondition that makes this test mean something: the planner walks the HNSW index here
+        const plan = await withTransaction(backend, `BEGIN; ${searchSettings(settings, opts)}`, async (c) => {
+          const st = searchStatement(settings, q, opts)
           return (await c.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN ${st.text}`, values: st.values })).rows.map((r) => r['QUERY PLAN']).join('\n')
         })
         assert.match(plan, /Index Scan using images_embedding_vector_hnsw/)
-        assert.equal((await backend.images.search(pool.query(0), opts)).length, 6, 'all 6 matching rows')
+        const passes = backend.images.counters.exactPasses
+        const hits = await backend.images.search(q, opts)
+        assert.equal(hits.length, 10)
+        assert.deepEqual(hits.map((h) => h.id), exactNearest(pool.rows.filter((r) => !excludeIds.includes(r.id)), q, 10).map((r) => r.id))
+        assert.equal(backend.images.counters.exactPasses, passes + 1)
       } finally {
         await backend.close()
+      }
+    })
+
+    it('is what openBackend opens when DATABASE_URL is set (SQLite otherwise)', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const dir = await mkdtemp(path.join(tmpdir(), 'open-backend-'))
+      const settings = { dataDir: dir, hnsw: { M: 16, efConstruction: 200, efSearch: 64 }, checkpointEvery: 1000 }
+      try {
+        const config = loadConfig({ DATABASE_URL: await db.newDatabase(), DATABASE_POOL_SIZE: '2', PG_VECTOR_TYPE: 'halfvec' }, dir)
+        const postgres = await openBackend({ ...settings, ...(config.database === undefined ? {} : { database: config.database }) }, identity)
+        assert.deepEqual([postgres.name, postgres.indexInfo().kind, (postgres as PostgresBackend).pool.options.max], ['postgres', 'pgvector hnsw (halfvec)', 2])
+        await postgres.close()
+        const sqlite = await openBackend(settings, identity)
+        assert.equal(sqlite.name, 'sqlite')
+        await sqlite.close()
+      } finally {
+        await rm(dir, { recursive: true, force: true })
       }
     })
 
