@@ -2,24 +2,26 @@
  * What only the PostgreSQL backend promises, beyond the shared contract (contract.test.ts): many
  * processes start on one database at once, a server without a usable pgvector is refused with the
  * fix named, a server that goes away and comes back is survived, concurrent writers of the same
- * content agree on one row, and filtered searches walk the HNSW index.
+ * content agree on one row, and a walk of the HNSW index that stops short of k falls back to exact.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createInterface } from 'node:readline'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { after, describe, it } from 'node:test'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { after, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { openBackend } from '../../src/backends/open-backend.js'
-import { loadConfig } from '../../src/config.js'
 import { MIGRATIONS_TABLE } from '../../src/backends/postgres/migrate.js'
 import { openPostgresBackend, type PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
+import { mapDiskFull } from '../../src/backends/postgres/pg-pool.js'
 import { searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
 import { compareVersions, VectorExtensionError, vectorVersionProblem } from '../../src/backends/postgres/vector-extension.js'
+import { loadConfig } from '../../src/config.js'
+import { StorageFullError } from '../../src/errors.js'
 import type { Logger } from '../../src/types.js'
 import { startTestPostgres, type TestPostgres, type TestPostgresResult } from '../helpers/postgres.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
@@ -48,12 +50,21 @@ function recordingLogger (): Logger & { lines: Array<{ level: string, msg: strin
   return logger as unknown as Logger & { lines: typeof lines }
 }
 
-describe('PostgreSQL backend: pgvector versions', () => {
+describe('PostgreSQL backend: refusals with the fix named', () => {
   it('refuses a server without pgvector or older than 0.7, naming the fix', () => {
     assert.match(vectorVersionProblem(undefined, 'db') ?? '', /no "vector" extension: .*scripts\/install-postgres\.sh.*CREATE EXTENSION vector/)
     assert.match(vectorVersionProblem('0.6.2', 'db') ?? '', /pgvector 0\.6\.2; align-search needs 0\.7\.0 or newer: .*ALTER EXTENSION vector UPDATE/)
     for (const ok of ['0.7.0', '0.8.0', '0.8.7', '0.10.1', '1.0.0']) assert.equal(vectorVersionProblem(ok, 'db'), undefined, ok)
     assert.ok(compareVersions('0.10.0', '0.9.0') > 0, 'versions compare by number, not as text')
+  })
+
+  it('a full disk on the server answers 507 like SQLite\'s', () => {
+    const full = Object.assign(new pg.DatabaseError('could not extend file "base/16384/16397": No space left on device', 0, 'error'), { code: '53100' })
+    const mapped = mapDiskFull(full)
+    assert.ok(mapped instanceof StorageFullError, String(mapped))
+    assert.match((mapped as Error).message, /out of disk space/)
+    const other = Object.assign(new pg.DatabaseError('deadlock detected', 0, 'error'), { code: '40P01' })
+    assert.equal(mapDiskFull(other), other)
   })
 
   it('a real server without the extension is refused at start with the fix named (PGlite without pgvector)', { timeout: TIMEOUT.server }, async (t) => {
