@@ -1,7 +1,9 @@
 /**
  * Section "backends": the same vectors stored through each backend's ports (SQLite + hnswlib,
  * pgvector `vector`, pgvector `halfvec`), then recall@10 against exact brute force and search
- * queries/s at each efSearch, and a filtered search that matches 1% of the rows. Ratios are taken
+ * queries/s at each efSearch, and a filtered search that matches 1% of the rows. The vectors are the
+ * ANN section's: the demo pool's image embeddings perturbed to N (uniform random vectors would make
+ * every HNSW look bad), queried with the pool's text embeddings (cross-modal, as text search is). Ratios are taken
  * against SQLite + hnswlib (speed) and pgvector `vector` (halfvec's recall and index size) in the
  * same run. PostgreSQL comes from DATABASE_URL or a throwaway cluster (test/helpers/postgres.ts);
  * without one the section is skipped with the reason.
@@ -17,19 +19,18 @@ import { openSqliteBackend } from '../src/backends/sqlite/open-sqlite-backend.js
 import { startTestPostgres } from '../test/helpers/postgres.js'
 import { groundTruthParallel } from './lib/ground-truth.js'
 import { machineInfo } from './lib/machine.js'
-import { fmt, ratio } from './lib/stats.js'
+import type { PoolEmbeddings } from './lib/pool.js'
+import { fmt, median, ratio } from './lib/stats.js'
 import type { BenchOptions, Cell, SectionResult, Target } from './lib/types.js'
-import { perturb, randomUnit, recallAt, row, type Truth } from './lib/vectors.js'
+import { deriveSigma, perturb, recallAt, row, type Truth } from './lib/vectors.js'
 
-const DIM = 256
-/** rows per cluster: neighbours are variants of one centre, as near-duplicates and one concept's images are */
-const PER_CLUSTER = 20
-/** cosine between two variants of one centre, ≈ 1/(1 + σ²·dim) */
-const VARIANT_COSINE = 0.8
 const INSERT_BATCH = 500
 /** 1 row in FILTER_BUCKETS carries each `bucket` value: the filtered search matches 1% */
 const FILTER_BUCKETS = 100
 const CONCURRENCY = 4
+const PASSES = 3
+/** the embedded backend's filtered search runs at about one per second at 20k (see the notes), so fewer queries */
+const FILTERED_QUERIES = 50
 const TARGET_QPS_RATIO = 0.5
 const TARGET_RECALL = 0.95
 const TARGET_FILTERED_RECALL = 0.9
@@ -41,24 +42,27 @@ interface FilteredPoint { variant: string, recall: number, minHits: number, qps:
 const idOf = (i: number): string => `v${i}`
 const indexOf = (id: string): number => Number(id.slice(1))
 
-export async function backendsSection (opts: BenchOptions, log: (m: string) => void): Promise<SectionResult> {
+export async function backendsSection (opts: BenchOptions, embeddings: PoolEmbeddings, log: (m: string) => void): Promise<SectionResult> {
   const t0 = performance.now()
   const n = opts.nBackends
-  const nq = Math.min(opts.queries, 200)
+  const dim = embeddings.dim
+  const p = embeddings.images.length / dim
+  const nq = Math.min(opts.queries, 200, p)
   const base: SectionResult = { id: 'backends', title: 'Backends: SQLite + hnswlib vs PostgreSQL + pgvector', machine: machineInfo(), dataset: '', params: {}, tables: [], targets: [], notes: [], wallMs: 0 }
   const server = await startTestPostgres({ engine: 'server' })
   if (!('url' in server)) return { ...base, skipped: `no PostgreSQL: ${server.skip}`, wallMs: performance.now() - t0 }
   const scratch = await mkdtemp(path.join(opts.workDir, 'backends-'))
   try {
-    const sigma = opts.sigma ?? Math.sqrt((1 / VARIANT_COSINE - 1) / DIM)
-    const centres = randomUnit(Math.ceil(n / PER_CLUSTER), DIM, opts.seed)
-    const data = perturb(centres, DIM, n, sigma, opts.seed + 1)
-    const queries = perturb(centres, DIM, nq, sigma, opts.seed + 2, 7) // other variants of the same centres
+    const sigma = opts.sigma ?? deriveSigma(embeddings.images, dim).sigma
+    const data = perturb(embeddings.images, dim, n, sigma, opts.seed)
+    const stride = Math.max(1, Math.floor(p / nq))
+    const queries = new Float32Array(nq * dim)
+    for (let i = 0; i < nq; i++) queries.set(row(embeddings.texts, i * stride, dim), i * dim)
     log(`  backends: ${n} vectors, ${nq} queries, ground truth…`)
-    const truth = await groundTruthParallel(data, queries, DIM, opts.k)
-    const filtered = filteredTruth(data, queries, opts.k)
+    const truth = await groundTruthParallel(data, queries, dim, opts.k)
+    const filtered = filteredTruth(data, queries, dim, opts.k)
 
-    const identity: BackendIdentity = { modelId: 'bench-backends', dim: DIM }
+    const identity: BackendIdentity = { modelId: 'bench-backends', dim: dim }
     const hnsw = (efSearch: number): { M: number, efConstruction: number, efSearch: number } => ({ M: opts.M, efConstruction: opts.efConstruction, efSearch })
     const sqliteDir = path.join(scratch, 'sqlite')
     const pgVariant = async (vectorType: PgVectorType): Promise<Variant> => {
@@ -89,7 +93,7 @@ export async function backendsSection (opts: BenchOptions, log: (m: string) => v
       for (let i = 0; i < n; i += INSERT_BATCH) {
         const rows = Array.from({ length: Math.min(INSERT_BATCH, n - i) }, (_, j) => ({
           id: idOf(i + j), sha256: `${(i + j).toString(16).padStart(16, '0')}`.padEnd(64, 'a'), width: 1, height: 1,
-          metadata: { bucket: (i + j) % FILTER_BUCKETS }, embedding: row(data, i + j, DIM), thumbnail: null
+          metadata: { bucket: (i + j) % FILTER_BUCKETS }, embedding: row(data, i + j, dim), thumbnail: null
         }))
         await b.images.add(rows)
       }
@@ -106,7 +110,7 @@ export async function backendsSection (opts: BenchOptions, log: (m: string) => v
           const many = await measure(s, queries, nq, truth, opts.k, CONCURRENCY)
           sweep.push({ variant: v.name, ef, recall: one.recall, qps: one.qps, qpsConcurrent: many.qps })
           log(`    ef ${ef}: recall ${fmt(one.recall)}, ${fmt(one.qps)} QPS (${fmt(many.qps)} with ${CONCURRENCY} at once)`)
-          if (ef === 64 || (ef === opts.efSearch.at(-1) && !opts.efSearch.includes(64))) filteredPoints.push({ variant: v.name, ...await measureFiltered(s, queries, nq, filtered, opts.k) })
+          if (ef === 64 || (ef === opts.efSearch.at(-1) && !opts.efSearch.includes(64))) filteredPoints.push({ variant: v.name, ...await measureFiltered(s, queries, Math.min(nq, FILTERED_QUERIES), filtered, opts.k, dim) })
         } finally {
           await s.close()
         }
@@ -117,17 +121,18 @@ export async function backendsSection (opts: BenchOptions, log: (m: string) => v
     const vector = (ef: number): SweepPoint | undefined => sweep.find((p) => p.variant === 'pgvector vector' && p.ef === ef)
     const sweepRows: Cell[][] = sweep.map((p) => [p.variant, p.ef, fmt(p.recall), fmt(p.qps), fmt(ratio(p.qps, sqlite(p.ef)?.qps ?? 0)), fmt(p.qpsConcurrent), fmt(ratio(p.qpsConcurrent, sqlite(p.ef)?.qpsConcurrent ?? 0)), p.variant === 'pgvector halfvec' ? fmt(ratio(p.recall, vector(p.ef)?.recall ?? 0)) : '–'])
     const targets: Target[] = []
-    // the speed target at the smallest ef where both reach the recall bar
+    // the issue's speed target is text search over HTTP; at this level the ratio is context, not a verdict
     const atBar = opts.efSearch.find((ef) => (sqlite(ef)?.recall ?? 0) >= TARGET_RECALL && (vector(ef)?.recall ?? 0) >= TARGET_RECALL)
     const qpsRatio = atBar === undefined ? null : ratio(vector(atBar)!.qpsConcurrent, sqlite(atBar)!.qpsConcurrent)
     targets.push({
       section: 'backends',
-      name: `pgvector search QPS vs SQLite + hnswlib at recall@10 ≥ ${TARGET_RECALL} (backend level, ${CONCURRENCY} searches at once)`,
+      name: `text search over HTTP on PostgreSQL vs the embedded backend, at recall@10 ≥ ${TARGET_RECALL}`,
       goal: `≥ ${TARGET_QPS_RATIO}×`,
-      measured: qpsRatio,
+      measured: null,
       unit: '×',
-      met: qpsRatio === null ? null : qpsRatio >= TARGET_QPS_RATIO,
-      detail: atBar === undefined ? `no efSearch in ${opts.efSearch.join('/')} reached the recall bar for both` : `efSearch ${atBar}`
+      met: null,
+      detail: 'not measured: needs the services on the backend ports (the HTTP run). Backend level, ' +
+        (atBar === undefined ? `no efSearch in ${opts.efSearch.join('/')} reached the recall bar for both` : `efSearch ${atBar}, ${CONCURRENCY} at once: ${fmt(qpsRatio)}×`)
     })
     for (const f of filteredPoints.filter((p) => p.variant.startsWith('pgvector'))) {
       targets.push({
@@ -143,18 +148,20 @@ export async function backendsSection (opts: BenchOptions, log: (m: string) => v
     const halfvecBytes = ratio(bytes.get('pgvector halfvec') ?? 0, bytes.get('pgvector vector') ?? 0)
     return {
       ...base,
-      dataset: `${n.toLocaleString('en-US')} clustered ${DIM}-d unit vectors (${PER_CLUSTER} variants of each random centre, σ = ${fmt(sigma)}, so variants meet at cosine ≈ ${VARIANT_COSINE}); ${nq} queries are other variants of the same centres`,
-      params: { N: n, dim: DIM, queries: nq, M: opts.M, efConstruction: opts.efConstruction, efSearch: opts.efSearch.join('/'), k: opts.k, 'PostgreSQL': server.kind },
+      dataset: `${embeddings.modelId} embeddings of the demo pool (${p} images, dim ${dim}) perturbed to ${n.toLocaleString('en-US')} vectors (σ = ${fmt(sigma)}, as in the ANN section); ${nq} queries: text embeddings of pool labels`,
+      params: { N: n, dim: dim, queries: nq, M: opts.M, efConstruction: opts.efConstruction, efSearch: opts.efSearch.join('/'), k: opts.k, 'PostgreSQL': server.kind },
       tables: [
         { title: 'Storing the vectors through the backend (add, 500 rows per call)', columns: ['backend', 'seconds', 'rows/s', 'index MiB', 'index bytes/vector'], rows: builds, note: `halfvec's index is ${fmt(halfvecBytes)}× the size of vector's.` },
         { title: 'Search: recall@10 against exact, queries/s one at a time and 4 at once', columns: ['backend', 'efSearch', 'recall@10', 'QPS (1)', '× SQLite', `QPS (${CONCURRENCY})`, '× SQLite', 'recall × vector'], rows: sweepRows },
-        { title: `Filtered search, 1 row in ${FILTER_BUCKETS} matches (efSearch 64)`, columns: ['backend', 'recall@10', 'fewest hits', 'QPS (1)'], rows: filteredPoints.map((f) => [f.variant, fmt(f.recall), f.minHits, fmt(f.qps)]) }
+        { title: `Filtered search, 1 row in ${FILTER_BUCKETS} matches (efSearch 64, ${Math.min(nq, FILTERED_QUERIES)} queries)`, columns: ['backend', 'recall@10', 'fewest hits', 'QPS (1)'], rows: filteredPoints.map((f) => [f.variant, fmt(f.recall), f.minHits, fmt(f.qps)]) }
       ],
       targets,
       notes: [
         'Backend level: the services and HTTP are not in these figures. The text-search-over-HTTP comparison of issue 11 needs the services on the ports first.',
         `A throwaway cluster runs with fsync and synchronous_commit off, which flatters PostgreSQL's write figures; search figures are unaffected.`,
-        'PostgreSQL answers over a socket with three round trips per search (BEGIN + SET LOCALs, the query, COMMIT); hnswlib answers in-process, one search at a time on the event loop, so several at once do not add up there.',
+        'PostgreSQL answers over a socket with three round trips per search (BEGIN + SET LOCALs, the query, COMMIT); hnswlib answers in-process, one search at a time on the event loop, so several at once do not add up there. Over HTTP the text encoder\'s time comes on top of both, so the ratio there is closer to 1.',
+        'The embedded backend filters inside the hnswlib walk, reading each visited row\'s metadata from SQLite, and a 1% filter makes the walk visit most of the graph; PostgreSQL reads the few matching rows through the GIN index and sorts them exactly.',
+        `QPS is the median of ${PASSES} passes over the queries; recall is from the first.`,
         'halfvec rows: the candidates come from the half-precision index and are re-ordered by the float32 column, so the scores are exact and the recall difference is all in which candidates the index finds.'
       ],
       wallMs: performance.now() - t0,
@@ -166,41 +173,46 @@ export async function backendsSection (opts: BenchOptions, log: (m: string) => v
   }
 }
 
-async function measure (b: Backend, queries: Float32Array, nq: number, truth: Truth, k: number, concurrency: number): Promise<{ recall: number, qps: number }> {
-  for (let i = 0; i < Math.min(20, nq); i++) await b.images.search(row(queries, i, DIM), { k }) // warm caches
+/** recall over all queries; QPS as the median of PASSES timed passes (the machine is shared: one pass can catch a burst) */
+async function measure (b: Backend, queries: Float32Array, nq: number, truth: Truth, k: number, concurrency: number, dim = truth.dim): Promise<{ recall: number, qps: number }> {
+  for (let i = 0; i < Math.min(20, nq); i++) await b.images.search(row(queries, i, dim), { k }) // warm caches
   let recall = 0
-  let next = 0
-  const t0 = performance.now()
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let i = next++; i < nq; i = next++) {
-      const hits = await b.images.search(row(queries, i, DIM), { k })
-      recall += recallAt(hits.map((h) => indexOf(h.id)), truth, i)
-    }
-  }))
-  return { recall: recall / nq, qps: nq / ((performance.now() - t0) / 1000) }
+  const qps: number[] = []
+  for (let pass = 0; pass < PASSES; pass++) {
+    let next = 0
+    const t0 = performance.now()
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < nq; i = next++) {
+        const hits = await b.images.search(row(queries, i, dim), { k })
+        if (pass === 0) recall += recallAt(hits.map((h) => indexOf(h.id)), truth, i)
+      }
+    }))
+    qps.push(nq / ((performance.now() - t0) / 1000))
+  }
+  return { recall: recall / nq, qps: median(qps) }
 }
 
 /** exact top-k among the rows of query i's bucket (i mod FILTER_BUCKETS) */
-function filteredTruth (data: Float32Array, queries: Float32Array, k: number): string[][] {
-  const n = data.length / DIM
-  return Array.from({ length: queries.length / DIM }, (_, qi) => {
-    const q = row(queries, qi, DIM)
+function filteredTruth (data: Float32Array, queries: Float32Array, dim: number, k: number): string[][] {
+  const n = data.length / dim
+  return Array.from({ length: queries.length / dim }, (_, qi) => {
+    const q = row(queries, qi, dim)
     const scored: Array<{ i: number, s: number }> = []
     for (let i = qi % FILTER_BUCKETS; i < n; i += FILTER_BUCKETS) {
       let s = 0
-      for (let j = 0; j < DIM; j++) s += data[i * DIM + j]! * q[j]!
+      for (let j = 0; j < dim; j++) s += data[i * dim + j]! * q[j]!
       scored.push({ i, s })
     }
     return scored.sort((a, b) => b.s - a.s).slice(0, k).map((x) => idOf(x.i))
   })
 }
 
-async function measureFiltered (b: Backend, queries: Float32Array, nq: number, truth: string[][], k: number): Promise<{ recall: number, minHits: number, qps: number }> {
+async function measureFiltered (b: Backend, queries: Float32Array, nq: number, truth: string[][], k: number, dim: number): Promise<{ recall: number, minHits: number, qps: number }> {
   let recall = 0
   let minHits = k
   const t0 = performance.now()
   for (let i = 0; i < nq; i++) {
-    const hits = await b.images.search(row(queries, i, DIM), { k, filter: { bucket: i % FILTER_BUCKETS } })
+    const hits = await b.images.search(row(queries, i, dim), { k, filter: { bucket: i % FILTER_BUCKETS } })
     const want = new Set(truth[i])
     recall += hits.filter((h) => want.has(h.id)).length / k
     minHits = Math.min(minHits, hits.length)

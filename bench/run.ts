@@ -33,7 +33,7 @@ async function main (): Promise<void> {
     service: async (o) => await serviceSection(o, log),
     memory: async (o) => await memorySection(o, await getPool(), log),
     'align-base': async (o) => await alignBaseSection(o, log),
-    backends: async (o) => await backendsSection(o, log)
+    backends: async (o) => await backendsSection(o, await getPool(), log)
   }
   const results: SectionResult[] = []
   for (const id of opts.sections) {
