@@ -1,11 +1,13 @@
 /**
  * The process: configuration, logger, listen, graceful shutdown. Everything else is in app.ts.
  * SIGINT/SIGTERM close the app, which closes the services (checkpointing the index);
- * a second signal, or a close that takes longer than SHUTDOWN_GRACE_MS, exits at once.
+ * a second signal (not npm's echo of the first: stop-signals.ts), or a close that takes longer
+ * than SHUTDOWN_GRACE_MS, exits at once.
  */
 import { pino } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, ensureDirs, loadConfig, type Config } from './config.js'
+import { onStopSignals, type StopSignal } from './stop-signals.js'
 
 const SHUTDOWN_GRACE_MS = 30_000
 
@@ -26,13 +28,11 @@ async function main (): Promise<void> {
 
   const app = await buildApp({ config, logger })
 
-  let closing = false
-  const shutdown = (signal: string): void => {
-    if (closing) {
+  const shutdown = (signal: StopSignal, again: boolean): void => {
+    if (again) {
       logger.warn({ signal }, 'second signal: exiting without waiting')
       process.exit(130)
     }
-    closing = true
     logger.info({ signal }, 'shutting down: finishing requests and checkpointing the index')
     const timer = setTimeout(() => {
       logger.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long: exiting')
@@ -47,8 +47,7 @@ async function main (): Promise<void> {
       process.exit(1)
     })
   }
-  process.on('SIGINT', () => { shutdown('SIGINT') })
-  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+  onStopSignals(shutdown)
   process.on('unhandledRejection', (err) => { logger.error({ err }, 'unhandled rejection') })
 
   await app.listen({ port: config.port, host: config.host })

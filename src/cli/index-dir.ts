@@ -3,7 +3,7 @@
  * Same code path as POST /v1/index-jobs {"directory"}: the services open the model and the
  * index from the environment (DATA_DIR, MODEL_DIR, …), a directory job runs over <dir>
  * (recursively, skipping files already indexed), and a progress bar follows it.
- * Ctrl-C cancels the job; what was indexed stays indexed and is checkpointed on exit.
+ * Ctrl-C (or SIGTERM) cancels the job; what was indexed stays indexed and is checkpointed on exit.
  */
 import { statSync } from 'node:fs'
 import path from 'node:path'
@@ -11,6 +11,7 @@ import { pino } from 'pino'
 import { ConfigError, ensureDirs, loadConfig, type Config } from '../config.js'
 import { openCoreServices } from '../plugins/services.js'
 import type { JobView, Services } from '../services/types.js'
+import { onStopSignals } from '../stop-signals.js'
 
 const USAGE = 'usage: npm run index -- <dir>   (indexes every image under <dir> into DATA_DIR)'
 const POLL_MS = 250
@@ -55,14 +56,11 @@ export async function indexDirectory (services: Services, out: NodeJS.WriteStrea
   // IMPORT_DIR is the folder itself, so the job source is its root
   const jobId = services.createJob({ directory: '.' })
   const started = Date.now()
-  let cancelled = false
-  const onSigint = (): void => {
-    if (cancelled) process.exit(130)
-    cancelled = true
+  const stopListening = onStopSignals((_signal, again) => {
+    if (again) process.exit(130)
     out.write('\ncancelling (Ctrl-C again to quit at once)…\n')
     services.cancelJob(jobId)
-  }
-  process.on('SIGINT', onSigint)
+  })
   let lastLine = 0
   try {
     for (;;) {
@@ -83,7 +81,7 @@ export async function indexDirectory (services: Services, out: NodeJS.WriteStrea
       await sleep(POLL_MS)
     }
   } finally {
-    process.off('SIGINT', onSigint)
+    stopListening()
   }
 }
 
