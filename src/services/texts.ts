@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { BadRequestError, ConflictError } from '../errors.js'
 import type { VectorRow } from '../index/index.js'
 import { MAX_TEXT_CHARS, MAX_TEXTS_PER_CALL } from '../limits.js'
+import { formatPrompt } from '../ml/index.js'
 import { idProblem } from '../storage/index.js'
 import { contentId } from './ingest-images.js'
 import type { Metadata } from './types.js'
@@ -14,8 +15,10 @@ export interface TextInput { id?: string, text: string, metadata?: Metadata }
  * Adds texts; the same text (exact string) is stored once: later adds are `duplicate` with the
  * stored id. The whole call is validated first: a bad text or id throws BadRequestError naming
  * `items[i].…`, an id used by another text throws ConflictError, and nothing is stored.
+ * With `template` (e.g. the model's "an icon of {}"), each text is a label: the label is stored
+ * and returned by searches, and only its vector comes from the filled template.
  */
-export async function addTexts (core: Core, items: TextInput[]): Promise<Array<{ id: string, status: 'indexed' | 'duplicate' }>> {
+export async function addTexts (core: Core, items: TextInput[], opts: { template?: string } = {}): Promise<Array<{ id: string, status: 'indexed' | 'duplicate' }>> {
   const { store, encoder } = core
   if (!Array.isArray(items) || items.length === 0) throw new BadRequestError('items must be a non-empty array')
   if (items.length > MAX_TEXTS_PER_CALL) throw new BadRequestError(`items has ${items.length} entries; at most ${MAX_TEXTS_PER_CALL}`)
@@ -50,7 +53,7 @@ export async function addTexts (core: Core, items: TextInput[]): Promise<Array<{
     return { fresh, firstBySha }
   }
   const before = plan()
-  const vectors = before.fresh.length === 0 ? [] : await encoder.encodeTexts(before.fresh.map((i) => items[i]!.text))
+  const vectors = before.fresh.length === 0 ? [] : await encoder.encodeTexts(before.fresh.map((i) => encodedText(items[i]!.text, opts.template)))
   const vectorOf = new Map(before.fresh.map((i, k) => [i, vectors[k]!]))
 
   const rows: VectorRow[] = []
@@ -77,4 +80,9 @@ export async function addTexts (core: Core, items: TextInput[]): Promise<Array<{
   })
   if (rows.length > 0) await core.texts.append(rows).catch(() => {})
   return out
+}
+
+/** what the encoder sees for a stored text: the text itself, or the template filled with it */
+function encodedText (text: string, template: string | undefined): string {
+  return template === undefined ? text : formatPrompt({ promptTemplate: template }, text)
 }

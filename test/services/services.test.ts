@@ -271,9 +271,13 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
     assert.equal(services.stats().images, 4)
     const cats = await services.search({ query: [{ text: 'x' }], target: 'images', k: 10, filter: { label: 'cat' } })
     assert.deepEqual(cats.map((h) => h.metadata.set).sort(), ['animals', 'more'])
+    // the text pool holds the labels; their vectors are the model's prompt template filled with them
     const texts = await services.search({ query: [{ text: 'an icon of dog' }], target: 'texts', k: 10 })
-    assert.deepEqual(texts.map((t) => t.text).sort(), ['an icon of cat', 'an icon of dog'])
-    assert.equal(texts[0]!.text, 'an icon of dog')
+    assert.deepEqual(texts.map((t) => t.text).sort(), ['cat', 'dog'])
+    assert.equal(texts[0]!.text, 'dog')
+    assert.ok(texts[0]!.score > 0.9999, `"dog" was not encoded as "an icon of dog" (score ${texts[0]!.score})`)
+    const bare = await services.search({ query: [{ text: 'dog' }], target: 'texts', k: 10 })
+    assert.ok(bare.every((t) => t.score < 0.9999), 'a label was encoded without the template')
     for (const h of await services.search({ query: [{ text: 'x' }], target: 'images', k: 10 })) services.deleteImage(h.id)
     await services.close()
 
