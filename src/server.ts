@@ -8,6 +8,7 @@ import { pino } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, ensureDirs, loadConfig, type Config } from './config.js'
 import { onStopSignals, type StopSignal } from './stop-signals.js'
+import { DataDirBusyError, lockDataDir, type DataDirLock } from './storage/index.js'
 
 const SHUTDOWN_GRACE_MS = 30_000
 
@@ -21,10 +22,22 @@ function readConfig (): Config {
   }
 }
 
+/** this process's hold on DATA_DIR, or exit with a message naming the process that has it */
+function lockOrExit (config: Config): DataDirLock {
+  try {
+    return lockDataDir(config.dataDir, 'align-search server')
+  } catch (err) {
+    if (!(err instanceof DataDirBusyError)) throw err
+    pino({ base: undefined }).fatal({ dataDir: config.dataDir, holder: err.holder }, `${err.message}. Stop that process first, or give this server another DATA_DIR.`)
+    process.exit(75) // EX_TEMPFAIL: it can start once the other one has stopped
+  }
+}
+
 async function main (): Promise<void> {
   const config = readConfig()
   const logger = pino({ level: config.logLevel, redact: ['req.headers.authorization'] })
   ensureDirs(config)
+  const lock = lockOrExit(config)
 
   const app = await buildApp({ config, logger })
 
@@ -40,6 +53,7 @@ async function main (): Promise<void> {
     }, SHUTDOWN_GRACE_MS)
     timer.unref()
     app.close().then(() => {
+      lock.release()
       logger.info('bye')
       process.exit(0)
     }, (err: unknown) => {

@@ -11,6 +11,7 @@ import { pino } from 'pino'
 import { ConfigError, ensureDirs, loadConfig, type Config } from '../config.js'
 import { openCoreServices } from '../plugins/services.js'
 import type { JobView, Services } from '../services/types.js'
+import { DataDirBusyError, lockDataDir, type DataDirLock } from '../storage/index.js'
 import { onStopSignals } from '../stop-signals.js'
 
 const USAGE = 'usage: npm run index -- <dir>   (indexes every image under <dir> into DATA_DIR)'
@@ -107,6 +108,18 @@ async function main (): Promise<void> {
     throw err
   }
   ensureDirs(config)
+  let lock: DataDirLock
+  try {
+    lock = lockDataDir(config.dataDir, 'npm run index')
+  } catch (err) {
+    if (!(err instanceof DataDirBusyError)) throw err
+    // a server would not see what this process adds, and two writers must not share one index
+    process.stderr.write(`${err.message}.\n` +
+      'Stop it first, or let the running server index the folder: place it under its IMPORT_DIR and\n' +
+      `  curl -X POST http://<server>/v1/index-jobs -H 'content-type: application/json' -d '{"directory":"<folder under IMPORT_DIR>"}'\n` +
+      '(or use "Index a folder" on its page).\n')
+    process.exit(75) // EX_TEMPFAIL
+  }
   const logger = pino({ level: config.logLevel }, pino.destination(2))
   process.stderr.write(`loading ${config.modelDir} and the index in ${config.dataDir}…\n`)
   const services = await openCoreServices(config, logger)
@@ -123,6 +136,7 @@ async function main (): Promise<void> {
   } finally {
     // closing checkpoints the index
     await services.close()
+    lock.release()
   }
   process.exit(code)
 }
