@@ -12,12 +12,22 @@ export interface TypeBoxProvider extends FastifyTypeProvider {
   serializer: this['schema'] extends TSchema ? Static<this['schema']> : unknown
 }
 
+/** One item of a several-item request that failed (in an error, every item failed). */
+export const FailedItem = Type.Object({
+  id: Type.String({ description: 'the id sent for the item, or "" when none was' }),
+  status: Type.Literal('failed'),
+  code: Type.Optional(Type.String({ description: 'why, as an error code', examples: ['UNSUPPORTED_MEDIA_TYPE'] })),
+  error: Type.Optional(Type.String({ description: 'why, in words' })),
+  filename: Type.Optional(Type.String({ description: 'the uploaded file name' }))
+})
+
 /** Every error the API answers with. */
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer({ description: 'HTTP status code', examples: [400] }),
   code: Type.String({ description: 'stable machine-readable error code, see src/errors.ts', examples: ['BAD_REQUEST'] }),
   error: Type.String({ description: 'HTTP reason phrase', examples: ['Bad Request'] }),
-  message: Type.String({ description: 'what went wrong, naming the field when a request field is at fault', examples: ['body/k must be >= 1'] })
+  message: Type.String({ description: 'what went wrong, naming the field when a request field is at fault', examples: ['body/k must be >= 1'] }),
+  items: Type.Optional(Type.Array(FailedItem, { description: 'only when every item of a several-item request failed (POST /v1/images): each item\'s reason, in request order' }))
 }, { $id: 'Error', title: 'Error', description: 'The shape of every error response' })
 export type ErrorResponseT = Static<typeof ErrorResponse>
 

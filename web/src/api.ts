@@ -5,6 +5,8 @@
 const KEY_STORAGE = 'align-search.apiKey'
 
 export class ApiError extends Error {
+  /** each item's outcome, when every item of a several-item request failed (POST /v1/images) */
+  items?: unknown[]
   constructor (readonly status: number, readonly code: string, message: string) {
     super(message)
     this.name = 'ApiError'
@@ -72,11 +74,13 @@ async function request<T> (method: string, path: string, body?: unknown, signal?
   let json: unknown
   try { json = text === '' ? undefined : JSON.parse(text) } catch { json = undefined }
   if (!res.ok) {
-    const e = (json ?? {}) as { message?: unknown, error?: unknown, code?: unknown }
+    const e = (json ?? {}) as { message?: unknown, error?: unknown, code?: unknown, items?: unknown }
     const message = typeof e.message === 'string' && e.message !== ''
       ? e.message
       : `The server answered ${res.status} ${typeof e.error === 'string' ? e.error : res.statusText}`.trim()
-    throw new ApiError(res.status, typeof e.code === 'string' ? e.code : `HTTP_${res.status}`, message)
+    const err = new ApiError(res.status, typeof e.code === 'string' ? e.code : `HTTP_${res.status}`, message)
+    if (Array.isArray(e.items)) err.items = e.items
+    throw err
   }
   return json as T
 }
@@ -115,8 +119,15 @@ export async function uploadImages (files: File[], onChunk: (items: IngestItem[]
   for (let i = 0; i < files.length; i += size) {
     const form = new FormData()
     for (const file of files.slice(i, i + size)) appendFile(form, file)
-    const res = await request<{ items: IngestItem[] }>('POST', '/v1/images', form)
-    onChunk(res.items, i)
+    let items: IngestItem[]
+    try {
+      items = (await request<{ items: IngestItem[] }>('POST', '/v1/images', form)).items
+    } catch (err) {
+      // every file of this chunk failed: report them like any failure and go on with the next chunk
+      if (!(err instanceof ApiError) || err.items === undefined) throw err
+      items = err.items as IngestItem[]
+    }
+    onChunk(items, i)
   }
 }
 
