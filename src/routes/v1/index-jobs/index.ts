@@ -66,7 +66,7 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
           ...(f.metadata === undefined ? {} : { metadata: f.metadata })
         })))
       } else {
-        jobId = services.createJob(toSource(request.body as JobBodyT))
+        jobId = await services.createJob(toSource(request.body as JobBodyT))
       }
       request.log.info({ job: jobId, files: files?.length }, 'index job created')
       return await reply.code(202).header('location', `/v1/index-jobs/${encodeURIComponent(jobId)}`).send({ jobId })
@@ -81,7 +81,7 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
       response: { 200: JobView, ...errorResponses }
     }
   }, async (request) => {
-    const job = request.server.services.getJob(request.params.id)
+    const job = await request.server.services.getJob(request.params.id)
     if (job === undefined) throw new NotFoundError(`index job "${request.params.id}" not found`)
     return job
   })
@@ -96,7 +96,7 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
       response: { 200: JobView, ...errorResponses }
     }
   }, async (request) => {
-    const job = request.server.services.cancelJob(request.params.id)
+    const job = await request.server.services.cancelJob(request.params.id)
     if (job === undefined) throw new NotFoundError(`index job "${request.params.id}" not found`)
     return job
   })
