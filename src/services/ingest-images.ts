@@ -99,7 +99,7 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
   const writes = rows.length === 0 && progress === undefined ? [] : await backend.images.add(rows, progress)
   ok.forEach(({ i }, r) => {
     const w = writes[r]
-    if (w === undefined) fail(i, 'INTERNAL_SERVER_ERROR', 'not stored')
+    if (w === undefined) fail(i, 'INTERNAL_ERROR', 'not stored')
     else if (w.status === 'failed') fail(i, w.code, w.error)
     else results[i] = { id: w.id, status: w.status }
   })
