@@ -1,4 +1,6 @@
+import type { Backend, BackendIdentity } from '../backends/ports.js'
 import type { Encoder, EncoderOptions, ExecutionProvider } from '../ml/types.js'
+import type { Logger } from '../types.js'
 
 /** What `openServices` needs; src/config.ts maps the environment onto it. */
 export interface ServicesConfig {
@@ -25,6 +27,8 @@ export interface ServicesConfig {
   demoPoolDir?: string | undefined
   /** loads the encoder (default: src/ml's loadEncoder); tests inject a fake */
   loadEncoder?: (opts: EncoderOptions) => Promise<Encoder>
+  /** opens the backend (default: src/backends/open-backend.ts's openBackend); tests wrap it */
+  openBackend?: (config: ServicesConfig, identity: BackendIdentity, logger: Logger) => Promise<Backend>
   /** items per index-job batch (default 32) */
   jobBatchSize?: number
   /** largest file an index job reads, bytes (default 64 MiB) */
