@@ -1,3 +1,4 @@
+import type { DatabaseConfig } from '../backends/open-backend.js'
 import type { Backend, BackendIdentity } from '../backends/ports.js'
 import type { Encoder, EncoderOptions, ExecutionProvider } from '../ml/types.js'
 import type { Logger } from '../types.js'
@@ -23,6 +24,8 @@ export interface ServicesConfig {
   hnsw: { M: number, efConstruction: number, efSearch: number }
   /** index snapshot after this many inserts + deletes */
   checkpointEvery: number
+  /** PostgreSQL + pgvector when set (DATABASE_URL); otherwise SQLite + hnswlib in dataDir */
+  database?: DatabaseConfig | undefined
   /** folder of demo images queued as an index job on the very first start (may lie outside importDir) */
   demoPoolDir?: string | undefined
   /** loads the encoder (default: src/ml's loadEncoder); tests inject a fake */
