@@ -24,7 +24,10 @@ async function main (): Promise<void> {
   const logger = pino({ level: config.logLevel, redact: ['req.headers.authorization'] })
   ensureDirs(config)
 
-  const app = await buildApp({ config, logger })
+  // the services may fail for good while opening in the background (a shared database); until shutdown exists, keep the error
+  let early: { err: unknown } | undefined
+  let stopOnFatal = (err: unknown): void => { early = { err } }
+  const app = await buildApp({ config, logger, onFatal: (err) => { stopOnFatal(err) } })
 
   let closing = false
   const shutdown = (signal: string): void => {
@@ -41,12 +44,18 @@ async function main (): Promise<void> {
     timer.unref()
     app.close().then(() => {
       logger.info('bye')
-      process.exit(0)
+      process.exit() // process.exitCode: 1 after a fatal error
     }, (err: unknown) => {
       logger.error({ err }, 'error while shutting down')
       process.exit(1)
     })
   }
+  stopOnFatal = (err) => {
+    logger.fatal({ err }, `align-search cannot serve: ${err instanceof Error ? err.message : String(err)}`)
+    process.exitCode = 1
+    shutdown('fatal')
+  }
+  if (early !== undefined) stopOnFatal(early.err)
   process.on('SIGINT', () => { shutdown('SIGINT') })
   process.on('SIGTERM', () => { shutdown('SIGTERM') })
   process.on('unhandledRejection', (err) => { logger.error({ err }, 'unhandled rejection') })
