@@ -5,11 +5,14 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
+import type { PgVectorType } from './backends/postgres/postgres-options.js'
 import { DEFAULT_HNSW, DEFAULT_INDEX_JOB_NICE } from './limits.js'
 import type { ExecutionProvider } from './ml/types.js'
+import type { DatabaseConfig } from './backends/open-backend.js'
 import type { ServicesConfig } from './services/config.js'
 
 export type { ServicesConfig }
+
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -48,6 +51,8 @@ export interface Config {
   /** largest JSON request body, bytes */
   maxBodyBytes: number
   hnsw: { M: number, efConstruction: number, efSearch: number }
+  /** PostgreSQL + pgvector when DATABASE_URL is set; undefined = the embedded SQLite backend in DATA_DIR */
+  database: DatabaseConfig | undefined
   /** HNSW snapshot after this many inserts */
   checkpointEvery: number
   logLevel: LogLevel
@@ -182,6 +187,14 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     if (!existsSync(demoPoolDir)) r.problems.push(`DEMO_POOL must be an existing folder (or empty to disable), "${demoPoolDir}" does not exist`)
   }
 
+  const databaseUrl = r.raw('DATABASE_URL')
+  if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) {
+    r.problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL, got "${withoutPassword(databaseUrl)}"`)
+  }
+  // read (and so validated) even without DATABASE_URL, so a typo is caught before anyone relies on it
+  const poolSize = r.int('DATABASE_POOL_SIZE', 10, 1, 1000)
+  const vectorType = r.oneOf('PG_VECTOR_TYPE', 'vector', ['vector', 'halfvec'] as const)
+
   const maxUploadBytes = r.bytes('MAX_UPLOAD_BYTES', 20 * MiB, 1024, 1024 * MiB)
   const config: Config = {
     port: r.int('PORT', 8080, 0, 65535),
@@ -209,6 +222,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
       efConstruction: r.int('HNSW_EF_CONSTRUCTION', DEFAULT_HNSW.efConstruction, 1, 10_000),
       efSearch: r.int('HNSW_EF_SEARCH', DEFAULT_HNSW.efSearch, 1, 10_000)
     },
+    database: databaseUrl === undefined ? undefined : { url: databaseUrl, poolSize, vectorType },
     checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
     demoPoolDir
@@ -216,6 +230,26 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
   if (config.host.length === 0) r.problems.push('HOST must not be empty')
   if (r.problems.length > 0) throw new ConfigError(r.problems)
   return config
+}
+
+function isPostgresUrl (raw: string): boolean {
+  try {
+    const u = new URL(raw)
+    return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && (u.hostname !== '' || u.searchParams.has('host'))
+  } catch {
+    return false
+  }
+}
+
+/** the URL as it may be printed: a password never reaches a log or an error message */
+export function withoutPassword (raw: string): string {
+  try {
+    const u = new URL(raw)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return raw.replace(/:[^:@/]*@/, ':***@')
+  }
 }
 
 /** The part of the configuration the core services take. */
@@ -231,6 +265,7 @@ export function toServicesConfig (config: Config): ServicesConfig {
     maxImagePixels: config.maxImagePixels,
     hnsw: { ...config.hnsw },
     checkpointEvery: config.checkpointEvery,
+    database: config.database,
     ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir })
   }
 }

@@ -39,13 +39,19 @@ async function main (): Promise<void> {
   ensureDirs(config)
   const lock = lockOrExit(config)
 
-  const app = await buildApp({ config, logger })
+  // the services may fail for good while opening in the background (a shared database); until shutdown exists, keep the error
+  let early: { err: unknown } | undefined
+  let stopOnFatal = (err: unknown): void => { early = { err } }
+  const app = await buildApp({ config, logger, onFatal: (err) => { stopOnFatal(err) } })
 
-  const shutdown = (signal: StopSignal, again: boolean): void => {
+  let closing = false
+  const shutdown = (signal: StopSignal | 'fatal', again = false): void => {
     if (again) {
       logger.warn({ signal }, 'second signal: exiting without waiting')
       process.exit(130)
     }
+    if (closing) return // already on its way: a signal after a fatal error, or the other way round
+    closing = true
     logger.info({ signal }, 'shutting down: finishing requests and checkpointing the index')
     const timer = setTimeout(() => {
       logger.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long: exiting')
@@ -55,12 +61,18 @@ async function main (): Promise<void> {
     app.close().then(() => {
       lock.release()
       logger.info('bye')
-      process.exit(0)
+      process.exit() // process.exitCode: 1 after a fatal error
     }, (err: unknown) => {
       logger.error({ err }, 'error while shutting down')
       process.exit(1)
     })
   }
+  stopOnFatal = (err) => {
+    logger.fatal({ err }, `align-search cannot serve: ${err instanceof Error ? err.message : String(err)}`)
+    process.exitCode = 1
+    shutdown('fatal')
+  }
+  if (early !== undefined) stopOnFatal(early.err)
   onStopSignals(shutdown)
   process.on('unhandledRejection', (err) => { logger.error({ err }, 'unhandled rejection') })
 

@@ -26,3 +26,16 @@ export interface Logger {
   debug: LogFn
   child: (bindings: Record<string, unknown>) => Logger
 }
+
+const TERMINAL: ReadonlySet<JobStatus> = new Set(['done', 'failed', 'cancelled'])
+/** true for done, failed and cancelled: a job in one of them never changes status again */
+export function isTerminal (status: JobStatus): boolean { return TERMINAL.has(status) }
+
+/** One image to ingest (an upload, or a file an index job read). */
+export interface IngestItem { bytes: Buffer, id?: string, metadata?: Metadata }
+export interface IngestResult { id: string, status: 'indexed' | 'duplicate' | 'failed', error?: string, code?: string }
+
+/** A job source: files under IMPORT_DIR (items or a directory). */
+export type JobSource =
+  | { items: Array<{ path: string, id?: string, metadata?: Metadata }> }
+  | { directory: string }

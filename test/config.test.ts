@@ -42,6 +42,7 @@ describe('loadConfig', () => {
     assert.equal(c.maxFiles, 64)
     assert.equal(c.maxImagePixels, 1e8)
     assert.deepEqual(c.hnsw, { M: 16, efConstruction: 200, efSearch: 64 })
+    assert.equal(c.database, undefined, 'no DATABASE_URL: the embedded SQLite backend')
     assert.equal(c.logLevel, 'info')
     // demo/pool does not exist in this cwd: the demo is off rather than an error
     assert.equal(c.demoPoolDir, undefined)
@@ -80,6 +81,9 @@ describe('loadConfig', () => {
       HNSW_EF_CONSTRUCTION: '400',
       HNSW_EF_SEARCH: '128',
       CHECKPOINT_EVERY: '50',
+      DATABASE_URL: 'postgresql://align:secret@db.internal:5433/align',
+      DATABASE_POOL_SIZE: '4',
+      PG_VECTOR_TYPE: 'halfvec',
       LOG_LEVEL: 'debug',
       DEMO_POOL: 'pool'
     }, cwd)
@@ -101,6 +105,7 @@ describe('loadConfig', () => {
     assert.equal(c.maxBodyBytes, 1048576)
     assert.deepEqual(c.hnsw, { M: 32, efConstruction: 400, efSearch: 128 })
     assert.equal(c.checkpointEvery, 50)
+    assert.deepEqual(c.database, { url: 'postgresql://align:secret@db.internal:5433/align', poolSize: 4, vectorType: 'halfvec' })
     assert.equal(c.logLevel, 'debug')
     assert.equal(c.demoPoolDir, path.join(cwd, 'pool'))
     assert.equal(loadConfig({ CORS_ORIGIN: '*' }, cwd).corsOrigin, true)
@@ -113,6 +118,14 @@ describe('loadConfig', () => {
     assert.equal(s.hnsw.M, 24)
     assert.equal(s.indexJobNice, 19)
     assert.equal(s.modelDir, c.modelDir)
+  })
+
+  it('DATABASE_URL chooses PostgreSQL with a pool of 10 and float32 vectors; its password never reaches an error', () => {
+    assert.deepEqual(loadConfig({ DATABASE_URL: 'postgres://localhost/align' }, tmp()).database, { url: 'postgres://localhost/align', poolSize: 10, vectorType: 'vector' })
+    const p = problems({ DATABASE_URL: 'mysql://root:hunter2@db/align' })
+    assert.equal(p.length, 1)
+    assert.match(p[0]!, /DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/)
+    assert.doesNotMatch(p[0]!, /hunter2/)
   })
 
   it('an empty DEMO_POOL disables the demo; a missing folder is an error', () => {
@@ -138,6 +151,9 @@ describe('loadConfig', () => {
     ['HNSW_M', '1', /HNSW_M must be between 2/],
     ['INDEX_JOB_NICE', '-5', /INDEX_JOB_NICE must be between 0/],
     ['HNSW_EF_SEARCH', 'x', /HNSW_EF_SEARCH/],
+    ['DATABASE_URL', 'localhost:5432', /DATABASE_URL must be a postgres/],
+    ['DATABASE_POOL_SIZE', '0', /DATABASE_POOL_SIZE must be between 1/],
+    ['PG_VECTOR_TYPE', 'float16', /PG_VECTOR_TYPE must be one of vector, halfvec/],
     ['CHECKPOINT_EVERY', '0', /CHECKPOINT_EVERY/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL must be one of/]
   ] as const) {

@@ -55,17 +55,17 @@ async function waitReady (services: Services, timeoutMs: number): Promise<void> 
 /** Runs a directory job over `dir` and renders its progress on stderr; resolves with the final job. */
 export async function indexDirectory (services: Services, out: NodeJS.WriteStream = process.stderr): Promise<JobView> {
   // IMPORT_DIR is the folder itself, so the job source is its root
-  const jobId = services.createJob({ directory: '.' })
+  const jobId = await services.createJob({ directory: '.' })
   const started = Date.now()
   const stopListening = onStopSignals((_signal, again) => {
     if (again) process.exit(130)
     out.write('\ncancelling (Ctrl-C again to quit at once)…\n')
-    services.cancelJob(jobId)
+    services.cancelJob(jobId).catch((err: unknown) => { out.write(`could not cancel: ${(err as Error).message}\n`) })
   })
   let lastLine = 0
   try {
     for (;;) {
-      const job = services.getJob(jobId)
+      const job = await services.getJob(jobId)
       if (job === undefined) throw new Error(`job ${jobId} vanished`)
       const line = progressLine(job, (Date.now() - started) / 1000)
       const finished = job.status === 'done' || job.status === 'failed' || job.status === 'cancelled'

@@ -46,3 +46,19 @@ export const JobView = Type.Object({
 export type JobViewT = Static<typeof JobView>
 
 export const JobParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
+
+/** most jobs on one page of GET /v1/index-jobs, and how many when `limit` is not given */
+export const MAX_JOBS_PAGE = 100
+export const DEFAULT_JOBS_PAGE = 20
+
+export const JobListQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_JOBS_PAGE, default: DEFAULT_JOBS_PAGE, description: 'jobs per page' })),
+  before: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'the `next` of the previous page: jobs created before that one' }))
+}, { additionalProperties: false })
+export type JobListQueryT = Static<typeof JobListQuery>
+
+export const JobList = Type.Object({
+  jobs: Type.Array(JobView, { description: 'newest first' }),
+  next: Type.Union([Type.String(), Type.Null()], { description: 'pass as `before` for the next (older) page; null on the last page' })
+}, { title: 'IndexJobList' })
+export type JobListT = Static<typeof JobList>

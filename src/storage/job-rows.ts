@@ -17,8 +17,7 @@ interface RawJob {
   total: number, done: number, failed: number, errors: string, created_at: string, updated_at: string
 }
 
-const TERMINAL: ReadonlySet<JobStatus> = new Set(['done', 'failed', 'cancelled'])
-export function isTerminal (status: JobStatus): boolean { return TERMINAL.has(status) }
+export { isTerminal } from '../types.js'
 
 export class JobRows {
   private readonly st

@@ -72,7 +72,7 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
       response: { 200: ImageRecord, ...errorResponses }
     }
   }, async (request) => {
-    const record = request.server.services.getImage(request.params.id)
+    const record = await request.server.services.getImage(request.params.id)
     if (record === undefined) throw new NotFoundError(`image "${request.params.id}" not found`)
     return record
   })
@@ -90,7 +90,7 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
       }
     }
   }, async (request, reply) => {
-    const thumb = request.server.services.getThumbnail(request.params.id)
+    const thumb = await request.server.services.getThumbnail(request.params.id)
     if (thumb === undefined) throw new NotFoundError(`image "${request.params.id}" not found`)
     const etag = `"${createHash('sha1').update(thumb.bytes).digest('base64url')}"`
     void reply.header('cache-control', 'public, max-age=86400').header('etag', etag)
@@ -107,7 +107,7 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
       response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses }
     }
   }, async (request, reply) => {
-    if (!request.server.services.deleteImage(request.params.id)) throw new NotFoundError(`image "${request.params.id}" not found`)
+    if (!(await request.server.services.deleteImage(request.params.id))) throw new NotFoundError(`image "${request.params.id}" not found`)
     return await reply.code(204).send(null)
   })
 }

@@ -1,0 +1,79 @@
+/**
+ * One vector table of the PostgreSQL backend. The table is the index: a committed row is
+ * searchable by every process, and a committed DELETE is gone for all of them.
+ */
+import type pg from 'pg'
+import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
+import { fromVectorLiteral, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
+
+export class PgCollection implements VectorCollection {
+  /** filtered searches that found fewer than k through the HNSW index and took the exact pass */
+  readonly counters: SearchCounters = { exactPasses: 0 }
+
+  constructor (protected readonly pool: pg.Pool, readonly settings: SearchSettings) {}
+
+  protected get table (): string { return this.settings.table }
+
+  async count (): Promise<number> {
+    const r = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.table}`)
+    return r.rows[0]?.n ?? 0
+  }
+
+  async idsBySha (sha256s: string[]): Promise<Map<string, string>> {
+    return await storedBySha(this.pool, this.table, sha256s)
+  }
+
+  async existingIds (ids: string[]): Promise<Set<string>> {
+    return await storedIds(this.pool, this.table, ids)
+  }
+
+  async embedding (id: string): Promise<Float32Array | undefined> {
+    const r = await this.pool.query<{ e: string }>(`SELECT embedding::text AS e FROM ${this.table} WHERE id = $1`, [id])
+    const e = r.rows[0]?.e
+    return e === undefined ? undefined : fromVectorLiteral(e)
+  }
+
+  async search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]> {
+    return await searchNearest(this.pool, this.settings, query, opts, this.counters)
+  }
+
+  async remove (id: string): Promise<boolean> {
+    // autocommit: resolved means committed, and every later statement anywhere sees it gone
+    const r = await this.pool.query(`DELETE FROM ${this.table} WHERE id = $1`, [id])
+    return (r.rowCount ?? 0) > 0
+  }
+}
+
+type Queryable = Pick<pg.ClientBase, 'query'>
+
+export async function storedBySha (db: Queryable, table: string, sha256s: string[]): Promise<Map<string, string>> {
+  if (sha256s.length === 0) return new Map()
+  const r = await db.query<{ sha256: string, id: string }>(`SELECT sha256, id FROM ${table} WHERE sha256 = ANY($1::text[])`, [sha256s])
+  return new Map(r.rows.map((row) => [row.sha256, row.id]))
+}
+
+export async function storedIds (db: Queryable, table: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set()
+  const r = await db.query<{ id: string }>(`SELECT id FROM ${table} WHERE id = ANY($1::text[])`, [ids])
+  return new Set(r.rows.map((row) => row.id))
+}
+
+/** most bind parameters in one statement (the protocol's limit is 65535) */
+const MAX_PARAMS = 30_000
+
+/**
+ * INSERT … ON CONFLICT DO NOTHING of many rows, in statements of at most MAX_PARAMS values.
+ * Returns how many rows went in: fewer than given means a concurrent writer took a key first.
+ */
+export async function insertRows (db: Queryable, table: string, columns: string[], rows: unknown[][]): Promise<number> {
+  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / columns.length))
+  let inserted = 0
+  for (let start = 0; start < rows.length; start += perStatement) {
+    const chunk = rows.slice(start, start + perStatement)
+    const values: unknown[] = []
+    const tuples = chunk.map((row) => `(${row.map((v) => { values.push(v); return `$${values.length}` }).join(', ')})`)
+    const r = await db.query(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`, values)
+    inserted += r.rowCount ?? 0
+  }
+  return inserted
+}

@@ -1,0 +1,322 @@
+/**
+ * ONE contract for every backend: the same tests run against SQLite + hnswlib, a real PostgreSQL
+ * with pgvector (DATABASE_URL, or a throwaway cluster from the installed binaries) and PGlite
+ * (PostgreSQL + pgvector in WASM, through `pg` over its socket). A backend that cannot run here
+ * is skipped with the reason printed, never passed silently.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { ConflictError } from '../../src/errors.js'
+import { openPostgresBackend, PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
+import type { PgVectorType } from '../../src/backends/postgres/postgres-options.js'
+import { openSqliteBackend, type SqliteBackend } from '../../src/backends/sqlite/open-sqlite-backend.js'
+import type { Backend, BackendIdentity } from '../../src/backends/ports.js'
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js'
+import { TIMEOUT } from '../helpers/timeouts.js'
+import { cosine, DIM, exactNearest, Pool } from '../helpers/vectors.js'
+
+const identity: BackendIdentity = { modelId: 'test-model', dim: DIM }
+
+/** How one backend is opened, and what it can be asked to do. */
+interface Subject {
+  name: string
+  /** why this backend does not run here (printed as the skip reason) */
+  skip?: string
+  /** opens the backend on the subject's data (again: a restart, or a second process's view) */
+  open: (id?: BackendIdentity, opts?: { vectorType?: PgVectorType }) => Promise<Backend>
+  /** why a second instance cannot share the data at once; undefined when it can */
+  noSecondInstance?: string
+  cleanup: () => Promise<void>
+}
+
+async function sqliteSubject (): Promise<Subject> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'contract-sqlite-'))
+  return {
+    name: 'SQLite + hnswlib',
+    open: async (id = identity) => await openSqliteBackend({ dataDir: dir }, id),
+    noSecondInstance: 'the embedded backend belongs to one process (its HNSW index lives in that process)',
+    cleanup: async () => { await rm(dir, { recursive: true, force: true }) }
+  }
+}
+
+function postgresSubject (name: string, pg: TestPostgres | { skip: string }): Subject {
+  if (!('url' in pg)) return { name, skip: pg.skip, open: async () => { throw new Error(pg.skip) }, cleanup: async () => {} }
+  return {
+    name: `${name} (${pg.kind})`,
+    // PGlite is one session behind its socket: one connection, or two would share a transaction
+    open: async (id = identity, opts = {}) => await openPostgresBackend({ databaseUrl: pg.url, poolSize: pg.multiConnection ? 4 : 1, ...opts }, id),
+    ...(pg.multiConnection ? {} : { noSecondInstance: 'PGlite serves one session: a second connection would share its transactions' }),
+    cleanup: async () => { await pg.stop() }
+  }
+}
+
+const server = await startTestPostgres({ engine: 'server' })
+const lite = await startTestPostgres({ engine: 'pglite' })
+const subjects = [await sqliteSubject(), postgresSubject('PostgreSQL', server), postgresSubject('PGlite', lite)]
+after(async () => { for (const s of subjects) await s.cleanup() })
+
+for (const subject of subjects) {
+  describe(`backend contract: ${subject.name}`, { timeout: TIMEOUT.server, ...(subject.skip === undefined ? {} : { skip: subject.skip }) }, () => {
+    const pool = new Pool(1000, 20, 7)
+    let backend: Backend
+    before(async () => { backend = await subject.open() })
+    after(async () => { await backend?.close() })
+
+    it('adds rows and the job progress in one write', async () => {
+      await backend.jobs.create({ id: 'job-1', kind: 'items', source: { items: 3 }, root: '/data', items: [{ path: '0.png' }, { path: '1.png' }, { path: '2.png' }] })
+      const out = await backend.images.add(pool.rows, {
+        jobId: 'job-1',
+        outcomes: [{ seq: 0, item: '0.png', row: 0 }, { seq: 1, item: '1.png', row: 1 }, { seq: 2, item: '2.png', status: 'failed', error: 'unreadable' }]
+      })
+      assert.deepEqual(out, pool.rows.map((r) => ({ status: 'indexed', id: r.id })))
+      const job = await backend.jobs.view('job-1')
+      assert.deepEqual([job?.done, job?.failed, job?.errors], [2, 1, [{ item: '2.png', error: 'unreadable' }]])
+      assert.deepEqual(await backend.jobs.pending('job-1', 10), [])
+      assert.equal(await backend.images.count(), pool.rows.length)
+    })
+
+    it('dedupes by sha256, refuses an id owned by other content, and is idempotent when retried', async () => {
+      const fresh = pool.extra(0)
+      const twin = { ...pool.extra(1), id: undefined, sha256: fresh.sha256 }
+      const batch = [pool.rows[3]!, { ...pool.extra(2), id: 'img-5' }, { ...fresh, id: undefined }, twin]
+      const out = await backend.images.add(batch)
+      assert.deepEqual(out[0], { status: 'duplicate', id: 'img-3' })
+      assert.equal(out[1]?.status, 'failed')
+      assert.match(out[1]?.status === 'failed' ? out[1].error : '', /id "img-5" is already used/)
+      assert.equal(out[2]?.status, 'indexed')
+      assert.deepEqual(out[3], { status: 'duplicate', id: out[2]?.id }, 'the same content twice in one batch is stored once')
+      const again = await backend.images.add(batch)
+      assert.deepEqual(again.map((o) => o.status), ['duplicate', 'failed', 'duplicate', 'duplicate'])
+      assert.equal(await backend.images.count(), pool.rows.length + 1)
+      await backend.images.remove(out[2]!.id)
+    })
+
+    it('stores what it was given: record, thumbnail, embedding, hashes and ids', async () => {
+      const thumb = Buffer.from('RIFF\u0000\u0000\u0000\u0000WEBPVP8 thumbnail bytes')
+      const row = { ...pool.extra(3), thumbnail: thumb }
+      const [out] = await backend.images.add([row])
+      assert.deepEqual(out, { status: 'indexed', id: row.id })
+      const rec = await backend.images.get(row.id)
+      assert.deepEqual({ ...rec, createdAt: undefined }, { id: row.id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, createdAt: undefined })
+      assert.ok(!Number.isNaN(Date.parse(rec!.createdAt)))
+      assert.deepEqual(await backend.images.thumbnail(row.id), thumb)
+      assert.deepEqual(await backend.images.embedding(row.id), row.embedding, 'float32 values come back bit for bit')
+      assert.deepEqual(await backend.images.idsBySha([row.sha256, 'f'.repeat(64)]), new Map([[row.sha256, row.id]]))
+      assert.deepEqual(await backend.images.existingIds([row.id, 'nope']), new Set([row.id]))
+      assert.equal(await backend.images.get('nope'), undefined)
+      assert.equal(await backend.images.thumbnail(pool.rows[0]!.id), undefined, 'no thumbnail stored')
+      assert.equal(await backend.images.remove(row.id), true)
+    })
+
+    it('finds the nearest rows best first, with exact cosine scores and stored embeddings on request', async () => {
+      const target = pool.rows[123]!
+      const hits = await backend.images.search(target.embedding, { k: 10, withEmbeddings: true })
+      assert.equal(hits.length, 10)
+      assert.equal(hits[0]?.id, target.id)
+      assert.ok(Math.abs(hits[0]!.score - 1) < 1e-5)
+      for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1]!.score >= hits[i]!.score, 'best first')
+      for (const h of hits) {
+        const row = pool.byId.get(h.id)!
+        assert.deepEqual(h.embedding, row.embedding)
+        assert.ok(Math.abs(h.score - cosine(row.embedding, target.embedding)) < 1e-5, 'the score is the cosine')
+      }
+      const exact = exactNearest(pool.live(), target.embedding, 10).map((r) => r.id)
+      assert.ok(recall(hits.map((h) => h.id), exact) >= 0.9)
+    })
+
+    it('a selective filter (1 row in 50 matches) still returns k, the nearest matching rows', async () => {
+      const rare = pool.live().filter((r) => r.metadata.group === 'rare')
+      assert.equal(rare.length, 20)
+      const q = pool.query(3)
+      const passes = exactPasses(backend)
+      const hits = await backend.images.search(q, { k: 10, filter: { group: 'rare' } })
+      assert.equal(hits.length, 10)
+      assert.ok(hits.every((h) => h.metadata.group === 'rare'))
+      assert.ok(recall(hits.map((h) => h.id), exactNearest(rare, q, 10).map((r) => r.id)) >= 0.9)
+      assert.equal(exactPasses(backend), passes, 'pgvector: the index scan itself found k matching rows (iterative scan), no exact second pass')
+      const twoKeys = await backend.images.search(q, { k: 10, filter: { group: 'rare', cluster: 0 } })
+      assert.ok(twoKeys.every((h) => h.metadata.group === 'rare' && h.metadata.cluster === 0))
+      assert.deepEqual(await backend.images.search(q, { k: 10, filter: { group: 'none' } }), [])
+      const few = pool.live().filter((r) => r.metadata.group === 'rare' && r.metadata.cluster === 1).map((r) => r.id).sort()
+      assert.ok(few.length > 0 && few.length < 10)
+      const all = await backend.images.search(q, { k: 10, filter: { group: 'rare', cluster: 1 } })
+      assert.deepEqual(all.map((h) => h.id).sort(), few, 'fewer than k match: every one of them comes back')
+    })
+
+    it('excludeIds: excluding the 100 nearest still returns k others', async () => {
+      const q = pool.query(5)
+      const nearest = exactNearest(pool.live(), q, 100).map((r) => r.id)
+      const passes = exactPasses(backend)
+      const hits = await backend.images.search(q, { k: 10, excludeIds: nearest })
+      assert.equal(hits.length, 10)
+      assert.ok(!hits.some((h) => nearest.includes(h.id)))
+      assert.ok(recall(hits.map((h) => h.id), exactNearest(pool.live().filter((r) => !nearest.includes(r.id)), q, 10).map((r) => r.id)) >= 0.9)
+      assert.equal(exactPasses(backend), passes, 'pgvector: found through the index scan, no exact second pass')
+    })
+
+    it('minScore drops hits below it, after the k nearest are found', async () => {
+      const q = pool.query(2)
+      const all = await backend.images.search(q, { k: 10 })
+      const cut = all[4]!.score
+      const above = await backend.images.search(q, { k: 10, minScore: cut })
+      assert.ok(above.length >= 5 && above.length < 10, `${above.length} hits at or above ${cut}`)
+      assert.ok(above.every((h) => h.score >= cut))
+      assert.equal((await backend.images.search(q, { k: 10, minScore: 1.01 })).length, 0)
+    })
+
+    it('a delete is final: k results still come back without it, and a second instance does not see it either', async (t) => {
+      const q = pool.query(1)
+      const first = await backend.images.search(q, { k: 5 })
+      assert.equal(first.length, 5)
+      for (const h of first.slice(0, 3)) assert.equal(await backend.images.remove(h.id), true)
+      pool.removed(first.slice(0, 3).map((h) => h.id))
+      const next = await backend.images.search(q, { k: 5 })
+      assert.equal(next.length, 5)
+      for (const h of first.slice(0, 3)) assert.ok(!next.some((n) => n.id === h.id))
+      assert.equal(await backend.images.remove(first[0]!.id), false)
+      assert.equal(await backend.images.get(first[0]!.id), undefined)
+      if (subject.noSecondInstance !== undefined) {
+        t.skip(subject.noSecondInstance)
+        return
+      }
+      const other = await subject.open()
+      try {
+        const seen = await other.images.search(q, { k: 5 })
+        assert.equal(seen.length, 5)
+        for (const h of first.slice(0, 3)) assert.ok(!seen.some((n) => n.id === h.id))
+        // and the other way round: its delete is gone here at once
+        assert.equal(await other.images.remove(seen[0]!.id), true)
+        pool.removed([seen[0]!.id])
+        assert.ok(!(await backend.images.search(q, { k: 5 })).some((h) => h.id === seen[0]!.id))
+      } finally {
+        await other.close()
+      }
+    })
+
+    it('keeps a text pool: dedupe, id conflicts refused atomically, search with text and filter', async () => {
+      const texts = pool.texts(40)
+      const out = await backend.texts.add(texts)
+      assert.ok(out.every((o) => o.status === 'indexed'))
+      assert.deepEqual(await backend.texts.add([{ ...texts[0]!, id: undefined }]), [{ status: 'duplicate', id: texts[0]!.id }])
+      const extra = pool.texts(42).slice(40)
+      await assert.rejects(backend.texts.add([extra[0]!, { ...extra[1]!, id: texts[1]!.id }]), (err: Error) => err instanceof ConflictError && /already used by another text/.test(err.message))
+      assert.equal(await backend.texts.count(), 40, 'a refused batch stores nothing')
+      const hits = await backend.texts.search(texts[7]!.embedding, { k: 3 })
+      assert.equal(hits[0]?.id, texts[7]!.id)
+      assert.equal(hits[0]?.text, texts[7]!.text)
+      const odd = await backend.texts.search(texts[7]!.embedding, { k: 5, filter: { parity: 'odd' } })
+      assert.equal(odd.length, 5)
+      assert.ok(odd.every((h) => h.metadata.parity === 'odd'))
+      assert.equal(await backend.texts.remove(texts[7]!.id), true)
+      assert.equal((await backend.texts.search(texts[7]!.embedding, { k: 3 }))[0]?.id === texts[7]!.id, false)
+    })
+
+    it('keeps job rows: items, expansion, pending, completion counted once, status, errors, newest-first pages', async () => {
+      await backend.jobs.create({ id: 'job-dir', kind: 'directory', source: { directory: 'photos' }, root: '/import/photos' })
+      const dir = await backend.jobs.get('job-dir')
+      assert.deepEqual([dir?.kind, dir?.status, dir?.expanded, dir?.total, dir?.cleanup, dir?.root], ['directory', 'queued', false, 0, false, '/import/photos'])
+      assert.deepEqual(dir?.source, { directory: 'photos' })
+      const items = Array.from({ length: 7 }, (_, i) => ({ path: `p${i}.jpg`, ...(i === 2 ? { id: 'given', metadata: { a: 1 }, name: 'second' } : {}) }))
+      await backend.jobs.expand('job-dir', items.slice(0, 3))
+      await backend.jobs.expand('job-dir', items) // a listing that was cut short is replaced, not appended to
+      assert.deepEqual([(await backend.jobs.get('job-dir'))?.expanded, (await backend.jobs.get('job-dir'))?.total], [true, 7])
+      assert.deepEqual(await backend.jobs.pending('job-dir', 3), items.slice(0, 3).map((item, seq) => ({ seq, item })))
+      const progress = { jobId: 'job-dir', outcomes: [{ seq: 0, item: 'p0.jpg', status: 'failed' as const, error: 'unreadable' }, { seq: 1, item: 'p1.jpg', status: 'duplicate' as const }] }
+      await backend.jobs.complete(progress)
+      await backend.jobs.complete(progress) // a replay after a crash counts nothing twice
+      const view = await backend.jobs.view('job-dir')
+      assert.deepEqual([view?.done, view?.failed, view?.errors], [1, 1, [{ item: 'p0.jpg', error: 'unreadable' }]])
+      assert.deepEqual((await backend.jobs.pending('job-dir', 100)).map((p) => p.seq), [2, 3, 4, 5, 6])
+      await backend.jobs.addError('job-dir', { item: 'photos', error: 'listing stopped' })
+      assert.equal((await backend.jobs.view('job-dir'))?.errors.length, 2)
+
+      assert.deepEqual((await backend.jobs.unfinished()).map((j) => j.id), ['job-1', 'job-dir'], 'queued and running, oldest first')
+      await backend.jobs.setStatus('job-dir', 'running')
+      assert.equal(await backend.jobs.setStatusUnlessTerminal('job-dir', 'cancelled'), true)
+      assert.equal(await backend.jobs.setStatusUnlessTerminal('job-dir', 'running'), false, 'a cancelled job stays cancelled')
+      assert.equal((await backend.jobs.view('job-dir'))?.status, 'cancelled')
+      assert.equal(await backend.jobs.setStatusUnlessTerminal('nope', 'running'), false)
+      assert.equal(await backend.jobs.view('nope'), undefined)
+
+      for (let i = 0; i < 4; i++) await backend.jobs.create({ id: `job-page-${i}`, kind: 'upload', source: null, root: `/staged/${i}`, cleanup: true, items: [] })
+      const newest = ['job-page-3', 'job-page-2', 'job-page-1', 'job-page-0', 'job-dir', 'job-1']
+      const page1 = await backend.jobs.list({ limit: 4 })
+      assert.deepEqual(page1.map((j) => j.id), newest.slice(0, 4))
+      const page2 = await backend.jobs.list({ limit: 4, before: page1.at(-1)!.id })
+      assert.deepEqual(page2.map((j) => j.id), newest.slice(4))
+      assert.deepEqual(await backend.jobs.list({ limit: 4, before: 'nope' }), [])
+      assert.equal((await backend.jobs.get('job-page-0'))?.cleanup, true)
+    })
+
+    it('keeps small settings beside the data, reports its index and its health', async () => {
+      assert.equal(await backend.getMeta('demo_job'), undefined)
+      await backend.setMeta('demo_job', 'a')
+      await backend.setMeta('demo_job', 'b')
+      assert.equal(await backend.getMeta('demo_job'), 'b')
+      const info = backend.indexInfo()
+      assert.deepEqual([info.M, info.efConstruction, info.efSearch], [16, 200, 64])
+      if (backend.name === 'postgres') {
+        assert.equal(info.kind, 'pgvector hnsw (vector)')
+        assert.equal(info.capacity, null)
+      } else {
+        assert.equal(info.kind, 'hnswlib')
+        assert.ok(info.capacity !== null && info.capacity >= await backend.images.count())
+      }
+      assert.deepEqual(await backend.health(), { ok: true })
+    })
+
+    it('keeps everything across a restart, and refuses another model or dimension', async () => {
+      const images = await backend.images.count()
+      const texts = await backend.texts.count()
+      await backend.close()
+      await assert.rejects(subject.open({ modelId: 'other', dim: DIM }), (err: Error) => err instanceof ConflictError && /built with model test-model \(dim 16\)/.test(err.message))
+      await assert.rejects(subject.open({ modelId: 'test-model', dim: 8 }), /built with model test-model \(dim 16\); this server runs test-model \(dim 8\)/)
+      backend = await subject.open()
+      assert.equal(await backend.images.count(), images)
+      assert.equal(await backend.texts.count(), texts)
+      const q = pool.query(4)
+      const hits = await backend.images.search(q, { k: 10 })
+      assert.ok(recall(hits.map((h) => h.id), exactNearest(pool.live(), q, 10).map((r) => r.id)) >= 0.9)
+      assert.equal((await backend.jobs.list({ limit: 10 }))[0]?.id, 'job-page-3')
+      assert.equal(await backend.getMeta('demo_job'), 'b')
+      assert.equal((await backend.jobs.view('job-1'))?.done, 2)
+    })
+
+    if (subject.name.startsWith('SQLite')) {
+      it('hnswlib: a delete leaves the in-memory index (its size goes down)', async () => {
+        const sqlite = backend as SqliteBackend
+        const size = sqlite.images.index.size
+        const id = (await sqlite.images.search(pool.query(6), { k: 1 }))[0]!.id
+        assert.equal(await sqlite.images.remove(id), true)
+        pool.removed([id])
+        assert.equal(sqlite.images.index.size, size - 1)
+      })
+    } else {
+      it('halfvec: switching PG_VECTOR_TYPE rebuilds the index over embedding::halfvec, and scores stay exact', async () => {
+        await backend.close()
+        backend = await subject.open(identity, { vectorType: 'halfvec' })
+        assert.equal(backend.indexInfo().kind, 'pgvector hnsw (halfvec)')
+        const q = pool.query(8)
+        const hits = await backend.images.search(q, { k: 10 })
+        assert.equal(hits.length, 10)
+        assert.ok(recall(hits.map((h) => h.id), exactNearest(pool.live(), q, 10).map((r) => r.id)) >= 0.9)
+        for (const h of hits) assert.ok(Math.abs(h.score - cosine(pool.byId.get(h.id)!.embedding, q)) < 1e-5, 'ordered and scored in float32')
+        const rare = await backend.images.search(q, { k: 10, filter: { group: 'rare' } })
+        assert.equal(rare.length, 10)
+      })
+    }
+  })
+}
+
+/** PostgreSQL: how many searches needed the exact pass; undefined for other backends */
+function exactPasses (backend: Backend): number | undefined {
+  return backend instanceof PostgresBackend ? backend.images.counters.exactPasses : undefined
+}
+
+function recall (got: string[], want: string[]): number {
+  const w = new Set(want)
+  return got.filter((id) => w.has(id)).length / want.length
+}
