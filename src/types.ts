@@ -9,7 +9,15 @@ export type Metadata = Record<string, unknown>
 /** Exact match on top-level metadata keys; the backend applies it (SQLite while walking HNSW, PostgreSQL as `metadata @> $1`). */
 export type MetadataFilter = Record<string, string | number | boolean>
 
-export interface ImageRecord { id: string, sha256: string, width: number, height: number, metadata: Metadata, createdAt: string }
+export interface ImageRecord {
+  id: string, sha256: string, width: number, height: number, metadata: Metadata
+  /**
+   * where the image came from: its path relative to IMPORT_DIR (index jobs, `npm run index`) or the
+   * uploaded file's name; null when nobody recorded one (images stored before schema 2)
+   */
+  source: string | null
+  createdAt: string
+}
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
 
@@ -31,11 +39,11 @@ const TERMINAL: ReadonlySet<JobStatus> = new Set(['done', 'failed', 'cancelled']
 /** true for done, failed and cancelled: a job in one of them never changes status again */
 export function isTerminal (status: JobStatus): boolean { return TERMINAL.has(status) }
 
-/** One image to ingest (an upload, or a file an index job read). */
-export interface IngestItem { bytes: Buffer, id?: string, metadata?: Metadata }
+/** One image to ingest (an upload, or a file an index job read); `source` is stored as the image's source. */
+export interface IngestItem { bytes: Buffer, id?: string, metadata?: Metadata, source?: string }
 export interface IngestResult { id: string, status: 'indexed' | 'duplicate' | 'failed', error?: string, code?: string }
 
 /** A job source: files under IMPORT_DIR (items or a directory). */
 export type JobSource =
   | { items: Array<{ path: string, id?: string, metadata?: Metadata }> }
-  | { directory: string }
+  | { directory: string, /** each file's id is its path (see idFromPath in src/jobs/sources.ts) */ idFromPath?: boolean }

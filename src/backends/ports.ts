@@ -19,6 +19,8 @@ export interface VectorHit {
   text?: string
   /** the stored embedding, when `withEmbeddings` was asked (for explain) */
   embedding?: Float32Array
+  /** images only: the stored source (ImageRecord.source), null when none was recorded */
+  source?: string | null
 }
 
 export interface VectorSearchOptions {
@@ -66,6 +68,8 @@ export interface NewImage {
   embedding: Float32Array
   /** small WebP for the UI */
   thumbnail: Buffer | null
+  /** where the image came from (a path relative to IMPORT_DIR, or an uploaded file's name); stored as null when absent */
+  source?: string
 }
 
 export interface NewText { id?: string, text: string, sha256: string, metadata: Metadata, embedding: Float32Array }

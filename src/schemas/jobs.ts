@@ -11,12 +11,16 @@ export const JobItem = Type.Object({
 /** Exactly one of items | directory (checked by the route, so the message is plain). */
 export const JobBody = Type.Object({
   items: Type.Optional(Type.Array(JobItem, { minItems: 1, maxItems: 1_000_000, description: 'files under IMPORT_DIR to index' })),
-  directory: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'a folder under IMPORT_DIR to index recursively' }))
+  directory: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'a folder under IMPORT_DIR to index recursively' })),
+  // no `default`: ajv would fill it in for items jobs too, which refuse it
+  idFromPath: Type.Optional(Type.Boolean({
+    description: 'directory jobs only: each file\'s id is its path relative to IMPORT_DIR, with "/" written as ":" and any other character an id may not hold as "_" (`holiday-2024/sub/beach.jpg` → `holiday-2024:sub:beach.jpg`); a path longer than 128 characters fails that file'
+  }))
 }, {
   additionalProperties: false,
   title: 'IndexJobRequest',
   description: 'exactly one of items or directory',
-  examples: [{ directory: 'photos/2023' }, { items: [{ path: 'a.jpg', id: 'a', metadata: { album: 'x' } }] }]
+  examples: [{ directory: 'photos/2023' }, { directory: 'photos/2023', idFromPath: true }, { items: [{ path: 'a.jpg', id: 'a', metadata: { album: 'x' } }] }]
 })
 export type JobBodyT = Static<typeof JobBody>
 

@@ -1,7 +1,7 @@
 /** POST/GET /v1/search shapes. */
 import { Type, type Static } from '@sinclair/typebox'
 import { MAX_K, MAX_QUERY_TERMS, MAX_TEXT_CHARS } from '../limits.js'
-import { Base64Image, BinaryPart, Metadata, ModelName, StringEnum } from './common.js'
+import { Base64Image, BinaryPart, ImageSource, Metadata, ModelName, StringEnum } from './common.js'
 
 /**
  * One query term. Exactly one of text | imageId | image | vector | file must be given
@@ -58,6 +58,7 @@ export const SearchHit = Type.Object({
   id: Type.String(),
   score: Type.Number({ description: 'cosine similarity with the combined query vector' }),
   metadata: Metadata,
+  source: Type.Optional({ ...ImageSource, description: `target "images" only: ${ImageSource.description ?? ''}` }),
   text: Type.Optional(Type.String({ description: 'the indexed text (target "texts" only)' })),
   terms: Type.Optional(Type.Array(Type.Number(), { description: 'explain only: cosine similarity with each query term, in order' }))
 })

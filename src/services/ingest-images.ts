@@ -52,6 +52,7 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
       firstById.set(it.id, i)
     }
     if (it.metadata !== undefined && !isPlainObject(it.metadata)) return fail(i, 'BAD_REQUEST', `items[${i}].metadata must be an object`)
+    if (it.source !== undefined && typeof it.source !== 'string') return fail(i, 'BAD_REQUEST', `items[${i}].source must be a string`)
     valid.push(i)
   })
 
@@ -91,6 +92,7 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
     const it = items[i]!
     const row: NewImage = { sha256: shas[i]!, width: p.width, height: p.height, metadata: it.metadata ?? {}, embedding: p.embedding, thumbnail: p.thumbnail }
     if (it.id !== undefined) row.id = it.id
+    if (it.source !== undefined) row.source = it.source
     return row
   })
   const rowOf = new Map(ok.map(({ i }, r) => [i, r]))

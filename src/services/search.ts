@@ -117,6 +117,7 @@ export async function search (core: Core, req: SearchRequest): Promise<SearchHit
   })
   return found.map((r) => {
     const hit: SearchHit = { id: r.id, score: r.score, metadata: r.metadata }
+    if (r.source !== undefined) hit.source = r.source
     if (r.text !== undefined) hit.text = r.text
     if (explain && r.embedding !== undefined) hit.terms = vectors.map((v) => cosine(v, r.embedding!))
     return hit

@@ -26,7 +26,8 @@ export interface SearchRequest {
   explain?: boolean
 }
 
-export interface SearchHit { id: string, score: number, metadata: Metadata, text?: string, terms?: number[] }
+/** `source` (images only) is the image's ImageRecord.source; `text` (texts only) the indexed text. */
+export interface SearchHit { id: string, score: number, metadata: Metadata, source?: string | null, text?: string, terms?: number[] }
 
 export interface IndexStats { backend: BackendName, images: number, texts: number, index: IndexInfo }
 

@@ -120,7 +120,7 @@ export function createFakeServices (): FakeServices {
         const sha256 = createHash('sha256').update(it.bytes).digest('hex')
         for (const img of images.values()) if (img.record.sha256 === sha256) return { id: img.record.id, status: 'duplicate' }
         const id = it.id ?? `img_${++seq}`
-        images.set(id, { record: { id, sha256, width: 1, height: 1, metadata: it.metadata ?? {}, createdAt: now() }, vector: embed(it.bytes) })
+        images.set(id, { record: { id, sha256, width: 1, height: 1, metadata: it.metadata ?? {}, source: it.source ?? null, createdAt: now() }, vector: embed(it.bytes) })
         return { id, status: 'indexed' }
       })
     },
@@ -144,14 +144,15 @@ export function createFakeServices (): FakeServices {
       req.query.forEach((t, i) => { const v = terms[i]; if (v !== undefined) v.forEach((x, j) => { q[j] = (q[j] ?? 0) + x * (t.weight ?? 1) }) })
       const qn = normalize(q)
       const pool = req.target === 'texts'
-        ? [...texts.values()].map((t) => ({ id: t.id, metadata: t.metadata, vector: t.vector, text: t.text }))
-        : [...images.values()].map((i) => ({ id: i.record.id, metadata: i.record.metadata, vector: i.vector, text: undefined }))
+        ? [...texts.values()].map((t) => ({ id: t.id, metadata: t.metadata, vector: t.vector, text: t.text, source: undefined }))
+        : [...images.values()].map((i) => ({ id: i.record.id, metadata: i.record.metadata, vector: i.vector, text: undefined, source: i.record.source }))
       return pool
         .filter((p) => req.filter === undefined || Object.entries(req.filter).every(([k, v]) => p.metadata[k] === v))
         .map((p) => ({
           id: p.id,
           score: dot(qn, p.vector),
           metadata: p.metadata,
+          ...(p.source === undefined ? {} : { source: p.source }),
           ...(p.text === undefined ? {} : { text: p.text }),
           ...(req.explain === true ? { terms: terms.map((t) => dot(t, p.vector)) } : {})
         }))

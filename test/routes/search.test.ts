@@ -29,7 +29,9 @@ describe('POST /v1/search', { timeout: TIMEOUT.unit }, () => {
     assert.equal(typeof body.tookMs, 'number')
     assert.equal(body.results.length, 3)
     for (let i = 1; i < body.results.length; i++) assert.ok(body.results[i - 1].score >= body.results[i].score)
-    assert.deepEqual(Object.keys(body.results[0]).sort(), ['id', 'metadata', 'score'])
+    // an image hit names where it came from (null: these were added without a source)
+    assert.deepEqual(Object.keys(body.results[0]).sort(), ['id', 'metadata', 'score', 'source'])
+    assert.equal(body.results[0].source, null)
     // defaults reach the services
     const [, req] = services.calls.at(-1) as [string, any]
     assert.equal(req.k, 10)

@@ -73,6 +73,7 @@ function toResults (hits: SearchHit[]): SearchResponseT['results'] {
     id: h.id,
     score: h.score,
     metadata: h.metadata,
+    ...(h.source === undefined ? {} : { source: h.source }),
     ...(h.text === undefined ? {} : { text: h.text }),
     ...(h.terms === undefined ? {} : { terms: h.terms })
   }))
