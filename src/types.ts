@@ -21,9 +21,14 @@ export interface ImageRecord {
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
 
+/**
+ * A job as clients see it. `done` = `indexed` + `duplicate` (processed without failure);
+ * `duplicates` names, for the first duplicate items, the stored id whose bytes each repeats.
+ */
 export interface JobView {
-  id: string, status: JobStatus, total: number, done: number, failed: number
-  errors: Array<{ item: string, error: string }>, createdAt: string, updatedAt: string
+  id: string, status: JobStatus, total: number, done: number, indexed: number, duplicate: number, failed: number
+  errors: Array<{ item: string, error: string }>, duplicates: Array<{ item: string, id: string }>
+  createdAt: string, updatedAt: string
 }
 
 /** The slice of a pino logger the core uses; pino's Logger and Fastify's `app.log` both fit. */

@@ -1,5 +1,6 @@
 /** /v1/index-jobs shapes. */
 import { Type, type Static } from '@sinclair/typebox'
+import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../limits.js'
 import { BinaryPart, ItemId, Metadata } from './common.js'
 
 export const JobItem = Type.Object({
@@ -41,9 +42,15 @@ export const JobView = Type.Object({
   id: Type.String(),
   status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed'), Type.Literal('cancelled')]),
   total: Type.Integer({ description: 'items found so far' }),
-  done: Type.Integer({ description: 'items indexed or already present; done + failed = items processed' }),
-  failed: Type.Integer({ description: 'items that could not be indexed' }),
-  errors: Type.Array(Type.Object({ item: Type.String(), error: Type.String() }), { description: 'per-item errors (the first ones)' }),
+  done: Type.Integer({ description: 'items processed without failure: indexed + duplicate (done + failed = items processed). Jobs counted before schema 2 have done but indexed = duplicate = 0 for those items' }),
+  indexed: Type.Integer({ description: 'items stored as new images' }),
+  duplicate: Type.Integer({ description: 'items whose bytes were already stored (in the index, or earlier in the same job): nothing new is stored, not even the id the item asked for; `duplicates` names the stored id' }),
+  failed: Type.Integer({ description: 'items that could not be indexed; `errors` says why' }),
+  errors: Type.Array(Type.Object({ item: Type.String(), error: Type.String() }), { description: `per-item errors (the first ${MAX_JOB_ERRORS})` }),
+  duplicates: Type.Array(Type.Object({
+    item: Type.String({ description: 'the file (path under IMPORT_DIR, or uploaded file name)' }),
+    id: Type.String({ description: 'the id under which its bytes are stored' })
+  }), { description: `duplicate items and the stored id each repeats (the first ${MAX_JOB_DUPLICATES})` }),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' })
 }, { title: 'IndexJob' })

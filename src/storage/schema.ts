@@ -62,7 +62,10 @@ CREATE TABLE IF NOT EXISTS jobs (
   failed     INTEGER NOT NULL DEFAULT 0,
   errors     TEXT NOT NULL DEFAULT '[]',
   created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL
+  updated_at TEXT NOT NULL,
+  indexed    INTEGER NOT NULL DEFAULT 0,
+  duplicate  INTEGER NOT NULL DEFAULT 0,
+  duplicates TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 
@@ -83,8 +86,16 @@ CREATE INDEX IF NOT EXISTS job_items_status ON job_items (job_id, status, seq);
  * TABLE IF NOT EXISTS leaves them alone), so every column added since must be added here too.
  */
 const UPGRADES: ReadonlyArray<(db: Database.Database) => void> = [
-  // 1 → 2: the source of every image (relative path or uploaded file name); older images have none
-  (db) => { db.exec('ALTER TABLE images ADD COLUMN source TEXT') }
+  // 1 → 2: the source of every image (relative path or uploaded file name), and the split of a job's
+  // `done` into indexed and duplicate. Older images have no source; jobs counted before the upgrade
+  // have indexed = duplicate = 0 for the items they had already done
+  (db) => {
+    db.exec(`
+      ALTER TABLE images ADD COLUMN source TEXT;
+      ALTER TABLE jobs ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN duplicate INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN duplicates TEXT NOT NULL DEFAULT '[]';`)
+  }
 ]
 
 /**

@@ -41,12 +41,19 @@ describe('SQLite backend', () => {
     const out = await backend.images.add(rows, { jobId: 'job-1', outcomes: [{ seq: 0, item: '0.png', row: 0 }, { seq: 1, item: '1.png', row: 1 }, { seq: 2, item: '2.png', status: 'failed', error: 'unreadable' }] })
     assert.ok(out.every((o) => o.status === 'indexed'))
     const job = await backend.jobs.view('job-1')
-    assert.equal(job?.done, 2)
-    assert.equal(job?.failed, 1)
+    assert.deepEqual([job?.done, job?.indexed, job?.duplicate, job?.failed], [2, 2, 0, 1])
     const again = await backend.images.add([image(3), { ...image(99), id: 'img-5' }])
     assert.deepEqual(again[0], { status: 'duplicate', id: 'img-3' })
     assert.equal(again[1]?.status, 'failed')
     assert.equal(await backend.images.count(), 40)
+    // a job's duplicates name the stored id: one stored earlier, and one repeating a row of the same write
+    await backend.jobs.create({ id: 'job-2', kind: 'items', source: {}, root: dir, items: Array.from({ length: 3 }, (_, i) => ({ path: `${i}.png` })) })
+    const fresh = { ...image(100), id: undefined }
+    const out2 = await backend.images.add([image(4), fresh], { jobId: 'job-2', outcomes: [{ seq: 0, item: 'four.png', row: 0 }, { seq: 1, item: 'new.png', row: 1 }, { seq: 2, item: 'new-again.png', row: 1, duplicate: true }] })
+    assert.deepEqual(out2.map((o) => o.status), ['duplicate', 'indexed'])
+    const job2 = await backend.jobs.view('job-2')
+    assert.deepEqual([job2?.done, job2?.indexed, job2?.duplicate, job2?.failed], [3, 1, 2, 0])
+    assert.deepEqual(job2?.duplicates, [{ item: 'four.png', id: 'img-4' }, { item: 'new-again.png', id: (out2[1] as { id: string }).id }])
   })
 
   it('a delete leaves the index: k results still come back and the index count goes down', async () => {
@@ -81,6 +88,6 @@ describe('SQLite backend', () => {
     backend = await openSqliteBackend({ dataDir: dir }, identity)
     assert.equal(await backend.images.count(), count)
     assert.equal((await backend.images.search(vector(0, 0), { k: 5 })).length, 5)
-    assert.equal((await backend.jobs.list({ limit: 10 }))[0]?.id, 'job-1')
+    assert.deepEqual((await backend.jobs.list({ limit: 10 })).map((j) => j.id), ['job-2', 'job-1'])
   })
 })

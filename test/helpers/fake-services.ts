@@ -175,13 +175,13 @@ export function createFakeServices (): FakeServices {
       calls.push(['createJob', source])
       const id = `job_${++seq}`
       const total = 'items' in source ? source.items.length : 0
-      jobs.set(id, { id, status: 'queued', total, done: 0, failed: 0, errors: [], createdAt: now(), updatedAt: now() })
+      jobs.set(id, { id, status: 'queued', total, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], createdAt: now(), updatedAt: now() })
       return id
     },
     async createUploadJob (files) {
       calls.push(['createUploadJob', files])
       const id = `job_${++seq}`
-      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, failed: 0, errors: [], createdAt: now(), updatedAt: now() })
+      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], createdAt: now(), updatedAt: now() })
       return id
     },
     getJob: async (id) => jobs.get(id),

@@ -95,7 +95,7 @@ describe('/v1/index-jobs', { timeout: TIMEOUT.unit }, () => {
     let res = await app.inject({ method: 'GET', url: `/v1/index-jobs/${jobId}` })
     assert.equal(res.statusCode, 200)
     const view = json(res)
-    assert.deepEqual(Object.keys(view).sort(), ['createdAt', 'done', 'errors', 'failed', 'id', 'status', 'total', 'updatedAt'])
+    assert.deepEqual(Object.keys(view).sort(), ['createdAt', 'done', 'duplicate', 'duplicates', 'errors', 'failed', 'id', 'indexed', 'status', 'total', 'updatedAt'])
     assert.equal(view.status, 'queued')
     assert.equal(view.total, 1)
     res = await app.inject({ method: 'DELETE', url: `/v1/index-jobs/${jobId}` })

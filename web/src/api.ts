@@ -45,9 +45,14 @@ export interface JobView {
   id: string
   status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
   total: number
+  /** indexed + duplicate */
   done: number
+  indexed?: number
+  /** items whose bytes were already stored; `duplicates` names the stored id */
+  duplicate?: number
   failed: number
   errors?: Array<{ item: string, error: string }>
+  duplicates?: Array<{ item: string, id: string }>
 }
 export interface ClassifyResponse { model?: string, results: Array<{ label: string, probability: number, score: number }> }
 

@@ -39,8 +39,7 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
         return { status: 'indexed', id }
       })
       if (progress !== undefined) {
-        const items = resolveItemOutcomes(progress.outcomes, out)
-        this.store.jobs.complete(progress.jobId, items.map((o) => ({ seq: o.seq, item: o.item, ok: o.status !== 'failed', ...(o.error === undefined ? {} : { error: o.error }) })))
+        this.store.jobs.complete(progress.jobId, resolveItemOutcomes(progress.outcomes, out))
       }
       return out
     })
