@@ -34,7 +34,11 @@ export const SearchBody = Type.Object({
   k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_K, default: 10, description: 'number of results' })),
   minScore: Type.Optional(Type.Number({ minimum: -1, maximum: 1, description: 'drop results whose cosine similarity is below this' })),
   filter: Type.Optional(SearchFilter),
-  explain: Type.Optional(Type.Boolean({ default: false, description: 'return each term\'s similarity with every result' }))
+  explain: Type.Optional(Type.Boolean({ default: false, description: 'return each term\'s similarity with every result' })),
+  includeQueryImages: Type.Optional(Type.Boolean({
+    default: false,
+    description: 'target "images": also return the images that `imageId` terms name. By default they are left out, since each matches itself best (the results still hold k images when k others exist)'
+  }))
 }, { additionalProperties: false, title: 'SearchRequest' })
 export type SearchBodyT = Static<typeof SearchBody>
 

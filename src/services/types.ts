@@ -24,6 +24,11 @@ export interface SearchRequest {
   /** exact match on metadata keys */
   filter?: MetadataFilter
   explain?: boolean
+  /**
+   * target "images": hits leave out the images that `imageId` terms name (they would match
+   * themselves best), unless this is true
+   */
+  includeQueryImages?: boolean
 }
 
 /** `source` (images only) is the image's ImageRecord.source; `text` (texts only) the indexed text. */

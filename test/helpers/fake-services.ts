@@ -146,7 +146,9 @@ export function createFakeServices (): FakeServices {
       const pool = req.target === 'texts'
         ? [...texts.values()].map((t) => ({ id: t.id, metadata: t.metadata, vector: t.vector, text: t.text, source: undefined }))
         : [...images.values()].map((i) => ({ id: i.record.id, metadata: i.record.metadata, vector: i.vector, text: undefined, source: i.record.source }))
+      const excluded = new Set(req.target === 'images' && req.includeQueryImages !== true ? req.query.flatMap((t) => 'imageId' in t ? [t.imageId] : []) : [])
       return pool
+        .filter((p) => !excluded.has(p.id))
         .filter((p) => req.filter === undefined || Object.entries(req.filter).every(([k, v]) => p.metadata[k] === v))
         .map((p) => ({
           id: p.id,
