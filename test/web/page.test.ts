@@ -155,12 +155,13 @@ describe('the search page', { skip: noBrowser }, () => {
     const afterCards = await resultCards(page)
     assert.ok(afterCards.length > 0)
     assert.ok(!afterCards.some((c) => c.id === chosen.id), `${chosen.label} itself is among its "more like this" results`)
-    // the API's rule: what a search by that image returns by default, in the same order …
+    // the API's rule: the page shows what the same query (the text chip plus the image) returns by default …
     type Found = { results: Array<{ id: string }> }
-    const byApi = await api<Found>('POST', '/v1/search', { query: [{ imageId: chosen.id }], k: afterCards.length })
+    const query = [{ text: 'cat face' }, { imageId: chosen.id }]
+    const byApi = await api<Found>('POST', '/v1/search', { query, k: afterCards.length })
     assert.deepEqual(afterCards.map((c) => c.id), byApi.json.results.map((r) => r.id))
     // … where the image itself would come first if asked for
-    const withIt = await api<Found>('POST', '/v1/search', { query: [{ imageId: chosen.id }], k: 1, includeQueryImages: true })
+    const withIt = await api<Found>('POST', '/v1/search', { query, k: 1, includeQueryImages: true })
     assert.equal(withIt.json.results[0]?.id, chosen.id)
     assert.notDeepEqual(afterCards.map((c) => c.id), before.map((c) => c.id))
     assert.match(decodeURIComponent(page.url()), new RegExp(`q=i:${chosen.id}`))
