@@ -22,7 +22,8 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
       summary: 'Index up to MAX_FILES images',
       description: 'multipart/form-data with up to MAX_FILES (default 64) image file parts; more answers 413. ' +
         'Optional fields `id` and `metadata` (a JSON object) apply to the file part that FOLLOWS them: send id, metadata, file, id, metadata, file, … ' +
-        'Answers 200 with one item per file in request order: indexed, duplicate (same bytes already stored; the stored id is returned) or failed (with the reason). A request with no file part answers 400.',
+        'Answers 200 with one item per file in request order: indexed, duplicate (same bytes already stored; the stored id is returned, whatever `id` the request gave) or failed (with the reason). A request with no file part answers 400. ' +
+        'Each new image keeps its part\'s file name as its `source` (GET /v1/images/{id}, search hits).',
       security: [{ bearerAuth: [] }],
       body: { content: { 'multipart/form-data': { schema: ImagesForm } } },
       response: { 200: ImagesResponse, ...errorResponses }
@@ -39,7 +40,8 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
       const results = await metrics.time('encode', () => services.addImages(files.map((f) => ({
         bytes: f.bytes,
         ...(f.id === undefined ? {} : { id: f.id }),
-        ...(f.metadata === undefined ? {} : { metadata: f.metadata })
+        ...(f.metadata === undefined ? {} : { metadata: f.metadata }),
+        ...(f.filename === '' ? {} : { source: f.filename })
       }))))
       const items: ImagesResponseT['items'] = results.map((res, i) => {
         metrics.countIngested(res.status)
@@ -63,6 +65,7 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
     schema: {
       tags: ['images'],
       summary: 'An image\'s record',
+      description: '`source` says where the image came from: its path relative to IMPORT_DIR (index jobs, `npm run index`) or the uploaded file\'s name; null for images stored before sources were recorded.',
       params: IdParams,
       response: { 200: ImageRecord, ...errorResponses }
     }
