@@ -14,7 +14,7 @@ import type { JobView, Services } from '../services/types.js'
 import { DataDirBusyError, lockDataDir, type DataDirLock } from '../storage/index.js'
 import { onStopSignals } from '../stop-signals.js'
 
-const USAGE = 'usage: npm run index -- <dir>   (indexes every image under <dir> into DATA_DIR)'
+const USAGE = 'usage: npm run index -- <dir> [--id-from-path]   (indexes every image under <dir> into DATA_DIR; --id-from-path: each image\'s id is its path under <dir>, "/" written as ":")'
 const POLL_MS = 250
 const BAR_WIDTH = 30
 
@@ -52,10 +52,13 @@ async function waitReady (services: Services, timeoutMs: number): Promise<void> 
   }
 }
 
-/** Runs a directory job over `dir` and renders its progress on stderr; resolves with the final job. */
-export async function indexDirectory (services: Services, out: NodeJS.WriteStream = process.stderr): Promise<JobView> {
+/**
+ * Runs a directory job over IMPORT_DIR and renders its progress on stderr; resolves with the final job.
+ * Every image's source is its path under IMPORT_DIR; with `idFromPath` that path is its id too.
+ */
+export async function indexDirectory (services: Services, out: NodeJS.WriteStream = process.stderr, opts: { idFromPath?: boolean } = {}): Promise<JobView> {
   // IMPORT_DIR is the folder itself, so the job source is its root
-  const jobId = await services.createJob({ directory: '.' })
+  const jobId = await services.createJob({ directory: '.', ...(opts.idFromPath === true ? { idFromPath: true } : {}) })
   const started = Date.now()
   const stopListening = onStopSignals((_signal, again) => {
     if (again) process.exit(130)
@@ -127,9 +130,9 @@ async function main (): Promise<void> {
   try {
     await waitReady(services, 10 * 60_000)
     process.stderr.write(`indexing ${dir}\n`)
-    const job = await indexDirectory(services)
+    const job = await indexDirectory(services, process.stderr, { idFromPath: process.argv.includes('--id-from-path') })
     const seconds = (Date.parse(job.updatedAt) - Date.parse(job.createdAt)) / 1000
-    process.stderr.write(`${job.status}: ${job.done} indexed or already present, ${job.failed} failed, of ${job.total} files${Number.isFinite(seconds) ? ` in ${seconds.toFixed(1)} s` : ''}\n`)
+    process.stderr.write(`${job.status}: ${job.indexed} indexed, ${job.duplicate} already present, ${job.failed} failed, of ${job.total} files${Number.isFinite(seconds) ? ` in ${seconds.toFixed(1)} s` : ''}\n`)
     for (const e of job.errors.slice(0, 20)) process.stderr.write(`  ${e.item}: ${e.error}\n`)
     if (job.errors.length > 20) process.stderr.write(`  … and ${job.errors.length - 20} more\n`)
     code = job.status === 'done' ? 0 : 1

@@ -14,7 +14,8 @@ import path from 'node:path'
 import { NotFoundError } from '../errors.js'
 import type { JobItem, JobItemOutcome, JobRow, JobStore } from '../backends/ports.js'
 import { isTerminal, type IngestItem, type IngestResult, type JobStatus, type Logger } from '../types.js'
-import { DEFAULT_MAX_FILE_BYTES, readJobFile, walkImages } from './sources.js'
+import { idProblem } from '../storage/ids.js'
+import { DEFAULT_MAX_FILE_BYTES, idFromPath, readJobFile, walkImages } from './sources.js'
 import { UPLOADS_DIR } from './staging.js'
 
 /** The job's side of one ingest call: each item's job key (in item order) and the outcomes already known (unreadable files). */
@@ -82,9 +83,10 @@ export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }
 
   try {
     if (!job.expanded) {
-      const directory = (job.source as { directory?: string }).directory ?? '.'
-      const items = []
-      for await (const rel of walkImages(job.root, directory, signal)) items.push({ path: rel })
+      const source = job.source as { directory?: string, idFromPath?: boolean }
+      const directory = source.directory ?? '.'
+      const items: JobItem[] = []
+      for await (const rel of walkImages(job.root, directory, signal)) items.push(source.idFromPath === true ? { path: rel, id: idFromPath(rel) } : { path: rel })
       if (signal?.aborted !== true) {
         await jobs.expand(jobId, items)
         log.info({ total: items.length, directory }, 'index job: directory listed')
@@ -191,8 +193,12 @@ async function runBatch (jobId: string, job: JobRow, batch: Batch, deps: IndexJo
   const known: JobItemOutcome[] = []
   const ok: Array<{ b: typeof batch[number], bytes: Buffer }> = []
   for (const r of reads) {
-    if (r.bytes !== undefined) ok.push({ b: r.b, bytes: r.bytes })
-    else known.push({ seq: r.b.seq, item: r.b.item.name ?? r.b.item.path, status: 'failed', error: r.error })
+    const name = r.b.item.name ?? r.b.item.path
+    // only an id taken from a path can be invalid here: items' own ids were checked when the job was created
+    const badId = r.b.item.id === undefined ? undefined : idProblem(r.b.item.id)
+    if (r.bytes === undefined) known.push({ seq: r.b.seq, item: name, status: 'failed', error: r.error })
+    else if (badId !== undefined) known.push({ seq: r.b.seq, item: name, status: 'failed', error: `the path cannot be the id "${r.b.item.id!}": an id ${badId}` })
+    else ok.push({ b: r.b, bytes: r.bytes })
   }
   if (!gate.mayStart()) return
   if (ok.length === 0) {
@@ -201,7 +207,8 @@ async function runBatch (jobId: string, job: JobRow, batch: Batch, deps: IndexJo
     return
   }
   const items: IngestItem[] = ok.map((r) => {
-    const it: IngestItem = { bytes: r.bytes }
+    // the source is what the job calls the file: its path under the root, or an upload's own file name
+    const it: IngestItem = { bytes: r.bytes, source: r.b.item.name ?? r.b.item.path }
     if (r.b.item.id !== undefined) it.id = r.b.item.id
     if (r.b.item.metadata !== undefined) it.metadata = r.b.item.metadata
     return it

@@ -45,6 +45,12 @@ export const Metadata = Type.Object({}, {
 })
 export type MetadataT = Static<typeof Metadata>
 
+/** Where an image came from (ImageRecord.source in src/types.ts). */
+export const ImageSource = Type.Union([Type.String(), Type.Null()], {
+  description: 'where the image came from: its path relative to IMPORT_DIR (index jobs, `npm run index`) or the uploaded file\'s name; null when none was recorded (images stored before schema 2)',
+  examples: ['holiday-2024/sub/beach.jpg']
+})
+
 /** An image or text id, as the storage accepts it (src/storage/ids.ts). */
 export const ItemId = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN.source, description: 'item id: 1–128 letters, digits, ".", "_", ":" or "-"; generated when omitted' })
 

@@ -172,7 +172,7 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
       const id = randomUUID()
       return await createStoredJob(resolved.kind === 'items'
         ? { id, kind: 'items', source: { items: resolved.items.length }, root: resolved.root, items: resolved.items }
-        : { id, kind: 'directory', source: { directory: resolved.directory }, root: resolved.root })
+        : { id, kind: 'directory', source: { directory: resolved.directory, ...(resolved.idFromPath ? { idFromPath: true } : {}) }, root: resolved.root })
     },
     async createUploadJob (files) {
       alive()

@@ -29,6 +29,10 @@ describe('POST /v1/images', { timeout: TIMEOUT.unit }, () => {
     assert.deepEqual(services.images.get(items[2].id)?.record.metadata, { album: 'work' })
     const [, sent] = services.calls.at(-1) as [string, any[]]
     assert.ok(sent[0].bytes.equals(fakeImage(1)))
+    // each file's name is its source
+    assert.deepEqual(sent.map((it) => it.source), ['1.png', '2.png', 'three.jpg'])
+    const rec = json(await app.inject({ method: 'GET', url: '/v1/images/first' }))
+    assert.equal(rec.source, '1.png')
   })
 
   it('answers per-item outcomes: duplicate and failed items do not fail the request', async (t) => {
@@ -170,8 +174,9 @@ describe('GET and DELETE /v1/images/:id', { timeout: TIMEOUT.unit }, () => {
     await services.addImages([{ bytes: fakeImage(1), id: 'one', metadata: { a: 1 } }])
     let res = await app.inject({ method: 'GET', url: '/v1/images/one' })
     assert.equal(res.statusCode, 200)
-    assert.deepEqual(Object.keys(json(res)).sort(), ['createdAt', 'height', 'id', 'metadata', 'sha256', 'width'])
+    assert.deepEqual(Object.keys(json(res)).sort(), ['createdAt', 'height', 'id', 'metadata', 'sha256', 'source', 'width'])
     assert.deepEqual(json(res).metadata, { a: 1 })
+    assert.equal(json(res).source, null, 'an image added without a source says so')
 
     res = await app.inject({ method: 'GET', url: '/v1/images/one/thumbnail' })
     assert.equal(res.statusCode, 200)

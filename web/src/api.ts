@@ -39,16 +39,22 @@ export interface SearchBody {
   explain: boolean
 }
 
-export interface SearchHit { id: string, score: number, metadata?: Record<string, unknown>, text?: string, terms?: number[] }
+/** `source`: where the image came from (a path under IMPORT_DIR or an uploaded file's name), null when unknown */
+export interface SearchHit { id: string, score: number, metadata?: Record<string, unknown>, source?: string | null, text?: string, terms?: number[] }
 export interface SearchResponse { results: SearchHit[], model?: string, tookMs?: number }
 export interface IngestItem { id: string, status: string, error?: string }
 export interface JobView {
   id: string
   status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
   total: number
+  /** indexed + duplicate */
   done: number
+  indexed?: number
+  /** items whose bytes were already stored; `duplicates` names the stored id */
+  duplicate?: number
   failed: number
   errors?: Array<{ item: string, error: string }>
+  duplicates?: Array<{ item: string, id: string }>
 }
 export interface ClassifyResponse { model?: string, results: Array<{ label: string, probability: number, score: number }> }
 
@@ -97,7 +103,7 @@ export async function search (body: SearchBody, files: Map<string, Blob>, signal
   return await request('POST', '/v1/search', form, signal)
 }
 
-export interface ImageRecord { id: string, width?: number, height?: number, metadata?: Record<string, unknown> }
+export interface ImageRecord { id: string, width?: number, height?: number, metadata?: Record<string, unknown>, source?: string | null }
 
 export async function getImage (id: string): Promise<ImageRecord> {
   return await request('GET', `/v1/images/${encodeURIComponent(id)}`)
@@ -107,9 +113,8 @@ export async function getInfo (): Promise<unknown> {
   return await request('GET', '/v1/info')
 }
 
-/** A file part, preceded by a `metadata` field (which applies to the next file) that keeps its name as a label. */
+/** A file part; the server keeps its file name as the image's `source`. */
 function appendFile (form: FormData, file: File): void {
-  if (file.name !== '') form.append('metadata', JSON.stringify({ filename: file.name }))
   form.append('file', file, file.name)
 }
 

@@ -148,7 +148,7 @@ export class Api {
   async assertFindable (id: string): Promise<void> {
     const rec = await this.get(`/v1/images/${encodeURIComponent(id)}`)
     assert.equal(rec.status, 200, `GET /v1/images/${id} answered ${rec.status}: ${rec.text}`)
-    const hits = await this.hits({ query: [{ imageId: id }], k: 5 })
+    const hits = await this.hits({ query: [{ imageId: id }], k: 5, includeQueryImages: true })
     const self = hits.find((h) => h.id === id)
     assert.ok(self !== undefined && hits[0] !== undefined && hits[0].score - self.score < 1e-5,
       `searching with image "${id}" should return it first, got ${JSON.stringify(hits.map((h) => [h.id, h.score]))}`)
@@ -231,6 +231,6 @@ export interface IndexState { counts: { images: number, texts: number }, probes:
 export async function indexState (api: Api, probeIds: string[] = []): Promise<IndexState> {
   const probes: string[][] = []
   probes.push((await api.hits({ query: [{ text: 'a red circle' }], k: 20 })).map((h) => h.id))
-  for (const id of probeIds) probes.push((await api.hits({ query: [{ imageId: id }], k: 20 })).map((h) => h.id))
+  for (const id of probeIds) probes.push((await api.hits({ query: [{ imageId: id }], k: 20, includeQueryImages: true })).map((h) => h.id))
   return { counts: await api.counts(), probes }
 }

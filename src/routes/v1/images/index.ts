@@ -23,9 +23,10 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
       summary: 'Index up to MAX_FILES images',
       description: 'multipart/form-data with up to MAX_FILES (default 64) image file parts; more answers 413. ' +
         'Optional fields `id` and `metadata` (a JSON object) apply to the file part that FOLLOWS them: send id, metadata, file, id, metadata, file, … ' +
-        'Answers 200 with one item per file in request order: indexed, duplicate (same bytes already stored; the stored id is returned) or failed (with the reason). ' +
+        'Answers 200 with one item per file in request order: indexed, duplicate (same bytes already stored; the stored id is returned, whatever `id` the request gave) or failed (with the reason). ' +
         'When every file failed, the request failed: it answers the status of their common reason (415 not an image, 413 too large, 400 bad id or metadata, 409 id taken, 507 disk full; ' +
-        'different reasons: 400, or the server-side one such as 507 when there is one), in the error shape, with the per-file outcomes in `items`. A request with no file part answers 400.',
+        'different reasons: 400, or the server-side one such as 507 when there is one), in the error shape, with the per-file outcomes in `items`. A request with no file part answers 400. ' +
+        'Each new image keeps its part\'s file name as its `source` (GET /v1/images/{id}, search hits).',
       security: [{ bearerAuth: [] }],
       body: { content: { 'multipart/form-data': { schema: ImagesForm } } },
       response: { 200: ImagesResponse, ...errorResponses }
@@ -42,7 +43,8 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
       const results = await metrics.time('encode', () => services.addImages(files.map((f) => ({
         bytes: f.bytes,
         ...(f.id === undefined ? {} : { id: f.id }),
-        ...(f.metadata === undefined ? {} : { metadata: f.metadata })
+        ...(f.metadata === undefined ? {} : { metadata: f.metadata }),
+        ...(f.filename === '' ? {} : { source: f.filename })
       }))))
       const items: ImagesResponseT['items'] = results.map((res, i) => {
         metrics.countIngested(res.status)
@@ -68,6 +70,7 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
     schema: {
       tags: ['images'],
       summary: 'An image\'s record',
+      description: '`source` says where the image came from: its path relative to IMPORT_DIR (index jobs, `npm run index`) or the uploaded file\'s name; null for images stored before sources were recorded.',
       params: IdParams,
       response: { 200: ImageRecord, ...errorResponses }
     }
