@@ -103,14 +103,14 @@ export async function ingestSection (opts: BenchOptions, log: (m: string) => voi
     const cpu0 = process.cpuUsage()
     const child0 = totalChildCpuMs() // the background ingest process starts with the job's first batch
     const elu0 = performance.eventLoopUtilization()
-    const id = services.createJob({ directory: jobDir })
+    const id = await services.createJob({ directory: jobDir })
     view = await services.waitForJob!(id)
     ms = performance.now() - t0
     const cpu = process.cpuUsage(cpu0)
     coresBusy = (cpu.user + cpu.system) / 1000 / ms
     childCores = (totalChildCpuMs() - child0) / ms
     loopBusyMs = performance.eventLoopUtilization(elu0).active
-    searchable = services.stats().images
+    searchable = (await services.stats()).images
   } finally {
     await services.close()
   }

@@ -8,19 +8,11 @@ import path from 'node:path'
 import type { PgVectorType } from './backends/postgres/postgres-options.js'
 import { DEFAULT_HNSW, DEFAULT_INDEX_JOB_NICE } from './limits.js'
 import type { ExecutionProvider } from './ml/types.js'
+import type { DatabaseConfig } from './backends/open-backend.js'
 import type { ServicesConfig } from './services/config.js'
 
 export type { ServicesConfig }
 
-/** The PostgreSQL backend's settings; present only when DATABASE_URL is set. */
-export interface DatabaseConfig {
-  /** postgres:// or postgresql:// connection URL */
-  url: string
-  /** most connections this process opens */
-  poolSize: number
-  /** how the HNSW index stores vectors: `halfvec` halves its size (an expression index over the `vector` column) */
-  vectorType: PgVectorType
-}
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -273,6 +265,7 @@ export function toServicesConfig (config: Config): ServicesConfig {
     maxImagePixels: config.maxImagePixels,
     hnsw: { ...config.hnsw },
     checkpointEvery: config.checkpointEvery,
+    database: config.database,
     ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir })
   }
 }

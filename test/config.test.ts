@@ -114,10 +114,12 @@ describe('loadConfig', () => {
   it('maps onto the services configuration', () => {
     const c = loadConfig({ DEMO_POOL: '', HNSW_M: '24' }, tmp())
     const s = toServicesConfig(c)
-    assert.deepEqual(Object.keys(s).sort(), ['checkpointEvery', 'dataDir', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'maxImagePixels', 'modelDir'])
+    assert.deepEqual(Object.keys(s).sort(), ['checkpointEvery', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'maxImagePixels', 'modelDir'])
     assert.equal(s.hnsw.M, 24)
     assert.equal(s.indexJobNice, 19)
     assert.equal(s.modelDir, c.modelDir)
+    assert.equal(s.database, undefined, 'no DATABASE_URL: the embedded backend')
+    assert.deepEqual(toServicesConfig(loadConfig({ DEMO_POOL: '', DATABASE_URL: 'postgres://db/align', DATABASE_POOL_SIZE: '4' }, tmp())).database, { url: 'postgres://db/align', poolSize: 4, vectorType: 'vector' })
   })
 
   it('DATABASE_URL chooses PostgreSQL with a pool of 10 and float32 vectors; its password never reaches an error', () => {

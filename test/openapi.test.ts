@@ -20,7 +20,7 @@ describe('openapi.yaml', { timeout: TIMEOUT.unit }, () => {
       '/v1/images': ['post'],
       '/v1/images/{id}': ['get', 'delete'],
       '/v1/images/{id}/thumbnail': ['get'],
-      '/v1/index-jobs': ['post'],
+      '/v1/index-jobs': ['get', 'post'],
       '/v1/index-jobs/{id}': ['get', 'delete'],
       '/v1/texts': ['post'],
       '/v1/texts/{id}': ['delete'],

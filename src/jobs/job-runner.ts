@@ -3,8 +3,7 @@
  * running by the previous process. `cancel` stops a job after its current batch; `close` stops
  * the running one the same way but leaves it queued, so it resumes on the next start.
  */
-import type { JobView } from '../services/types.js'
-import { isTerminal } from '../storage/index.js'
+import { isTerminal, type JobView } from '../types.js'
 import { removeStaging, runIndexJob, type IndexJobDeps } from './run-index-job.js'
 
 export class JobRunner {
@@ -21,8 +20,8 @@ export class JobRunner {
   }
 
   /** Queues the jobs a previous process left unfinished (oldest first) and starts working. */
-  start (): void {
-    const unfinished = this.deps.store.jobs.unfinished()
+  async start (): Promise<void> {
+    const unfinished = await this.deps.jobs.unfinished()
     for (const job of unfinished) if (!this.queue.includes(job.id)) this.queue.push(job.id)
     if (unfinished.length > 0) this.log.info({ jobs: unfinished.map((j) => j.id) }, 'resuming unfinished index jobs')
     this.kick()
@@ -35,34 +34,35 @@ export class JobRunner {
     this.kick()
   }
 
-  /** Cancels a queued or running job; returns its view, or undefined when there is no such job. */
-  cancel (id: string): JobView | undefined {
-    const { store } = this.deps
-    const job = store.jobs.get(id)
-    if (job === undefined) return undefined
-    if (!isTerminal(job.status)) {
-      store.jobs.setStatus(id, 'cancelled')
+  /** Cancels a queued or running job; resolves with its view, or undefined when there is no such job. */
+  async cancel (id: string): Promise<JobView | undefined> {
+    const { jobs } = this.deps
+    // atomic: a job that finished meanwhile stays done
+    if (await jobs.setStatusUnlessTerminal(id, 'cancelled')) {
       if (this.current?.id === id) {
         this.current.controller.abort(new Error('cancelled'))
       } else {
         const at = this.queue.indexOf(id)
         if (at >= 0) this.queue.splice(at, 1)
-        void removeStaging(store, job)
-        this.notify(id)
+        const job = await jobs.get(id)
+        if (job !== undefined) void removeStaging(this.deps.dataDir, job)
+        void this.notify(id)
       }
     }
-    return store.jobs.view(id)
+    return await jobs.view(id)
   }
 
   /** Resolves with the job's view once it is done, failed or cancelled (or the runner closes). */
-  waitFor (id: string): Promise<JobView | undefined> {
-    const view = this.deps.store.jobs.view(id)
-    if (view === undefined || isTerminal(view.status) || this.closed) return Promise.resolve(view)
-    return new Promise((resolve) => {
+  async waitFor (id: string): Promise<JobView | undefined> {
+    if (this.closed) return await this.deps.jobs.view(id)
+    // registered before the job is read, so a job finishing in between still wakes it
+    const done = new Promise<JobView | undefined>((resolve) => {
       const list = this.waiters.get(id) ?? []
       list.push(resolve)
       this.waiters.set(id, list)
     })
+    await this.notify(id)
+    return await done
   }
 
   /** Resolves when no job is queued or running. */
@@ -80,7 +80,7 @@ export class JobRunner {
     this.queue.length = 0
     this.current?.controller.abort(new Error('shutting down'))
     await this.loop
-    for (const id of [...this.waiters.keys()]) this.notify(id, true)
+    await Promise.all([...this.waiters.keys()].map(async (id) => { await this.notify(id, true) }))
   }
 
   private kick (): void {
@@ -105,15 +105,24 @@ export class JobRunner {
       } finally {
         this.current = undefined
       }
-      this.notify(id)
+      await this.notify(id)
     }
   }
 
-  private notify (id: string, force = false): void {
+  /** Wakes the waiters of job `id` once it is finished (or unknown, or when `force`d). */
+  private async notify (id: string, force = false): Promise<void> {
+    let view: JobView | undefined
+    try {
+      view = await this.deps.jobs.view(id)
+    } catch (err) {
+      // the backend failed: wake the waiters rather than leave them hanging
+      this.log.warn({ err, job: id }, 'could not read the job to notify its waiters')
+      view = undefined
+      force = true
+    }
+    if (!force && view !== undefined && !isTerminal(view.status)) return
     const list = this.waiters.get(id)
     if (list === undefined) return
-    const view = this.deps.store.jobs.view(id)
-    if (!force && view !== undefined && !isTerminal(view.status)) return
     this.waiters.delete(id)
     for (const w of list) w(view)
   }

@@ -1,7 +1,7 @@
 /**
  * One index job, as a resumable function: it takes the job's pending items in fixed batches,
  * reads the files, and hands them to the same ingest path as a synchronous upload. Each batch's
- * items are marked done/failed in the SQLite transaction that stores its images, so a job that
+ * items are marked done/failed in the same backend write that stores its images, so a job that
  * stops (crash, shutdown, abort) resumes exactly at the first item not yet stored. Content that is
  * already indexed counts as done (sha256 dedupe), so running a job again indexes nothing twice.
  *
@@ -12,23 +12,29 @@
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { NotFoundError } from '../errors.js'
-import type { CoreLogger } from './logger.js'
-import type { IngestItem, IngestResult, JobStatus } from '../services/types.js'
-import { isTerminal, type ItemOutcome, type JobItem, type JobRow, type Store } from '../storage/index.js'
-import { DEFAULT_MAX_FILE_BYTES, readJobFile, walkImages } from './sources.js'
+import type { JobItem, JobItemOutcome, JobRow, JobStore } from '../backends/ports.js'
+import { isTerminal, type IngestItem, type IngestResult, type JobStatus, type Logger } from '../types.js'
+import { idProblem } from '../storage/ids.js'
+import { DEFAULT_MAX_FILE_BYTES, idFromPath, readJobFile, walkImages } from './sources.js'
 import { UPLOADS_DIR } from './staging.js'
 
+/** The job's side of one ingest call: each item's job key (in item order) and the outcomes already known (unreadable files). */
+export interface IngestJobProgress { jobId: string, items: Array<{ seq: number, item: string }>, known: JobItemOutcome[] }
+
 /**
- * The ingest path: stores new images; calls `onCommit` inside the transaction that stores them.
- * It awaits `beforeCommit` (when given) just before that transaction; a rejection means "do not commit".
+ * The ingest path: stores new images and, in the same atomic write, the job's `progress` (the
+ * items' outcomes, plus `progress.known`). It awaits `beforeCommit` (when given) just before that
+ * write; a rejection means "do not commit".
  */
-export type IngestFn = (items: IngestItem[], opts: { onCommit: (results: IngestResult[]) => void, beforeCommit?: () => Promise<void> }) => Promise<IngestResult[]>
+export type IngestFn = (items: IngestItem[], opts: { progress: IngestJobProgress, beforeCommit?: () => Promise<void> }) => Promise<IngestResult[]>
 
 export interface IndexJobDeps {
-  store: Store
+  jobs: JobStore
+  /** DATA_DIR: finished upload jobs' staged files under DATA_DIR/uploads are removed */
+  dataDir: string
   ingest: IngestFn
   /** progress is logged on `logger.child({ job })` */
-  logger: CoreLogger
+  logger: Logger
   /** items per batch (default 32) */
   batchSize?: number
   /** files read at once per batch (default 8) */
@@ -61,54 +67,66 @@ export const DEFAULT_PIPELINE_DEPTH = 2
  * @throws NotFoundError when there is no such job
  */
 export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }: { signal?: AbortSignal } = {}): Promise<IndexJobResult> {
-  const { store } = deps
-  const job = store.jobs.get(jobId)
+  const { jobs } = deps
+  const job = await jobs.get(jobId)
   if (job === undefined) throw new NotFoundError(`no index job "${jobId}"`)
   const counts = { indexed: 0, duplicates: 0 }
   if (isTerminal(job.status)) return result(job, counts)
   const log = deps.logger.child({ job: jobId })
-  store.jobs.setStatus(jobId, 'running')
+  // a cancel that landed since the read above wins: nothing runs
+  if (!(await jobs.setStatusUnlessTerminal(jobId, 'running'))) {
+    await removeStaging(deps.dataDir, job)
+    return result(await current(jobs, jobId), counts)
+  }
   const started = Date.now()
   let lastLog = 0
 
   try {
     if (!job.expanded) {
-      const directory = (job.source as { directory?: string }).directory ?? '.'
-      const items = []
-      for await (const rel of walkImages(job.root, directory, signal)) items.push({ path: rel })
+      const source = job.source as { directory?: string, idFromPath?: boolean }
+      const directory = source.directory ?? '.'
+      const items: JobItem[] = []
+      for await (const rel of walkImages(job.root, directory, signal)) items.push(source.idFromPath === true ? { path: rel, id: idFromPath(rel) } : { path: rel })
       if (signal?.aborted !== true) {
-        store.jobs.expand(jobId, items)
+        await jobs.expand(jobId, items)
         log.info({ total: items.length, directory }, 'index job: directory listed')
       }
     }
     await runBatches(jobId, job, deps, counts, signal, () => {
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now()
-        const now = store.jobs.get(jobId)!
-        log.info({ done: now.done, failed: now.failed, total: now.total, indexed: counts.indexed, duplicates: counts.duplicates }, 'index job progress')
+        void jobs.get(jobId).then((now) => {
+          if (now !== undefined) log.info({ done: now.done, failed: now.failed, total: now.total, indexed: counts.indexed, duplicates: counts.duplicates }, 'index job progress')
+        }, () => {})
       }
     })
   } catch (err) {
     log.error({ err }, 'index job failed')
-    store.jobs.addError(jobId, { item: '(job)', error: (err as Error).message })
-    if (!isTerminal(store.jobs.get(jobId)!.status)) store.jobs.setStatus(jobId, 'failed')
-    await removeStaging(store, job)
-    return result(store.jobs.get(jobId)!, counts)
+    await jobs.addError(jobId, { item: '(job)', error: (err as Error).message })
+    await jobs.setStatusUnlessTerminal(jobId, 'failed')
+    await removeStaging(deps.dataDir, job)
+    return result(await current(jobs, jobId), counts)
   }
 
-  const after = store.jobs.get(jobId)!
+  const after = await current(jobs, jobId)
   if (after.status === 'cancelled') {
     log.info({ done: after.done, failed: after.failed, total: after.total }, 'index job cancelled')
   } else if (signal?.aborted === true) {
-    store.jobs.setStatus(jobId, 'queued')
-    log.info({ done: after.done, total: after.total }, 'index job interrupted; it resumes on the next start')
-    return result(store.jobs.get(jobId)!, counts)
-  } else {
-    store.jobs.setStatus(jobId, 'done')
+    if (await jobs.setStatusUnlessTerminal(jobId, 'queued')) {
+      log.info({ done: after.done, total: after.total }, 'index job interrupted; it resumes on the next start')
+      return result(await current(jobs, jobId), counts)
+    }
+  } else if (await jobs.setStatusUnlessTerminal(jobId, 'done')) {
     log.info({ done: after.done, failed: after.failed, total: after.total, ...counts, ms: Date.now() - started }, 'index job done')
   }
-  await removeStaging(store, job)
-  return result(store.jobs.get(jobId)!, counts)
+  await removeStaging(deps.dataDir, job)
+  return result(await current(jobs, jobId), counts)
+}
+
+async function current (jobs: JobStore, id: string): Promise<JobRow> {
+  const job = await jobs.get(id)
+  if (job === undefined) throw new NotFoundError(`index job "${id}" vanished`)
+  return job
 }
 
 type Counts = { indexed: number, duplicates: number }
@@ -134,8 +152,10 @@ async function runBatches (jobId: string, job: JobRow, deps: IndexJobDeps, count
   let previous: Promise<void> = Promise.resolve()
   let failure: { err: unknown } | undefined
   while (signal?.aborted !== true && failure === undefined) {
-    // the in-flight items are the first pending ones: ask for enough to get past them
-    const batch = deps.store.jobs.pending(jobId, batchSize * (running.size + 1)).filter((b) => !inFlight.has(b.seq)).slice(0, batchSize)
+    // the in-flight items are the first pending ones: ask for enough to get past them. Skip those in
+    // flight when asking: a batch that commits while the answer is on its way may still be in it
+    const skip = new Set(inFlight)
+    const batch = (await deps.jobs.pending(jobId, batchSize * (running.size + 1))).filter((b) => !skip.has(b.seq)).slice(0, batchSize)
     if (batch.length === 0) break
     for (const b of batch) inFlight.add(b.seq)
     const before = previous
@@ -162,7 +182,6 @@ async function runBatches (jobId: string, job: JobRow, deps: IndexJobDeps, count
 }
 
 async function runBatch (jobId: string, job: JobRow, batch: Batch, deps: IndexJobDeps, counts: Counts, gate: BatchGate): Promise<void> {
-  const { store } = deps
   const maxBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES
   const reads = await mapLimit(batch, deps.readConcurrency ?? 8, async (b) => {
     try {
@@ -171,36 +190,31 @@ async function runBatch (jobId: string, job: JobRow, batch: Batch, deps: IndexJo
       return { b, error: readError(err, b.item.path) }
     }
   })
-  const unread: ItemOutcome[] = []
+  const known: JobItemOutcome[] = []
   const ok: Array<{ b: typeof batch[number], bytes: Buffer }> = []
   for (const r of reads) {
-    if (r.bytes !== undefined) ok.push({ b: r.b, bytes: r.bytes })
-    else unread.push({ seq: r.b.seq, ok: false, item: r.b.item.name ?? r.b.item.path, error: r.error })
-  }
-  const onCommit = (results: IngestResult[]): void => {
-    const outcomes = unread.slice()
-    ok.forEach((r, i) => {
-      const res = results[i]
-      const failed = res === undefined || res.status === 'failed'
-      const o: ItemOutcome = { seq: r.b.seq, ok: !failed, item: r.b.item.name ?? r.b.item.path }
-      if (failed) o.error = res?.error ?? 'not processed'
-      outcomes.push(o)
-    })
-    store.jobs.complete(jobId, outcomes)
+    const name = r.b.item.name ?? r.b.item.path
+    // only an id taken from a path can be invalid here: items' own ids were checked when the job was created
+    const badId = r.b.item.id === undefined ? undefined : idProblem(r.b.item.id)
+    if (r.bytes === undefined) known.push({ seq: r.b.seq, item: name, status: 'failed', error: r.error })
+    else if (badId !== undefined) known.push({ seq: r.b.seq, item: name, status: 'failed', error: `the path cannot be the id "${r.b.item.id!}": an id ${badId}` })
+    else ok.push({ b: r.b, bytes: r.bytes })
   }
   if (!gate.mayStart()) return
   if (ok.length === 0) {
     await gate.turn()
-    store.transaction(() => { onCommit([]) })
+    await deps.jobs.complete({ jobId, outcomes: known })
     return
   }
   const items: IngestItem[] = ok.map((r) => {
-    const it: IngestItem = { bytes: r.bytes }
+    // the source is what the job calls the file: its path under the root, or an upload's own file name
+    const it: IngestItem = { bytes: r.bytes, source: r.b.item.name ?? r.b.item.path }
     if (r.b.item.id !== undefined) it.id = r.b.item.id
     if (r.b.item.metadata !== undefined) it.metadata = r.b.item.metadata
     return it
   })
-  const results = await deps.ingest(items, { onCommit, beforeCommit: gate.turn })
+  const progress: IngestJobProgress = { jobId, items: ok.map((r) => ({ seq: r.b.seq, item: r.b.item.name ?? r.b.item.path })), known }
+  const results = await deps.ingest(items, { progress, beforeCommit: gate.turn })
   for (const r of results) {
     if (r.status === 'indexed') counts.indexed++
     else if (r.status === 'duplicate') counts.duplicates++
@@ -215,9 +229,9 @@ function readError (err: unknown, rel: string): string {
 }
 
 /** Removes the staged upload folder of a finished upload job (never anything outside DATA_DIR/uploads). */
-export async function removeStaging (store: Store, job: JobRow): Promise<void> {
+export async function removeStaging (dataDir: string, job: JobRow): Promise<void> {
   if (!job.cleanup) return
-  const uploads = path.join(path.resolve(store.dataDir), UPLOADS_DIR) + path.sep
+  const uploads = path.join(path.resolve(dataDir), UPLOADS_DIR) + path.sep
   if (!path.resolve(job.root).startsWith(uploads)) return
   await rm(job.root, { recursive: true, force: true }).catch(() => {})
 }

@@ -1,8 +1,9 @@
 /** Upload jobs: files are staged under DATA_DIR/uploads/<jobId>/ and removed when the job finishes. */
 import { mkdir, open, readdir, rm } from 'node:fs/promises'
 import path from 'node:path'
-import type { Metadata } from '../services/types.js'
-import { isTerminal, mapStorageError, type JobItem, type Store } from '../storage/index.js'
+import type { JobItem, JobStore } from '../backends/ports.js'
+import { mapStorageError } from '../storage/storage-error.js'
+import { isTerminal, type Metadata } from '../types.js'
 import { sanitizeFilename } from './sources.js'
 
 export const UPLOADS_DIR = 'uploads'
@@ -46,14 +47,14 @@ export async function stageUploads (dataDir: string, jobId: string, files: Uploa
   }
 }
 
-/** Removes staging folders whose job is finished or unknown (left by a crash). Returns how many. */
-export async function removeStaleStaging (store: Store): Promise<number> {
-  const base = path.join(path.resolve(store.dataDir), UPLOADS_DIR)
+/** Removes staging folders under `dataDir` whose job is finished or unknown (left by a crash). Returns how many. */
+export async function removeStaleStaging (dataDir: string, jobs: JobStore): Promise<number> {
+  const base = path.join(path.resolve(dataDir), UPLOADS_DIR)
   let names: string[]
   try { names = await readdir(base) } catch { return 0 }
   let removed = 0
   for (const name of names) {
-    const job = store.jobs.get(name)
+    const job = await jobs.get(name)
     if (job === undefined || isTerminal(job.status)) {
       await rm(path.join(base, name), { recursive: true, force: true })
       removed++

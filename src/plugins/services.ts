@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { toServicesConfig, type Config } from '../config.js'
 import { NotReadyError } from '../errors.js'
+import { openWhenReachable } from '../services/open-when-reachable.js'
 import type { Services } from '../services/types.js'
 
 declare module 'fastify' {
@@ -22,6 +23,8 @@ export interface ServicesPluginOptions {
   services?: Services | 'none'
   /** close an injected instance when the app closes (default true; always true for services this plugin opens) */
   closeServices?: boolean
+  /** a shared database that answers but cannot be used (another model's data, no vector extension): the server stops */
+  onFatal?: (err: unknown) => void
 }
 
 /** Opens the core services from src/services (imported on demand: tests with fakes and the spec export never load the model code). */
@@ -36,21 +39,23 @@ export function unavailableServices (): Services {
   return {
     model: { name: 'unavailable', modelId: 'unavailable', embeddingDim: 0, maxTextLength: 0, temperature: 1, promptTemplate: '{}', usesTokenTypeIds: false, license: '', source: '' },
     ready: () => false,
+    health: async () => ({ ok: false, reason: 'services are not available' }),
     embedTexts: async () => fail(),
     embedImages: async () => fail(),
     addImages: async () => fail(),
-    getImage: fail,
-    getThumbnail: fail,
-    deleteImage: fail,
+    getImage: async () => fail(),
+    getThumbnail: async () => fail(),
+    deleteImage: async () => fail(),
     addTexts: async () => fail(),
-    deleteText: fail,
+    deleteText: async () => fail(),
     search: async () => fail(),
     classify: async () => fail(),
-    createJob: fail,
+    createJob: async () => fail(),
     createUploadJob: async () => fail(),
-    getJob: fail,
-    cancelJob: fail,
-    stats: fail,
+    getJob: async () => fail(),
+    listJobs: async () => fail(),
+    cancelJob: async () => fail(),
+    stats: async () => fail(),
     close: async () => {}
   }
 }
@@ -63,6 +68,13 @@ export default fp(async function servicesPlugin (app: FastifyInstance, opts: Ser
     services = unavailableServices()
   } else if (opts.services !== undefined) {
     services = opts.services
+  } else if (opts.config.database !== undefined) {
+    // a shared database may be down or still starting: listen now, say why in /ready, keep retrying
+    app.log.info({ modelDir: opts.config.modelDir, backend: 'postgres' }, 'opening services')
+    services = openWhenReachable(async () => await openCoreServices(opts.config, app.log), {
+      logger: app.log,
+      onFatal: opts.onFatal ?? ((err) => { app.log.fatal({ err }, 'the services cannot open') })
+    })
   } else {
     app.log.info({ modelDir: opts.config.modelDir, dataDir: opts.config.dataDir }, 'opening services')
     services = await openCoreServices(opts.config, app.log)

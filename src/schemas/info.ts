@@ -1,5 +1,6 @@
 /** GET /v1/info, /health, /ready shapes. */
 import { Type, type Static } from '@sinclair/typebox'
+import { StringEnum } from './common.js'
 
 export const InfoResponse = Type.Object({
   version: Type.String({ description: 'align-search version' }),
@@ -13,12 +14,14 @@ export const InfoResponse = Type.Object({
     license: Type.String(),
     source: Type.String()
   }),
+  backend: StringEnum(['sqlite', 'postgres'], { description: 'the storage backend: embedded SQLite + hnswlib, or PostgreSQL + pgvector' }),
   counts: Type.Object({ images: Type.Integer(), texts: Type.Integer() }),
   index: Type.Object({
+    kind: Type.String({ description: 'the vector index, e.g. "hnswlib"' }),
     M: Type.Integer(),
     efConstruction: Type.Integer(),
     efSearch: Type.Integer(),
-    capacity: Type.Integer(),
+    capacity: Type.Union([Type.Integer(), Type.Null()], { description: 'allocated capacity (hnswlib); null where the index grows by itself' }),
     distance: Type.Literal('cosine')
   }),
   executionProvider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { description: 'requested ONNX execution provider' }),

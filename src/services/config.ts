@@ -1,4 +1,7 @@
+import type { DatabaseConfig } from '../backends/open-backend.js'
+import type { Backend, BackendIdentity } from '../backends/ports.js'
 import type { Encoder, EncoderOptions, ExecutionProvider } from '../ml/types.js'
+import type { Logger } from '../types.js'
 
 /** What `openServices` needs; src/config.ts maps the environment onto it. */
 export interface ServicesConfig {
@@ -21,10 +24,14 @@ export interface ServicesConfig {
   hnsw: { M: number, efConstruction: number, efSearch: number }
   /** index snapshot after this many inserts + deletes */
   checkpointEvery: number
+  /** PostgreSQL + pgvector when set (DATABASE_URL); otherwise SQLite + hnswlib in dataDir */
+  database?: DatabaseConfig | undefined
   /** folder of demo images queued as an index job on the very first start (may lie outside importDir) */
   demoPoolDir?: string | undefined
   /** loads the encoder (default: src/ml's loadEncoder); tests inject a fake */
   loadEncoder?: (opts: EncoderOptions) => Promise<Encoder>
+  /** opens the backend (default: src/backends/open-backend.ts's openBackend); tests wrap it */
+  openBackend?: (config: ServicesConfig, identity: BackendIdentity, logger: Logger) => Promise<Backend>
   /** items per index-job batch (default 32) */
   jobBatchSize?: number
   /** largest file an index job reads, bytes (default 64 MiB) */

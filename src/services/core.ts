@@ -1,17 +1,14 @@
-/** What the service functions share: the encoder, the store and the two indexes. */
+/** What the service functions share: the encoder and the backend. */
 import { createHash } from 'node:crypto'
-import type { TableIndex } from '../index/index.js'
-import type { CoreLogger } from '../jobs/index.js'
+import type { Backend } from '../backends/ports.js'
 import type { Encoder } from '../ml/types.js'
-import type { Store } from '../storage/index.js'
+import type { Logger } from '../types.js'
 
 export interface Core {
   encoder: Encoder
-  store: Store
-  images: TableIndex
-  texts: TableIndex
+  backend: Backend
   dim: number
-  logger: CoreLogger
+  logger: Logger
 }
 
 export function sha256 (data: Buffer | string): string {

@@ -5,10 +5,9 @@
  */
 import { readFile, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
-import type { JobItem } from '../storage/index.js'
+import type { JobItem } from '../backends/ports.js'
 import { walkImages } from '../jobs/index.js'
-import type { CoreLogger } from '../jobs/index.js'
-import type { Metadata } from './types.js'
+import type { Logger, Metadata } from '../types.js'
 
 export const MANIFEST = 'manifest.jsonl'
 const QUEUED_KEY = 'demo_pool_job'
@@ -23,7 +22,7 @@ export interface DemoPoolPlan {
 interface ManifestLine { file?: unknown, label?: unknown, set?: unknown }
 
 /** Reads manifest.jsonl into file → metadata; bad lines are skipped with a warning. */
-export async function readManifest (root: string, log: CoreLogger): Promise<Map<string, Metadata>> {
+export async function readManifest (root: string, log: Logger): Promise<Map<string, Metadata>> {
   const out = new Map<string, Metadata>()
   let text: string
   try { text = await readFile(`${root}/${MANIFEST}`, 'utf8') } catch { return out }
@@ -40,8 +39,8 @@ export async function readManifest (root: string, log: CoreLogger): Promise<Map<
 }
 
 /** What to queue for the demo pool, or undefined when it is not wanted (already done, images present, folder missing). */
-export async function planDemoPool (dir: string, store: { getMeta: (k: string) => string | undefined, images: { count: () => number } }, log: CoreLogger): Promise<DemoPoolPlan | undefined> {
-  if (store.getMeta(QUEUED_KEY) !== undefined || store.images.count() > 0) return undefined
+export async function planDemoPool (dir: string, backend: { getMeta: (k: string) => Promise<string | undefined>, images: { count: () => Promise<number> } }, log: Logger): Promise<DemoPoolPlan | undefined> {
+  if ((await backend.getMeta(QUEUED_KEY)) !== undefined || (await backend.images.count()) > 0) return undefined
   let root: string
   try {
     root = await realpath(dir)
@@ -63,6 +62,6 @@ export async function planDemoPool (dir: string, store: { getMeta: (k: string) =
 }
 
 /** Records that the demo pool was queued, so it is never queued twice. */
-export function markDemoPoolQueued (store: { setMeta: (k: string, v: string) => void }, jobId: string): void {
-  store.setMeta(QUEUED_KEY, jobId)
+export async function markDemoPoolQueued (backend: { setMeta: (k: string, v: string) => Promise<void> }, jobId: string): Promise<void> {
+  await backend.setMeta(QUEUED_KEY, jobId)
 }

@@ -1,7 +1,7 @@
 /** The core services: what src/plugins/services.ts, the CLI and the benchmarks open. */
 export { openServices, MAX_BATCH_ITEMS } from './open-services.js'
 export type { ServicesConfig } from './config.js'
-export { ingestImages, contentId } from './ingest-images.js'
+export { ingestImages, contentId, type IngestOptions } from './ingest-images.js'
 export { search, combineTerms, checkSearchRequest } from './search.js'
 export { classify } from './classify.js'
 export { addTexts } from './texts.js'

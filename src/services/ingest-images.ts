@@ -1,18 +1,25 @@
 /**
  * The one ingest path (uploads, index jobs, the demo pool):
- * hash → dedupe → decode + preprocess (per item) → encode (batched) → ONE SQLite transaction
- * for rows, embeddings and thumbnails → HNSW. A result is only returned after the commit.
+ * hash → dedupe → decode + preprocess (per item) → encode (batched) → ONE backend write for rows,
+ * embeddings, thumbnails and the job's progress. A result is only returned after that write.
  */
-import { randomUUID } from 'node:crypto'
+import { contentId } from '../backends/content-id.js'
+import type { JobItemOutcome, NewImage } from '../backends/ports.js'
+import type { IngestJobProgress } from '../jobs/index.js'
 import type { EmbeddedImage } from '../ml/types.js'
-import { idProblem } from '../storage/index.js'
-import type { VectorRow } from '../index/index.js'
-import type { IngestItem, IngestResult } from './types.js'
+import { idProblem } from '../storage/ids.js'
+import type { IngestItem, IngestResult } from '../types.js'
 import { codeOf, isPlainObject, sha256, type Core } from './core.js'
 
-/** An id made from the content hash: the same file gets the same id. */
-export function contentId (sha: string): string {
-  return sha.slice(0, 24)
+export { contentId }
+
+export interface IngestOptions {
+  /** the index job these items belong to: its progress commits in the same write as the images */
+  progress?: IngestJobProgress
+  /** awaited after encoding, just before the write (index jobs keep their pipelined batches' commits in order) */
+  beforeCommit?: () => Promise<void>
+  /** decode and encode in the lower-priority child process (index jobs; see ml/background-encoder.ts) */
+  background?: boolean
 }
 
 /**
@@ -22,18 +29,15 @@ export function contentId (sha: string): string {
  * - an invalid id, or an id repeated in the batch → `failed` (BAD_REQUEST)
  * - an id already used by other content → `failed` (CONFLICT)
  * - undecodable / too large → `failed` (UNSUPPORTED_MEDIA_TYPE / PAYLOAD_TOO_LARGE)
- * `onCommit` runs inside the storing transaction (index jobs mark their items there); `beforeCommit`
- * is awaited after encoding, just before it (index jobs keep their pipelined batches' commits in order).
- * `background` decodes and encodes in the lower-priority child process (index jobs; see ml/background-encoder.ts).
  */
-export async function ingestImages (core: Core, items: IngestItem[], opts: { onCommit?: (results: IngestResult[]) => void, beforeCommit?: () => Promise<void>, background?: boolean } = {}): Promise<IngestResult[]> {
-  const { store, encoder } = core
+export async function ingestImages (core: Core, items: IngestItem[], opts: IngestOptions = {}): Promise<IngestResult[]> {
+  const { backend, encoder } = core
   const results = new Array<IngestResult | undefined>(items.length)
   const shas: string[] = []
   const dupOf = new Map<number, number>()
   const firstBySha = new Map<string, number>()
   const firstById = new Map<string, number>()
-  const candidates: number[] = []
+  const valid: number[] = []
   const fail = (i: number, code: string, error: string): void => { results[i] = { id: items[i]?.id ?? '', status: 'failed', code, error } }
 
   items.forEach((it, i) => {
@@ -48,17 +52,32 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: { onC
       firstById.set(it.id, i)
     }
     if (it.metadata !== undefined && !isPlainObject(it.metadata)) return fail(i, 'BAD_REQUEST', `items[${i}].metadata must be an object`)
+    if (it.source !== undefined && typeof it.source !== 'string') return fail(i, 'BAD_REQUEST', `items[${i}].source must be a string`)
+    valid.push(i)
+  })
+
+  // what is stored already: checked before encoding, so known content costs no model time
+  const [storedBySha, usedIds] = valid.length === 0
+    ? [new Map<string, string>(), new Set<string>()]
+    : await Promise.all([
+      backend.images.idsBySha([...new Set(valid.map((i) => shas[i]!))]),
+      backend.images.existingIds(valid.flatMap((i) => items[i]!.id === undefined ? [] : [items[i]!.id!]))
+    ])
+  const candidates: number[] = []
+  for (const i of valid) {
+    const it = items[i]!
     const sha = shas[i]!
-    const stored = store.images.idBySha(sha)
-    if (stored !== undefined) { results[i] = { id: stored, status: 'duplicate' }; return }
+    const stored = storedBySha.get(sha)
+    if (stored !== undefined) { results[i] = { id: stored, status: 'duplicate' }; continue }
     const first = firstBySha.get(sha)
-    if (first !== undefined) { dupOf.set(i, first); return }
-    if (it.id !== undefined && store.images.ref(it.id) !== undefined) {
-      return fail(i, 'CONFLICT', `id "${it.id}" is already used by another image; delete it first or choose another id`)
+    if (first !== undefined) { dupOf.set(i, first); continue }
+    if (it.id !== undefined && usedIds.has(it.id)) {
+      fail(i, 'CONFLICT', `id "${it.id}" is already used by another image; delete it first or choose another id`)
+      continue
     }
     firstBySha.set(sha, i)
     candidates.push(i)
-  })
+  }
 
   const embedded = candidates.length === 0 ? [] : await encoder.embedForIngest(candidates.map((i) => items[i]!.bytes), { background: opts.background === true })
   const ok: Array<{ i: number, p: EmbeddedImage }> = []
@@ -69,31 +88,45 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: { onC
   })
   await opts.beforeCommit?.()
 
-  const rows: VectorRow[] = []
-  store.transaction(() => {
-    ok.forEach(({ i, p }) => {
-      const it = items[i]!
-      const sha = shas[i]!
-      // another request may have stored the same content or id while this one was encoding
-      const stored = store.images.idBySha(sha)
-      if (stored !== undefined) { results[i] = { id: stored, status: 'duplicate' }; return }
-      if (it.id !== undefined && store.images.ref(it.id) !== undefined) {
-        return fail(i, 'CONFLICT', `id "${it.id}" is already used by another image; delete it first or choose another id`)
-      }
-      let id = it.id ?? contentId(sha)
-      if (it.id === undefined && store.images.ref(id) !== undefined) id = randomUUID()
-      const vector = p.embedding
-      const ref = store.images.insert({ id, sha256: sha, width: p.width, height: p.height, metadata: it.metadata ?? {}, embedding: vector, thumbnail: p.thumbnail })
-      rows.push({ ...ref, vector })
-      results[i] = { id, status: 'indexed' }
-    })
-    for (const [i, j] of dupOf) {
-      const first = results[j]!
-      results[i] = first.status === 'failed' ? { ...first, id: items[i]!.id ?? '' } : { id: first.id, status: 'duplicate' }
-    }
-    opts.onCommit?.(results as IngestResult[])
+  const rows: NewImage[] = ok.map(({ i, p }) => {
+    const it = items[i]!
+    const row: NewImage = { sha256: shas[i]!, width: p.width, height: p.height, metadata: it.metadata ?? {}, embedding: p.embedding, thumbnail: p.thumbnail }
+    if (it.id !== undefined) row.id = it.id
+    if (it.source !== undefined) row.source = it.source
+    return row
   })
-  // committed: now searchable once the index has them (a failure here is logged and replayed at the next start)
-  if (rows.length > 0) await core.images.append(rows).catch(() => {})
+  const rowOf = new Map(ok.map(({ i }, r) => [i, r]))
+  const progress = opts.progress === undefined ? undefined : { jobId: opts.progress.jobId, outcomes: [...opts.progress.known, ...jobOutcomes(opts.progress, results, rowOf, dupOf)] }
+  // the backend checks content and ids again: another request may have stored them while this one was encoding
+  const writes = rows.length === 0 && progress === undefined ? [] : await backend.images.add(rows, progress)
+  ok.forEach(({ i }, r) => {
+    const w = writes[r]
+    if (w === undefined) fail(i, 'INTERNAL_ERROR', 'not stored')
+    else if (w.status === 'failed') fail(i, w.code, w.error)
+    else results[i] = { id: w.id, status: w.status }
+  })
+  for (const [i, j] of dupOf) {
+    const first = results[j]!
+    results[i] = first.status === 'failed' ? { ...first, id: items[i]!.id ?? '' } : { id: first.id, status: 'duplicate' }
+  }
   return results as IngestResult[]
+}
+
+/**
+ * Each item's job outcome: a stored row is referenced (the write decides; an item repeating another
+ * item's bytes is a duplicate of whatever id that row gets), everything else is known now.
+ */
+function jobOutcomes (progress: IngestJobProgress, results: Array<IngestResult | undefined>, rowOf: Map<number, number>, dupOf: Map<number, number>): JobItemOutcome[] {
+  return progress.items.map(({ seq, item }, i): JobItemOutcome => {
+    const own = rowOf.get(i)
+    if (own !== undefined) return { seq, item, row: own }
+    const first = dupOf.get(i)
+    const firstRow = first === undefined ? undefined : rowOf.get(first)
+    if (firstRow !== undefined) return { seq, item, row: firstRow, duplicate: true }
+    const r = results[first ?? i]
+    if (r === undefined) return { seq, item, status: 'failed', error: 'not processed' }
+    if (r.status === 'failed') return { seq, item, status: 'failed', error: r.error ?? 'failed' }
+    // content stored before this batch: the result names the stored id
+    return r.status === 'duplicate' ? { seq, item, status: 'duplicate', id: r.id } : { seq, item, status: 'indexed' }
+  })
 }

@@ -1,16 +1,17 @@
 /**
- * Wires the core together: encoder (src/ml) → SQLite store → two HNSW indexes → job runner,
- * and implements the `Services` contract the HTTP layer, the CLI and the benchmarks use.
+ * Wires the core together: encoder (src/ml) → backend (src/backends: rows, vectors, jobs) → job
+ * runner, and implements the `Services` contract the HTTP layer, the CLI and the benchmarks use.
  */
 import { randomUUID } from 'node:crypto'
 import { rm } from 'node:fs/promises'
-import path from 'node:path'
+import { openBackend } from '../backends/open-backend.js'
+import type { Backend, NewJob } from '../backends/ports.js'
 import { BadRequestError, NotReadyError } from '../errors.js'
-import { openVectorIndex, type TableIndex } from '../index/index.js'
 import { MAX_EMBED_IMAGES, MAX_EMBED_TEXTS } from '../limits.js'
-import { JobRunner, removeStaleStaging, resolveJobSource, stageUploads, type CoreLogger, type UploadFile } from '../jobs/index.js'
+import { JobRunner, removeStaleStaging, resolveJobSource, stageUploads, type UploadFile } from '../jobs/index.js'
 import { loadEncoder } from '../ml/index.js'
-import { idProblem, mapStorageError, openStore, type NewJob, type Store } from '../storage/index.js'
+import { idProblem } from '../storage/ids.js'
+import type { Logger } from '../types.js'
 import { classify } from './classify.js'
 import type { ServicesConfig } from './config.js'
 import { isPlainObject, type Core } from './core.js'
@@ -25,11 +26,11 @@ export const MAX_BATCH_ITEMS = 1000
 const TEXT_POOL_BATCH = 256
 
 /**
- * Opens the services: loads the model, opens DATA_DIR (refusing one built by another model,
- * ConflictError 409), loads or rebuilds the indexes, resumes unfinished index jobs and, on the
- * very first start, queues the demo pool. Resolves when search is ready.
+ * Opens the services: loads the model, opens the backend (refusing one built by another model,
+ * ConflictError 409), resumes unfinished index jobs and, on the very first start, queues the
+ * demo pool. Resolves when search is ready.
  */
-export async function openServices (config: ServicesConfig, logger: CoreLogger): Promise<Services> {
+export async function openServices (config: ServicesConfig, logger: Logger): Promise<Services> {
   const load = config.loadEncoder ?? loadEncoder
   const encoder = await load({
     modelDir: config.modelDir,
@@ -40,36 +41,31 @@ export async function openServices (config: ServicesConfig, logger: CoreLogger):
     ...(config.indexJobNice === undefined ? {} : { backgroundNice: config.indexJobNice }),
     logger
   })
-  let store: Store | undefined
-  const opened: TableIndex[] = []
+  let backend: Backend
   try {
-    store = openStore(config.dataDir, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim })
-    const indexOpts = { ...config.hnsw, checkpointEvery: config.checkpointEvery, logger }
-    opened.push(await openVectorIndex(store, 'images', path.join(config.dataDir, 'images.hnsw'), indexOpts))
-    opened.push(await openVectorIndex(store, 'texts', path.join(config.dataDir, 'texts.hnsw'), indexOpts))
+    backend = await (config.openBackend ?? openBackend)(config, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim }, logger)
   } catch (err) {
-    for (const t of opened) await t.close().catch(() => {})
-    store?.close()
     await encoder.close()
     throw err
   }
-  const core: Core = { encoder, store, images: opened[0]!, texts: opened[1]!, dim: encoder.config.embeddingDim, logger }
+  const core: Core = { encoder, backend, dim: encoder.config.embeddingDim, logger }
   try {
     const services = await startServices(core, config)
-    logger.info({ model: encoder.config.modelId, dim: core.dim, provider: encoder.provider, images: core.images.size, texts: core.texts.size }, 'services ready')
+    const [images, texts] = await Promise.all([backend.images.count(), backend.texts.count()])
+    logger.info({ model: encoder.config.modelId, dim: core.dim, provider: encoder.provider, backend: backend.name, images, texts }, 'services ready')
     return services
   } catch (err) {
-    for (const t of opened) await t.close().catch(() => {})
-    store.close()
+    await backend.close().catch(() => {})
     await encoder.close()
     throw err
   }
 }
 
 async function startServices (core: Core, config: ServicesConfig): Promise<Services> {
-  const { store, encoder, logger } = core
+  const { backend, encoder, logger } = core
   const runner = new JobRunner({
-    store,
+    jobs: backend.jobs,
+    dataDir: config.dataDir,
     logger,
     // jobs are bulk work: their images decode in the background process, so searches keep the CPU
     ingest: async (items, opts) => await ingestImages(core, items, { ...opts, background: true }),
@@ -83,31 +79,33 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
   const alive = (): void => {
     if (closed) throw new NotReadyError('the service is shutting down')
   }
-  const createStoredJob = (job: NewJob): string => {
-    try { store.jobs.create(job) } catch (err) { mapStorageError(err) }
+  const createStoredJob = async (job: NewJob): Promise<string> => {
+    await backend.jobs.create(job)
     runner.enqueue(job.id)
     return job.id
   }
 
-  await removeStaleStaging(store).catch((err: unknown) => { logger.warn({ err }, 'could not clean DATA_DIR/uploads') })
+  await removeStaleStaging(config.dataDir, backend.jobs).catch((err: unknown) => { logger.warn({ err }, 'could not clean DATA_DIR/uploads') })
   if (config.demoPoolDir !== undefined && config.demoPoolDir !== '') {
-    const plan = await planDemoPool(config.demoPoolDir, store, logger)
+    const plan = await planDemoPool(config.demoPoolDir, backend, logger)
     if (plan !== undefined) {
       const id = randomUUID()
-      if (plan.items.length > 0) createStoredJob({ id, kind: 'items', source: { demoPool: plan.root }, root: plan.root, items: plan.items })
-      markDemoPoolQueued(store, id)
+      if (plan.items.length > 0) await createStoredJob({ id, kind: 'items', source: { demoPool: plan.root }, root: plan.root, items: plan.items })
+      await markDemoPoolQueued(backend, id)
       logger.info({ job: id, images: plan.items.length, labels: plan.labels.length }, 'demo pool queued')
       if (plan.labels.length > 0) {
-        const texts = plan.labels.map((label) => ({ text: encoder.config.promptTemplate.replaceAll('{}', label), metadata: { label } }))
+        // the label is the text (image → text answers "pizza"); the model's template only shapes its vector
+        const texts = plan.labels.map((label) => ({ text: label, metadata: { label } }))
+        const template = { template: encoder.config.promptTemplate }
         const task = (async () => {
-          for (let i = 0; i < texts.length && !closed; i += TEXT_POOL_BATCH) await addTexts(core, texts.slice(i, i + TEXT_POOL_BATCH))
+          for (let i = 0; i < texts.length && !closed; i += TEXT_POOL_BATCH) await addTexts(core, texts.slice(i, i + TEXT_POOL_BATCH), template)
         })().catch((err: unknown) => { logger.warn({ err }, 'demo pool text labels could not be added') })
         background.add(task)
         void task.finally(() => background.delete(task))
       }
     }
   }
-  runner.start()
+  await runner.start()
 
   const checkBatch = (list: unknown, name: string, max = MAX_BATCH_ITEMS): void => {
     if (!Array.isArray(list) || list.length === 0) throw new BadRequestError(`${name} must be a non-empty array`)
@@ -117,6 +115,10 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
   const services: Services = {
     model: encoder.config,
     ready: () => !closed,
+    async health () {
+      if (closed) return { ok: false, reason: 'the service is shutting down' }
+      return await backend.health()
+    },
 
     async embedTexts (texts) {
       alive()
@@ -135,32 +137,26 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
       checkBatch(items, 'items')
       return await ingestImages(core, items)
     },
-    getImage (id) {
+    async getImage (id) {
       alive()
-      return store.images.get(id)
+      return await backend.images.get(id)
     },
-    getThumbnail (id) {
+    async getThumbnail (id) {
       alive()
-      const bytes = store.images.thumbnail(id)
+      const bytes = await backend.images.thumbnail(id)
       return bytes === undefined ? undefined : { bytes, contentType: 'image/webp' }
     },
-    deleteImage (id) {
+    async deleteImage (id) {
       alive()
-      const ref = store.transaction(() => store.images.remove(id))
-      if (ref === undefined) return false
-      core.images.remove(ref) // synchronously: no search after this returns can see it
-      return true
+      return await backend.images.remove(id)
     },
     async addTexts (items) {
       alive()
       return await addTexts(core, items)
     },
-    deleteText (id) {
+    async deleteText (id) {
       alive()
-      const ref = store.transaction(() => store.texts.remove(id))
-      if (ref === undefined) return false
-      core.texts.remove(ref)
-      return true
+      return await backend.texts.remove(id)
     },
     async search (req) {
       alive()
@@ -170,13 +166,13 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
       alive()
       return await classify(core, image, labels, template)
     },
-    createJob (source: JobSource) {
+    async createJob (source: JobSource) {
       alive()
       const resolved = resolveJobSource(source, config.importDir)
       const id = randomUUID()
-      return createStoredJob(resolved.kind === 'items'
+      return await createStoredJob(resolved.kind === 'items'
         ? { id, kind: 'items', source: { items: resolved.items.length }, root: resolved.root, items: resolved.items }
-        : { id, kind: 'directory', source: { directory: resolved.directory }, root: resolved.root })
+        : { id, kind: 'directory', source: { directory: resolved.directory, ...(resolved.idFromPath ? { idFromPath: true } : {}) }, root: resolved.root })
     },
     async createUploadJob (files) {
       alive()
@@ -184,37 +180,39 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
       const id = randomUUID()
       const { root, items } = await stageUploads(config.dataDir, id, files)
       try {
-        return createStoredJob({ id, kind: 'upload', source: { upload: files.length }, root, cleanup: true, items })
+        return await createStoredJob({ id, kind: 'upload', source: { upload: files.length }, root, cleanup: true, items })
       } catch (err) {
         await rm(root, { recursive: true, force: true }).catch(() => {})
         throw err
       }
     },
-    getJob (id) {
+    async getJob (id) {
       alive()
-      return store.jobs.view(id)
+      return await backend.jobs.view(id)
     },
-    cancelJob (id) {
+    async listJobs (opts) {
       alive()
-      return runner.cancel(id)
+      return await backend.jobs.list(opts)
+    },
+    async cancelJob (id) {
+      alive()
+      return await runner.cancel(id)
     },
     async waitForJob (id) {
       alive()
       return await runner.waitFor(id)
     },
-    stats () {
+    async stats () {
       alive()
-      const p = core.images.params
-      return { images: store.images.count(), texts: store.texts.count(), hnsw: { M: p.M, efConstruction: p.efConstruction, efSearch: p.efSearch, capacity: core.images.capacity } }
+      const [images, texts] = await Promise.all([backend.images.count(), backend.texts.count()])
+      return { backend: backend.name, images, texts, index: backend.indexInfo() }
     },
     async close () {
       closing ??= (async () => {
         closed = true
         await runner.close()
         await Promise.allSettled([...background])
-        await core.images.close()
-        await core.texts.close()
-        store.close()
+        await backend.close()
         await encoder.close()
         logger.info('services closed')
       })()

@@ -5,8 +5,7 @@
 import { BadRequestError, NotFoundError } from '../errors.js'
 import { MAX_K, MAX_QUERY_TERMS } from '../limits.js'
 import { cosine, l2normalize, norm } from '../ml/vector-math.js'
-import type { VectorRows } from '../storage/index.js'
-import type { Metadata, QueryTerm, SearchHit, SearchRequest } from './types.js'
+import type { QueryTerm, SearchHit, SearchRequest } from './types.js'
 import { isPlainObject, type Core } from './core.js'
 
 /** below this norm the weighted sum has no direction */
@@ -22,6 +21,7 @@ export function checkSearchRequest (req: SearchRequest, dim: number): Array<{ ki
   if (!Number.isInteger(req.k) || req.k < 1 || req.k > MAX_K) throw new BadRequestError(`k must be an integer from 1 to ${MAX_K}`)
   if (req.minScore !== undefined && (typeof req.minScore !== 'number' || !Number.isFinite(req.minScore))) throw new BadRequestError('minScore must be a finite number')
   if (req.explain !== undefined && typeof req.explain !== 'boolean') throw new BadRequestError('explain must be a boolean')
+  if (req.includeQueryImages !== undefined && typeof req.includeQueryImages !== 'boolean') throw new BadRequestError('includeQueryImages must be a boolean')
   if (req.filter !== undefined) {
     if (!isPlainObject(req.filter)) throw new BadRequestError('filter must be an object of metadata key → value')
     for (const [key, v] of Object.entries(req.filter)) {
@@ -58,21 +58,25 @@ export async function termVectors (core: Core, query: QueryTerm[], kinds: Array<
   const out = new Array<Float32Array>(query.length)
   const texts: number[] = []
   const images: number[] = []
+  const stored: number[] = []
   query.forEach((t, i) => {
     const kind = kinds[i]!.kind
     if (kind === 'text') texts.push(i)
     else if (kind === 'image') images.push(i)
-    else if (kind === 'imageId') {
-      const id = (t as { imageId: string }).imageId
-      const v = core.store.images.embedding(id)
-      if (v === undefined) throw new NotFoundError(`query[${i}].imageId: no image with id "${id}"`)
-      out[i] = l2normalize(v)
-    } else {
+    else if (kind === 'imageId') stored.push(i)
+    else {
       const v = Float32Array.from((t as { vector: number[] }).vector)
       if (norm(v) < MIN_NORM) throw new BadRequestError(`query[${i}].vector has (almost) zero length`)
       out[i] = l2normalize(v)
     }
   })
+  // stored images first: an unknown id answers 404 without spending model time
+  for (const i of stored) {
+    const id = (query[i] as { imageId: string }).imageId
+    const v = await core.backend.images.embedding(id)
+    if (v === undefined) throw new NotFoundError(`query[${i}].imageId: no image with id "${id}"`)
+    out[i] = l2normalize(v)
+  }
   const [tv, iv] = await Promise.all([
     texts.length === 0 ? [] : core.encoder.encodeTexts(texts.map((i) => (query[i] as { text: string }).text)),
     images.length === 0 ? [] : core.encoder.encodeImages(images.map((i) => (query[i] as { image: Buffer }).image))
@@ -99,9 +103,14 @@ export function combineTerms (vectors: Float32Array[], weights: number[]): Float
   return out
 }
 
-function matches (metadata: Metadata, filter: Record<string, string | number | boolean>): boolean {
-  for (const [k, v] of Object.entries(filter)) if (metadata[k] !== v) return false
-  return true
+/**
+ * The images a search leaves out: those its `imageId` terms name, which would otherwise come first
+ * (an image matches itself with cosine 1), unless `includeQueryImages`. Only images are left out:
+ * a text that happens to share an id is another item.
+ */
+function queryImageIds (req: SearchRequest): string[] {
+  if (req.target !== 'images' || req.includeQueryImages === true) return []
+  return [...new Set(req.query.flatMap((t) => 'imageId' in t && typeof t.imageId === 'string' ? [t.imageId] : []))]
 }
 
 /** Runs a search request; see SearchRequest in ./types.ts. */
@@ -109,37 +118,21 @@ export async function search (core: Core, req: SearchRequest): Promise<SearchHit
   const kinds = checkSearchRequest(req, core.dim)
   const vectors = await termVectors(core, req.query, kinds)
   const query = combineTerms(vectors, kinds.map((k) => k.weight))
-
-  // after the last await: lookups below see exactly the rows the index holds now
-  const index = req.target === 'images' ? core.images : core.texts
-  const rows: VectorRows = req.target === 'images' ? core.store.images : core.store.texts
-  let keep: ((label: number) => boolean) | undefined
-  if (req.filter !== undefined && Object.keys(req.filter).length > 0) {
-    const filter = req.filter
-    const seen = new Map<number, boolean>()
-    keep = (label) => {
-      let ok = seen.get(label)
-      if (ok === undefined) {
-        const row = rows.hit(label)
-        ok = row !== undefined && matches(row.metadata, filter)
-        seen.set(label, ok)
-      }
-      return ok
-    }
-  }
-  const found = index.search(query, req.k, keep)
-  const hits: SearchHit[] = []
-  for (const r of found) {
-    if (req.minScore !== undefined && r.score < req.minScore) break
-    const row = rows.hit(r.label)
-    if (row === undefined) continue
-    const hit: SearchHit = { id: row.id, score: r.score, metadata: row.metadata }
-    if (row.text !== undefined) hit.text = row.text
-    if (req.explain === true) {
-      const emb = rows.embeddingByLabel(r.label)!
-      hit.terms = vectors.map((v) => cosine(v, emb))
-    }
-    hits.push(hit)
-  }
-  return hits
+  const collection = req.target === 'images' ? core.backend.images : core.backend.texts
+  const explain = req.explain === true
+  const excludeIds = queryImageIds(req)
+  const found = await collection.search(query, {
+    k: req.k,
+    ...(req.filter === undefined || Object.keys(req.filter).length === 0 ? {} : { filter: req.filter }),
+    ...(req.minScore === undefined ? {} : { minScore: req.minScore }),
+    ...(excludeIds.length === 0 ? {} : { excludeIds }),
+    withEmbeddings: explain
+  })
+  return found.map((r) => {
+    const hit: SearchHit = { id: r.id, score: r.score, metadata: r.metadata }
+    if (r.source !== undefined) hit.source = r.source
+    if (r.text !== undefined) hit.text = r.text
+    if (explain && r.embedding !== undefined) hit.terms = vectors.map((v) => cosine(v, r.embedding!))
+    return hit
+  })
 }

@@ -1,11 +1,10 @@
-/** The text pool (searched for image → text): add and delete. */
-import { randomUUID } from 'node:crypto'
+/** The text pool (searched for image → text): add. */
 import { BadRequestError, ConflictError } from '../errors.js'
-import type { VectorRow } from '../index/index.js'
+import type { NewText } from '../backends/ports.js'
 import { MAX_TEXT_CHARS, MAX_TEXTS_PER_CALL } from '../limits.js'
-import { idProblem } from '../storage/index.js'
-import { contentId } from './ingest-images.js'
-import type { Metadata } from './types.js'
+import { formatPrompt } from '../ml/index.js'
+import { idProblem } from '../storage/ids.js'
+import type { Metadata } from '../types.js'
 import { isPlainObject, sha256, type Core } from './core.js'
 
 export interface TextInput { id?: string, text: string, metadata?: Metadata }
@@ -14,9 +13,11 @@ export interface TextInput { id?: string, text: string, metadata?: Metadata }
  * Adds texts; the same text (exact string) is stored once: later adds are `duplicate` with the
  * stored id. The whole call is validated first: a bad text or id throws BadRequestError naming
  * `items[i].…`, an id used by another text throws ConflictError, and nothing is stored.
+ * With `template` (e.g. the model's "an icon of {}"), each text is a label: the label is stored
+ * and returned by searches, and only its vector comes from the filled template.
  */
-export async function addTexts (core: Core, items: TextInput[]): Promise<Array<{ id: string, status: 'indexed' | 'duplicate' }>> {
-  const { store, encoder } = core
+export async function addTexts (core: Core, items: TextInput[], opts: { template?: string } = {}): Promise<Array<{ id: string, status: 'indexed' | 'duplicate' }>> {
+  const { backend, encoder } = core
   if (!Array.isArray(items) || items.length === 0) throw new BadRequestError('items must be a non-empty array')
   if (items.length > MAX_TEXTS_PER_CALL) throw new BadRequestError(`items has ${items.length} entries; at most ${MAX_TEXTS_PER_CALL}`)
   const ids = new Map<string, number>()
@@ -35,46 +36,47 @@ export async function addTexts (core: Core, items: TextInput[]): Promise<Array<{
   })
 
   const shas = items.map((it) => sha256(it.text))
-  const plan = (): { fresh: number[], firstBySha: Map<string, number> } => {
-    const fresh: number[] = []
-    const firstBySha = new Map<string, number>()
-    items.forEach((it, i) => {
-      const sha = shas[i]!
-      if (store.texts.idBySha(sha) !== undefined || firstBySha.has(sha)) return
-      if (it.id !== undefined && store.texts.ref(it.id) !== undefined) {
-        throw new ConflictError(`items[${i}].id "${it.id}" is already used by another text; delete it first or choose another id`)
-      }
-      firstBySha.set(sha, i)
-      fresh.push(i)
-    })
-    return { fresh, firstBySha }
-  }
-  const before = plan()
-  const vectors = before.fresh.length === 0 ? [] : await encoder.encodeTexts(before.fresh.map((i) => items[i]!.text))
-  const vectorOf = new Map(before.fresh.map((i, k) => [i, vectors[k]!]))
-
-  const rows: VectorRow[] = []
-  const out = store.transaction(() => {
-    const { fresh, firstBySha } = plan() // again: another call may have stored some meanwhile
-    const assigned = new Map<number, string>()
-    for (const i of fresh) {
-      const it = items[i]!
-      const vector = vectorOf.get(i)
-      if (vector === undefined) throw new Error('text was not encoded') // cannot happen: fresh only shrinks
-      let id = it.id ?? contentId(shas[i]!)
-      if (it.id === undefined && store.texts.ref(id) !== undefined) id = randomUUID()
-      const ref = store.texts.insert({ id, text: it.text, sha256: shas[i]!, metadata: it.metadata ?? {}, embedding: vector })
-      rows.push({ ...ref, vector })
-      assigned.set(i, id)
+  const [stored, usedIds] = await Promise.all([
+    backend.texts.idsBySha([...new Set(shas)]),
+    backend.texts.existingIds([...ids.keys()])
+  ])
+  const fresh: number[] = []
+  const firstBySha = new Map<string, number>()
+  items.forEach((it, i) => {
+    const sha = shas[i]!
+    if (stored.has(sha) || firstBySha.has(sha)) return
+    if (it.id !== undefined && usedIds.has(it.id)) {
+      throw new ConflictError(`items[${i}].id "${it.id}" is already used by another text; delete it first or choose another id`)
     }
-    return items.map((_, i) => {
-      const id = assigned.get(i)
-      if (id !== undefined) return { id, status: 'indexed' as const }
-      const first = firstBySha.get(shas[i]!)
-      const existing = first !== undefined ? assigned.get(first) : store.texts.idBySha(shas[i]!)
-      return { id: existing!, status: 'duplicate' as const }
-    })
+    firstBySha.set(sha, i)
+    fresh.push(i)
   })
-  if (rows.length > 0) await core.texts.append(rows).catch(() => {})
-  return out
+  const vectors = fresh.length === 0 ? [] : await encoder.encodeTexts(fresh.map((i) => encodedText(items[i]!.text, opts.template)))
+
+  const rows: NewText[] = fresh.map((i, k) => {
+    const it = items[i]!
+    const row: NewText = { text: it.text, sha256: shas[i]!, metadata: it.metadata ?? {}, embedding: vectors[k]! }
+    if (it.id !== undefined) row.id = it.id
+    return row
+  })
+  // one atomic write; it checks again (another call may have stored some meanwhile) and throws ConflictError on a taken id
+  const writes = rows.length === 0 ? [] : await backend.texts.add(rows)
+  const written = new Map<number, { id: string, status: 'indexed' | 'duplicate' }>()
+  fresh.forEach((i, k) => {
+    const w = writes[k]
+    if (w === undefined || w.status === 'failed') throw new ConflictError(`items[${i}]: ${w?.status === 'failed' ? w.error : 'not stored'}`)
+    written.set(i, { id: w.id, status: w.status })
+  })
+  return items.map((_, i) => {
+    const own = written.get(i)
+    if (own !== undefined) return own
+    const first = firstBySha.get(shas[i]!)
+    const id = first !== undefined ? written.get(first)!.id : stored.get(shas[i]!)!
+    return { id, status: 'duplicate' as const }
+  })
+}
+
+/** what the encoder sees for a stored text: the text itself, or the template filled with it */
+function encodedText (text: string, template: string | undefined): string {
+  return template === undefined ? text : formatPrompt({ promptTemplate: template }, text)
 }

@@ -1,10 +1,13 @@
 /**
  * The contract between the HTTP layer (src/routes, src/plugins) and the core services.
- * Core services never import fastify; routes never touch SQLite, HNSW or ONNX directly.
+ * Core services never import fastify; routes never touch a backend or ONNX directly.
  */
+import type { BackendHealth, BackendName, IndexInfo } from '../backends/ports.js'
 import type { ModelConfig } from '../ml/types.js'
+import type { ImageRecord, IngestItem, IngestResult, JobSource, JobView, Metadata, MetadataFilter } from '../types.js'
 
-export type Metadata = Record<string, unknown>
+export type { ImageRecord, IngestItem, IngestResult, JobSource, JobStatus, JobView, Metadata, MetadataFilter } from '../types.js'
+export type { BackendHealth, BackendName, IndexInfo } from '../backends/ports.js'
 
 /** One query term; exactly one of text | imageId | image | vector. `weight` defaults to 1 and may be negative. */
 export type QueryTerm =
@@ -19,50 +22,46 @@ export interface SearchRequest {
   k: number
   minScore?: number
   /** exact match on metadata keys */
-  filter?: Record<string, string | number | boolean>
+  filter?: MetadataFilter
   explain?: boolean
+  /**
+   * target "images": hits leave out the images that `imageId` terms name (they would match
+   * themselves best), unless this is true
+   */
+  includeQueryImages?: boolean
 }
 
-export interface SearchHit { id: string, score: number, metadata: Metadata, text?: string, terms?: number[] }
+/** `source` (images only) is the image's ImageRecord.source; `text` (texts only) the indexed text. */
+export interface SearchHit { id: string, score: number, metadata: Metadata, source?: string | null, text?: string, terms?: number[] }
 
-export interface IngestItem { bytes: Buffer, id?: string, metadata?: Metadata }
-export interface IngestResult { id: string, status: 'indexed' | 'duplicate' | 'failed', error?: string, code?: string }
-
-export interface ImageRecord { id: string, sha256: string, width: number, height: number, metadata: Metadata, createdAt: string }
-
-export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
-/** A job source: files under IMPORT_DIR (items or a directory), or files already staged under DATA_DIR by an upload. */
-export type JobSource =
-  | { items: Array<{ path: string, id?: string, metadata?: Metadata }> }
-  | { directory: string }
-export interface JobView {
-  id: string, status: JobStatus, total: number, done: number, failed: number
-  errors: Array<{ item: string, error: string }>, createdAt: string, updatedAt: string
-}
-
-export interface IndexStats { images: number, texts: number, hnsw: { M: number, efConstruction: number, efSearch: number, capacity: number } }
+export interface IndexStats { backend: BackendName, images: number, texts: number, index: IndexInfo }
 
 export interface Services {
   readonly model: ModelConfig
-  /** true once the model is loaded and both indexes are open */
+  /** true once the model is loaded and the backend is open (false again once closing) */
   ready (): boolean
+  /** whether the backend can serve now; `reason` says why not */
+  health (): Promise<BackendHealth>
   embedTexts (texts: string[]): Promise<Float32Array[]>
   embedImages (images: Buffer[]): Promise<Float32Array[]>
   addImages (items: IngestItem[]): Promise<IngestResult[]>
-  getImage (id: string): ImageRecord | undefined
-  getThumbnail (id: string): { bytes: Buffer, contentType: string } | undefined
-  deleteImage (id: string): boolean
+  getImage (id: string): Promise<ImageRecord | undefined>
+  getThumbnail (id: string): Promise<{ bytes: Buffer, contentType: string } | undefined>
+  /** resolves true when the image existed; once resolved, no search returns it */
+  deleteImage (id: string): Promise<boolean>
   addTexts (items: Array<{ id?: string, text: string, metadata?: Metadata }>): Promise<Array<{ id: string, status: 'indexed' | 'duplicate' }>>
-  deleteText (id: string): boolean
+  deleteText (id: string): Promise<boolean>
   search (req: SearchRequest): Promise<SearchHit[]>
   classify (image: Buffer, labels: string[], template?: string): Promise<Array<{ label: string, probability: number, score: number }>>
-  createJob (source: JobSource): string
+  createJob (source: JobSource): Promise<string>
   /** stage uploaded files under DATA_DIR and create a job over them */
   createUploadJob (files: Array<{ bytes: Buffer, filename: string, id?: string, metadata?: Metadata }>): Promise<string>
-  getJob (id: string): JobView | undefined
-  cancelJob (id: string): JobView | undefined
+  getJob (id: string): Promise<JobView | undefined>
+  /** up to `limit` jobs, newest first; `before` is the id of the previous page's last job */
+  listJobs (opts: { limit: number, before?: string }): Promise<JobView[]>
+  cancelJob (id: string): Promise<JobView | undefined>
   /** resolves once the job is done, failed or cancelled (or the service closes); undefined for an unknown id */
   waitForJob? (id: string): Promise<JobView | undefined>
-  stats (): IndexStats
+  stats (): Promise<IndexStats>
   close (): Promise<void>
 }

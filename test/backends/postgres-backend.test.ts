@@ -7,15 +7,16 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { runner } from 'node-pg-migrate'
 import pg from 'pg'
 import { openBackend } from '../../src/backends/open-backend.js'
-import { MIGRATIONS_TABLE } from '../../src/backends/postgres/migrate.js'
+import { MIGRATIONS_DIR, MIGRATIONS_TABLE } from '../../src/backends/postgres/migrate.js'
 import { openPostgresBackend, type PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
 import { mapDiskFull } from '../../src/backends/postgres/pg-pool.js'
 import { searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
@@ -132,10 +133,10 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       const settings = { dataDir: dir, hnsw: { M: 16, efConstruction: 200, efSearch: 64 }, checkpointEvery: 1000 }
       try {
         const config = loadConfig({ DATABASE_URL: await db.newDatabase(), DATABASE_POOL_SIZE: '2', PG_VECTOR_TYPE: 'halfvec' }, dir)
-        const postgres = await openBackend({ ...settings, ...(config.database === undefined ? {} : { database: config.database }) }, identity)
+        const postgres = await openBackend({ ...settings, database: config.database }, identity, recordingLogger())
         assert.deepEqual([postgres.name, postgres.indexInfo().kind, (postgres as PostgresBackend).pool.options.max], ['postgres', 'pgvector hnsw (halfvec)', 2])
         await postgres.close()
-        const sqlite = await openBackend(settings, identity)
+        const sqlite = await openBackend(settings, identity, recordingLogger())
         assert.equal(sqlite.name, 'sqlite')
         await sqlite.close()
       } finally {
@@ -179,12 +180,38 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       const c = new pg.Client({ connectionString: url })
       await c.connect()
       try {
-        assert.equal((await c.query(`SELECT count(*)::int AS n FROM ${MIGRATIONS_TABLE}`)).rows[0].n, 1, 'the migration ran once')
+        const files = (await readdir('src/backends/postgres/migrations')).filter((f) => f.endsWith('.sql')).map((f) => f.replace(/\.sql$/, '')).sort()
+        const ran = (await c.query<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY name`)).rows.map((r) => r.name)
+        assert.deepEqual(ran, files, 'each migration ran once')
         assert.equal((await c.query('SELECT count(*)::int AS n FROM images')).rows[0].n, 3)
         const indexes = (await c.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE indexname LIKE '%hnsw' ORDER BY 1")).rows.map((r) => r.indexname)
         assert.deepEqual(indexes, ['images_embedding_vector_hnsw', 'texts_embedding_vector_hnsw'])
       } finally {
         await c.end()
+      }
+    })
+
+    it('upgrades a database of an earlier schema in place, keeping its rows', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const url = await db.newDatabase()
+      const c = new pg.Client({ connectionString: url })
+      await c.connect()
+      try {
+        await c.query(`SELECT set_config('align_search.dim', '${DIM}', false)`)
+        await runner({ dbClient: c, dir: MIGRATIONS_DIR, direction: 'up', count: 1, migrationsTable: MIGRATIONS_TABLE, noLock: true, log: () => {} })
+        await c.query("INSERT INTO meta (key, value) VALUES ('model_id', $1), ('dim', $2)", [identity.modelId, String(DIM)])
+        await c.query("INSERT INTO jobs (id, kind, status, source, root, done, failed) VALUES ('old-job', 'items', 'done', '{}', '/data', 3, 1)")
+        await c.query("INSERT INTO images (id, sha256, width, height, embedding) VALUES ('old-image', $1, 1, 1, $2)", ['a'.repeat(64), `[${Array.from({ length: DIM }, (_, i) => i === 0 ? 1 : 0).join(',')}]`])
+      } finally {
+        await c.end()
+      }
+      const backend = await openPostgresBackend({ databaseUrl: url, poolSize: 1 }, identity)
+      try {
+        const job = await backend.jobs.view('old-job')
+        assert.deepEqual([job?.done, job?.indexed, job?.duplicate, job?.failed, job?.duplicates], [3, 3, 0, 1, []], 'done items of old jobs count as indexed')
+        assert.equal((await backend.images.get('old-image'))?.source, null)
+      } finally {
+        await backend.close()
       }
     })
 

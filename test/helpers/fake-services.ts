@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto'
 import { NotFoundError, UnsupportedImageError } from '../../src/errors.js'
 import type {
-  ImageRecord, IndexStats, IngestItem, IngestResult, JobSource, JobView, Metadata,
+  BackendHealth, ImageRecord, IndexStats, IngestItem, IngestResult, JobSource, JobView, Metadata,
   QueryTerm, SearchHit, SearchRequest, Services
 } from '../../src/services/types.js'
 import type { ModelConfig } from '../../src/ml/types.js'
@@ -58,6 +58,8 @@ interface StoredText { id: string, text: string, metadata: Metadata, vector: Flo
 
 export interface FakeServices extends Services {
   setReady: (ready: boolean) => void
+  /** what health() answers (default ok) */
+  setHealth: (health: BackendHealth) => void
   readonly images: Map<string, StoredImage>
   readonly texts: Map<string, StoredText>
   readonly jobs: Map<string, JobView>
@@ -69,6 +71,7 @@ export interface FakeServices extends Services {
 /** A fresh fake. Ids are deterministic: img_1, img_2, …; txt_1, …; job_1, …. */
 export function createFakeServices (): FakeServices {
   let ready = true
+  let health: BackendHealth = { ok: true }
   let seq = 0
   const images = new Map<string, StoredImage>()
   const texts = new Map<string, StoredText>()
@@ -96,7 +99,9 @@ export function createFakeServices (): FakeServices {
     calls,
     closed: false,
     setReady (r) { ready = r },
+    setHealth (h) { health = h },
     ready: () => ready,
+    health: async () => health,
     async embedTexts (list) {
       calls.push(['embedTexts', list])
       return list.map((t) => embed(`text:${t}`))
@@ -115,13 +120,13 @@ export function createFakeServices (): FakeServices {
         const sha256 = createHash('sha256').update(it.bytes).digest('hex')
         for (const img of images.values()) if (img.record.sha256 === sha256) return { id: img.record.id, status: 'duplicate' }
         const id = it.id ?? `img_${++seq}`
-        images.set(id, { record: { id, sha256, width: 1, height: 1, metadata: it.metadata ?? {}, createdAt: now() }, vector: embed(it.bytes) })
+        images.set(id, { record: { id, sha256, width: 1, height: 1, metadata: it.metadata ?? {}, source: it.source ?? null, createdAt: now() }, vector: embed(it.bytes) })
         return { id, status: 'indexed' }
       })
     },
-    getImage: (id) => images.get(id)?.record,
-    getThumbnail: (id) => images.has(id) ? { bytes: Buffer.from(`RIFF-webp-${id}`), contentType: 'image/webp' } : undefined,
-    deleteImage: (id) => images.delete(id),
+    getImage: async (id) => images.get(id)?.record,
+    getThumbnail: async (id) => images.has(id) ? { bytes: Buffer.from(`RIFF-webp-${id}`), contentType: 'image/webp' } : undefined,
+    deleteImage: async (id) => images.delete(id),
     async addTexts (items) {
       calls.push(['addTexts', items])
       return items.map((it) => {
@@ -131,7 +136,7 @@ export function createFakeServices (): FakeServices {
         return { id, status: 'indexed' as const }
       })
     },
-    deleteText: (id) => texts.delete(id),
+    deleteText: async (id) => texts.delete(id),
     async search (req: SearchRequest): Promise<SearchHit[]> {
       calls.push(['search', req])
       const terms = req.query.map(termVector)
@@ -139,14 +144,17 @@ export function createFakeServices (): FakeServices {
       req.query.forEach((t, i) => { const v = terms[i]; if (v !== undefined) v.forEach((x, j) => { q[j] = (q[j] ?? 0) + x * (t.weight ?? 1) }) })
       const qn = normalize(q)
       const pool = req.target === 'texts'
-        ? [...texts.values()].map((t) => ({ id: t.id, metadata: t.metadata, vector: t.vector, text: t.text }))
-        : [...images.values()].map((i) => ({ id: i.record.id, metadata: i.record.metadata, vector: i.vector, text: undefined }))
+        ? [...texts.values()].map((t) => ({ id: t.id, metadata: t.metadata, vector: t.vector, text: t.text, source: undefined }))
+        : [...images.values()].map((i) => ({ id: i.record.id, metadata: i.record.metadata, vector: i.vector, text: undefined, source: i.record.source }))
+      const excluded = new Set(req.target === 'images' && req.includeQueryImages !== true ? req.query.flatMap((t) => 'imageId' in t ? [t.imageId] : []) : [])
       return pool
+        .filter((p) => !excluded.has(p.id))
         .filter((p) => req.filter === undefined || Object.entries(req.filter).every(([k, v]) => p.metadata[k] === v))
         .map((p) => ({
           id: p.id,
           score: dot(qn, p.vector),
           metadata: p.metadata,
+          ...(p.source === undefined ? {} : { source: p.source }),
           ...(p.text === undefined ? {} : { text: p.text }),
           ...(req.explain === true ? { terms: terms.map((t) => dot(t, p.vector)) } : {})
         }))
@@ -165,27 +173,34 @@ export function createFakeServices (): FakeServices {
       // deliberately unsorted: the route sorts
       return labels.map((label, i) => ({ label, probability: (exps[i] ?? 0) / sum, score: scores[i] ?? 0 }))
     },
-    createJob (source: JobSource) {
+    async createJob (source: JobSource) {
       calls.push(['createJob', source])
       const id = `job_${++seq}`
       const total = 'items' in source ? source.items.length : 0
-      jobs.set(id, { id, status: 'queued', total, done: 0, failed: 0, errors: [], createdAt: now(), updatedAt: now() })
+      jobs.set(id, { id, status: 'queued', total, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], createdAt: now(), updatedAt: now() })
       return id
     },
     async createUploadJob (files) {
       calls.push(['createUploadJob', files])
       const id = `job_${++seq}`
-      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, failed: 0, errors: [], createdAt: now(), updatedAt: now() })
+      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], createdAt: now(), updatedAt: now() })
       return id
     },
-    getJob: (id) => jobs.get(id),
-    cancelJob (id) {
+    getJob: async (id) => jobs.get(id),
+    async listJobs ({ limit, before }) {
+      calls.push(['listJobs', { limit, before }])
+      // insertion order is creation order; newest first, after the cursor
+      const newest = [...jobs.values()].reverse()
+      const from = before === undefined ? 0 : newest.findIndex((j) => j.id === before) + 1
+      return before !== undefined && from === 0 ? [] : newest.slice(from, from + limit)
+    },
+    async cancelJob (id) {
       const job = jobs.get(id)
       if (job === undefined) return undefined
       if (job.status === 'queued' || job.status === 'running') { job.status = 'cancelled'; job.updatedAt = now() }
       return job
     },
-    stats: (): IndexStats => ({ images: images.size, texts: texts.size, hnsw: { M: 16, efConstruction: 200, efSearch: 64, capacity: 1024 } }),
+    stats: async (): Promise<IndexStats> => ({ backend: 'sqlite', images: images.size, texts: texts.size, index: { kind: 'hnswlib', M: 16, efConstruction: 200, efSearch: 64, capacity: 1024 } }),
     async close () { fake.closed = true }
   }
   return fake

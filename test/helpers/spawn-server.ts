@@ -31,6 +31,8 @@ export interface StartOptions {
   cwd?: string
   /** echo the server's output to this process's stderr */
   verbose?: boolean
+  /** extra node flags, after tsx is loaded (so `--import` of a .ts file works) */
+  nodeArgs?: string[]
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -55,7 +57,7 @@ export async function startServer (env: Record<string, string | undefined> = {},
   const port = env.PORT !== undefined && env.PORT !== '0' ? Number(env.PORT) : await freePort()
   const host = env.HOST ?? '127.0.0.1'
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...(opts.nodeArgs ?? []), 'src/server.ts'], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: host },
     stdio: ['ignore', 'pipe', 'pipe']

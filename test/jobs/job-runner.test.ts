@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test'
 import pino from 'pino'
 import { BadRequestError } from '../../src/errors.js'
 import { openServices, type ServicesConfig } from '../../src/services/index.js'
-import type { Services } from '../../src/services/types.js'
+import type { JobView, Services } from '../../src/services/types.js'
 import { fakeLoadEncoder, makeImage, type FakeEncoderOptions } from '../helpers/fake-encoder.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
@@ -50,7 +50,7 @@ async function writeImages (importDir: string, count: number, from = 0): Promise
   return out
 }
 
-async function finished (services: Services, id: string): Promise<NonNullable<ReturnType<Services['getJob']>>> {
+async function finished (services: Services, id: string): Promise<JobView> {
   const view = await services.waitForJob!(id)
   assert.ok(view !== undefined)
   return view
@@ -65,20 +65,20 @@ describe('index jobs through the services', { timeout: TIMEOUT.unit }, () => {
     writeFileSync(path.join(d.importDir, 'notes.txt'), 'ignored')
     const services = await openServices(config(d), logger)
 
-    const first = await finished(services, services.createJob({ directory: '.' }))
+    const first = await finished(services, await services.createJob({ directory: '.' }))
     assert.equal(first.status, 'done')
     assert.deepEqual({ total: first.total, done: first.done, failed: first.failed }, { total: 20, done: 19, failed: 1 })
     assert.equal(first.errors[0]?.item, 'broken.png')
     assert.match(first.errors[0]!.error, /not a supported image/)
-    assert.equal(services.stats().images, 18)
+    assert.equal((await services.stats()).images, 18)
 
-    const again = await finished(services, services.createJob({ directory: '.' }))
+    const again = await finished(services, await services.createJob({ directory: '.' }))
     assert.deepEqual({ status: again.status, done: again.done, failed: again.failed }, { status: 'done', done: 19, failed: 1 })
-    assert.equal(services.stats().images, 18, 'nothing was indexed twice')
+    assert.equal((await services.stats()).images, 18, 'nothing was indexed twice')
 
-    const items = await finished(services, services.createJob({ items: [{ path: files[1]!, metadata: { via: 'items' } }] }))
+    const items = await finished(services, await services.createJob({ items: [{ path: files[1]!, metadata: { via: 'items' } }] }))
     assert.equal(items.done, 1)
-    assert.equal(services.stats().images, 18)
+    assert.equal((await services.stats()).images, 18)
     await services.close()
   })
 
@@ -87,9 +87,9 @@ describe('index jobs through the services', { timeout: TIMEOUT.unit }, () => {
     await writeImages(d.importDir, 1)
     const services = await openServices(config(d), logger)
     const ok = { path: 'set0/img-0.png' }
-    assert.throws(() => services.createJob({ items: [ok, ok, ok, { path: '../../etc/passwd' }] }), (err: Error) => err instanceof BadRequestError && /^items\[3\]\.path escapes/.test(err.message))
-    assert.throws(() => services.createJob({ items: [{ path: '/etc/passwd' }] }), /items\[0\]\.path must be relative/)
-    assert.throws(() => services.createJob({ directory: '../' }), /directory escapes/)
+    await assert.rejects(services.createJob({ items: [ok, ok, ok, { path: '../../etc/passwd' }] }), (err: Error) => err instanceof BadRequestError && /^items\[3\]\.path escapes/.test(err.message))
+    await assert.rejects(services.createJob({ items: [{ path: '/etc/passwd' }] }), /items\[0\]\.path must be relative/)
+    await assert.rejects(services.createJob({ directory: '../' }), /directory escapes/)
     await services.close()
   })
 
@@ -101,13 +101,13 @@ describe('index jobs through the services', { timeout: TIMEOUT.unit }, () => {
     let calls = 0
     services = await openServices(config(d, {
       beforeEncode: async () => {
-        if (++calls === 2) assert.equal(services!.cancelJob(running)?.status, 'cancelled')
+        if (++calls === 2) assert.equal((await services!.cancelJob(running))?.status, 'cancelled')
         await new Promise((resolve) => setTimeout(resolve, 5))
       }
     }), logger)
-    running = services.createJob({ directory: '.' })
-    const queued = services.createJob({ directory: 'set1' })
-    const cancelledQueued = services.cancelJob(queued)
+    running = await services.createJob({ directory: '.' })
+    const queued = await services.createJob({ directory: 'set1' })
+    const cancelledQueued = await services.cancelJob(queued)
     assert.equal(cancelledQueued?.status, 'cancelled')
     const view = await finished(services, running)
     assert.equal(view.status, 'cancelled')
@@ -115,9 +115,9 @@ describe('index jobs through the services', { timeout: TIMEOUT.unit }, () => {
     // already ingesting, complete; none starts after; nothing committed is lost
     assert.ok(view.done >= 16 && view.done <= 24, `the batches in progress when cancelled complete (done ${view.done})`)
     assert.equal(view.done % 8, 0, 'whole batches only')
-    assert.equal(services.stats().images, view.done)
-    assert.equal(services.getJob(queued)?.done, 0)
-    assert.equal(services.cancelJob('no-such-job'), undefined)
+    assert.equal((await services.stats()).images, view.done)
+    assert.equal((await services.getJob(queued))?.done, 0)
+    assert.equal(await services.cancelJob('no-such-job'), undefined)
     await services.close()
   })
 
@@ -131,21 +131,21 @@ describe('index jobs through the services', { timeout: TIMEOUT.unit }, () => {
     const first: Services = await openServices(config(d, {
       beforeEncode: () => { if (++calls === 3) closing = first.close() } // close while the third batch encodes
     }), logger)
-    const id = first.createJob({ directory: '.' })
+    const id = await first.createJob({ directory: '.' })
     await first.waitForJob!(id)
     await closing
     assert.ok(closing !== undefined, 'the job was stopped mid-way')
 
     const second = await openServices(config(d), logger)
-    const before = second.getJob(id)!
+    const before = (await second.getJob(id))!
     assert.ok(before.done < 65, `stopped mid-way (done ${before.done})`)
     const view = await finished(second, id)
     assert.equal(view.status, 'done')
     assert.deepEqual({ total: view.total, done: view.done, failed: view.failed }, { total: 65, done: 65, failed: 0 })
-    assert.equal(second.stats().images, 60)
+    assert.equal((await second.stats()).images, 60)
     const [again] = await second.addImages([{ bytes: await makeImage(3) }])
     assert.equal(again!.status, 'duplicate')
-    const hits = await second.search({ query: [{ imageId: again!.id }], target: 'images', k: 1 })
+    const hits = await second.search({ query: [{ imageId: again!.id }], target: 'images', k: 1, includeQueryImages: true })
     assert.equal(hits[0]!.id, again!.id)
     await second.close()
   })
@@ -162,7 +162,7 @@ describe('index jobs through the services', { timeout: TIMEOUT.unit }, () => {
     const view = await finished(services, id)
     assert.deepEqual({ status: view.status, done: view.done, failed: view.failed }, { status: 'done', done: 2, failed: 1 })
     assert.equal(view.errors[0]?.item, 'notes.txt')
-    assert.deepEqual(services.getImage('up-1')?.metadata, { from: 'upload' })
+    assert.deepEqual((await services.getImage('up-1'))?.metadata, { from: 'upload' })
     assert.equal(existsSync(staged), false, 'staging folder removed')
     assert.deepEqual(readdirSync(path.join(d.dataDir, 'uploads')), [])
     assert.equal(existsSync(path.join(d.dataDir, '..', 'escape.png')), false)

@@ -1,8 +1,8 @@
 /**
- * Durability, against the real server process: what the API acknowledged survives a SIGKILL
- * in the middle of a batch job, the job resumes and finishes without indexing anything twice,
- * a corrupt or missing HNSW snapshot is rebuilt from SQLite, and a full disk is an error
- * answer (507), not a crash or a loss.
+ * Durability, against the real server process: what the API acknowledged survives a SIGKILL in
+ * the middle of a batch job, and a SIGKILL sent the moment an upload is answered; the job resumes
+ * and finishes without indexing anything twice; a corrupt or missing HNSW snapshot is rebuilt from
+ * SQLite; and a full disk is an error answer (507), not a crash or a loss.
  */
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -124,7 +124,7 @@ describe('durability', { timeout: TIMEOUT.server * 3 }, () => {
     const victims = ['sync-pre-0', 'post-checkpoint-0']
     const vectors: number[][] = []
     for (const id of victims) {
-      const rec = await svc.api.hits({ query: [{ imageId: id }], k: 1 })
+      const rec = await svc.api.hits({ query: [{ imageId: id }], k: 1, includeQueryImages: true })
       assert.equal(rec[0]?.id, id)
       const emb = await svc.api.post('/v1/embed', { images: [(await distinctImage(id === 'sync-pre-0' ? 1000 : 2000, 48)).toString('base64')] })
       vectors.push(emb.json.images[0] as number[])
@@ -207,6 +207,89 @@ describe('durability', { timeout: TIMEOUT.server * 3 }, () => {
     // and the refusal touched nothing: the right model still finds everything
     svc = await spawnService(env)
     await assertAllFindable(svc.api, acked)
+    await svc.server.stop(30_000)
+    svc = undefined
+  })
+})
+
+/**
+ * SIGKILL rounds in the test below; each kill lands the moment one upload is acknowledged. A server
+ * that answers before its commit loses the answered upload in about half of the rounds here.
+ */
+const KILL_ROUNDS = 6
+/** acknowledgements in a round before the kill: the server is past its start and busy with uploads */
+const ACKS_BEFORE_KILL = 8
+/** uploads in flight at once, so that the server is always committing, encoding or answering one */
+const UPLOADERS = 4
+
+describe('acknowledged at the moment of a SIGKILL', { timeout: TIMEOUT.server * 2 }, () => {
+  let dirs: Dirs
+  let svc: SpawnedService | undefined
+
+  before(() => { dirs = tempDirs('align-ack-kill-') })
+  after(async () => {
+    await svc?.server.kill()
+    dirs?.remove()
+  })
+
+  /**
+   * Small single-image uploads from UPLOADERS clients; when the ACKS_BEFORE_KILL-th is answered
+   * `indexed`, SIGKILL in the same tick, before the client does anything else. Returns every id the
+   * server answered `indexed`, including answers already on their way when the signal was sent.
+   */
+  async function uploadUntilKilled (running: SpawnedService, round: number, images: Buffer[]): Promise<string[]> {
+    const acked: string[] = []
+    let killed = false
+    let next = 0
+    const uploader = async (): Promise<void> => {
+      while (!killed && next < images.length) {
+        const i = next++
+        const id = `kill-${round}-${i}`
+        let res
+        try {
+          res = await running.api.upload([{ id, bytes: images[i]! }])
+        } catch (err) {
+          if (killed) return // the connection died with the server: this one was never acknowledged
+          throw err
+        }
+        const item = res.status === 200 ? (res.json.items as ItemResult[])[0] : undefined
+        assert.ok(killed || item?.status === 'indexed', `upload ${id} before the kill: ${res.status} ${res.text.slice(0, 300)}`)
+        if (item?.status !== 'indexed') continue
+        acked.push(id)
+        if (!killed && acked.length >= ACKS_BEFORE_KILL) {
+          running.server.child.kill('SIGKILL')
+          killed = true
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: UPLOADERS }, uploader))
+    assert.ok(killed, `only ${acked.length} uploads were acknowledged; the round needs ${ACKS_BEFORE_KILL}`)
+    await running.server.kill() // waits for the exit
+    return acked
+  }
+
+  test('every upload answered before the kill is stored and found after a restart', async (t) => {
+    const env = serviceEnv(dirs)
+    const acked: string[] = []
+    const perRound = ACKS_BEFORE_KILL + 4 * UPLOADERS
+    for (let round = 0; round < KILL_ROUNDS; round++) {
+      // made before the server starts, so the client is idle when an answer arrives
+      const images = await Promise.all(Array.from({ length: perRound }, async (_, i) => await distinctImage(120_000 + round * perRound + i, 32)))
+      svc = await spawnService(env)
+      const got = await uploadUntilKilled(svc, round, images)
+      t.diagnostic(`round ${round}: SIGKILL on acknowledgement ${ACKS_BEFORE_KILL}; ${got.length} acknowledged in all`)
+      acked.push(...got)
+    }
+    svc = await spawnService(env)
+    const missing: string[] = []
+    for (const id of acked) {
+      if ((await svc.api.get(`/v1/images/${id}`)).status !== 200) missing.push(id)
+    }
+    assert.deepEqual(missing, [], `acknowledged uploads missing after a SIGKILL and a restart (of ${acked.length} acknowledged)`)
+    for (const id of acked) await svc.api.assertFindable(id)
+    // answers the client never read may have been committed too, so at least, not exactly
+    const stored = (await svc.api.counts()).images
+    assert.ok(stored >= acked.length, `${stored} images stored, ${acked.length} acknowledged`)
     await svc.server.stop(30_000)
     svc = undefined
   })

@@ -40,7 +40,8 @@ describe('GET /v1/info', { timeout: TIMEOUT.unit }, () => {
       name: 'fake', modelId: 'fake-v1', dim: 8, temperature: 0.07, promptTemplate: 'a photo of {}', maxTextLength: 32, license: 'CC0-1.0', source: 'test/helpers/fake-services.ts'
     })
     assert.deepEqual(info.counts, { images: 0, texts: 1 })
-    assert.deepEqual(info.index, { M: 16, efConstruction: 200, efSearch: 64, capacity: 1024, distance: 'cosine' })
+    assert.equal(info.backend, 'sqlite')
+    assert.deepEqual(info.index, { kind: 'hnswlib', M: 16, efConstruction: 200, efSearch: 64, capacity: 1024, distance: 'cosine' })
     assert.equal(info.executionProvider, 'cuda')
     assert.equal(info.limits.maxFiles, 10)
     assert.deepEqual(info.auth, { writes: false, reads: false })

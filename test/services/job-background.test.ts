@@ -50,10 +50,10 @@ describe('an index job whose background process dies', { timeout: TIMEOUT.model 
   })
 
   it('fails only the batches in flight, finishes with a new child, and a second run indexes the rest', async () => {
-    const id = services.createJob({ directory: 'batch' })
+    const id = await services.createJob({ directory: 'batch' })
     let killed: number | undefined
     while (killed === undefined) {
-      const view = services.getJob(id)!
+      const view = (await services.getJob(id))!
       const pid = enc!.backgroundPid()
       if (view.done > 0 && pid !== undefined) { process.kill(pid, 'SIGKILL'); killed = pid }
       else await new Promise((resolve) => setTimeout(resolve, 5))
@@ -64,11 +64,11 @@ describe('an index job whose background process dies', { timeout: TIMEOUT.model 
     assert.ok(first.failed > 0 && first.failed < FILES, `failed ${first.failed} of ${FILES}`)
     for (const e of first.errors) assert.match(e.error, /background image encoder process stopped \(signal SIGKILL\)/)
     assert.notEqual(enc!.backgroundPid(), killed, 'a new child served the batches after the kill')
-    assert.equal(services.stats().images, FILES - first.failed)
+    assert.equal((await services.stats()).images, FILES - first.failed)
 
-    const second = (await services.waitForJob!(services.createJob({ directory: 'batch' })))!
+    const second = (await services.waitForJob!(await services.createJob({ directory: 'batch' })))!
     assert.equal(second.status, 'done')
     assert.deepEqual([second.done, second.failed], [FILES, 0])
-    assert.equal(services.stats().images, FILES)
+    assert.equal((await services.stats()).images, FILES)
   })
 })

@@ -56,7 +56,7 @@ describe('services with the real align-mini encoder', { timeout: TIMEOUT.model, 
     assert.equal(services.model.modelId, MODEL_ID)
     const res = await services.addImages(refs.map((r, i) => ({ bytes: r.png, id: `ref-${i}`, metadata: { name: r.name } })))
     assert.deepEqual(res.map((r) => r.status), refs.map(() => 'indexed'))
-    assert.equal(services.stats().images, refs.length)
+    assert.equal((await services.stats()).images, refs.length)
     assert.equal((await services.addImages([{ bytes: refs[0]!.png }]))[0]!.status, 'duplicate')
     const embedded = await services.embedImages(refs.map((r) => r.png))
     for (const [i, v] of embedded.entries()) {
@@ -66,12 +66,12 @@ describe('services with the real align-mini encoder', { timeout: TIMEOUT.model, 
       assert.ok(self !== undefined && self.score > 0.999, `ref-${i}: ${JSON.stringify(hits)}`)
       assert.ok(hits[0]!.score <= self.score + 1e-5)
     }
-    const thumb = services.getThumbnail('ref-0')
+    const thumb = await services.getThumbnail('ref-0')
     assert.equal(thumb?.contentType, 'image/webp')
   })
 
   it('explains text + image queries with the cosine to each term', async () => {
-    const hits = await services.search({ query: [{ text: 'cat', weight: 1 }, { imageId: 'ref-1', weight: 0.5 }], target: 'images', k: refs.length, explain: true })
+    const hits = await services.search({ query: [{ text: 'cat', weight: 1 }, { imageId: 'ref-1', weight: 0.5 }], target: 'images', k: refs.length, explain: true, includeQueryImages: true })
     assert.equal(hits.length, refs.length)
     const [cat] = await services.embedTexts(['cat'])
     const images = await services.embedImages(refs.map((r) => r.png))
@@ -87,13 +87,13 @@ describe('services with the real align-mini encoder', { timeout: TIMEOUT.model, 
   })
 
   it('keeps images and deletions across a restart', async () => {
-    assert.equal(services.deleteImage('ref-2'), true)
+    assert.equal(await services.deleteImage('ref-2'), true)
     await services.close()
     services = await openServices(config, logger)
-    assert.equal(services.stats().images, refs.length - 1)
+    assert.equal((await services.stats()).images, refs.length - 1)
     const hits = await services.search({ query: [{ image: refs[2]!.png }], target: 'images', k: 10 })
     assert.ok(hits.every((h) => h.id !== 'ref-2'))
-    const again = await services.search({ query: [{ imageId: 'ref-3' }], target: 'images', k: 10, explain: true })
+    const again = await services.search({ query: [{ imageId: 'ref-3' }], target: 'images', k: 10, explain: true, includeQueryImages: true })
     assert.equal(again.length, refs.length - 1)
     assert.ok(again.some((h) => h.id === 'ref-3' && h.score > 0.999))
   })

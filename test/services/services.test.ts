@@ -53,18 +53,44 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
       1 * imageVector(bytes[7]!)[j]! - 0.5 * textVector('dark skin tone')[j]! + 2 * normalize(Float32Array.from(raw))[j]!))
     assert.ok(Math.abs(dot(expected, combineTerms([imageVector(bytes[7]!), textVector('dark skin tone'), normalize(Float32Array.from(raw))], [1, -0.5, 2])) - 1) < 1e-6)
 
-    const hits = await services.search({ query, target: 'images', k: 10 })
+    // every image competes here, the one the query names included
+    const hits = await services.search({ query, target: 'images', k: 10, includeQueryImages: true })
     const truth = bytes.map((b, i) => ({ id: `img-${i}`, score: dot(expected, imageVector(b)) })).sort((a, b) => b.score - a.score).slice(0, 10)
     assert.deepEqual(hits.map((h) => h.id), truth.map((t) => t.id))
     hits.forEach((h, i) => assert.ok(Math.abs(h.score - truth[i]!.score) < 1e-5, `${h.score} vs ${truth[i]!.score}`))
 
-    // one term, weight 1: the image itself comes first with cosine 1
-    const self = await services.search({ query: [{ imageId: 'img-3' }], target: 'images', k: 1 })
+    // one term, weight 1: the image itself comes first with cosine 1 (when asked for)
+    const self = await services.search({ query: [{ imageId: 'img-3' }], target: 'images', k: 1, includeQueryImages: true })
     assert.equal(self[0]!.id, 'img-3')
     assert.ok(Math.abs(self[0]!.score - 1) < 1e-5)
     // uploaded image bytes work like a stored id
     const byBytes = await services.search({ query: [{ image: bytes[5]! }], target: 'images', k: 1 })
     assert.equal(byBytes[0]!.id, 'img-5')
+    await services.close()
+  })
+
+  it('leaves out the images that imageId terms name, k others still come back; includeQueryImages brings them back', async () => {
+    const { services, bytes } = await withImages(freshDir(), 12)
+    const ids = async (req: object): Promise<string[]> => (await services.search({ target: 'images', k: 5, ...req } as never)).map((h) => h.id)
+    const all = await ids({ query: [{ imageId: 'img-3' }], k: 12 })
+    assert.equal(all.length, 11)
+    assert.ok(!all.includes('img-3'))
+    // the rest keep their order: the nearest others, as a search by the same vector ranks them
+    const byVector = await ids({ query: [{ vector: [...imageVector(bytes[3]!)] }], k: 12 })
+    assert.deepEqual(all, byVector.filter((id) => id !== 'img-3'))
+
+    // arithmetic: both named images are left out, and k results still come back
+    const mixed = await ids({ query: [{ imageId: 'img-3' }, { imageId: 'img-5', weight: 0.5 }, { text: 'dark skin tone' }] })
+    assert.equal(mixed.length, 5)
+    assert.ok(!mixed.includes('img-3') && !mixed.includes('img-5'), mixed.join(','))
+    const withThem = await ids({ query: [{ imageId: 'img-3' }, { imageId: 'img-5', weight: 0.5 }, { text: 'dark skin tone' }], k: 12, includeQueryImages: true })
+    assert.ok(withThem.includes('img-3') && withThem.includes('img-5'))
+    assert.equal((await ids({ query: [{ imageId: 'img-3' }], includeQueryImages: true }))[0], 'img-3')
+
+    // only images are left out: a text that shares the id is another item
+    await services.addTexts([{ id: 'img-3', text: 'a text with an image\'s id' }])
+    assert.deepEqual(await ids({ query: [{ imageId: 'img-3' }], target: 'texts' }), ['img-3'])
+    await assert.rejects(services.search({ query: [{ imageId: 'img-3' }], target: 'images', k: 1, includeQueryImages: 'yes' as never }), /includeQueryImages must be a boolean/)
     await services.close()
   })
 
@@ -149,27 +175,27 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
     assert.equal(res[2]!.id, 'new-1')
     assert.match(res[3]!.error!, /items\[3\]\.id "new-1" repeats items\[1\]\.id/)
     assert.match(res[4]!.error!, /already used by another image/)
-    assert.equal(services.stats().images, 4)
-    const rec = services.getImage(res[7]!.id)!
+    assert.equal((await services.stats()).images, 4)
+    const rec = (await services.getImage(res[7]!.id))!
     assert.deepEqual(rec.metadata, { k: 'v' })
     assert.deepEqual([rec.width, rec.height], [8, 9])
-    const thumb = services.getThumbnail('new-1')!
+    const thumb = (await services.getThumbnail('new-1'))!
     assert.equal(thumb.contentType, 'image/webp')
     assert.equal(thumb.bytes.subarray(8, 12).toString(), 'WEBP')
-    assert.equal(services.getThumbnail('nope'), undefined)
+    assert.equal(await services.getThumbnail('nope'), undefined)
     await services.close()
   })
 
   it('never returns a deleted image, and keeps images and deletions across a restart', async () => {
     const dataDir = freshDir()
     const { services, bytes } = await withImages(dataDir, 30)
-    assert.equal(services.deleteImage('img-4'), true)
-    assert.equal(services.deleteImage('img-4'), false)
+    assert.equal(await services.deleteImage('img-4'), true)
+    assert.equal(await services.deleteImage('img-4'), false)
     const hits = await services.search({ query: [{ image: bytes[4]! }], target: 'images', k: 30 })
     assert.equal(hits.length, 29)
     assert.ok(hits.every((h) => h.id !== 'img-4'))
     await assert.rejects(services.search({ query: [{ imageId: 'img-4' }], target: 'images', k: 1 }), NotFoundError)
-    assert.equal(services.deleteImage('img-9'), true)
+    assert.equal(await services.deleteImage('img-9'), true)
     // a new image takes a freed label
     assert.equal((await services.addImages([{ bytes: await makeImage(500), id: 'late' }]))[0]!.status, 'indexed')
     await services.close()
@@ -177,14 +203,14 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
     await assert.rejects(services.search({ query: [{ text: 'x' }], target: 'images', k: 1 }), /shutting down/)
 
     const again = await openServices(config(dataDir), logger)
-    assert.equal(again.stats().images, 29)
-    assert.equal(again.getImage('img-4'), undefined)
-    assert.equal(again.getImage('img-9'), undefined)
-    assert.deepEqual(again.getImage('img-5')?.metadata, { i: 5 })
+    assert.equal((await again.stats()).images, 29)
+    assert.equal(await again.getImage('img-4'), undefined)
+    assert.equal(await again.getImage('img-9'), undefined)
+    assert.deepEqual((await again.getImage('img-5'))?.metadata, { i: 5 })
     const all = await again.search({ query: [{ image: bytes[9]! }], target: 'images', k: 100 })
     assert.equal(all.length, 29)
     assert.ok(all.every((h) => h.id !== 'img-4' && h.id !== 'img-9'))
-    assert.equal((await again.search({ query: [{ imageId: 'late' }], target: 'images', k: 1 }))[0]!.id, 'late')
+    assert.equal((await again.search({ query: [{ imageId: 'late' }], target: 'images', k: 1, includeQueryImages: true }))[0]!.id, 'late')
     await again.close()
   })
 
@@ -212,9 +238,9 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
     const cat = hits.find((h) => h.id === 't-cat')!
     assert.equal(cat.text, 'a cat')
     assert.ok(Math.abs(cat.score - dot(imageVector(bytes[0]!), textVector('a cat'))) < 1e-5)
-    assert.equal(services.deleteText('t-cat'), true)
+    assert.equal(await services.deleteText('t-cat'), true)
     assert.deepEqual((await services.search({ query: [{ image: bytes[0]! }], target: 'texts', k: 5 })).map((h) => h.text), ['a dog'])
-    assert.equal(services.stats().texts, 1)
+    assert.equal((await services.stats()).texts, 1)
     await services.close()
   })
 
@@ -267,19 +293,23 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
     ].join('\n'))
     const services = await openServices(config(dataDir, { demoPoolDir: pool }), logger)
     const deadline = Date.now() + 10_000
-    while ((services.stats().images < 4 || services.stats().texts < 2) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
-    assert.equal(services.stats().images, 4)
+    while (((await services.stats()).images < 4 || (await services.stats()).texts < 2) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    assert.equal((await services.stats()).images, 4)
     const cats = await services.search({ query: [{ text: 'x' }], target: 'images', k: 10, filter: { label: 'cat' } })
     assert.deepEqual(cats.map((h) => h.metadata.set).sort(), ['animals', 'more'])
+    // the text pool holds the labels; their vectors are the model's prompt template filled with them
     const texts = await services.search({ query: [{ text: 'an icon of dog' }], target: 'texts', k: 10 })
-    assert.deepEqual(texts.map((t) => t.text).sort(), ['an icon of cat', 'an icon of dog'])
-    assert.equal(texts[0]!.text, 'an icon of dog')
-    for (const h of await services.search({ query: [{ text: 'x' }], target: 'images', k: 10 })) services.deleteImage(h.id)
+    assert.deepEqual(texts.map((t) => t.text).sort(), ['cat', 'dog'])
+    assert.equal(texts[0]!.text, 'dog')
+    assert.ok(texts[0]!.score > 0.9999, `"dog" was not encoded as "an icon of dog" (score ${texts[0]!.score})`)
+    const bare = await services.search({ query: [{ text: 'dog' }], target: 'texts', k: 10 })
+    assert.ok(bare.every((t) => t.score < 0.9999), 'a label was encoded without the template')
+    for (const h of await services.search({ query: [{ text: 'x' }], target: 'images', k: 10 })) await services.deleteImage(h.id)
     await services.close()
 
     const again = await openServices(config(dataDir, { demoPoolDir: pool }), logger)
     await new Promise((resolve) => setTimeout(resolve, 100))
-    assert.equal(again.stats().images, 0, 'not queued a second time')
+    assert.equal((await again.stats()).images, 0, 'not queued a second time')
     await again.close()
   })
 })

@@ -33,7 +33,7 @@ export interface SearchSettings {
   iterativeScan: boolean
 }
 
-interface HitRow { id: string, metadata: Metadata, text?: string, embedding?: string, distance: number }
+interface HitRow { id: string, metadata: Metadata, text?: string, source?: string | null, embedding?: string, distance: number }
 
 /** the most candidates pgvector's ef_search accepts */
 const MAX_EF_SEARCH = 1000
@@ -60,7 +60,7 @@ export function searchStatement (s: SearchSettings, query: Float32Array, opts: V
   }
   values.push(opts.k)
   const cols = ['id', 'metadata']
-  if (s.table === 'texts') cols.push('text')
+  cols.push(s.table === 'texts' ? 'text' : 'source')
   if (opts.withEmbeddings === true) cols.push('embedding::text AS embedding')
   const indexed = s.vectorType === 'vector'
     ? `${indexedExpression('vector', s.dim)} <=> $1::vector`
@@ -109,6 +109,7 @@ export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Fl
     if (opts.minScore !== undefined && score < opts.minScore) break
     const hit: VectorHit = { id: row.id, score, metadata: row.metadata }
     if (row.text !== undefined) hit.text = row.text
+    if (row.source !== undefined) hit.source = row.source
     if (row.embedding !== undefined) hit.embedding = fromVectorLiteral(row.embedding)
     hits.push(hit)
   }

@@ -56,9 +56,9 @@ export function serviceEnv (dirs: Pick<Dirs, 'dataDir' | 'importDir'>, extra: Re
 
 export interface SpawnedService { server: RunningServer, api: Api }
 
-/** Spawns `node --import tsx src/server.ts` and waits for /ready. */
-export async function spawnService (env: Record<string, string>): Promise<SpawnedService> {
-  const server = await startServer(env, { timeoutMs: 120_000, verbose: process.env.RELIABILITY_VERBOSE === '1' })
+/** Spawns `node --import tsx [nodeArgs] src/server.ts` and waits for /ready. */
+export async function spawnService (env: Record<string, string>, nodeArgs: string[] = []): Promise<SpawnedService> {
+  const server = await startServer(env, { timeoutMs: 120_000, verbose: process.env.RELIABILITY_VERBOSE === '1', nodeArgs })
   return { server, api: new Api(httpTransport(server.url)) }
 }
 

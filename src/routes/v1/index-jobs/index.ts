@@ -1,12 +1,13 @@
 /**
- * POST /v1/index-jobs (JSON items/directory, or a multipart upload), GET and DELETE /v1/index-jobs/:id.
+ * POST /v1/index-jobs (JSON items/directory, or a multipart upload), GET /v1/index-jobs (newest
+ * first, paged), GET and DELETE /v1/index-jobs/:id.
  * The job itself runs in the services; this route only starts, reads and cancels it.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { BadRequestError, NotFoundError } from '../../../errors.js'
 import { filesWithFields, formLimits, readForm, type FormFile } from '../../../plugins/multipart.js'
 import { errorResponses, type TypeBoxProvider } from '../../../schemas/common.js'
-import { JobBody, JobCreated, JobForm, JobParams, JobView, type JobBodyT } from '../../../schemas/jobs.js'
+import { DEFAULT_JOBS_PAGE, JobBody, JobCreated, JobForm, JobList, JobListQuery, JobParams, JobView, type JobBodyT } from '../../../schemas/jobs.js'
 import type { JobSource } from '../../../services/types.js'
 
 const uploads = new WeakMap<FastifyRequest, FormFile[]>()
@@ -16,7 +17,8 @@ function toSource (body: JobBodyT): JobSource {
   if ((body.items === undefined) === (body.directory === undefined)) {
     throw new BadRequestError('body must have exactly one of "items" or "directory"')
   }
-  if (body.directory !== undefined) return { directory: body.directory }
+  if (body.directory !== undefined) return { directory: body.directory, ...(body.idFromPath === true ? { idFromPath: true } : {}) }
+  if (body.idFromPath === true) throw new BadRequestError('idFromPath applies to directory jobs only: give each item its own "id" instead')
   return {
     items: (body.items ?? []).map((it) => ({
       path: it.path,
@@ -34,8 +36,9 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
     schema: {
       tags: ['index-jobs'],
       summary: 'Start a background indexing job',
-      description: 'application/json: `{"directory": "<folder under IMPORT_DIR>"}` or `{"items": [{"path", "id"?, "metadata"?}]}` with paths relative to IMPORT_DIR. ' +
+      description: 'application/json: `{"directory": "<folder under IMPORT_DIR>", "idFromPath"?: true}` or `{"items": [{"path", "id"?, "metadata"?}]}` with paths relative to IMPORT_DIR. ' +
         'multipart/form-data: up to MAX_JOB_FILES (default 1000) image files, staged under DATA_DIR; fields `id` and `metadata` apply to the file part that follows them. ' +
+        'Every image keeps its source: the path relative to IMPORT_DIR, or the uploaded file\'s name. ' +
         'Answers 202 with the job id; poll GET /v1/index-jobs/{id}.',
       security: [{ bearerAuth: [] }],
       body: {
@@ -66,11 +69,27 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
           ...(f.metadata === undefined ? {} : { metadata: f.metadata })
         })))
       } else {
-        jobId = services.createJob(toSource(request.body as JobBodyT))
+        jobId = await services.createJob(toSource(request.body as JobBodyT))
       }
       request.log.info({ job: jobId, files: files?.length }, 'index job created')
       return await reply.code(202).header('location', `/v1/index-jobs/${encodeURIComponent(jobId)}`).send({ jobId })
     }
+  })
+
+  r.get('/index-jobs', {
+    schema: {
+      tags: ['index-jobs'],
+      summary: 'List jobs, newest first',
+      description: 'Pages of `limit` jobs (default 20, at most 100). Pass the answer\'s `next` as `before` for the next, older page; `next` is null on the last page.',
+      querystring: JobListQuery,
+      response: { 200: JobList, ...errorResponses }
+    }
+  }, async (request) => {
+    const { limit = DEFAULT_JOBS_PAGE, before } = request.query
+    // one more than asked says whether an older page exists
+    const found = await request.server.services.listJobs({ limit: limit + 1, ...(before === undefined ? {} : { before }) })
+    const jobs = found.slice(0, limit)
+    return { jobs, next: found.length > limit ? jobs.at(-1)!.id : null }
   })
 
   r.get('/index-jobs/:id', {
@@ -81,7 +100,7 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
       response: { 200: JobView, ...errorResponses }
     }
   }, async (request) => {
-    const job = request.server.services.getJob(request.params.id)
+    const job = await request.server.services.getJob(request.params.id)
     if (job === undefined) throw new NotFoundError(`index job "${request.params.id}" not found`)
     return job
   })
@@ -96,7 +115,7 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
       response: { 200: JobView, ...errorResponses }
     }
   }, async (request) => {
-    const job = request.server.services.cancelJob(request.params.id)
+    const job = await request.server.services.cancelJob(request.params.id)
     if (job === undefined) throw new NotFoundError(`index job "${request.params.id}" not found`)
     return job
   })

@@ -1,4 +1,4 @@
-/** GET /v1/info: the model, the index, the counts and the limits. */
+/** GET /v1/info: the model, the backend and its index, the counts and the limits. */
 import type { FastifyInstance } from 'fastify'
 import { errorResponses, type TypeBoxProvider } from '../../../schemas/common.js'
 import { InfoResponse } from '../../../schemas/info.js'
@@ -16,7 +16,7 @@ export default async function infoRoutes (app: FastifyInstance): Promise<void> {
   }, async (request) => {
     const { services, config } = request.server
     const m = services.model
-    const stats = services.stats()
+    const stats = await services.stats()
     return {
       version: VERSION,
       model: {
@@ -29,8 +29,9 @@ export default async function infoRoutes (app: FastifyInstance): Promise<void> {
         license: m.license,
         source: m.source
       },
+      backend: stats.backend,
       counts: { images: stats.images, texts: stats.texts },
-      index: { ...stats.hnsw, distance: 'cosine' as const },
+      index: { ...stats.index, distance: 'cosine' as const },
       executionProvider: config.executionProvider,
       limits: {
         maxUploadBytes: config.maxUploadBytes,

@@ -37,7 +37,7 @@ export default async function textRoutes (app: FastifyInstance): Promise<void> {
       response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses }
     }
   }, async (request, reply) => {
-    if (!request.server.services.deleteText(request.params.id)) throw new NotFoundError(`text "${request.params.id}" not found`)
+    if (!(await request.server.services.deleteText(request.params.id))) throw new NotFoundError(`text "${request.params.id}" not found`)
     return await reply.code(204).send(null)
   })
 }
