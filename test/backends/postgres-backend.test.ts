@@ -150,6 +150,9 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       const first = await openPostgresBackend({ databaseUrl: url, poolSize: 3, hnsw: { M: 8, efConstruction: 40, efSearch: 20 } }, identity)
       assert.deepEqual(first.indexInfo(), { kind: 'pgvector hnsw (vector)', M: 8, efConstruction: 40, efSearch: 20, capacity: null })
       assert.equal(first.pool.options.max, 3, 'DATABASE_POOL_SIZE')
+      // a plain search runs on the session's settings, with no SET of its own: every pooled connection has HNSW_EF_SEARCH
+      const shown = await Promise.all([1, 2, 3].map(async () => (await first.pool.query<Record<string, string>>('SHOW hnsw.ef_search')).rows[0]?.['hnsw.ef_search']))
+      assert.deepEqual(shown, ['20', '20', '20'])
       await first.close()
       const logger = recordingLogger()
       const second = await openPostgresBackend({ databaseUrl: url, hnsw: { M: 16 }, logger }, identity)

@@ -11,7 +11,11 @@ import type { Logger } from '../../types.js'
 /** how long a connection attempt may take before the query fails (an unreachable host otherwise hangs) */
 const CONNECT_TIMEOUT_MS = 5000
 
-export function createPool (databaseUrl: string, poolSize: number, logger: Logger | undefined): pg.Pool {
+/**
+ * @param session SET statement every new connection runs first (node-postgres queues it ahead of the
+ *   connection's first query), e.g. the search's ef_search, so a search needs no SET of its own
+ */
+export function createPool (databaseUrl: string, poolSize: number, logger: Logger | undefined, session?: string): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: poolSize,
@@ -20,6 +24,12 @@ export function createPool (databaseUrl: string, poolSize: number, logger: Logge
     keepAlive: true,
     application_name: 'align-search'
   })
+  if (session !== undefined) {
+    pool.on('connect', (client) => {
+      // a failure here fails the connection's first query too, which reports it
+      client.query(session).catch((err: unknown) => { logger?.warn({ err: (err as Error).message }, 'a new PostgreSQL connection could not take its session settings') })
+    })
+  }
   pool.on('error', (err) => {
     logger?.warn({ err: err.message }, 'an idle PostgreSQL connection was lost; the pool opens a new one when needed')
   })

@@ -13,8 +13,10 @@
  * If a search brings back fewer than k (fewer qualify; or the walk stopped short: hnsw.max_scan_tuples
  * ran out, or pgvector 0.7 has no iterative scan), the statement runs once more without the HNSW
  * index: exact, and cheap in the usual case, because few rows qualify.
- * Settings are SET LOCAL inside the search's own transaction, so a pooled connection goes back to
- * the pool as it came.
+ * The pool's sessions start with this backend's ef_search (`sessionDefaults`, set at connect:
+ * pg-pool.ts), so a plain search (no filter, no excluded ids, k ≤ ef_search) is one statement and
+ * one round trip; the iterative scan matters only when rows are filtered out. Every other search takes
+ * its own transaction with SET LOCAL, so a pooled connection goes back to the pool as it came.
  */
 import pg from 'pg'
 import pgvector from 'pgvector'
@@ -31,6 +33,8 @@ export interface SearchSettings {
   efSearch: number
   /** pgvector ≥ 0.8; without it a filtered walk of the HNSW index that finds fewer than k takes the exact pass */
   iterativeScan: boolean
+  /** the pool's sessions already have `sessionSettings(...)`: a search with these settings needs no transaction */
+  sessionDefaults?: boolean
 }
 
 interface HitRow { id: string, metadata: Metadata, text?: string, source?: string | null, embedding?: string, distance: number }
@@ -78,12 +82,27 @@ export function searchStatement (s: SearchSettings, query: Float32Array, opts: V
   return { text, values }
 }
 
-/** the SET LOCALs of a search: ef_search at least k (as hnswlib does), and the iterative scan */
+/** ef_search at least k, as hnswlib does */
+function efFor (s: SearchSettings, opts: VectorSearchOptions): number {
+  return Math.min(MAX_EF_SEARCH, Math.max(s.efSearch, opts.k))
+}
+
+/** the SET LOCALs of a search: ef_search at least k, and the iterative scan */
 export function searchSettings (s: SearchSettings, opts: VectorSearchOptions): string {
-  const ef = Math.min(MAX_EF_SEARCH, Math.max(s.efSearch, opts.k))
-  const sets = [`SET LOCAL hnsw.ef_search = ${ef}`]
+  const sets = [`SET LOCAL hnsw.ef_search = ${efFor(s, opts)}`]
   if (s.iterativeScan) sets.push('SET LOCAL hnsw.iterative_scan = relaxed_order')
   return sets.join('; ')
+}
+
+/** The plain search's setting as a session default, for the pool's connections. */
+export function sessionSettings (efSearch: number): string {
+  return `SET hnsw.ef_search = ${Math.min(MAX_EF_SEARCH, efSearch)}`
+}
+
+/** whether `opts` can run on a session's defaults: nothing filtered out, and k within ef_search */
+function plain (s: SearchSettings, opts: VectorSearchOptions): boolean {
+  const filtered = (opts.filter !== undefined && Object.keys(opts.filter).length > 0) || (opts.excludeIds !== undefined && opts.excludeIds.length > 0)
+  return s.sessionDefaults === true && !filtered && efFor(s, opts) === Math.min(MAX_EF_SEARCH, s.efSearch)
 }
 
 /** the exact pass: anything but an index scan (the GIN index is read as a bitmap) */
@@ -95,14 +114,23 @@ export interface SearchCounters { exactPasses: number }
 export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, counters?: SearchCounters): Promise<VectorHit[]> {
   if (opts.k <= 0) return []
   const statement = searchStatement(s, query, opts)
-  // BEGIN and the SET LOCALs travel as one round trip
-  const rows = await withClient(pool, async (client) => await inTransaction(client, async (c) => {
-    const viaIndex = (await c.query<HitRow>(statement)).rows
-    if (viaIndex.length >= opts.k) return viaIndex // else fewer than k qualify, or the walk stopped short
+  const exactPass = async (c: pg.PoolClient): Promise<HitRow[]> => {
     if (counters !== undefined) counters.exactPasses++
     await c.query(EXACT_SETTINGS)
     return (await c.query<HitRow>(statement)).rows
-  }, `BEGIN; ${searchSettings(s, opts)}`))
+  }
+  let rows: HitRow[]
+  if (plain(s, opts)) {
+    rows = (await pool.query<HitRow>(statement)).rows
+    // fewer than k: fewer qualify, or the walk stopped short
+    if (rows.length < opts.k) rows = await withClient(pool, async (client) => await inTransaction(client, exactPass))
+  } else {
+    // BEGIN and the SET LOCALs travel as one round trip
+    rows = await withClient(pool, async (client) => await inTransaction(client, async (c) => {
+      const viaIndex = (await c.query<HitRow>(statement)).rows
+      return viaIndex.length >= opts.k ? viaIndex : await exactPass(c)
+    }, `BEGIN; ${searchSettings(s, opts)}`))
+  }
   const hits: VectorHit[] = []
   for (const row of rows) {
     const score = Math.min(1, Math.max(-1, 1 - row.distance)) // cosines clamped, as the hnswlib index does

@@ -1,0 +1,38 @@
+/**
+ * Text search through the real server's HTTP API over a store a bench section already filled: the
+ * server encodes each query with the model, then asks its backend. Throughput is autocannon's
+ * average req/s over one window of POST /v1/search with rotating texts.
+ */
+import autocannon from 'autocannon'
+import { FatalError, startServer, waitFor } from './server-process.js'
+
+export interface HttpSearchResult { rps: number, p50: number, p99: number, errors: number }
+
+/**
+ * Starts `src/server.ts` with `env` (which names the store: DATA_DIR or DATABASE_URL, and MODEL_DIR,
+ * whose model must be the one the store was filled for), then loads it for `durationS` seconds.
+ */
+export async function httpTextSearch (env: Record<string, string>, texts: string[], opts: { durationS: number, connections: number, logFile: string }): Promise<HttpSearchResult> {
+  const server = await startServer({ DEMO_POOL: '', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '0', ...env }, opts.logFile)
+  try {
+    await waitFor('the server to be ready', async () => {
+      if (server.proc.exitCode !== null) throw new FatalError(`the server exited (${server.proc.exitCode}); see ${opts.logFile}`)
+      return (await fetch(`${server.url}/ready`)).ok ? true : undefined
+    }, 300_000)
+    let i = 0
+    const r = await autocannon({
+      url: server.url,
+      connections: opts.connections,
+      duration: opts.durationS,
+      requests: [{
+        method: 'POST',
+        path: '/v1/search',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (req) => ({ ...req, body: JSON.stringify({ query: [{ text: texts[i++ % texts.length]! }], k: 10 }) })
+      }]
+    })
+    return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx }
+  } finally {
+    await server.stop()
+  }
+}
