@@ -230,6 +230,7 @@ for (const subject of subjects) {
       const view = await backend.jobs.view('job-dir')
       assert.deepEqual([view?.done, view?.failed, view?.errors], [1, 1, [{ item: 'p0.jpg', error: 'unreadable' }]])
       assert.deepEqual((await backend.jobs.pending('job-dir', 100)).map((p) => p.seq), [2, 3, 4, 5, 6])
+      assert.deepEqual((await backend.jobs.pending('job-dir', 2, 3)).map((p) => p.seq), [4, 5], 'a batch range: pending after seq 3')
       await backend.jobs.addError('job-dir', { item: 'photos', error: 'listing stopped' })
       assert.equal((await backend.jobs.view('job-dir'))?.errors.length, 2)
 
