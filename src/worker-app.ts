@@ -42,11 +42,16 @@ export async function buildWorkerApp (config: Config, logger: FastifyBaseLogger,
   for (const status of ['indexed', 'duplicate', 'failed']) images.inc({ status }, 0)
 
   app.get('/health', { logLevel: 'warn' }, async () => ({ status: 'ok' }))
-  app.get('/ready', { logLevel: 'warn' }, async () => {
-    if (!status.running()) throw new NotReadyError('the index worker is not running')
+  app.get('/ready', { logLevel: 'warn' }, async (_request, reply) => {
+    // answered, not thrown: a worker still loading its model is routine, not an error to log with a stack
+    const notReady = async (message: string): Promise<void> => {
+      const err = new NotReadyError(message)
+      await reply.code(503).send({ statusCode: 503, code: err.code, error: 'Service Unavailable', message: err.message })
+    }
+    if (!status.running()) return await notReady('the index worker is not running yet (loading the model, or shutting down)')
     const health = await status.health().catch((err: unknown) => ({ ok: false, reason: (err as Error).message }))
-    if (!health.ok) throw new NotReadyError(`the database cannot serve: ${health.reason ?? 'no reason given'}`)
-    return { status: 'ready', model: config.modelDir }
+    if (!health.ok) return await notReady(`the database cannot serve: ${health.reason ?? 'no reason given'}`)
+    return { status: 'ready' }
   })
   await app.register(metricsRoutes)
 
