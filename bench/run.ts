@@ -3,6 +3,7 @@
  * See lib/args.ts for the options (`npm run bench -- --help`).
  */
 import { annSection } from './ann.js'
+import { clusterSection } from './cluster.js'
 import { alignBaseSection } from './align-base.js'
 import { encodersSection } from './encoders.js'
 import { ingestSection } from './ingest.js'
@@ -29,6 +30,7 @@ async function main (): Promise<void> {
     ann: async (o) => await annSection(o, await getPool(), log),
     encoders: async (o) => await encodersSection(o, log),
     ingest: async (o) => await ingestSection(o, log),
+    cluster: async (o) => await clusterSection(o, log),
     service: async (o) => await serviceSection(o, log),
     memory: async (o) => await memorySection(o, await getPool(), log),
     'align-base': async (o) => await alignBaseSection(o, log)
