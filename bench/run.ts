@@ -4,6 +4,7 @@
  */
 import { annSection } from './ann.js'
 import { clusterSection } from './cluster.js'
+import { scalingSection } from './scaling.js'
 import { alignBaseSection } from './align-base.js'
 import { encodersSection } from './encoders.js'
 import { ingestSection } from './ingest.js'
@@ -31,6 +32,7 @@ async function main (): Promise<void> {
     encoders: async (o) => await encodersSection(o, log),
     ingest: async (o) => await ingestSection(o, log),
     cluster: async (o) => await clusterSection(o, log),
+    scaling: async (o) => await scalingSection(o, log),
     service: async (o) => await serviceSection(o, log),
     memory: async (o) => await memorySection(o, await getPool(), log),
     'align-base': async (o) => await alignBaseSection(o, log)
