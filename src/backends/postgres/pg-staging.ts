@@ -6,8 +6,6 @@ import type pg from 'pg'
 import type { UploadStaging } from '../ports.js'
 import { withTransaction } from './pg-pool.js'
 
-/** rows per INSERT: bounds one statement's parameters (files are at most MAX_UPLOAD_BYTES each) */
-const FILES_PER_STATEMENT = 16
 /**
  * Files of a job that does not exist are kept this long before a sweep removes them: the API
  * stages the files before it creates the job row, and a sweep must not catch one in between.
@@ -19,11 +17,8 @@ export class PgStaging implements UploadStaging {
 
   async put (jobId: string, files: Array<{ path: string, bytes: Buffer }>): Promise<void> {
     await withTransaction(this.pool, async (c) => {
-      for (let start = 0; start < files.length; start += FILES_PER_STATEMENT) {
-        const chunk = files.slice(start, start + FILES_PER_STATEMENT)
-        await c.query('INSERT INTO staged_uploads (job_id, path, bytes) SELECT $1, p, b FROM unnest($2::text[], $3::bytea[]) AS u(p, b)',
-          [jobId, chunk.map((f) => f.path), chunk.map((f) => f.bytes)])
-      }
+      // one file per statement: a Buffer parameter travels as it is, while inside an array it would be hex text (twice the bytes)
+      for (const f of files) await c.query('INSERT INTO staged_uploads (job_id, path, bytes) VALUES ($1, $2, $3)', [jobId, f.path, f.bytes])
     })
   }
 
