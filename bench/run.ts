@@ -3,6 +3,7 @@
  * See lib/args.ts for the options (`npm run bench -- --help`).
  */
 import { annSection } from './ann.js'
+import { backendsSection } from './backends.js'
 import { clusterSection } from './cluster.js'
 import { scalingSection } from './scaling.js'
 import { alignBaseSection } from './align-base.js'
@@ -35,7 +36,8 @@ async function main (): Promise<void> {
     scaling: async (o) => await scalingSection(o, log),
     service: async (o) => await serviceSection(o, log),
     memory: async (o) => await memorySection(o, await getPool(), log),
-    'align-base': async (o) => await alignBaseSection(o, log)
+    'align-base': async (o) => await alignBaseSection(o, log),
+    backends: async (o) => await backendsSection(o, await getPool(), log)
   }
   const results: SectionResult[] = []
   for (const id of opts.sections) {

@@ -31,6 +31,8 @@ export interface AppOptions {
   web?: boolean
   /** collect the process metrics (default true) */
   defaultMetrics?: boolean
+  /** the shared database answers but cannot be used: the server stops (see plugins/services.ts) */
+  onFatal?: (err: unknown) => void
 }
 
 /** Fastify server options shared by the server and the tests. */
@@ -66,7 +68,8 @@ async function app (instance: FastifyInstance, opts: AppOptions): Promise<void> 
   await instance.register(servicesPlugin, {
     config,
     ...(opts.services === undefined ? {} : { services: opts.services }),
-    ...(opts.closeServices === undefined ? {} : { closeServices: opts.closeServices })
+    ...(opts.closeServices === undefined ? {} : { closeServices: opts.closeServices }),
+    ...(opts.onFatal === undefined ? {} : { onFatal: opts.onFatal })
   })
 
   await instance.register(healthRoutes)

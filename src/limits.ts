@@ -20,6 +20,10 @@ export const MAX_LABELS = 100
 export const MAX_LABEL_CHARS = 200
 /** most texts in one POST /v1/texts (addTexts) call */
 export const MAX_TEXTS_PER_CALL = 1000
+/** failures a job lists in `errors` (its `failed` count stays exact beyond that) */
+export const MAX_JOB_ERRORS = 1000
+/** duplicate items a job lists in `duplicates`, item → stored id (its `duplicate` count stays exact beyond that) */
+export const MAX_JOB_DUPLICATES = 1000
 /** most texts, and most images, in one POST /v1/embed call */
 export const MAX_EMBED_TEXTS = 256
 export const MAX_EMBED_IMAGES = 64

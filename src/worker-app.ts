@@ -48,8 +48,8 @@ export async function buildWorkerApp (config: Config, logger: FastifyBaseLogger,
       const err = new NotReadyError(message)
       await reply.code(503).send({ statusCode: 503, code: err.code, error: 'Service Unavailable', message: err.message })
     }
-    if (!status.running()) return await notReady('the index worker is not running yet (loading the model, or shutting down)')
     const health = await status.health().catch((err: unknown) => ({ ok: false, reason: (err as Error).message }))
+    if (!status.running()) return await notReady(`the index worker is not running: ${health.ok ? 'loading the model, or shutting down' : health.reason ?? 'starting'}`)
     if (!health.ok) return await notReady(`the database cannot serve: ${health.reason ?? 'no reason given'}`)
     return { status: 'ready' }
   })

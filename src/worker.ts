@@ -2,14 +2,22 @@
  * `npm run worker`: an index worker, the process concerns only (config, logger, optional health
  * port, graceful shutdown). It takes batches from the shared queue in PostgreSQL (DATABASE_URL),
  * encodes them with this machine's EXECUTION_PROVIDER and commits them; it serves no API.
- * SIGINT/SIGTERM: no new batches; those in hand finish (or go back to the queue), then it exits.
+ * A database that does not answer yet is waited for (with backoff; /ready says why), so a process
+ * manager never sees a crash loop; one that answers but cannot be used ends the process.
+ * SIGINT/SIGTERM: no new batches; those in hand finish (or go back to the queue), then it exits;
+ * a second signal (not npm's echo of the first: stop-signals.ts) exits at once.
  */
 import { pino } from 'pino'
 import { ConfigError, loadConfig, toServicesConfig, type Config } from './config.js'
 import { openIndexWorker, WorkerNeedsDatabaseError, type IndexWorkerProcess } from './services/open-index-worker.js'
+import { isUnreachable } from './services/open-when-reachable.js'
+import { onStopSignals, type StopSignal } from './stop-signals.js'
 import { buildWorkerApp, type WorkerApp } from './worker-app.js'
 
 const SHUTDOWN_GRACE_MS = 30_000
+/** waits between tries to reach the database: doubling from the first to the last */
+const RETRY_FIRST_MS = 1000
+const RETRY_MAX_MS = 30_000
 
 function readConfig (): Config {
   try {
@@ -32,21 +40,23 @@ async function main (): Promise<void> {
   let worker: IndexWorkerProcess | undefined
   let http: WorkerApp | undefined
   let closing = false
+  let waitingFor: string | undefined
   if (config.workerPort !== undefined) {
     http = await buildWorkerApp(config, logger, {
       running: () => worker !== undefined && !closing,
-      health: async () => worker === undefined ? { ok: false, reason: 'starting' } : await worker.health(),
+      health: async () => worker === undefined ? { ok: false, reason: waitingFor ?? 'starting' } : await worker.health(),
       inFlight: () => worker?.worker.inFlight ?? 0
     })
     // listening before the model loads: /health answers at once, /ready once the worker runs
     await http.app.listen({ port: config.workerPort, host: config.host })
   }
 
-  const shutdown = (signal: string): void => {
-    if (closing) {
+  const shutdown = (signal: StopSignal, again = false): void => {
+    if (again) {
       logger.warn({ signal }, 'second signal: exiting without waiting')
       process.exit(130)
     }
+    if (closing) return
     closing = true
     logger.info({ signal }, 'shutting down: finishing the batches in hand')
     const timer = setTimeout(() => {
@@ -62,11 +72,21 @@ async function main (): Promise<void> {
       process.exit(1)
     })
   }
-  process.on('SIGINT', () => { shutdown('SIGINT') })
-  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+  onStopSignals(shutdown)
   process.on('unhandledRejection', (err) => { logger.error({ err }, 'unhandled rejection') })
 
-  worker = await openIndexWorker(toServicesConfig(config), logger, http?.onBatch)
+  for (let delay = RETRY_FIRST_MS; ; delay = Math.min(RETRY_MAX_MS, delay * 2)) {
+    try {
+      worker = await openIndexWorker(toServicesConfig(config), logger, http?.onBatch)
+      break
+    } catch (err) {
+      if (!isUnreachable(err)) throw err
+      waitingFor = `PostgreSQL does not answer yet: ${(err as Error).message}`
+      logger.warn({ err: (err as Error).message, retryInMs: delay }, 'index worker: the database does not answer; trying again')
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      if (closing) return
+    }
+  }
   if (closing) { await worker.close(); return }
   logger.info({ provider: worker.provider, importDir: config.importDir, batchSize: config.indexBatchSize, port: config.workerPort ?? null }, 'index worker is up: taking batches from the queue')
 }

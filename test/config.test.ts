@@ -118,6 +118,8 @@ describe('loadConfig', () => {
     assert.equal(s.hnsw.M, 24)
     assert.equal(s.indexJobNice, 19)
     assert.equal(s.modelDir, c.modelDir)
+    assert.equal(s.database, undefined, 'no DATABASE_URL: the embedded backend')
+    assert.deepEqual(toServicesConfig(loadConfig({ DEMO_POOL: '', DATABASE_URL: 'postgres://db/align', DATABASE_POOL_SIZE: '4' }, tmp())).database, { url: 'postgres://db/align', poolSize: 4, vectorType: 'vector' })
   })
 
   it('DATABASE_URL chooses PostgreSQL with a pool of 10 and float32 vectors; its password never reaches an error', () => {

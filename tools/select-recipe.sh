@@ -2,10 +2,13 @@
 # The selection run of issue 15: every recipe trained for the same steps with the held-out styles held out,
 # then measured on them (text → image, image → image across styles, arithmetic, everyday words).
 # One JSON line per recipe lands in models/align-mini/selection-runs.jsonl, which the model card tabulates.
+# On a busy machine run the recipes side by side, one thread each:
+#   for r in v2 rich rich-pieces; do RECIPES=$r THREADS=1 bash tools/select-recipe.sh & done; wait
 # Needs the corpus of `npm run model:train` (.cache/corpus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-800}
+STEPS=${STEPS:-400}
+THREADS=${THREADS:-2}
 SEED=${SEED:-1}
 PY=${PYTHON:-/usr/bin/python3}
 REPORT=${REPORT:-models/align-mini/selection-runs.jsonl}
@@ -17,6 +20,6 @@ for recipe in $RECIPES; do
     rich-pieces) flags=(--captions rich --piece-dropout 0.2) ;;
     *) echo "unknown recipe $recipe" >&2; exit 1 ;;
   esac
-  "$PY" tools/align_mini/train.py --corpus .cache/corpus --out /tmp/align-mini-selection --steps "$STEPS" --seed "$SEED" \
+  "$PY" tools/align_mini/train.py --corpus .cache/corpus --out "/tmp/align-mini-selection-$recipe" --steps "$STEPS" --seed "$SEED" --threads "$THREADS" \
     --eval-only-sets "${flags[@]}" --recipe "$recipe" --report "$REPORT"
 done

@@ -4,13 +4,15 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import type { BenchOptions } from './types.js'
 
-export const ALL_SECTIONS = ['ann', 'encoders', 'service', 'ingest', 'cluster', 'scaling', 'memory', 'align-base'] as const
+export const ALL_SECTIONS = ['ann', 'encoders', 'service', 'ingest', 'cluster', 'scaling', 'memory', 'align-base', 'backends'] as const
 
 export const USAGE = `npm run bench -- [options]
   --n N                 ANN / memory set size (default 100000)
   --n-large N           also run the ANN section at this size, e.g. 1000000 (default 0 = off;
                         opt-in: on 2 cores one HNSW build at 1M takes a long time)
   --n-random N          size of the random-unit ANN set (default 25000; it builds ~5× slower)
+  --n-backends N        vectors stored through each backend in the backends section (default 20000;
+                        three builds of it, pgvector's at PostgreSQL's insert speed)
   --duration S          seconds per load-test window in the service section (default 10)
   --sections LIST       comma list of ${ALL_SECTIONS.join(', ')} (default all)
   --queries Q           ANN queries (default 1000)
@@ -42,6 +44,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
       n: { type: 'string' },
       'n-large': { type: 'string' },
       'n-random': { type: 'string' },
+      'n-backends': { type: 'string' },
       duration: { type: 'string' },
       sections: { type: 'string' },
       queries: { type: 'string' },
@@ -74,6 +77,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
     n: Math.floor(num(values.n, 100_000, 'n')),
     nLarge: Math.floor(num(values['n-large'], 0, 'n-large')),
     nRandom: Math.floor(num(values['n-random'], 25_000, 'n-random')),
+    nBackends: Math.max(1, Math.floor(num(values['n-backends'], 20_000, 'n-backends'))),
     duration: num(values.duration, 10, 'duration'),
     sections,
     queries: Math.max(1, Math.floor(num(values.queries, 1000, 'queries'))),

@@ -47,6 +47,8 @@ export interface BenchOptions {
   nLarge: number
   /** size of the random-unit ANN set (capped at n) */
   nRandom: number
+  /** vectors stored through each backend (backends section) */
+  nBackends: number
   /** seconds per load-test window (service) */
   duration: number
   sections: string[]

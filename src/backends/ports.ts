@@ -19,6 +19,8 @@ export interface VectorHit {
   text?: string
   /** the stored embedding, when `withEmbeddings` was asked (for explain) */
   embedding?: Float32Array
+  /** images only: the stored source (ImageRecord.source), null when none was recorded */
+  source?: string | null
 }
 
 export interface VectorSearchOptions {
@@ -66,14 +68,22 @@ export interface NewImage {
   embedding: Float32Array
   /** small WebP for the UI */
   thumbnail: Buffer | null
+  /** where the image came from (a path relative to IMPORT_DIR, or an uploaded file's name); stored as null when absent */
+  source?: string
 }
 
 export interface NewText { id?: string, text: string, sha256: string, metadata: Metadata, embedding: Float32Array }
 
-/** One job item's result, written in the same transaction as the images of its batch. */
+/**
+ * One job item's result, written in the same transaction as the images of its batch.
+ * - `row`: the outcome of rows[row] of the same write; with `duplicate: true` the item repeats that
+ *   row's bytes (same content twice in one batch), so it is a `duplicate` of the id the row gets
+ *   (or fails with it)
+ * - `status`: known without the write; a `duplicate` carries the stored `id` it repeats
+ */
 export type JobItemOutcome =
-  | { seq: number, item: string, row: number } // the outcome of rows[row] of the same write
-  | { seq: number, item: string, status: 'indexed' | 'duplicate' | 'failed', error?: string }
+  | { seq: number, item: string, row: number, duplicate?: true }
+  | { seq: number, item: string, status: 'indexed' | 'duplicate' | 'failed', error?: string, id?: string }
 
 /** Job progress committed together with a write. */
 export interface JobProgress { jobId: string, outcomes: JobItemOutcome[] }
@@ -102,6 +112,8 @@ export type JobKind = 'items' | 'directory' | 'upload'
 /** One file of a job: `path` is relative to the job's root; `name` is what errors call it (defaults to path). */
 export interface JobItem { path: string, id?: string, metadata?: Metadata, name?: string }
 export interface JobError { item: string, error: string }
+/** a duplicate job item and the stored id whose bytes it repeats */
+export interface JobDuplicate { item: string, id: string }
 
 export interface JobRow {
   id: string
@@ -116,9 +128,17 @@ export interface JobRow {
   /** false while a directory job's files are not listed yet */
   expanded: boolean
   total: number
+  /** indexed + duplicate */
   done: number
+  /** items stored as new images */
+  indexed: number
+  /** items whose bytes were already stored (under the id `duplicates` names) */
+  duplicate: number
   failed: number
+  /** the first MAX_JOB_ERRORS failures */
   errors: JobError[]
+  /** the first MAX_JOB_DUPLICATES duplicates */
+  duplicates: JobDuplicate[]
   createdAt: string
   updatedAt: string
 }
@@ -143,7 +163,12 @@ export interface JobStore {
   expand (id: string, items: JobItem[]): Promise<void>
   /** up to `limit` items still pending, in order; only those after `afterSeq` when given (a batch's range) */
   pending (id: string, limit: number, afterSeq?: number): Promise<Array<{ seq: number, item: JobItem }>>
-  /** Records outcomes that need no image write (unreadable files); items already recorded are skipped. */
+  /**
+   * Records outcomes that need no image write (unreadable files); items already recorded are skipped.
+   * Here and in ImageCollection.add, each outcome counts once into indexed, duplicate or failed
+   * (done = indexed + duplicate), a failure appends to `errors` and a duplicate to `duplicates`
+   * (each kept within its bound, the counts stay exact).
+   */
   complete (progress: JobProgress): Promise<void>
 }
 

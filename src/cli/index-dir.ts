@@ -3,7 +3,7 @@
  * Same code path as POST /v1/index-jobs {"directory"}: the services open the model and the
  * index from the environment (DATA_DIR, MODEL_DIR, …), a directory job runs over <dir>
  * (recursively, skipping files already indexed), and a progress bar follows it.
- * Ctrl-C cancels the job; what was indexed stays indexed and is checkpointed on exit.
+ * Ctrl-C (or SIGTERM) cancels the job; what was indexed stays indexed and is checkpointed on exit.
  */
 import { statSync } from 'node:fs'
 import path from 'node:path'
@@ -11,8 +11,10 @@ import { pino } from 'pino'
 import { ConfigError, ensureDirs, loadConfig, type Config } from '../config.js'
 import { openCoreServices } from '../plugins/services.js'
 import type { JobView, Services } from '../services/types.js'
+import { DataDirBusyError, lockDataDir, type DataDirLock } from '../storage/index.js'
+import { onStopSignals } from '../stop-signals.js'
 
-const USAGE = 'usage: npm run index -- <dir>   (indexes every image under <dir> into DATA_DIR)'
+const USAGE = 'usage: npm run index -- <dir> [--id-from-path]   (indexes every image under <dir> into DATA_DIR; --id-from-path: each image\'s id is its path under <dir>, "/" written as ":")'
 const POLL_MS = 250
 const BAR_WIDTH = 30
 
@@ -50,19 +52,19 @@ async function waitReady (services: Services, timeoutMs: number): Promise<void> 
   }
 }
 
-/** Runs a directory job over `dir` and renders its progress on stderr; resolves with the final job. */
-export async function indexDirectory (services: Services, out: NodeJS.WriteStream = process.stderr): Promise<JobView> {
+/**
+ * Runs a directory job over IMPORT_DIR and renders its progress on stderr; resolves with the final job.
+ * Every image's source is its path under IMPORT_DIR; with `idFromPath` that path is its id too.
+ */
+export async function indexDirectory (services: Services, out: NodeJS.WriteStream = process.stderr, opts: { idFromPath?: boolean } = {}): Promise<JobView> {
   // IMPORT_DIR is the folder itself, so the job source is its root
-  const jobId = await services.createJob({ directory: '.' })
+  const jobId = await services.createJob({ directory: '.', ...(opts.idFromPath === true ? { idFromPath: true } : {}) })
   const started = Date.now()
-  let cancelled = false
-  const onSigint = (): void => {
-    if (cancelled) process.exit(130)
-    cancelled = true
+  const stopListening = onStopSignals((_signal, again) => {
+    if (again) process.exit(130)
     out.write('\ncancelling (Ctrl-C again to quit at once)…\n')
     services.cancelJob(jobId).catch((err: unknown) => { out.write(`could not cancel: ${(err as Error).message}\n`) })
-  }
-  process.on('SIGINT', onSigint)
+  })
   let lastLine = 0
   try {
     for (;;) {
@@ -83,7 +85,7 @@ export async function indexDirectory (services: Services, out: NodeJS.WriteStrea
       await sleep(POLL_MS)
     }
   } finally {
-    process.off('SIGINT', onSigint)
+    stopListening()
   }
 }
 
@@ -109,6 +111,18 @@ async function main (): Promise<void> {
     throw err
   }
   ensureDirs(config)
+  let lock: DataDirLock
+  try {
+    lock = lockDataDir(config.dataDir, 'npm run index')
+  } catch (err) {
+    if (!(err instanceof DataDirBusyError)) throw err
+    // a server would not see what this process adds, and two writers must not share one index
+    process.stderr.write(`${err.message}.\n` +
+      'Stop it first, or let the running server index the folder: place it under its IMPORT_DIR and\n' +
+      `  curl -X POST http://<server>/v1/index-jobs -H 'content-type: application/json' -d '{"directory":"<folder under IMPORT_DIR>"}'\n` +
+      '(or use "Index a folder" on its page).\n')
+    process.exit(75) // EX_TEMPFAIL
+  }
   const logger = pino({ level: config.logLevel }, pino.destination(2))
   process.stderr.write(`loading ${config.modelDir} and the index in ${config.dataDir}…\n`)
   const services = await openCoreServices(config, logger)
@@ -116,15 +130,16 @@ async function main (): Promise<void> {
   try {
     await waitReady(services, 10 * 60_000)
     process.stderr.write(`indexing ${dir}\n`)
-    const job = await indexDirectory(services)
+    const job = await indexDirectory(services, process.stderr, { idFromPath: process.argv.includes('--id-from-path') })
     const seconds = (Date.parse(job.updatedAt) - Date.parse(job.createdAt)) / 1000
-    process.stderr.write(`${job.status}: ${job.done} indexed or already present, ${job.failed} failed, of ${job.total} files${Number.isFinite(seconds) ? ` in ${seconds.toFixed(1)} s` : ''}\n`)
+    process.stderr.write(`${job.status}: ${job.indexed} indexed, ${job.duplicate} already present, ${job.failed} failed, of ${job.total} files${Number.isFinite(seconds) ? ` in ${seconds.toFixed(1)} s` : ''}\n`)
     for (const e of job.errors.slice(0, 20)) process.stderr.write(`  ${e.item}: ${e.error}\n`)
     if (job.errors.length > 20) process.stderr.write(`  … and ${job.errors.length - 20} more\n`)
     code = job.status === 'done' ? 0 : 1
   } finally {
     // closing checkpoints the index
     await services.close()
+    lock.release()
   }
   process.exit(code)
 }

@@ -1,7 +1,7 @@
 export { runIndexJob, removeStaging, DEFAULT_BATCH_SIZE, type IndexJobDeps, type IndexJobResult, type IngestFn, type IngestJobProgress } from './run-index-job.js'
 export { JobRunner } from './job-runner.js'
 export {
-  resolveJobSource, walkImages, readJobFile, sanitizeFilename, hasImageExtension,
+  resolveJobSource, idFromPath, walkImages, readJobFile, sanitizeFilename, hasImageExtension,
   IMAGE_EXTENSIONS, MAX_JOB_ITEMS, DEFAULT_MAX_FILE_BYTES, type ResolvedSource
 } from './sources.js'
 export { stageUploads, removeStaleStaging, stagingDir, uploadItems, UPLOADS_DIR, type UploadFile } from './staging.js'

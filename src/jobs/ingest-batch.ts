@@ -4,6 +4,7 @@
  * in-process runner (run-index-job.ts) and the cluster workers (cluster/) both run batches here.
  */
 import type { JobItem, JobItemOutcome, JobProgress } from '../backends/ports.js'
+import { idProblem } from '../storage/ids.js'
 import type { IngestItem, IngestResult } from '../types.js'
 import { DEFAULT_MAX_FILE_BYTES, readJobFile } from './sources.js'
 
@@ -55,8 +56,12 @@ export async function ingestBatch (jobId: string, batch: Batch, read: ReadFiles,
   const ok: Array<{ b: Batch[number], bytes: Buffer }> = []
   batch.forEach((b, i) => {
     const r = reads[i]
-    if (r !== undefined && 'bytes' in r) ok.push({ b, bytes: r.bytes })
-    else known.push({ seq: b.seq, item: b.item.name ?? b.item.path, status: 'failed', error: r?.error ?? 'not read' })
+    const name = b.item.name ?? b.item.path
+    // only an id taken from a path can be invalid here: items' own ids were checked when the job was created
+    const badId = b.item.id === undefined ? undefined : idProblem(b.item.id)
+    if (r === undefined || !('bytes' in r)) known.push({ seq: b.seq, item: name, status: 'failed', error: r?.error ?? 'not read' })
+    else if (badId !== undefined) known.push({ seq: b.seq, item: name, status: 'failed', error: `the path cannot be the id "${b.item.id!}": an id ${badId}` })
+    else ok.push({ b, bytes: r.bytes })
   })
   if (opts.mayStart?.() === false) return counts
   if (ok.length === 0) {
@@ -65,7 +70,8 @@ export async function ingestBatch (jobId: string, batch: Batch, read: ReadFiles,
     return counts
   }
   const items: IngestItem[] = ok.map((r) => {
-    const it: IngestItem = { bytes: r.bytes }
+    // the source is what the job calls the file: its path under the root, or an upload's own file name
+    const it: IngestItem = { bytes: r.bytes, source: r.b.item.name ?? r.b.item.path }
     if (r.b.item.id !== undefined) it.id = r.b.item.id
     if (r.b.item.metadata !== undefined) it.metadata = r.b.item.metadata
     return it

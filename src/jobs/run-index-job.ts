@@ -13,10 +13,10 @@ import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { NotFoundError } from '../errors.js'
 import { DEFAULT_INDEX_BATCH_SIZE } from '../limits.js'
-import type { JobRow, JobStore } from '../backends/ports.js'
+import type { JobItem, JobRow, JobStore } from '../backends/ports.js'
 import { isTerminal, type JobStatus, type Logger } from '../types.js'
 import { filesUnder, ingestBatch, type Batch, type IngestFn } from './ingest-batch.js'
-import { DEFAULT_MAX_FILE_BYTES, walkImages } from './sources.js'
+import { DEFAULT_MAX_FILE_BYTES, idFromPath, walkImages } from './sources.js'
 import { UPLOADS_DIR } from './staging.js'
 
 export type { IngestFn, IngestJobProgress } from './ingest-batch.js'
@@ -76,9 +76,10 @@ export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }
 
   try {
     if (!job.expanded) {
-      const directory = (job.source as { directory?: string }).directory ?? '.'
-      const items = []
-      for await (const rel of walkImages(job.root, directory, signal)) items.push({ path: rel })
+      const source = job.source as { directory?: string, idFromPath?: boolean }
+      const directory = source.directory ?? '.'
+      const items: JobItem[] = []
+      for await (const rel of walkImages(job.root, directory, signal)) items.push(source.idFromPath === true ? { path: rel, id: idFromPath(rel) } : { path: rel })
       if (signal?.aborted !== true) {
         await jobs.expand(jobId, items)
         log.info({ total: items.length, directory }, 'index job: directory listed')

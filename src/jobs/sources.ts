@@ -20,7 +20,17 @@ export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
 
 export type ResolvedSource =
   | { kind: 'items', root: string, items: JobItem[] }
-  | { kind: 'directory', root: string, directory: string }
+  | { kind: 'directory', root: string, directory: string, idFromPath: boolean }
+
+/**
+ * The id a directory job with `idFromPath` gives a file: its path relative to the job's root, with
+ * "/" written as ":" (ids may not hold "/") and any other character an id may not hold as "_".
+ * `holiday-2024/sub/beach.jpg` → `holiday-2024:sub:beach.jpg`. Paths that map to the same id
+ * (`a b.jpg` and `a_b.jpg`) are the same id: the second file fails with CONFLICT.
+ */
+export function idFromPath (rel: string): string {
+  return rel.split('/').map((part) => part.replace(/[^A-Za-z0-9._-]/g, '_')).join(':')
+}
 
 export function hasImageExtension (name: string): boolean {
   return IMAGE_EXTENSIONS.has(path.extname(name).slice(1).toLowerCase())
@@ -80,9 +90,14 @@ export function resolveJobSource (source: JobSource, root: string | undefined, r
     throw new BadRequestError(`${rootName} (${root}) does not exist or is not a folder`)
   }
 
+  const byPath = (source as { idFromPath?: unknown }).idFromPath
+  if (byPath !== undefined) {
+    if (typeof byPath !== 'boolean') throw new BadRequestError('idFromPath must be a boolean')
+    if (hasItems) throw new BadRequestError('idFromPath applies to directory jobs only: give each item its own "id" instead')
+  }
   if (hasDir) {
     const { rel } = checkPath(rootReal, (source as { directory: unknown }).directory, 'directory', rootName, 'directory')
-    return { kind: 'directory', root: rootReal, directory: rel }
+    return { kind: 'directory', root: rootReal, directory: rel, idFromPath: byPath === true }
   }
   const items = (source as { items: unknown }).items
   if (!Array.isArray(items) || items.length === 0) throw new BadRequestError('items must be a non-empty array')

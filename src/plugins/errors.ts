@@ -56,7 +56,9 @@ export function renderError (err: FastifyError, contentType?: string): ErrorResp
     message = `Content-Type "${contentType ?? ''}" is not supported: send application/json (or multipart/form-data where the API documents it)`
   }
   if (status >= 500 && !own) message = 'Internal Server Error'
-  return { statusCode: status, code, error: STATUS_CODES[status] ?? 'Error', message }
+  // the per-item detail of a request whose every item failed (routes/v1/images/all-failed.ts)
+  const items = (err as { items?: ErrorResponseT['items'] }).items
+  return { statusCode: status, code, error: STATUS_CODES[status] ?? 'Error', message, ...(Array.isArray(items) ? { items } : {}) }
 }
 
 /**

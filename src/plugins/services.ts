@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { toServicesConfig, type Config } from '../config.js'
 import { NotReadyError } from '../errors.js'
+import { openWhenReachable } from '../services/open-when-reachable.js'
 import type { Services } from '../services/types.js'
 
 declare module 'fastify' {
@@ -22,6 +23,8 @@ export interface ServicesPluginOptions {
   services?: Services | 'none'
   /** close an injected instance when the app closes (default true; always true for services this plugin opens) */
   closeServices?: boolean
+  /** a shared database that answers but cannot be used (another model's data, no vector extension): the server stops */
+  onFatal?: (err: unknown) => void
 }
 
 /** Opens the core services from src/services (imported on demand: tests with fakes and the spec export never load the model code). */
@@ -65,6 +68,13 @@ export default fp(async function servicesPlugin (app: FastifyInstance, opts: Ser
     services = unavailableServices()
   } else if (opts.services !== undefined) {
     services = opts.services
+  } else if (opts.config.database !== undefined) {
+    // a shared database may be down or still starting: listen now, say why in /ready, keep retrying
+    app.log.info({ modelDir: opts.config.modelDir, backend: 'postgres' }, 'opening services')
+    services = openWhenReachable(async () => await openCoreServices(opts.config, app.log), {
+      logger: app.log,
+      onFatal: opts.onFatal ?? ((err) => { app.log.fatal({ err }, 'the services cannot open') })
+    })
   } else {
     app.log.info({ modelDir: opts.config.modelDir, dataDir: opts.config.dataDir }, 'opening services')
     services = await openCoreServices(opts.config, app.log)

@@ -12,12 +12,22 @@ export interface TypeBoxProvider extends FastifyTypeProvider {
   serializer: this['schema'] extends TSchema ? Static<this['schema']> : unknown
 }
 
+/** One item of a several-item request that failed (in an error, every item failed). */
+export const FailedItem = Type.Object({
+  id: Type.String({ description: 'the id sent for the item, or "" when none was' }),
+  status: Type.Literal('failed'),
+  code: Type.Optional(Type.String({ description: 'why, as an error code', examples: ['UNSUPPORTED_MEDIA_TYPE'] })),
+  error: Type.Optional(Type.String({ description: 'why, in words' })),
+  filename: Type.Optional(Type.String({ description: 'the uploaded file name' }))
+})
+
 /** Every error the API answers with. */
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer({ description: 'HTTP status code', examples: [400] }),
   code: Type.String({ description: 'stable machine-readable error code, see src/errors.ts', examples: ['BAD_REQUEST'] }),
   error: Type.String({ description: 'HTTP reason phrase', examples: ['Bad Request'] }),
-  message: Type.String({ description: 'what went wrong, naming the field when a request field is at fault', examples: ['body/k must be >= 1'] })
+  message: Type.String({ description: 'what went wrong, naming the field when a request field is at fault', examples: ['body/k must be >= 1'] }),
+  items: Type.Optional(Type.Array(FailedItem, { description: 'only when every item of a several-item request failed (POST /v1/images): each item\'s reason, in request order' }))
 }, { $id: 'Error', title: 'Error', description: 'The shape of every error response' })
 export type ErrorResponseT = Static<typeof ErrorResponse>
 
@@ -34,6 +44,12 @@ export const Metadata = Type.Object({}, {
   examples: [{ source: 'holiday-2023', tags: ['beach'] }]
 })
 export type MetadataT = Static<typeof Metadata>
+
+/** Where an image came from (ImageRecord.source in src/types.ts). */
+export const ImageSource = Type.Union([Type.String(), Type.Null()], {
+  description: 'where the image came from: its path relative to IMPORT_DIR (index jobs, `npm run index`) or the uploaded file\'s name; null when none was recorded (images stored before schema 2)',
+  examples: ['holiday-2024/sub/beach.jpg']
+})
 
 /** An image or text id, as the storage accepts it (src/storage/ids.ts). */
 export const ItemId = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN.source, description: 'item id: 1–128 letters, digits, ".", "_", ":" or "-"; generated when omitted' })

@@ -1,6 +1,6 @@
 /** /v1/images shapes. */
 import { Type, type Static } from '@sinclair/typebox'
-import { BinaryPart, ItemId, Metadata } from './common.js'
+import { BinaryPart, ImageSource, ItemId, Metadata } from './common.js'
 
 /**
  * multipart/form-data for POST /v1/images (documentation; the route reads the parts in order).
@@ -36,6 +36,7 @@ export const ImageRecord = Type.Object({
   width: Type.Integer(),
   height: Type.Integer(),
   metadata: Metadata,
+  source: ImageSource,
   createdAt: Type.String({ format: 'date-time' })
 }, { title: 'ImageRecord' })
 export type ImageRecordT = Static<typeof ImageRecord>

@@ -1,7 +1,7 @@
 /** POST/GET /v1/search shapes. */
 import { Type, type Static } from '@sinclair/typebox'
 import { MAX_K, MAX_QUERY_TERMS, MAX_TEXT_CHARS } from '../limits.js'
-import { Base64Image, BinaryPart, Metadata, ModelName, StringEnum } from './common.js'
+import { Base64Image, BinaryPart, ImageSource, Metadata, ModelName, StringEnum } from './common.js'
 
 /**
  * One query term. Exactly one of text | imageId | image | vector | file must be given
@@ -34,7 +34,11 @@ export const SearchBody = Type.Object({
   k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_K, default: 10, description: 'number of results' })),
   minScore: Type.Optional(Type.Number({ minimum: -1, maximum: 1, description: 'drop results whose cosine similarity is below this' })),
   filter: Type.Optional(SearchFilter),
-  explain: Type.Optional(Type.Boolean({ default: false, description: 'return each term\'s similarity with every result' }))
+  explain: Type.Optional(Type.Boolean({ default: false, description: 'return each term\'s similarity with every result' })),
+  includeQueryImages: Type.Optional(Type.Boolean({
+    default: false,
+    description: 'target "images": also return the images that `imageId` terms name. By default they are left out, since each matches itself best (the results still hold k images when k others exist)'
+  }))
 }, { additionalProperties: false, title: 'SearchRequest' })
 export type SearchBodyT = Static<typeof SearchBody>
 
@@ -58,6 +62,7 @@ export const SearchHit = Type.Object({
   id: Type.String(),
   score: Type.Number({ description: 'cosine similarity with the combined query vector' }),
   metadata: Metadata,
+  source: Type.Optional({ ...ImageSource, description: `target "images" only: ${ImageSource.description ?? ''}` }),
   text: Type.Optional(Type.String({ description: 'the indexed text (target "texts" only)' })),
   terms: Type.Optional(Type.Array(Type.Number(), { description: 'explain only: cosine similarity with each query term, in order' }))
 })

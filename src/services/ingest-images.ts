@@ -52,6 +52,7 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
       firstById.set(it.id, i)
     }
     if (it.metadata !== undefined && !isPlainObject(it.metadata)) return fail(i, 'BAD_REQUEST', `items[${i}].metadata must be an object`)
+    if (it.source !== undefined && typeof it.source !== 'string') return fail(i, 'BAD_REQUEST', `items[${i}].source must be a string`)
     valid.push(i)
   })
 
@@ -91,6 +92,7 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
     const it = items[i]!
     const row: NewImage = { sha256: shas[i]!, width: p.width, height: p.height, metadata: it.metadata ?? {}, embedding: p.embedding, thumbnail: p.thumbnail }
     if (it.id !== undefined) row.id = it.id
+    if (it.source !== undefined) row.source = it.source
     return row
   })
   const rowOf = new Map(ok.map(({ i }, r) => [i, r]))
@@ -110,13 +112,21 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
   return results as IngestResult[]
 }
 
-/** Each item's job outcome: a stored row is referenced (the write decides), everything else is known now. */
+/**
+ * Each item's job outcome: a stored row is referenced (the write decides; an item repeating another
+ * item's bytes is a duplicate of whatever id that row gets), everything else is known now.
+ */
 function jobOutcomes (progress: IngestJobProgress, results: Array<IngestResult | undefined>, rowOf: Map<number, number>, dupOf: Map<number, number>): JobItemOutcome[] {
   return progress.items.map(({ seq, item }, i): JobItemOutcome => {
-    const row = rowOf.get(i) ?? rowOf.get(dupOf.get(i) ?? -1)
-    if (row !== undefined) return { seq, item, row }
-    const r = results[dupOf.get(i) ?? i]
+    const own = rowOf.get(i)
+    if (own !== undefined) return { seq, item, row: own }
+    const first = dupOf.get(i)
+    const firstRow = first === undefined ? undefined : rowOf.get(first)
+    if (firstRow !== undefined) return { seq, item, row: firstRow, duplicate: true }
+    const r = results[first ?? i]
     if (r === undefined) return { seq, item, status: 'failed', error: 'not processed' }
-    return r.status === 'failed' ? { seq, item, status: 'failed', error: r.error ?? 'failed' } : { seq, item, status: r.status }
+    if (r.status === 'failed') return { seq, item, status: 'failed', error: r.error ?? 'failed' }
+    // content stored before this batch: the result names the stored id
+    return r.status === 'duplicate' ? { seq, item, status: 'duplicate', id: r.id } : { seq, item, status: 'indexed' }
   })
 }

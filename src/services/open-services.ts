@@ -85,9 +85,11 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
         await markDemoPoolQueued(backend, id)
         logger.info({ job: id, images: plan.items.length, labels: plan.labels.length }, 'demo pool queued')
         if (plan.labels.length > 0) {
-          const texts = plan.labels.map((label) => ({ text: encoder.config.promptTemplate.replaceAll('{}', label), metadata: { label } }))
+          // the label is the text (image → text answers "pizza"); the model's template only shapes its vector
+          const texts = plan.labels.map((label) => ({ text: label, metadata: { label } }))
+          const template = { template: encoder.config.promptTemplate }
           const task = (async () => {
-            for (let i = 0; i < texts.length && !closed; i += TEXT_POOL_BATCH) await addTexts(core, texts.slice(i, i + TEXT_POOL_BATCH))
+            for (let i = 0; i < texts.length && !closed; i += TEXT_POOL_BATCH) await addTexts(core, texts.slice(i, i + TEXT_POOL_BATCH), template)
           })().catch((err: unknown) => { logger.warn({ err }, 'demo pool text labels could not be added') })
           background.add(task)
           void task.finally(() => background.delete(task))
@@ -166,7 +168,7 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
       const id = randomUUID()
       return await createStoredJob(resolved.kind === 'items'
         ? { id, kind: 'items', source: { items: resolved.items.length }, root: resolved.root, items: resolved.items }
-        : { id, kind: 'directory', source: { directory: resolved.directory }, root: resolved.root })
+        : { id, kind: 'directory', source: { directory: resolved.directory, ...(resolved.idFromPath ? { idFromPath: true } : {}) }, root: resolved.root })
     },
     async createUploadJob (files) {
       alive()

@@ -21,6 +21,7 @@ export function checkSearchRequest (req: SearchRequest, dim: number): Array<{ ki
   if (!Number.isInteger(req.k) || req.k < 1 || req.k > MAX_K) throw new BadRequestError(`k must be an integer from 1 to ${MAX_K}`)
   if (req.minScore !== undefined && (typeof req.minScore !== 'number' || !Number.isFinite(req.minScore))) throw new BadRequestError('minScore must be a finite number')
   if (req.explain !== undefined && typeof req.explain !== 'boolean') throw new BadRequestError('explain must be a boolean')
+  if (req.includeQueryImages !== undefined && typeof req.includeQueryImages !== 'boolean') throw new BadRequestError('includeQueryImages must be a boolean')
   if (req.filter !== undefined) {
     if (!isPlainObject(req.filter)) throw new BadRequestError('filter must be an object of metadata key → value')
     for (const [key, v] of Object.entries(req.filter)) {
@@ -102,6 +103,16 @@ export function combineTerms (vectors: Float32Array[], weights: number[]): Float
   return out
 }
 
+/**
+ * The images a search leaves out: those its `imageId` terms name, which would otherwise come first
+ * (an image matches itself with cosine 1), unless `includeQueryImages`. Only images are left out:
+ * a text that happens to share an id is another item.
+ */
+function queryImageIds (req: SearchRequest): string[] {
+  if (req.target !== 'images' || req.includeQueryImages === true) return []
+  return [...new Set(req.query.flatMap((t) => 'imageId' in t && typeof t.imageId === 'string' ? [t.imageId] : []))]
+}
+
 /** Runs a search request; see SearchRequest in ./types.ts. */
 export async function search (core: Core, req: SearchRequest): Promise<SearchHit[]> {
   const kinds = checkSearchRequest(req, core.dim)
@@ -109,14 +120,17 @@ export async function search (core: Core, req: SearchRequest): Promise<SearchHit
   const query = combineTerms(vectors, kinds.map((k) => k.weight))
   const collection = req.target === 'images' ? core.backend.images : core.backend.texts
   const explain = req.explain === true
+  const excludeIds = queryImageIds(req)
   const found = await collection.search(query, {
     k: req.k,
     ...(req.filter === undefined || Object.keys(req.filter).length === 0 ? {} : { filter: req.filter }),
     ...(req.minScore === undefined ? {} : { minScore: req.minScore }),
+    ...(excludeIds.length === 0 ? {} : { excludeIds }),
     withEmbeddings: explain
   })
   return found.map((r) => {
     const hit: SearchHit = { id: r.id, score: r.score, metadata: r.metadata }
+    if (r.source !== undefined) hit.source = r.source
     if (r.text !== undefined) hit.text = r.text
     if (explain && r.embedding !== undefined) hit.terms = vectors.map((v) => cosine(v, r.embedding!))
     return hit

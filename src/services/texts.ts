@@ -2,6 +2,7 @@
 import { BadRequestError, ConflictError } from '../errors.js'
 import type { NewText } from '../backends/ports.js'
 import { MAX_TEXT_CHARS, MAX_TEXTS_PER_CALL } from '../limits.js'
+import { formatPrompt } from '../ml/index.js'
 import { idProblem } from '../storage/ids.js'
 import type { Metadata } from '../types.js'
 import { isPlainObject, sha256, type Core } from './core.js'
@@ -12,8 +13,10 @@ export interface TextInput { id?: string, text: string, metadata?: Metadata }
  * Adds texts; the same text (exact string) is stored once: later adds are `duplicate` with the
  * stored id. The whole call is validated first: a bad text or id throws BadRequestError naming
  * `items[i].…`, an id used by another text throws ConflictError, and nothing is stored.
+ * With `template` (e.g. the model's "an icon of {}"), each text is a label: the label is stored
+ * and returned by searches, and only its vector comes from the filled template.
  */
-export async function addTexts (core: Core, items: TextInput[]): Promise<Array<{ id: string, status: 'indexed' | 'duplicate' }>> {
+export async function addTexts (core: Core, items: TextInput[], opts: { template?: string } = {}): Promise<Array<{ id: string, status: 'indexed' | 'duplicate' }>> {
   const { backend, encoder } = core
   if (!Array.isArray(items) || items.length === 0) throw new BadRequestError('items must be a non-empty array')
   if (items.length > MAX_TEXTS_PER_CALL) throw new BadRequestError(`items has ${items.length} entries; at most ${MAX_TEXTS_PER_CALL}`)
@@ -48,7 +51,7 @@ export async function addTexts (core: Core, items: TextInput[]): Promise<Array<{
     firstBySha.set(sha, i)
     fresh.push(i)
   })
-  const vectors = fresh.length === 0 ? [] : await encoder.encodeTexts(fresh.map((i) => items[i]!.text))
+  const vectors = fresh.length === 0 ? [] : await encoder.encodeTexts(fresh.map((i) => encodedText(items[i]!.text, opts.template)))
 
   const rows: NewText[] = fresh.map((i, k) => {
     const it = items[i]!
@@ -71,4 +74,9 @@ export async function addTexts (core: Core, items: TextInput[]): Promise<Array<{
     const id = first !== undefined ? written.get(first)!.id : stored.get(shas[i]!)!
     return { id, status: 'duplicate' as const }
   })
+}
+
+/** what the encoder sees for a stored text: the text itself, or the template filled with it */
+function encodedText (text: string, template: string | undefined): string {
+  return template === undefined ? text : formatPrompt({ promptTemplate: template }, text)
 }

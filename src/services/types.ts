@@ -24,9 +24,15 @@ export interface SearchRequest {
   /** exact match on metadata keys */
   filter?: MetadataFilter
   explain?: boolean
+  /**
+   * target "images": hits leave out the images that `imageId` terms name (they would match
+   * themselves best), unless this is true
+   */
+  includeQueryImages?: boolean
 }
 
-export interface SearchHit { id: string, score: number, metadata: Metadata, text?: string, terms?: number[] }
+/** `source` (images only) is the image's ImageRecord.source; `text` (texts only) the indexed text. */
+export interface SearchHit { id: string, score: number, metadata: Metadata, source?: string | null, text?: string, terms?: number[] }
 
 export interface IndexStats { backend: BackendName, images: number, texts: number, index: IndexInfo }
 

@@ -1,20 +1,24 @@
 /**
  * `jobs` and `job_items`: a job's items are written once, then each is marked done or failed
  * in the same transaction that stores its image, so a job resumes exactly where it stopped.
+ * The job row counts them as indexed, duplicate or failed (done = indexed + duplicate).
  */
 import type Database from 'better-sqlite3'
-import type { JobKind, JobItem, JobError, JobRow, NewJob } from '../backends/ports.js'
+import type { ResolvedItemOutcome } from '../backends/job-outcomes.js'
+import type { JobKind, JobItem, JobError, JobDuplicate, JobRow, NewJob } from '../backends/ports.js'
+import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../limits.js'
 import type { JobStatus, JobView } from '../types.js'
 
-/** How many error entries a job keeps (the counts stay exact beyond that). */
-export const MAX_JOB_ERRORS = 1000
+export { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS }
 
-export type { JobKind, JobItem, JobError, JobRow, NewJob } from '../backends/ports.js'
-export interface ItemOutcome { seq: number, ok: boolean, item: string, error?: string }
+export type { JobKind, JobItem, JobError, JobDuplicate, JobRow, NewJob } from '../backends/ports.js'
+/** one item's final outcome (see resolveItemOutcomes) */
+export type ItemOutcome = ResolvedItemOutcome
 
 interface RawJob {
   id: string, kind: string, status: string, source: string, root: string, cleanup: number, expanded: number
-  total: number, done: number, failed: number, errors: string, created_at: string, updated_at: string
+  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: string, duplicates: string
+  created_at: string, updated_at: string
 }
 
 export { isTerminal } from '../types.js'
@@ -43,8 +47,9 @@ export class JobRows {
         "SELECT seq, item FROM job_items WHERE job_id = ? AND status = 'pending' AND seq > ? ORDER BY seq LIMIT ?"),
       markItem: db.prepare<[string, string | null, string, number]>(
         "UPDATE job_items SET status = ?, error = ? WHERE job_id = ? AND seq = ? AND status = 'pending'"),
-      counts: db.prepare<[number, number, string, string, string]>(
-        'UPDATE jobs SET done = done + ?, failed = failed + ?, errors = ?, updated_at = ? WHERE id = ?')
+      counts: db.prepare<[number, number, number, number, string, string, string, string]>(
+        `UPDATE jobs SET done = done + ?, indexed = indexed + ?, duplicate = duplicate + ?, failed = failed + ?,
+         errors = ?, duplicates = ?, updated_at = ? WHERE id = ?`)
     }
   }
 
@@ -122,30 +127,32 @@ export class JobRows {
   }
 
   /**
-   * Marks items done or failed and updates the job's counts and errors. Items already
+   * Marks items done or failed and updates the job's counts, errors and duplicates. Items already
    * marked are skipped, so a replay never counts twice. Call inside the transaction that stores the images.
    */
   complete (id: string, outcomes: ItemOutcome[]): void {
     const job = this.get(id)
     if (job === undefined) return
-    let done = 0
-    let failed = 0
-    const errors = job.errors
+    const add = { indexed: 0, duplicate: 0, failed: 0 }
+    const { errors, duplicates } = job
     for (const o of outcomes) {
-      const changed = this.st.markItem.run(o.ok ? 'done' : 'failed', o.ok ? null : (o.error ?? 'failed'), id, o.seq).changes
+      const failed = o.status === 'failed'
+      const changed = this.st.markItem.run(failed ? 'failed' : 'done', failed ? o.error : null, id, o.seq).changes
       if (changed === 0) continue
-      if (o.ok) done++
-      else {
-        failed++
-        if (errors.length < MAX_JOB_ERRORS) errors.push({ item: o.item, error: o.error ?? 'failed' })
-      }
+      add[o.status]++
+      if (o.status === 'failed' && errors.length < MAX_JOB_ERRORS) errors.push({ item: o.item, error: o.error })
+      if (o.status === 'duplicate' && duplicates.length < MAX_JOB_DUPLICATES) duplicates.push({ item: o.item, id: o.id })
     }
-    this.st.counts.run(done, failed, JSON.stringify(errors), new Date().toISOString(), id)
+    this.st.counts.run(add.indexed + add.duplicate, add.indexed, add.duplicate, add.failed,
+      JSON.stringify(errors), JSON.stringify(duplicates), new Date().toISOString(), id)
   }
 }
 
 function toView (r: JobRow): JobView {
-  return { id: r.id, status: r.status, total: r.total, done: r.done, failed: r.failed, errors: r.errors, createdAt: r.createdAt, updatedAt: r.updatedAt }
+  return {
+    id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
+    errors: r.errors, duplicates: r.duplicates, createdAt: r.createdAt, updatedAt: r.updatedAt
+  }
 }
 
 function toRow (r: RawJob): JobRow {
@@ -159,8 +166,11 @@ function toRow (r: RawJob): JobRow {
     expanded: r.expanded === 1,
     total: r.total,
     done: r.done,
+    indexed: r.indexed,
+    duplicate: r.duplicate,
     failed: r.failed,
     errors: JSON.parse(r.errors) as JobError[],
+    duplicates: JSON.parse(r.duplicates) as JobDuplicate[],
     createdAt: r.created_at,
     updatedAt: r.updated_at
   }

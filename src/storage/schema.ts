@@ -10,7 +10,7 @@
  */
 import type Database from 'better-sqlite3'
 
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS images (
   metadata   TEXT NOT NULL DEFAULT '{}',
   embedding  BLOB NOT NULL,
   thumbnail  BLOB,
-  created_at TEXT NOT NULL
+  created_at TEXT NOT NULL,
+  source     TEXT
 );
 
 CREATE TABLE IF NOT EXISTS texts (
@@ -61,7 +62,10 @@ CREATE TABLE IF NOT EXISTS jobs (
   failed     INTEGER NOT NULL DEFAULT 0,
   errors     TEXT NOT NULL DEFAULT '[]',
   created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL
+  updated_at TEXT NOT NULL,
+  indexed    INTEGER NOT NULL DEFAULT 0,
+  duplicate  INTEGER NOT NULL DEFAULT 0,
+  duplicates TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 
@@ -76,13 +80,42 @@ CREATE TABLE IF NOT EXISTS job_items (
 CREATE INDEX IF NOT EXISTS job_items_status ON job_items (job_id, status, seq);
 `
 
-/** Creates the tables on a new database; refuses a database written by a newer schema. Returns the stored version. */
-export function migrate (db: Database.Database): number {
-  db.exec(DDL)
-  const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined
-  if (row === undefined) {
-    db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION))
-    return SCHEMA_VERSION
+/**
+ * The steps that bring an existing database up to SCHEMA_VERSION: UPGRADES[n - 1] takes schema n
+ * to n + 1. A new database gets the current DDL at once; an existing one keeps its tables (CREATE
+ * TABLE IF NOT EXISTS leaves them alone), so every column added since must be added here too.
+ */
+const UPGRADES: ReadonlyArray<(db: Database.Database) => void> = [
+  // 1 → 2: the source of every image (relative path or uploaded file name), and the split of a job's
+  // `done` into indexed and duplicate. Older images have no source; jobs counted before the upgrade
+  // have indexed = duplicate = 0 for the items they had already done
+  (db) => {
+    db.exec(`
+      ALTER TABLE images ADD COLUMN source TEXT;
+      ALTER TABLE jobs ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN duplicate INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN duplicates TEXT NOT NULL DEFAULT '[]';`)
   }
-  return Number(row.value)
+]
+
+/**
+ * Creates the tables on a new database and upgrades an older one in place, in one transaction
+ * (an upgrade that fails leaves the database as it was). A database written by a newer schema is
+ * left untouched for the caller to refuse. Returns the version the database has now.
+ */
+export function migrate (db: Database.Database): number {
+  return db.transaction(() => {
+    db.exec(DDL)
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined
+    const setVersion = db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+    if (row === undefined) {
+      setVersion.run(String(SCHEMA_VERSION))
+      return SCHEMA_VERSION
+    }
+    const version = Number(row.value)
+    if (!(version >= 1 && version < SCHEMA_VERSION)) return version
+    for (const upgrade of UPGRADES.slice(version - 1, SCHEMA_VERSION - 1)) upgrade(db)
+    setVersion.run(String(SCHEMA_VERSION))
+    return SCHEMA_VERSION
+  }).immediate()
 }

@@ -11,7 +11,7 @@ export type VectorTableName = 'images' | 'texts'
 export interface VectorRowRef { label: number, seq: number }
 export interface VectorRow extends VectorRowRef { vector: Float32Array }
 /** What a search hit needs from its row. */
-export interface HitRow { id: string, label: number, metadata: Record<string, unknown>, text?: string }
+export interface HitRow { id: string, label: number, metadata: Record<string, unknown>, text?: string, /** images only */ source?: string | null }
 
 const PAGE = 512
 
@@ -100,12 +100,13 @@ export class VectorRows {
     return this.st.shaById.get(id)?.sha256
   }
 
-  /** id, metadata (and text) of the row at `label` */
+  /** id, metadata (and text, or source) of the row at `label` */
   hit (label: number): HitRow | undefined {
     const r = this.st.hit.get(label)
     if (r === undefined) return undefined
     const out: HitRow = { id: r.id, label: r.label, metadata: JSON.parse(r.metadata) as Record<string, unknown> }
     if (r.text !== undefined) out.text = r.text
+    if (r.source !== undefined) out.source = r.source
     return out
   }
 
@@ -135,8 +136,8 @@ function prepare (db: Database.Database, t: VectorTableName) {
     embeddingById: db.prepare<[string], { embedding: Buffer }>(`SELECT embedding FROM ${t} WHERE id = ?`),
     idBySha: db.prepare<[string], { id: string }>(`SELECT id FROM ${t} WHERE sha256 = ?`),
     shaById: db.prepare<[string], { sha256: string }>(`SELECT sha256 FROM ${t} WHERE id = ?`),
-    hit: db.prepare<[number], { id: string, label: number, metadata: string, text?: string }>(t === 'texts'
+    hit: db.prepare<[number], { id: string, label: number, metadata: string, text?: string, source?: string | null }>(t === 'texts'
       ? 'SELECT id, label, metadata, text FROM texts WHERE label = ?'
-      : 'SELECT id, label, metadata FROM images WHERE label = ?')
+      : 'SELECT id, label, metadata, source FROM images WHERE label = ?')
   }
 }

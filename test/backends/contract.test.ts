@@ -60,20 +60,22 @@ after(async () => { for (const s of subjects) await s.cleanup() })
 
 for (const subject of subjects) {
   describe(`backend contract: ${subject.name}`, { timeout: TIMEOUT.server, ...(subject.skip === undefined ? {} : { skip: subject.skip }) }, () => {
-    const pool = new Pool(1000, 20, 7)
+    // 5000 rows: enough that PostgreSQL's planner walks the HNSW index rather than sorting the table
+    const pool = new Pool(5000, 20, 7)
     let backend: Backend
     before(async () => { backend = await subject.open() })
     after(async () => { await backend?.close() })
 
     it('adds rows and the job progress in one write', async () => {
       await backend.jobs.create({ id: 'job-1', kind: 'items', source: { items: 3 }, root: '/data', items: [{ path: '0.png' }, { path: '1.png' }, { path: '2.png' }] })
-      const out = await backend.images.add(pool.rows, {
+      const out = await backend.images.add(pool.rows.slice(0, 1000), {
         jobId: 'job-1',
         outcomes: [{ seq: 0, item: '0.png', row: 0 }, { seq: 1, item: '1.png', row: 1 }, { seq: 2, item: '2.png', status: 'failed', error: 'unreadable' }]
       })
-      assert.deepEqual(out, pool.rows.map((r) => ({ status: 'indexed', id: r.id })))
+      assert.deepEqual(out, pool.rows.slice(0, 1000).map((r) => ({ status: 'indexed', id: r.id })))
       const job = await backend.jobs.view('job-1')
-      assert.deepEqual([job?.done, job?.failed, job?.errors], [2, 1, [{ item: '2.png', error: 'unreadable' }]])
+      assert.deepEqual([job?.done, job?.indexed, job?.duplicate, job?.failed, job?.errors], [2, 2, 0, 1, [{ item: '2.png', error: 'unreadable' }]])
+      for (let i = 1000; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
       assert.deepEqual(await backend.jobs.pending('job-1', 10), [])
       assert.equal(await backend.images.count(), pool.rows.length)
     })
@@ -94,13 +96,30 @@ for (const subject of subjects) {
       await backend.images.remove(out[2]!.id)
     })
 
+    it('a job counts indexed and duplicate items apart, naming the stored id each duplicate repeats', async () => {
+      await backend.jobs.create({ id: 'job-2', kind: 'items', source: {}, root: '/data', items: [{ path: 'four.png' }, { path: 'new.png' }, { path: 'new-again.png' }] })
+      const fresh = { ...pool.extra(4), id: undefined }
+      const out = await backend.images.add([pool.rows[4]!, fresh], {
+        jobId: 'job-2',
+        outcomes: [{ seq: 0, item: 'four.png', row: 0 }, { seq: 1, item: 'new.png', row: 1 }, { seq: 2, item: 'new-again.png', row: 1, duplicate: true }]
+      })
+      assert.deepEqual(out.map((o) => o.status), ['duplicate', 'indexed'])
+      const newId = (out[1] as { id: string }).id
+      const job = await backend.jobs.view('job-2')
+      assert.deepEqual([job?.done, job?.indexed, job?.duplicate, job?.failed], [3, 1, 2, 0])
+      assert.deepEqual(job?.duplicates, [{ item: 'four.png', id: 'img-4' }, { item: 'new-again.png', id: newId }])
+      await backend.images.remove(newId)
+    })
+
     it('stores what it was given: record, thumbnail, embedding, hashes and ids', async () => {
       const thumb = Buffer.from('RIFF\u0000\u0000\u0000\u0000WEBPVP8 thumbnail bytes')
-      const row = { ...pool.extra(3), thumbnail: thumb }
+      const row = { ...pool.extra(3), thumbnail: thumb, source: 'holiday/beach.webp' }
       const [out] = await backend.images.add([row])
       assert.deepEqual(out, { status: 'indexed', id: row.id })
       const rec = await backend.images.get(row.id)
-      assert.deepEqual({ ...rec, createdAt: undefined }, { id: row.id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, createdAt: undefined })
+      assert.deepEqual({ ...rec, createdAt: undefined }, { id: row.id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, source: 'holiday/beach.webp', createdAt: undefined })
+      assert.equal((await backend.images.search(row.embedding, { k: 1 }))[0]?.source, 'holiday/beach.webp', 'hits carry the source')
+      assert.equal((await backend.images.get(pool.rows[0]!.id))?.source, null, 'none recorded: null')
       assert.ok(!Number.isNaN(Date.parse(rec!.createdAt)))
       assert.deepEqual(await backend.images.thumbnail(row.id), thumb)
       assert.deepEqual(await backend.images.embedding(row.id), row.embedding, 'float32 values come back bit for bit')
@@ -129,7 +148,7 @@ for (const subject of subjects) {
 
     it('a selective filter (1 row in 50 matches) still returns k, the nearest matching rows', async () => {
       const rare = pool.live().filter((r) => r.metadata.group === 'rare')
-      assert.equal(rare.length, 20)
+      assert.equal(rare.length, pool.rows.length / 50)
       const q = pool.query(3)
       const passes = exactPasses(backend)
       const hits = await backend.images.search(q, { k: 10, filter: { group: 'rare' } })
@@ -224,17 +243,18 @@ for (const subject of subjects) {
       await backend.jobs.expand('job-dir', items) // a listing that was cut short is replaced, not appended to
       assert.deepEqual([(await backend.jobs.get('job-dir'))?.expanded, (await backend.jobs.get('job-dir'))?.total], [true, 7])
       assert.deepEqual(await backend.jobs.pending('job-dir', 3), items.slice(0, 3).map((item, seq) => ({ seq, item })))
-      const progress = { jobId: 'job-dir', outcomes: [{ seq: 0, item: 'p0.jpg', status: 'failed' as const, error: 'unreadable' }, { seq: 1, item: 'p1.jpg', status: 'duplicate' as const }] }
+      const progress = { jobId: 'job-dir', outcomes: [{ seq: 0, item: 'p0.jpg', status: 'failed' as const, error: 'unreadable' }, { seq: 1, item: 'p1.jpg', status: 'duplicate' as const, id: 'img-1' }] }
       await backend.jobs.complete(progress)
       await backend.jobs.complete(progress) // a replay after a crash counts nothing twice
       const view = await backend.jobs.view('job-dir')
-      assert.deepEqual([view?.done, view?.failed, view?.errors], [1, 1, [{ item: 'p0.jpg', error: 'unreadable' }]])
+      assert.deepEqual([view?.done, view?.indexed, view?.duplicate, view?.failed], [1, 0, 1, 1])
+      assert.deepEqual([view?.errors, view?.duplicates], [[{ item: 'p0.jpg', error: 'unreadable' }], [{ item: 'p1.jpg', id: 'img-1' }]])
       assert.deepEqual((await backend.jobs.pending('job-dir', 100)).map((p) => p.seq), [2, 3, 4, 5, 6])
       assert.deepEqual((await backend.jobs.pending('job-dir', 2, 3)).map((p) => p.seq), [4, 5], 'a batch range: pending after seq 3')
       await backend.jobs.addError('job-dir', { item: 'photos', error: 'listing stopped' })
       assert.equal((await backend.jobs.view('job-dir'))?.errors.length, 2)
 
-      assert.deepEqual((await backend.jobs.unfinished()).map((j) => j.id), ['job-1', 'job-dir'], 'queued and running, oldest first')
+      assert.deepEqual((await backend.jobs.unfinished()).map((j) => j.id), ['job-1', 'job-2', 'job-dir'], 'queued and running, oldest first')
       await backend.jobs.setStatus('job-dir', 'running')
       assert.equal(await backend.jobs.setStatusUnlessTerminal('job-dir', 'cancelled'), true)
       assert.equal(await backend.jobs.setStatusUnlessTerminal('job-dir', 'running'), false, 'a cancelled job stays cancelled')
@@ -243,7 +263,7 @@ for (const subject of subjects) {
       assert.equal(await backend.jobs.view('nope'), undefined)
 
       for (let i = 0; i < 4; i++) await backend.jobs.create({ id: `job-page-${i}`, kind: 'upload', source: null, root: `/staged/${i}`, cleanup: true, items: [] })
-      const newest = ['job-page-3', 'job-page-2', 'job-page-1', 'job-page-0', 'job-dir', 'job-1']
+      const newest = ['job-page-3', 'job-page-2', 'job-page-1', 'job-page-0', 'job-dir', 'job-2', 'job-1']
       const page1 = await backend.jobs.list({ limit: 4 })
       assert.deepEqual(page1.map((j) => j.id), newest.slice(0, 4))
       const page2 = await backend.jobs.list({ limit: 4, before: page1.at(-1)!.id })

@@ -57,12 +57,12 @@ export function json<T = any> (res: { body: string }): T {
   return JSON.parse(res.body) as T
 }
 
-/** Asserts the error shape, and returns the body. */
-export function errorBody (res: { body: string, statusCode: number }): { statusCode: number, code: string, error: string, message: string } {
+/** Asserts the error shape (`items` only where every item of a request failed), and returns the body. */
+export function errorBody (res: { body: string, statusCode: number }): { statusCode: number, code: string, error: string, message: string, items?: Array<Record<string, unknown>> } {
   const body = json(res)
   if (typeof body !== 'object' || body === null) throw new Error(`not an error body: ${res.body}`)
-  const keys = Object.keys(body).sort().join(',')
-  if (keys !== 'code,error,message,statusCode') throw new Error(`error body has keys ${keys}: ${res.body}`)
+  const keys = Object.keys(body).filter((k) => k !== 'items' || Array.isArray(body.items)).sort().join(',')
+  if (keys !== 'code,error,message,statusCode' && keys !== 'code,error,items,message,statusCode') throw new Error(`error body has keys ${keys}: ${res.body}`)
   if (body.statusCode !== res.statusCode) throw new Error(`error body statusCode ${String(body.statusCode)} != ${res.statusCode}`)
   return body
 }

@@ -120,7 +120,7 @@ export function createFakeServices (): FakeServices {
         const sha256 = createHash('sha256').update(it.bytes).digest('hex')
         for (const img of images.values()) if (img.record.sha256 === sha256) return { id: img.record.id, status: 'duplicate' }
         const id = it.id ?? `img_${++seq}`
-        images.set(id, { record: { id, sha256, width: 1, height: 1, metadata: it.metadata ?? {}, createdAt: now() }, vector: embed(it.bytes) })
+        images.set(id, { record: { id, sha256, width: 1, height: 1, metadata: it.metadata ?? {}, source: it.source ?? null, createdAt: now() }, vector: embed(it.bytes) })
         return { id, status: 'indexed' }
       })
     },
@@ -144,14 +144,17 @@ export function createFakeServices (): FakeServices {
       req.query.forEach((t, i) => { const v = terms[i]; if (v !== undefined) v.forEach((x, j) => { q[j] = (q[j] ?? 0) + x * (t.weight ?? 1) }) })
       const qn = normalize(q)
       const pool = req.target === 'texts'
-        ? [...texts.values()].map((t) => ({ id: t.id, metadata: t.metadata, vector: t.vector, text: t.text }))
-        : [...images.values()].map((i) => ({ id: i.record.id, metadata: i.record.metadata, vector: i.vector, text: undefined }))
+        ? [...texts.values()].map((t) => ({ id: t.id, metadata: t.metadata, vector: t.vector, text: t.text, source: undefined }))
+        : [...images.values()].map((i) => ({ id: i.record.id, metadata: i.record.metadata, vector: i.vector, text: undefined, source: i.record.source }))
+      const excluded = new Set(req.target === 'images' && req.includeQueryImages !== true ? req.query.flatMap((t) => 'imageId' in t ? [t.imageId] : []) : [])
       return pool
+        .filter((p) => !excluded.has(p.id))
         .filter((p) => req.filter === undefined || Object.entries(req.filter).every(([k, v]) => p.metadata[k] === v))
         .map((p) => ({
           id: p.id,
           score: dot(qn, p.vector),
           metadata: p.metadata,
+          ...(p.source === undefined ? {} : { source: p.source }),
           ...(p.text === undefined ? {} : { text: p.text }),
           ...(req.explain === true ? { terms: terms.map((t) => dot(t, p.vector)) } : {})
         }))
@@ -174,13 +177,13 @@ export function createFakeServices (): FakeServices {
       calls.push(['createJob', source])
       const id = `job_${++seq}`
       const total = 'items' in source ? source.items.length : 0
-      jobs.set(id, { id, status: 'queued', total, done: 0, failed: 0, errors: [], createdAt: now(), updatedAt: now() })
+      jobs.set(id, { id, status: 'queued', total, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], createdAt: now(), updatedAt: now() })
       return id
     },
     async createUploadJob (files) {
       calls.push(['createUploadJob', files])
       const id = `job_${++seq}`
-      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, failed: 0, errors: [], createdAt: now(), updatedAt: now() })
+      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], createdAt: now(), updatedAt: now() })
       return id
     },
     getJob: async (id) => jobs.get(id),

@@ -177,9 +177,10 @@ async function startCluster (): Promise<TestPostgresResult> {
     }
     throw new Error(`pg_ctl start failed; see ${path.join(dir, 'log')}`)
   }
-  const down = (): void => { run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']) }
+  // fast, not immediate: synchronous_commit is off, so an immediate stop could lose the last commits
+  const down = (mode: 'fast' | 'immediate'): void => { run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']) }
   const cleanup = (): void => {
-    down()
+    down('immediate')
     rmSync(dir, { recursive: true, force: true })
   }
   try {
@@ -199,7 +200,7 @@ async function startCluster (): Promise<TestPostgresResult> {
     multiConnection: true,
     newDatabase: async () => await createDatabase(adminUrl(), created),
     // same port on the way back up: clients reconnect to the URL they were given
-    serverDown: async () => { down() },
+    serverDown: async () => { down('fast') },
     serverUp: async () => {
       const r = run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '60', '-o', serverOptions(port), 'start'])
       if (r.status !== 0) throw new Error(`pg_ctl start failed: ${String(r.stderr)}`)

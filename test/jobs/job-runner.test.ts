@@ -145,7 +145,7 @@ describe('index jobs through the services', { timeout: TIMEOUT.unit }, () => {
     assert.equal((await second.stats()).images, 60)
     const [again] = await second.addImages([{ bytes: await makeImage(3) }])
     assert.equal(again!.status, 'duplicate')
-    const hits = await second.search({ query: [{ imageId: again!.id }], target: 'images', k: 1 })
+    const hits = await second.search({ query: [{ imageId: again!.id }], target: 'images', k: 1, includeQueryImages: true })
     assert.equal(hits[0]!.id, again!.id)
     await second.close()
   })

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { BadRequestError } from '../../src/errors.js'
-import { readJobFile, resolveJobSource, sanitizeFilename, walkImages } from '../../src/jobs/index.js'
+import { idFromPath, readJobFile, resolveJobSource, sanitizeFilename, walkImages } from '../../src/jobs/index.js'
+import { idProblem } from '../../src/storage/index.js'
 import type { JobSource } from '../../src/services/types.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
@@ -65,6 +66,23 @@ describe('job sources', { timeout: TIMEOUT.unit }, () => {
     rejects({ directory: 'escape-dir' }, /^directory is a symlink that leaves IMPORT_DIR/)
     rejects({ directory: 'a.png' }, /^directory is not a directory/)
     rejects({ directory: 'x', items: [] }, /exactly one of/)
+    rejects({ items: [{ path: 'a.png' }], idFromPath: true }, /^idFromPath applies to directory jobs only/)
+    rejects({ directory: 'cats', idFromPath: 'yes' }, /^idFromPath must be a boolean$/)
+  })
+
+  it('keeps idFromPath for a directory job, and turns a path into a valid id', () => {
+    assert.deepEqual(resolveJobSource({ directory: 'cats', idFromPath: true }, importDir), { kind: 'directory', root: realpathSync(importDir), directory: 'cats', idFromPath: true })
+    assert.equal((resolveJobSource({ directory: 'cats' }, importDir) as { idFromPath: boolean }).idFromPath, false)
+    const cases: Array<[string, string]> = [
+      ['holiday-2024/sub/beach.jpg', 'holiday-2024:sub:beach.jpg'],
+      ['a.png', 'a.png'],
+      ['Ferien 2024/Strand & Meer.JPG', 'Ferien_2024:Strand___Meer.JPG'],
+      ['été/ä.png', '_t_:_.png']
+    ]
+    for (const [rel, id] of cases) {
+      assert.equal(idFromPath(rel), id, rel)
+      assert.equal(idProblem(id), undefined, id)
+    }
   })
 
   it('refuses every job when IMPORT_DIR is missing', () => {

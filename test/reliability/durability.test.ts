@@ -124,7 +124,7 @@ describe('durability', { timeout: TIMEOUT.server * 3 }, () => {
     const victims = ['sync-pre-0', 'post-checkpoint-0']
     const vectors: number[][] = []
     for (const id of victims) {
-      const rec = await svc.api.hits({ query: [{ imageId: id }], k: 1 })
+      const rec = await svc.api.hits({ query: [{ imageId: id }], k: 1, includeQueryImages: true })
       assert.equal(rec[0]?.id, id)
       const emb = await svc.api.post('/v1/embed', { images: [(await distinctImage(id === 'sync-pre-0' ? 1000 : 2000, 48)).toString('base64')] })
       vectors.push(emb.json.images[0] as number[])

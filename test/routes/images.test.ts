@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { buildTestApp, errorBody, json, multipart, type FormEntry } from '../helpers/build-app.js'
-import { fakeImage } from '../helpers/fake-services.js'
+import { createFakeServices, fakeImage } from '../helpers/fake-services.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
 const file = (seed: string | number, filename = `${seed}.png`): FormEntry => ['file', { bytes: fakeImage(seed), filename }]
@@ -29,6 +29,10 @@ describe('POST /v1/images', { timeout: TIMEOUT.unit }, () => {
     assert.deepEqual(services.images.get(items[2].id)?.record.metadata, { album: 'work' })
     const [, sent] = services.calls.at(-1) as [string, any[]]
     assert.ok(sent[0].bytes.equals(fakeImage(1)))
+    // each file's name is its source
+    assert.deepEqual(sent.map((it) => it.source), ['1.png', '2.png', 'three.jpg'])
+    const rec = json(await app.inject({ method: 'GET', url: '/v1/images/first' }))
+    assert.equal(rec.source, '1.png')
   })
 
   it('answers per-item outcomes: duplicate and failed items do not fail the request', async (t) => {
@@ -46,11 +50,59 @@ describe('POST /v1/images', { timeout: TIMEOUT.unit }, () => {
     assert.equal(items[1].code, 'UNSUPPORTED_MEDIA_TYPE')
   })
 
-  it('answers 200 with per-item errors when no file is an image', async (t) => {
-    const { app } = await buildTestApp(t)
+  it('answers 415 in the error shape, with each file\'s reason, when no file is an image', async (t) => {
+    const { app, services } = await buildTestApp(t)
     const res = await app.inject({ method: 'POST', url: '/v1/images', ...await multipart([['file', { bytes: Buffer.from('a'), filename: 'a.txt' }], ['file', { bytes: Buffer.from('b'), filename: 'b.txt' }]]) })
-    assert.equal(res.statusCode, 200)
-    assert.deepEqual(json(res).items.map((i: any) => i.status), ['failed', 'failed'])
+    assert.equal(res.statusCode, 415, res.body)
+    const body = errorBody(res)
+    assert.equal(body.code, 'UNSUPPORTED_MEDIA_TYPE')
+    assert.match(body.message, /^none of the 2 files was indexed: a\.txt: input is not a supported image .*; b\.txt: /)
+    assert.deepEqual(body.items?.map((i) => [i.filename, i.status, i.code]), [['a.txt', 'failed', 'UNSUPPORTED_MEDIA_TYPE'], ['b.txt', 'failed', 'UNSUPPORTED_MEDIA_TYPE']])
+    assert.ok(body.items?.every((i) => typeof i.error === 'string' && i.error.length > 0))
+    assert.equal(services.images.size, 0)
+
+    // one text file alone, as a newcomer tries it
+    const one = await app.inject({ method: 'POST', url: '/v1/images', ...await multipart([['file', { bytes: Buffer.from('notes'), filename: 'notes.txt' }]]) })
+    assert.equal(one.statusCode, 415)
+    assert.match(errorBody(one).message, /^notes\.txt was not indexed: input is not a supported image/)
+  })
+
+  it('when every file fails, the status is their common reason; different reasons answer 400, a server-side one its 5xx', async (t) => {
+    const services = createFakeServices()
+    const { app } = await buildTestApp(t, {}, services)
+    const reasons: Record<string, string> = {
+      BAD_REQUEST: 'items[0].id must match …',
+      CONFLICT: 'id "x" is already used by another image',
+      PAYLOAD_TOO_LARGE: 'image is larger than MAX_IMAGE_PIXELS',
+      UNSUPPORTED_MEDIA_TYPE: 'input is not a supported image',
+      INSUFFICIENT_STORAGE: 'the disk is full'
+    }
+    const cases: Array<[string[], number, string]> = [
+      [['BAD_REQUEST'], 400, 'BAD_REQUEST'],
+      [['CONFLICT', 'CONFLICT'], 409, 'CONFLICT'],
+      [['PAYLOAD_TOO_LARGE'], 413, 'PAYLOAD_TOO_LARGE'],
+      [['UNSUPPORTED_MEDIA_TYPE', 'UNSUPPORTED_MEDIA_TYPE', 'UNSUPPORTED_MEDIA_TYPE'], 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [['UNSUPPORTED_MEDIA_TYPE', 'PAYLOAD_TOO_LARGE'], 400, 'BAD_REQUEST'],
+      [['UNSUPPORTED_MEDIA_TYPE', 'INSUFFICIENT_STORAGE'], 507, 'INSUFFICIENT_STORAGE']
+    ]
+    for (const [codes, status, code] of cases) {
+      services.addImages = async (items) => items.map((it, i) => ({ id: it.id ?? '', status: 'failed' as const, code: codes[i]!, error: reasons[codes[i]!]! }))
+      const res = await app.inject({ method: 'POST', url: '/v1/images', ...await multipart(codes.map((_, i) => file(i, `f${i}.png`))) })
+      assert.equal(res.statusCode, status, `${codes.join('+')}: ${res.body}`)
+      const body = errorBody(res)
+      assert.equal(body.code, code)
+      assert.deepEqual(body.items?.map((i) => i.code), codes)
+      assert.deepEqual(body.items?.map((i) => i.error), codes.map((c) => reasons[c]))
+      assert.match(body.message, codes.length > 2 ? /; and 1 more/ : /f0\.png/)
+    }
+  })
+
+  it('a mixed result stays 200 with per-item statuses (a duplicate counts as stored)', async (t) => {
+    const { app } = await buildTestApp(t)
+    await app.inject({ method: 'POST', url: '/v1/images', ...await multipart([file('kept')]) })
+    const res = await app.inject({ method: 'POST', url: '/v1/images', ...await multipart([file('kept'), ['file', { bytes: Buffer.from('x'), filename: 'x.txt' }]]) })
+    assert.equal(res.statusCode, 200, res.body)
+    assert.deepEqual(json(res).items.map((i: any) => i.status), ['duplicate', 'failed'])
   })
 
   it('refuses a request with no file part', async (t) => {
@@ -122,8 +174,9 @@ describe('GET and DELETE /v1/images/:id', { timeout: TIMEOUT.unit }, () => {
     await services.addImages([{ bytes: fakeImage(1), id: 'one', metadata: { a: 1 } }])
     let res = await app.inject({ method: 'GET', url: '/v1/images/one' })
     assert.equal(res.statusCode, 200)
-    assert.deepEqual(Object.keys(json(res)).sort(), ['createdAt', 'height', 'id', 'metadata', 'sha256', 'width'])
+    assert.deepEqual(Object.keys(json(res)).sort(), ['createdAt', 'height', 'id', 'metadata', 'sha256', 'source', 'width'])
     assert.deepEqual(json(res).metadata, { a: 1 })
+    assert.equal(json(res).source, null, 'an image added without a source says so')
 
     res = await app.inject({ method: 'GET', url: '/v1/images/one/thumbnail' })
     assert.equal(res.statusCode, 200)

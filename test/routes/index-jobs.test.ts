@@ -15,6 +15,19 @@ describe('/v1/index-jobs', { timeout: TIMEOUT.unit }, () => {
     assert.deepEqual(services.calls.at(-1), ['createJob', { directory: 'photos/2023' }])
   })
 
+  it('passes idFromPath of a directory job on, and refuses it on an items job', async (t) => {
+    const { app, services } = await buildTestApp(t)
+    let res = await app.inject({ method: 'POST', url: '/v1/index-jobs', payload: { directory: 'photos', idFromPath: true } })
+    assert.equal(res.statusCode, 202)
+    assert.deepEqual(services.calls.at(-1), ['createJob', { directory: 'photos', idFromPath: true }])
+    res = await app.inject({ method: 'POST', url: '/v1/index-jobs', payload: { items: [{ path: 'a.png' }], idFromPath: true } })
+    assert.equal(res.statusCode, 400)
+    assert.match(errorBody(res).message, /^idFromPath applies to directory jobs only/)
+    res = await app.inject({ method: 'POST', url: '/v1/index-jobs', payload: { directory: 'photos', idFromPath: 'yes' } })
+    assert.equal(res.statusCode, 400)
+    assert.match(errorBody(res).message, /^body\/idFromPath must be boolean$/)
+  })
+
   it('starts an items job', async (t) => {
     const { app, services } = await buildTestApp(t)
     const items = [{ path: 'a.jpg', id: 'a', metadata: { album: 'x' } }, { path: 'sub/b.png' }]
@@ -82,7 +95,7 @@ describe('/v1/index-jobs', { timeout: TIMEOUT.unit }, () => {
     let res = await app.inject({ method: 'GET', url: `/v1/index-jobs/${jobId}` })
     assert.equal(res.statusCode, 200)
     const view = json(res)
-    assert.deepEqual(Object.keys(view).sort(), ['createdAt', 'done', 'errors', 'failed', 'id', 'status', 'total', 'updatedAt'])
+    assert.deepEqual(Object.keys(view).sort(), ['createdAt', 'done', 'duplicate', 'duplicates', 'errors', 'failed', 'id', 'indexed', 'status', 'total', 'updatedAt'])
     assert.equal(view.status, 'queued')
     assert.equal(view.total, 1)
     res = await app.inject({ method: 'DELETE', url: `/v1/index-jobs/${jobId}` })

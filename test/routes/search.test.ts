@@ -29,12 +29,15 @@ describe('POST /v1/search', { timeout: TIMEOUT.unit }, () => {
     assert.equal(typeof body.tookMs, 'number')
     assert.equal(body.results.length, 3)
     for (let i = 1; i < body.results.length; i++) assert.ok(body.results[i - 1].score >= body.results[i].score)
-    assert.deepEqual(Object.keys(body.results[0]).sort(), ['id', 'metadata', 'score'])
+    // an image hit names where it came from (null: these were added without a source)
+    assert.deepEqual(Object.keys(body.results[0]).sort(), ['id', 'metadata', 'score', 'source'])
+    assert.equal(body.results[0].source, null)
     // defaults reach the services
     const [, req] = services.calls.at(-1) as [string, any]
     assert.equal(req.k, 10)
     assert.equal(req.target, 'images')
     assert.equal(req.explain, false)
+    assert.equal(req.includeQueryImages, false)
     assert.deepEqual(req.query, [{ text: 'a cat', weight: 1 }])
   })
 
@@ -49,6 +52,16 @@ describe('POST /v1/search', { timeout: TIMEOUT.unit }, () => {
     const [, req] = services.calls.at(-1) as [string, any]
     assert.deepEqual(req.filter, { album: 'x' })
     assert.equal(req.minScore, -1)
+    // the image a query names is left out unless asked for
+    res = await post(app, { query: [{ imageId: 'a' }, { text: 'cat', weight: 0.1 }] })
+    assert.deepEqual(json(res).results.map((r: any) => r.id).sort(), ['b', 'c'])
+    assert.equal((services.calls.at(-1) as [string, any])[1].includeQueryImages, false)
+    res = await post(app, { query: [{ imageId: 'a' }], includeQueryImages: true })
+    assert.equal(json(res).results[0].id, 'a')
+    assert.equal((services.calls.at(-1) as [string, any])[1].includeQueryImages, true)
+    res = await post(app, { query: [{ imageId: 'a' }], includeQueryImages: 'yes' })
+    assert.equal(res.statusCode, 400)
+    assert.equal(errorBody(res).message, 'body/includeQueryImages must be boolean')
     res = await post(app, { query: [{ imageId: 'a' }], target: 'texts' })
     assert.equal(res.statusCode, 200)
     assert.deepEqual(json(res).results.map((r: any) => typeof r.text), ['string', 'string'])

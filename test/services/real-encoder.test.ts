@@ -71,7 +71,7 @@ describe('services with the real align-mini encoder', { timeout: TIMEOUT.model, 
   })
 
   it('explains text + image queries with the cosine to each term', async () => {
-    const hits = await services.search({ query: [{ text: 'cat', weight: 1 }, { imageId: 'ref-1', weight: 0.5 }], target: 'images', k: refs.length, explain: true })
+    const hits = await services.search({ query: [{ text: 'cat', weight: 1 }, { imageId: 'ref-1', weight: 0.5 }], target: 'images', k: refs.length, explain: true, includeQueryImages: true })
     assert.equal(hits.length, refs.length)
     const [cat] = await services.embedTexts(['cat'])
     const images = await services.embedImages(refs.map((r) => r.png))
@@ -93,7 +93,7 @@ describe('services with the real align-mini encoder', { timeout: TIMEOUT.model, 
     assert.equal((await services.stats()).images, refs.length - 1)
     const hits = await services.search({ query: [{ image: refs[2]!.png }], target: 'images', k: 10 })
     assert.ok(hits.every((h) => h.id !== 'ref-2'))
-    const again = await services.search({ query: [{ imageId: 'ref-3' }], target: 'images', k: 10, explain: true })
+    const again = await services.search({ query: [{ imageId: 'ref-3' }], target: 'images', k: 10, explain: true, includeQueryImages: true })
     assert.equal(again.length, refs.length - 1)
     assert.ok(again.some((h) => h.id === 'ref-3' && h.score > 0.999))
   })

@@ -53,18 +53,44 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
       1 * imageVector(bytes[7]!)[j]! - 0.5 * textVector('dark skin tone')[j]! + 2 * normalize(Float32Array.from(raw))[j]!))
     assert.ok(Math.abs(dot(expected, combineTerms([imageVector(bytes[7]!), textVector('dark skin tone'), normalize(Float32Array.from(raw))], [1, -0.5, 2])) - 1) < 1e-6)
 
-    const hits = await services.search({ query, target: 'images', k: 10 })
+    // every image competes here, the one the query names included
+    const hits = await services.search({ query, target: 'images', k: 10, includeQueryImages: true })
     const truth = bytes.map((b, i) => ({ id: `img-${i}`, score: dot(expected, imageVector(b)) })).sort((a, b) => b.score - a.score).slice(0, 10)
     assert.deepEqual(hits.map((h) => h.id), truth.map((t) => t.id))
     hits.forEach((h, i) => assert.ok(Math.abs(h.score - truth[i]!.score) < 1e-5, `${h.score} vs ${truth[i]!.score}`))
 
-    // one term, weight 1: the image itself comes first with cosine 1
-    const self = await services.search({ query: [{ imageId: 'img-3' }], target: 'images', k: 1 })
+    // one term, weight 1: the image itself comes first with cosine 1 (when asked for)
+    const self = await services.search({ query: [{ imageId: 'img-3' }], target: 'images', k: 1, includeQueryImages: true })
     assert.equal(self[0]!.id, 'img-3')
     assert.ok(Math.abs(self[0]!.score - 1) < 1e-5)
     // uploaded image bytes work like a stored id
     const byBytes = await services.search({ query: [{ image: bytes[5]! }], target: 'images', k: 1 })
     assert.equal(byBytes[0]!.id, 'img-5')
+    await services.close()
+  })
+
+  it('leaves out the images that imageId terms name, k others still come back; includeQueryImages brings them back', async () => {
+    const { services, bytes } = await withImages(freshDir(), 12)
+    const ids = async (req: object): Promise<string[]> => (await services.search({ target: 'images', k: 5, ...req } as never)).map((h) => h.id)
+    const all = await ids({ query: [{ imageId: 'img-3' }], k: 12 })
+    assert.equal(all.length, 11)
+    assert.ok(!all.includes('img-3'))
+    // the rest keep their order: the nearest others, as a search by the same vector ranks them
+    const byVector = await ids({ query: [{ vector: [...imageVector(bytes[3]!)] }], k: 12 })
+    assert.deepEqual(all, byVector.filter((id) => id !== 'img-3'))
+
+    // arithmetic: both named images are left out, and k results still come back
+    const mixed = await ids({ query: [{ imageId: 'img-3' }, { imageId: 'img-5', weight: 0.5 }, { text: 'dark skin tone' }] })
+    assert.equal(mixed.length, 5)
+    assert.ok(!mixed.includes('img-3') && !mixed.includes('img-5'), mixed.join(','))
+    const withThem = await ids({ query: [{ imageId: 'img-3' }, { imageId: 'img-5', weight: 0.5 }, { text: 'dark skin tone' }], k: 12, includeQueryImages: true })
+    assert.ok(withThem.includes('img-3') && withThem.includes('img-5'))
+    assert.equal((await ids({ query: [{ imageId: 'img-3' }], includeQueryImages: true }))[0], 'img-3')
+
+    // only images are left out: a text that shares the id is another item
+    await services.addTexts([{ id: 'img-3', text: 'a text with an image\'s id' }])
+    assert.deepEqual(await ids({ query: [{ imageId: 'img-3' }], target: 'texts' }), ['img-3'])
+    await assert.rejects(services.search({ query: [{ imageId: 'img-3' }], target: 'images', k: 1, includeQueryImages: 'yes' as never }), /includeQueryImages must be a boolean/)
     await services.close()
   })
 
@@ -184,7 +210,7 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
     const all = await again.search({ query: [{ image: bytes[9]! }], target: 'images', k: 100 })
     assert.equal(all.length, 29)
     assert.ok(all.every((h) => h.id !== 'img-4' && h.id !== 'img-9'))
-    assert.equal((await again.search({ query: [{ imageId: 'late' }], target: 'images', k: 1 }))[0]!.id, 'late')
+    assert.equal((await again.search({ query: [{ imageId: 'late' }], target: 'images', k: 1, includeQueryImages: true }))[0]!.id, 'late')
     await again.close()
   })
 
@@ -271,9 +297,13 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
     assert.equal((await services.stats()).images, 4)
     const cats = await services.search({ query: [{ text: 'x' }], target: 'images', k: 10, filter: { label: 'cat' } })
     assert.deepEqual(cats.map((h) => h.metadata.set).sort(), ['animals', 'more'])
+    // the text pool holds the labels; their vectors are the model's prompt template filled with them
     const texts = await services.search({ query: [{ text: 'an icon of dog' }], target: 'texts', k: 10 })
-    assert.deepEqual(texts.map((t) => t.text).sort(), ['an icon of cat', 'an icon of dog'])
-    assert.equal(texts[0]!.text, 'an icon of dog')
+    assert.deepEqual(texts.map((t) => t.text).sort(), ['cat', 'dog'])
+    assert.equal(texts[0]!.text, 'dog')
+    assert.ok(texts[0]!.score > 0.9999, `"dog" was not encoded as "an icon of dog" (score ${texts[0]!.score})`)
+    const bare = await services.search({ query: [{ text: 'dog' }], target: 'texts', k: 10 })
+    assert.ok(bare.every((t) => t.score < 0.9999), 'a label was encoded without the template')
     for (const h of await services.search({ query: [{ text: 'x' }], target: 'images', k: 10 })) await services.deleteImage(h.id)
     await services.close()
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import { ConflictError, StorageFullError } from '../../src/errors.js'
-import { MAX_JOB_ERRORS, mapStorageError, openStore, type Store } from '../../src/storage/index.js'
+import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS, mapStorageError, openStore, type Store } from '../../src/storage/index.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
 const root = mkdtempSync(path.join(tmpdir(), 'store-'))
@@ -97,18 +97,20 @@ describe('openStore', { timeout: TIMEOUT.unit }, () => {
     const first = store.jobs.pending('j1', 2)
     assert.deepEqual(first.map((x) => x.item.path), ['a.png', 'b.png'])
     store.transaction(() => store.jobs.complete('j1', [
-      { seq: 0, ok: true, item: 'a.png' },
-      { seq: 1, ok: false, item: 'b.png', error: 'not an image' }
+      { seq: 0, status: 'indexed', item: 'a.png' },
+      { seq: 1, status: 'failed', item: 'b.png', error: 'not an image' }
     ]))
     store.close()
 
     store = openStore(dir, { modelId: 'm', dim: 4 })
     assert.deepEqual(store.jobs.pending('j1', 10).map((x) => x.item.path), ['c.png', 'd.png', 'e.png'])
-    store.transaction(() => store.jobs.complete('j1', [{ seq: 0, ok: true, item: 'a.png' }, { seq: 2, ok: true, item: 'c.png' }]))
+    // a.png again (a replay) is not counted twice; c.png repeats a.png's bytes
+    store.transaction(() => store.jobs.complete('j1', [{ seq: 0, status: 'indexed', item: 'a.png' }, { seq: 2, status: 'duplicate', item: 'c.png', id: 'img-a' }]))
     const view = store.jobs.view('j1')!
     assert.equal(view.status, 'queued')
-    assert.deepEqual({ total: view.total, done: view.done, failed: view.failed }, { total: 5, done: 2, failed: 1 })
+    assert.deepEqual({ total: view.total, done: view.done, indexed: view.indexed, duplicate: view.duplicate, failed: view.failed }, { total: 5, done: 2, indexed: 1, duplicate: 1, failed: 1 })
     assert.deepEqual(view.errors, [{ item: 'b.png', error: 'not an image' }])
+    assert.deepEqual(view.duplicates, [{ item: 'c.png', id: 'img-a' }])
     assert.deepEqual(store.jobs.unfinished().map((j) => j.id), ['j1'])
     store.jobs.setStatus('j1', 'done')
     assert.deepEqual(store.jobs.unfinished(), [])
@@ -119,10 +121,19 @@ describe('openStore', { timeout: TIMEOUT.unit }, () => {
     const store = openStore(freshDir(), { modelId: 'm', dim: 4 })
     const items = Array.from({ length: MAX_JOB_ERRORS + 50 }, (_, i) => ({ path: `${i}.png` }))
     store.jobs.create({ id: 'j', kind: 'items', source: {}, root: '/r', items })
-    store.transaction(() => store.jobs.complete('j', items.map((it, seq) => ({ seq, ok: false, item: it.path, error: 'bad' }))))
+    const extra = 50
+    store.transaction(() => store.jobs.complete('j', items.map((it, seq) => ({ seq, status: 'failed', item: it.path, error: 'bad' }))))
     const view = store.jobs.view('j')!
-    assert.equal(view.failed, MAX_JOB_ERRORS + 50)
+    assert.equal(view.failed, MAX_JOB_ERRORS + extra)
     assert.equal(view.errors.length, MAX_JOB_ERRORS)
+    // duplicates are kept within their own bound the same way
+    const dups = Array.from({ length: MAX_JOB_DUPLICATES + extra }, (_, i) => ({ path: `${i}.png` }))
+    store.jobs.create({ id: 'd', kind: 'items', source: {}, root: '/r', items: dups })
+    store.transaction(() => store.jobs.complete('d', dups.map((it, seq) => ({ seq, status: 'duplicate', item: it.path, id: `stored-${seq}` }))))
+    const dv = store.jobs.view('d')!
+    assert.deepEqual([dv.done, dv.duplicate, dv.indexed], [MAX_JOB_DUPLICATES + extra, MAX_JOB_DUPLICATES + extra, 0])
+    assert.equal(dv.duplicates.length, MAX_JOB_DUPLICATES)
+    assert.deepEqual(dv.duplicates[0], { item: '0.png', id: 'stored-0' })
     store.close()
   })
 

@@ -31,10 +31,19 @@ test('defaults stay out of the URL, and uploaded images are counted as not share
 })
 
 test('a hand-edited URL cannot produce an invalid query', { timeout: TIMEOUT.unit }, () => {
-  const s = paramsToState(new URLSearchParams('q=t@9:cat&q=x:nope&q=t:&q=i:&q=v:1,abc&mode=weird&min=7&k=-3'))
+  const s = paramsToState(new URLSearchParams('q=t@9:cat&q=t:&q=i:&q=v:1,abc&q=%20&mode=weird&min=7&k=-3'))
   assert.deepEqual(s.terms, [{ kind: 'text', text: 'cat', weight: 2 }])
   assert.equal(s.mode, 'images')
   assert.equal(s.minScore, 0)
   assert.equal(s.k, PAGE_SIZE)
   assert.equal(paramsToState(new URLSearchParams('k=5000')).k, 1000)
+})
+
+test('the GET API\'s form of a link is read too: a plain q is a text term, minScore the threshold', { timeout: TIMEOUT.unit }, () => {
+  const s = paramsToState(new URLSearchParams('q=pizza&q=x:not a kind&k=5&minScore=0.25'))
+  assert.deepEqual(s.terms, [{ kind: 'text', text: 'pizza', weight: 1 }, { kind: 'text', text: 'x:not a kind', weight: 1 }])
+  assert.equal(s.k, 5)
+  assert.equal(s.minScore, 0.25)
+  // and it is written back in the page's own form
+  assert.equal(stateToParams(s).params.toString(), 'q=t%3Apizza&q=t%3Ax%3Anot+a+kind&min=0.25&k=5')
 })

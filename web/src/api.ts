@@ -5,6 +5,8 @@
 const KEY_STORAGE = 'align-search.apiKey'
 
 export class ApiError extends Error {
+  /** each item's outcome, when every item of a several-item request failed (POST /v1/images) */
+  items?: unknown[]
   constructor (readonly status: number, readonly code: string, message: string) {
     super(message)
     this.name = 'ApiError'
@@ -37,16 +39,22 @@ export interface SearchBody {
   explain: boolean
 }
 
-export interface SearchHit { id: string, score: number, metadata?: Record<string, unknown>, text?: string, terms?: number[] }
+/** `source`: where the image came from (a path under IMPORT_DIR or an uploaded file's name), null when unknown */
+export interface SearchHit { id: string, score: number, metadata?: Record<string, unknown>, source?: string | null, text?: string, terms?: number[] }
 export interface SearchResponse { results: SearchHit[], model?: string, tookMs?: number }
 export interface IngestItem { id: string, status: string, error?: string }
 export interface JobView {
   id: string
   status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
   total: number
+  /** indexed + duplicate */
   done: number
+  indexed?: number
+  /** items whose bytes were already stored; `duplicates` names the stored id */
+  duplicate?: number
   failed: number
   errors?: Array<{ item: string, error: string }>
+  duplicates?: Array<{ item: string, id: string }>
 }
 export interface ClassifyResponse { model?: string, results: Array<{ label: string, probability: number, score: number }> }
 
@@ -72,11 +80,13 @@ async function request<T> (method: string, path: string, body?: unknown, signal?
   let json: unknown
   try { json = text === '' ? undefined : JSON.parse(text) } catch { json = undefined }
   if (!res.ok) {
-    const e = (json ?? {}) as { message?: unknown, error?: unknown, code?: unknown }
+    const e = (json ?? {}) as { message?: unknown, error?: unknown, code?: unknown, items?: unknown }
     const message = typeof e.message === 'string' && e.message !== ''
       ? e.message
       : `The server answered ${res.status} ${typeof e.error === 'string' ? e.error : res.statusText}`.trim()
-    throw new ApiError(res.status, typeof e.code === 'string' ? e.code : `HTTP_${res.status}`, message)
+    const err = new ApiError(res.status, typeof e.code === 'string' ? e.code : `HTTP_${res.status}`, message)
+    if (Array.isArray(e.items)) err.items = e.items
+    throw err
   }
   return json as T
 }
@@ -93,7 +103,7 @@ export async function search (body: SearchBody, files: Map<string, Blob>, signal
   return await request('POST', '/v1/search', form, signal)
 }
 
-export interface ImageRecord { id: string, width?: number, height?: number, metadata?: Record<string, unknown> }
+export interface ImageRecord { id: string, width?: number, height?: number, metadata?: Record<string, unknown>, source?: string | null }
 
 export async function getImage (id: string): Promise<ImageRecord> {
   return await request('GET', `/v1/images/${encodeURIComponent(id)}`)
@@ -103,9 +113,8 @@ export async function getInfo (): Promise<unknown> {
   return await request('GET', '/v1/info')
 }
 
-/** A file part, preceded by a `metadata` field (which applies to the next file) that keeps its name as a label. */
+/** A file part; the server keeps its file name as the image's `source`. */
 function appendFile (form: FormData, file: File): void {
-  if (file.name !== '') form.append('metadata', JSON.stringify({ filename: file.name }))
   form.append('file', file, file.name)
 }
 
@@ -115,8 +124,15 @@ export async function uploadImages (files: File[], onChunk: (items: IngestItem[]
   for (let i = 0; i < files.length; i += size) {
     const form = new FormData()
     for (const file of files.slice(i, i + size)) appendFile(form, file)
-    const res = await request<{ items: IngestItem[] }>('POST', '/v1/images', form)
-    onChunk(res.items, i)
+    let items: IngestItem[]
+    try {
+      items = (await request<{ items: IngestItem[] }>('POST', '/v1/images', form)).items
+    } catch (err) {
+      // every file of this chunk failed: report them like any failure and go on with the next chunk
+      if (!(err instanceof ApiError) || err.items === undefined) throw err
+      items = err.items as IngestItem[]
+    }
+    onChunk(items, i)
   }
 }
 

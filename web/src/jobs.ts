@@ -30,8 +30,7 @@ function jobCard (title: string, onCancel?: () => void): JobCard {
     root.dataset.status = v.status
     status.textContent = v.status
     const total = Math.max(0, v.total)
-    // The service counts successes (indexed or duplicate) in `done` and failures in `failed`.
-    // (src/schemas/jobs.ts describes `done` as including failures; the cap keeps the bar honest either way.)
+    // `done` counts indexed and duplicate items, `failed` the rest; the cap keeps the bar honest either way
     const processed = Math.min(total, v.done + v.failed)
     const pct = total === 0 ? (ACTIVE.has(v.status) ? 0 : 100) : Math.round((processed / total) * 100)
     fill.style.width = `${pct}%`
@@ -39,8 +38,10 @@ function jobCard (title: string, onCancel?: () => void): JobCard {
     bar.setAttribute('aria-valuenow', String(processed))
     bar.setAttribute('aria-valuetext', `${pct}%`)
     bar.dataset.percent = String(pct)
+    const duplicate = v.duplicate ?? 0
     counts.textContent = `${formatCount(processed)} / ${formatCount(total)} · ${pct}%` +
-      (v.failed > 0 ? ` · ${formatCount(v.failed)} failed` : '')
+      (v.failed > 0 ? ` · ${formatCount(v.failed)} failed` : '') +
+      (duplicate > 0 ? ` · ${formatCount(duplicate)} already indexed` : '')
     const list = v.errors ?? []
     errors.hidden = list.length === 0
     if (list.length > 0) {
@@ -137,7 +138,10 @@ export function setupIndexPanel (ev: IndexPanelEvents): void {
         if (item.status === 'failed') {
           view.failed++
           view.errors?.push({ item: files[offset + i]?.name ?? item.id, error: item.error ?? 'failed' })
-        } else view.done++
+        } else {
+          view.done++
+          if (item.status === 'duplicate') view.duplicate = (view.duplicate ?? 0) + 1
+        }
       })
       card.update(view)
     }, Math.min(DIRECT_CHUNK, limits.maxFiles))

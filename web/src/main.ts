@@ -138,7 +138,7 @@ async function labelImageTerms (): Promise<void> {
   const unlabeled = state.terms.filter((t): t is Extract<Term, { kind: 'imageId' }> => t.kind === 'imageId' && t.label === undefined)
   await Promise.allSettled(unlabeled.map(async (t) => {
     const img = await getImage(t.imageId)
-    const label = hitLabel({ id: img.id, score: 0, metadata: img.metadata })
+    const label = hitLabel(img)
     if (label !== img.id) t.label = label
   }))
   if (unlabeled.length > 0) renderControls()

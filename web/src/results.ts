@@ -7,14 +7,29 @@ export interface ResultEvents {
   onMoreLikeThis: (id: string, label: string) => void
 }
 
-/** What a person would call this image: metadata.label, else a title or file name, else its id. */
-export function hitLabel (hit: SearchHit): string {
+const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v.trim() !== ''
+
+/**
+ * What a person would call this image: metadata.label (or a title or caption), else the file it came
+ * from (`source`: the last part of its path), else a file name kept in metadata by older pages, else its id.
+ */
+export function hitLabel (hit: Pick<SearchHit, 'id' | 'metadata' | 'source'>): string {
   const m = hit.metadata ?? {}
-  for (const key of ['label', 'title', 'caption', 'filename', 'file', 'name']) {
+  for (const key of ['label', 'title', 'caption']) {
     const v = m[key]
-    if (typeof v === 'string' && v.trim() !== '') return v
+    if (nonEmpty(v)) return v
+  }
+  if (nonEmpty(hit.source)) return hit.source.split('/').filter((p) => p !== '').pop() ?? hit.source
+  for (const key of ['filename', 'file', 'name']) {
+    const v = m[key]
+    if (nonEmpty(v)) return v
   }
   return hit.id
+}
+
+/** The card's tooltip: the whole source path when there is one, else the label. */
+export function hitTitle (hit: Pick<SearchHit, 'id' | 'metadata' | 'source'>): string {
+  return nonEmpty(hit.source) ? hit.source : hitLabel(hit)
 }
 
 /** One row per query term: the weight, the cosine with that term and a signed bar. */
@@ -46,7 +61,7 @@ function imageCard (hit: SearchHit, rank: number, terms: Term[], ev: ResultEvent
   const card = h('li', { class: 'card', 'data-id': hit.id, draggable: 'true' },
     h('img', { class: 'thumb', src: thumbnailUrl(hit.id), alt: label, loading: 'lazy', width: 160, height: 160, draggable: 'false' }),
     h('div', { class: 'card-meta' },
-      h('span', { class: 'card-label', title: label }, label),
+      h('span', { class: 'card-label', title: hitTitle(hit) }, label),
       h('span', { class: 'card-score', title: 'combined score' }, formatScore(hit.score))
     ),
     h('button', {

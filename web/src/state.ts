@@ -3,6 +3,8 @@
  * URL form: `?q=t:cat%20face&q=i@-0.5:<imageId>&q=v:0.1,0.2&mode=images&min=0.3&k=24`
  * — one `q` per term, in order: kind (t text, i imageId, v vector), an optional
  * `@weight`, then the value. Uploaded images cannot travel in a URL.
+ * The GET API's own form is read too, so its links open here: `?q=cat%20face&k=5&minScore=0.3`
+ * (a `q` without a kind prefix is a text term).
  */
 import { MAX_K } from '../../src/limits.js'
 
@@ -61,7 +63,8 @@ const TERM_RE = /^([tiv])(?:@(-?\d+(?:\.\d+)?))?:([\s\S]*)$/
 
 function decodeTerm (s: string): Term | null {
   const m = TERM_RE.exec(s)
-  if (m === null) return null
+  // the GET API's plain `q=pizza`
+  if (m === null) return s.trim() === '' ? null : { kind: 'text', text: s, weight: 1 }
   const [, kind, w, value = ''] = m
   const weight = w === undefined ? 1 : clampWeight(Number(w))
   if (kind === 't') return value.trim() === '' ? null : { kind: 'text', text: value, weight }
@@ -92,7 +95,7 @@ export function paramsToState (params: URLSearchParams): QueryState {
     if (t !== null) s.terms.push(t)
   }
   if (params.get('mode') === 'texts') s.mode = 'texts'
-  const min = Number(params.get('min'))
+  const min = Number(params.get('min') ?? params.get('minScore'))
   if (Number.isFinite(min) && min > 0 && min <= 1) s.minScore = min
   const k = Number(params.get('k'))
   if (Number.isInteger(k) && k > 0) s.k = Math.min(k, MAX_K)

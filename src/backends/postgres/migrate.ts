@@ -18,7 +18,7 @@ import { isDatabaseError } from './pg-pool.js'
 import type { PgVectorType } from './postgres-options.js'
 import { assertVectorExtension, cannotCreateExtension, readVectorExtension } from './vector-extension.js'
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url))
+export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url))
 export const MIGRATIONS_TABLE = 'align_search_migrations'
 export const VECTOR_TABLES = ['images', 'texts'] as const
 export type VectorTable = typeof VECTOR_TABLES[number]

@@ -92,7 +92,7 @@ export async function openPostgresBackend (opts: PostgresBackendOptions, identit
   const iterativeScan = compareVersions(prepared.vectorVersion, ITERATIVE_SCAN_VERSION) >= 0
   if (!iterativeScan) {
     opts.logger?.warn({ pgvector: prepared.vectorVersion },
-      `pgvector ${prepared.vectorVersion} has no iterative index scans: most filtered searches will read all matching rows (slower on large pools); upgrade to ${ITERATIVE_SCAN_VERSION}+`)
+      `pgvector ${prepared.vectorVersion} has no iterative index scans: filtered searches through the HNSW index stop at ef_search candidates and then read every matching row; upgrade to ${ITERATIVE_SCAN_VERSION}+`)
   }
   const efSearch = Math.min(1000, hnsw.efSearch)
   const settings = (table: 'images' | 'texts'): SearchSettings => ({ table, dim: identity.dim, vectorType, efSearch, iterativeScan })

@@ -9,14 +9,16 @@ import { RaceLost, withRetriedTransaction } from './pg-pool.js'
 import { toVectorLiteral } from './pg-vector-search.js'
 import { candidateIds, planWrites } from './plan-writes.js'
 
-const COLUMNS = ['id', 'sha256', 'width', 'height', 'metadata', 'embedding', 'thumbnail']
+const COLUMNS = ['id', 'sha256', 'width', 'height', 'metadata', 'embedding', 'thumbnail', 'source']
 
 export class PgImages extends PgCollection implements ImageCollection {
   async get (id: string): Promise<ImageRecord | undefined> {
-    const r = await this.pool.query<{ id: string, sha256: string, width: number, height: number, metadata: Metadata, created_at: Date }>(
-      'SELECT id, sha256, width, height, metadata, created_at FROM images WHERE id = $1', [id])
+    const r = await this.pool.query<{ id: string, sha256: string, width: number, height: number, metadata: Metadata, source: string | null, created_at: Date }>(
+      'SELECT id, sha256, width, height, metadata, source, created_at FROM images WHERE id = $1', [id])
     const row = r.rows[0]
-    return row === undefined ? undefined : { id: row.id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, createdAt: row.created_at.toISOString() }
+    return row === undefined
+      ? undefined
+      : { id: row.id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, source: row.source, createdAt: row.created_at.toISOString() }
   }
 
   async thumbnail (id: string): Promise<Buffer | undefined> {
@@ -37,7 +39,7 @@ export class PgImages extends PgCollection implements ImageCollection {
       const plan = planWrites(rows, bySha, taken, 'image')
       const values = plan.inserts.map(({ row, id }) => {
         const r = rows[row]!
-        return [id, r.sha256, r.width, r.height, JSON.stringify(r.metadata), toVectorLiteral(r.embedding), r.thumbnail]
+        return [id, r.sha256, r.width, r.height, JSON.stringify(r.metadata), toVectorLiteral(r.embedding), r.thumbnail, r.source ?? null]
       })
       if (await insertRows(c, 'images', COLUMNS, values) < values.length) throw new RaceLost()
       if (progress !== undefined) await completeItems(c, progress.jobId, resolveItemOutcomes(progress.outcomes, plan.outcomes))

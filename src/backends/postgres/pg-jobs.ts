@@ -4,15 +4,16 @@
  * an image write records its items in its own transaction (see completeItems).
  */
 import type pg from 'pg'
-import { MAX_JOB_ERRORS } from '../../storage/job-rows.js'
+import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../limits.js'
 import type { JobStatus, JobView } from '../../types.js'
 import { resolveItemOutcomes, type ResolvedItemOutcome } from '../job-outcomes.js'
-import type { JobError, JobItem, JobKind, JobProgress, JobRow, JobStore, NewJob } from '../ports.js'
+import type { JobDuplicate, JobError, JobItem, JobKind, JobProgress, JobRow, JobStore, NewJob } from '../ports.js'
 import { withTransaction } from './pg-pool.js'
 
 interface DbJob {
   id: string, kind: string, status: string, source: unknown, root: string, cleanup: boolean, expanded: boolean
-  total: number, done: number, failed: number, errors: JobError[], created_at: Date, updated_at: Date
+  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: JobError[], duplicates: JobDuplicate[]
+  created_at: Date, updated_at: Date
 }
 
 type Queryable = Pick<pg.ClientBase, 'query'>
@@ -100,41 +101,43 @@ async function insertItems (c: Queryable, jobId: string, items: JobItem[]): Prom
 }
 
 /**
- * Marks items done or failed and updates the job's counts and errors, inside the caller's
- * transaction. Items already marked are skipped; the job row is locked so concurrent batches of
- * one job add up instead of overwriting each other's errors.
+ * Marks items done or failed and counts each once into indexed, duplicate or failed, inside the
+ * caller's transaction; a failure is listed in `errors`, a duplicate in `duplicates` (each within
+ * its bound). Items already marked are skipped; the job row is locked so concurrent batches of one
+ * job add up instead of overwriting each other's lists.
  */
 export async function completeItems (c: Queryable, jobId: string, outcomes: ResolvedItemOutcome[]): Promise<void> {
-  const job = await c.query<{ errors: JobError[] }>('SELECT errors FROM jobs WHERE id = $1 FOR UPDATE', [jobId])
+  const job = await c.query<{ errors: JobError[], duplicates: JobDuplicate[] }>('SELECT errors, duplicates FROM jobs WHERE id = $1 FOR UPDATE', [jobId])
   if (job.rows[0] === undefined || outcomes.length === 0) return
   const bySeq = new Map<number, ResolvedItemOutcome>()
   for (const o of outcomes) if (!bySeq.has(o.seq)) bySeq.set(o.seq, o)
   const list = [...bySeq.values()]
-  const ok = (o: ResolvedItemOutcome): boolean => o.status !== 'failed'
   const marked = await c.query<{ seq: number }>(
     `UPDATE job_items j SET status = o.status, error = o.error
      FROM unnest($2::int[], $3::text[], $4::text[]) AS o(seq, status, error)
      WHERE j.job_id = $1 AND j.seq = o.seq AND j.status = 'pending'
      RETURNING j.seq`,
-    [jobId, list.map((o) => o.seq), list.map((o) => ok(o) ? 'done' : 'failed'), list.map((o) => ok(o) ? null : (o.error ?? 'failed'))])
+    [jobId, list.map((o) => o.seq), list.map((o) => o.status === 'failed' ? 'failed' : 'done'), list.map((o) => o.status === 'failed' ? o.error : null)])
   const changed = new Set(marked.rows.map((r) => r.seq))
-  let done = 0
-  let failed = 0
-  const errors = job.rows[0].errors
+  const add = { indexed: 0, duplicate: 0, failed: 0 }
+  const { errors, duplicates } = job.rows[0]
   for (const o of list) {
     if (!changed.has(o.seq)) continue
-    if (ok(o)) done++
-    else {
-      failed++
-      if (errors.length < MAX_JOB_ERRORS) errors.push({ item: o.item, error: o.error ?? 'failed' })
-    }
+    add[o.status]++
+    if (o.status === 'failed' && errors.length < MAX_JOB_ERRORS) errors.push({ item: o.item, error: o.error })
+    if (o.status === 'duplicate' && duplicates.length < MAX_JOB_DUPLICATES) duplicates.push({ item: o.item, id: o.id })
   }
-  await c.query('UPDATE jobs SET done = done + $2, failed = failed + $3, errors = $4, updated_at = clock_timestamp() WHERE id = $1',
-    [jobId, done, failed, JSON.stringify(errors)])
+  await c.query(
+    `UPDATE jobs SET done = done + $2, indexed = indexed + $3, duplicate = duplicate + $4, failed = failed + $5,
+       errors = $6, duplicates = $7, updated_at = clock_timestamp() WHERE id = $1`,
+    [jobId, add.indexed + add.duplicate, add.indexed, add.duplicate, add.failed, JSON.stringify(errors), JSON.stringify(duplicates)])
 }
 
 function toView (r: JobRow): JobView {
-  return { id: r.id, status: r.status, total: r.total, done: r.done, failed: r.failed, errors: r.errors, createdAt: r.createdAt, updatedAt: r.updatedAt }
+  return {
+    id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
+    errors: r.errors, duplicates: r.duplicates, createdAt: r.createdAt, updatedAt: r.updatedAt
+  }
 }
 
 function toRow (r: DbJob): JobRow {
@@ -148,8 +151,11 @@ function toRow (r: DbJob): JobRow {
     expanded: r.expanded,
     total: r.total,
     done: r.done,
+    indexed: r.indexed,
+    duplicate: r.duplicate,
     failed: r.failed,
     errors: r.errors,
+    duplicates: r.duplicates,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString()
   }

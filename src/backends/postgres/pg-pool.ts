@@ -5,6 +5,7 @@
  * kills Node. Both are handled here; the pool opens new connections once the server is back.
  */
 import pg from 'pg'
+import { StorageFullError } from '../../errors.js'
 import type { Logger } from '../../types.js'
 
 /** how long a connection attempt may take before the query fails (an unreachable host otherwise hangs) */
@@ -75,7 +76,7 @@ export async function withRetriedTransaction<T> (pool: pg.Pool, fn: (client: pg.
       return await withTransaction(pool, fn)
     } catch (err) {
       const retry = err instanceof RaceLost || (isDatabaseError(err) && RETRYABLE.has(err.code))
-      if (!retry || i >= attempts) throw err
+      if (!retry || i >= attempts) throw mapDiskFull(err)
     }
   }
 }
@@ -86,6 +87,12 @@ export class RaceLost extends Error {
     super('a concurrent writer stored the same key first')
     this.name = 'RaceLost'
   }
+}
+
+/** SQLSTATE 53100 (disk_full) as StorageFullError (507), as the SQLite backend answers a full disk */
+export function mapDiskFull (err: unknown): unknown {
+  if (isDatabaseError(err) && err.code === '53100') return new StorageFullError(`the PostgreSQL server is out of disk space: ${err.message}. Free space there and retry`)
+  return err
 }
 
 export function isDatabaseError (err: unknown): err is pg.DatabaseError & { code: string } {

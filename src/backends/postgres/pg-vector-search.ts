@@ -1,18 +1,18 @@
 /**
- * k-nearest search through pgvector's HNSW index, with the metadata filter (`metadata @> $2`) and
- * the excluded ids applied during the walk.
- *
- * A filtered search has to return k rows whenever k rows match. Three pieces make sure of it:
- * - `hnsw.iterative_scan = relaxed_order` (pgvector 0.8) lets the index scan go on past
- *   ef_search candidates until k rows pass the WHERE clause (or hnsw.max_scan_tuples is reached);
- *   the outer ORDER BY then puts the relaxed order back in exact distance order, over the float32
- *   column, so a halfvec index only chooses the candidates;
- * - the planner is steered to that index scan for filtered searches: it cannot estimate how many
- *   rows a jsonb @> matches (it guesses "almost none") and would otherwise read every matching row
- *   through the GIN index and sort them all, exact but as slow as a full scan for a broad filter;
- * - when the index scan still brings back fewer than k (a filter so rare that max_scan_tuples runs
- *   out, or pgvector 0.7 without iterative scans), the same statement runs again without the HNSW
- *   index: the GIN index finds the few matching rows and they are sorted exactly.
+ * k-nearest search over one vector table, with the metadata filter (`metadata @> $2`, GIN-indexed)
+ * and the excluded ids in the same statement. The planner picks the path, and each path returns
+ * k rows whenever k rows qualify:
+ * - through pgvector's HNSW index (unfiltered searches, and filters it expects to match many rows):
+ *   `hnsw.iterative_scan = relaxed_order` (pgvector 0.8) lets the scan go on past ef_search
+ *   candidates until k rows pass the WHERE clause or are still alive after deletes, and the outer
+ *   ORDER BY puts the relaxed order back in exact distance order, over the float32 column (a halfvec
+ *   index only chooses the candidates);
+ * - through the GIN index (a filter it expects to be selective): the matching rows are read and
+ *   sorted exactly. Measured at 20k rows with a 1% filter this is ~10× faster than forcing the HNSW
+ *   walk, which has to visit ~k/1% candidates.
+ * If a search brings back fewer than k (fewer qualify; or the walk stopped short: hnsw.max_scan_tuples
+ * ran out, or pgvector 0.7 has no iterative scan), the statement runs once more without the HNSW
+ * index: exact, and cheap in the usual case, because few rows qualify.
  * Settings are SET LOCAL inside the search's own transaction, so a pooled connection goes back to
  * the pool as it came.
  */
@@ -29,11 +29,11 @@ export interface SearchSettings {
   dim: number
   vectorType: PgVectorType
   efSearch: number
-  /** pgvector ≥ 0.8; without it a filtered search that finds fewer than k through the index takes the exact pass */
+  /** pgvector ≥ 0.8; without it a filtered walk of the HNSW index that finds fewer than k takes the exact pass */
   iterativeScan: boolean
 }
 
-interface HitRow { id: string, metadata: Metadata, text?: string, embedding?: string, distance: number }
+interface HitRow { id: string, metadata: Metadata, text?: string, source?: string | null, embedding?: string, distance: number }
 
 /** the most candidates pgvector's ef_search accepts */
 const MAX_EF_SEARCH = 1000
@@ -60,7 +60,7 @@ export function searchStatement (s: SearchSettings, query: Float32Array, opts: V
   }
   values.push(opts.k)
   const cols = ['id', 'metadata']
-  if (s.table === 'texts') cols.push('text')
+  cols.push(s.table === 'texts' ? 'text' : 'source')
   if (opts.withEmbeddings === true) cols.push('embedding::text AS embedding')
   const indexed = s.vectorType === 'vector'
     ? `${indexedExpression('vector', s.dim)} <=> $1::vector`
@@ -78,23 +78,18 @@ export function searchStatement (s: SearchSettings, query: Float32Array, opts: V
   return { text, values }
 }
 
-/** the SET LOCALs of the index scan: ef_search at least k (as hnswlib does), the iterative scan, the plan */
+/** the SET LOCALs of a search: ef_search at least k (as hnswlib does), and the iterative scan */
 export function searchSettings (s: SearchSettings, opts: VectorSearchOptions): string {
   const ef = Math.min(MAX_EF_SEARCH, Math.max(s.efSearch, opts.k))
   const sets = [`SET LOCAL hnsw.ef_search = ${ef}`]
   if (s.iterativeScan) sets.push('SET LOCAL hnsw.iterative_scan = relaxed_order')
-  if (isFiltered(opts)) sets.push('SET LOCAL enable_bitmapscan = off', 'SET LOCAL enable_seqscan = off')
   return sets.join('; ')
 }
 
-/** the SET LOCALs of the exact pass: anything but the HNSW index */
-const EXACT_SETTINGS = 'SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = on; SET LOCAL enable_seqscan = on'
+/** the exact pass: anything but an index scan (the GIN index is read as a bitmap) */
+const EXACT_SETTINGS = 'SET LOCAL enable_indexscan = off'
 
-function isFiltered (opts: VectorSearchOptions): boolean {
-  return (opts.filter !== undefined && Object.keys(opts.filter).length > 0) || (opts.excludeIds?.length ?? 0) > 0
-}
-
-/** Counts the searches that needed the exact pass (for tests and metrics: it should stay rare). */
+/** Counts the searches that took the exact pass (for tests and metrics). */
 export interface SearchCounters { exactPasses: number }
 
 export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, counters?: SearchCounters): Promise<VectorHit[]> {
@@ -103,7 +98,7 @@ export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Fl
   // BEGIN and the SET LOCALs travel as one round trip
   const rows = await withClient(pool, async (client) => await inTransaction(client, async (c) => {
     const viaIndex = (await c.query<HitRow>(statement)).rows
-    if (viaIndex.length >= opts.k || !isFiltered(opts)) return viaIndex
+    if (viaIndex.length >= opts.k) return viaIndex // else fewer than k qualify, or the walk stopped short
     if (counters !== undefined) counters.exactPasses++
     await c.query(EXACT_SETTINGS)
     return (await c.query<HitRow>(statement)).rows
@@ -114,6 +109,7 @@ export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Fl
     if (opts.minScore !== undefined && score < opts.minScore) break
     const hit: VectorHit = { id: row.id, score, metadata: row.metadata }
     if (row.text !== undefined) hit.text = row.text
+    if (row.source !== undefined) hit.source = row.source
     if (row.embedding !== undefined) hit.embedding = fromVectorLiteral(row.embedding)
     hits.push(hit)
   }

@@ -40,6 +40,7 @@ export class SqliteCollection implements VectorCollection {
       if (row === undefined) continue
       const hit: VectorHit = { id: row.id, score: r.score, metadata: row.metadata }
       if (row.text !== undefined) hit.text = row.text
+      if (row.source !== undefined) hit.source = row.source
       if (opts.withEmbeddings === true) hit.embedding = this.rows.embeddingByLabel(r.label)!
       hits.push(hit)
     }

@@ -34,13 +34,12 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
         }
         let id = row.id ?? contentId(row.sha256)
         if (row.id === undefined && images.ref(id) !== undefined) id = randomUUID()
-        const ref = images.insert({ id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, embedding: row.embedding, thumbnail: row.thumbnail })
+        const ref = images.insert({ id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, embedding: row.embedding, thumbnail: row.thumbnail, source: row.source })
         added.push({ ...ref, vector: row.embedding })
         return { status: 'indexed', id }
       })
       if (progress !== undefined) {
-        const items = resolveItemOutcomes(progress.outcomes, out)
-        this.store.jobs.complete(progress.jobId, items.map((o) => ({ seq: o.seq, item: o.item, ok: o.status !== 'failed', ...(o.error === undefined ? {} : { error: o.error }) })))
+        this.store.jobs.complete(progress.jobId, resolveItemOutcomes(progress.outcomes, out))
       }
       return out
     })

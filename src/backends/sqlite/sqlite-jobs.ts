@@ -54,8 +54,6 @@ export class SqliteJobs implements JobStore {
 
   async complete (progress: JobProgress): Promise<void> {
     const items = resolveItemOutcomes(progress.outcomes, [])
-    this.store.transaction(() => {
-      this.store.jobs.complete(progress.jobId, items.map((o) => ({ seq: o.seq, item: o.item, ok: o.status !== 'failed', ...(o.error === undefined ? {} : { error: o.error }) })))
-    })
+    this.store.transaction(() => { this.store.jobs.complete(progress.jobId, items) })
   }
 }

@@ -12,10 +12,10 @@
  * batch that runs twice, because its first worker died after committing, stores nothing twice.
  */
 import { realpath } from 'node:fs/promises'
-import type { JobRow, JobStore, UploadStaging } from '../../backends/ports.js'
+import type { JobItem, JobRow, JobStore, UploadStaging } from '../../backends/ports.js'
 import { isTerminal, type Logger } from '../../types.js'
 import { filesUnder, ingestBatch, type IngestFn, type ReadFiles } from '../ingest-batch.js'
-import { DEFAULT_MAX_FILE_BYTES, walkImages } from '../sources.js'
+import { DEFAULT_MAX_FILE_BYTES, idFromPath, walkImages } from '../sources.js'
 import { QUEUES, type BatchMessage, type FailedMessage, type IndexQueue, type PlanMessage, type QueueMessage, type QueueName } from './index-queue.js'
 
 /** What one batch message came to, for logs and metrics. */
@@ -192,9 +192,10 @@ export class IndexWorker {
     if (!(await jobs.setStatusUnlessTerminal(jobId, 'running'))) return
     const log = logger.child({ job: jobId })
     if (!job.expanded) {
-      const directory = (job.source as { directory?: string }).directory ?? '.'
-      const items = []
-      for await (const rel of walkImages(await this.rootOf(job), directory)) items.push({ path: rel })
+      const source = job.source as { directory?: string, idFromPath?: boolean }
+      const directory = source.directory ?? '.'
+      const items: JobItem[] = []
+      for await (const rel of walkImages(await this.rootOf(job), directory)) items.push(source.idFromPath === true ? { path: rel, id: idFromPath(rel) } : { path: rel })
       // expand replaces the listing: only a job never listed is listed, so a re-plan never resets progress
       await jobs.expand(jobId, items)
       log.info({ total: items.length, directory }, 'index job: directory listed')

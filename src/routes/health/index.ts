@@ -22,13 +22,14 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
     schema: { tags: ['ops'], summary: 'Readiness: the model and the index are loaded, and the backend answers', response: { 200: ReadyResponse, ...errorResponses } }
   }, async (request) => {
     const { services } = request.server
-    if (!services.ready()) throw new NotReadyError('the model and the index are still loading')
+    // the backend first: a database that is down is the reason, even while the services wait to open on it;
     // a backend that throws instead of answering is just as unready
     const health = await services.health().catch((err: unknown) => ({ ok: false, reason: (err as Error).message }))
     if (!health.ok) {
       request.log.warn({ reason: health.reason }, 'not ready: the backend cannot serve')
       throw new NotReadyError(`the backend cannot serve: ${health.reason ?? 'no reason given'}`)
     }
+    if (!services.ready()) throw new NotReadyError('the model and the index are still loading')
     return { status: 'ready' as const }
   })
 }

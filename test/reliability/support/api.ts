@@ -110,10 +110,14 @@ export class Api {
   async search (body: unknown): Promise<Res> { return await this.post('/v1/search', body) }
   async upload (files: UploadFile[], path = '/v1/images'): Promise<Res> { return await this.req({ method: 'POST', path, form: imageForm(files) }) }
 
-  /** Uploads and returns the per-item results, asserting a 200. */
+  /**
+   * Uploads and returns the per-item results: from a 200, or, when every file failed, from the
+   * error answer that carries them (asserting its shape).
+   */
   async uploadOk (files: UploadFile[]): Promise<ItemResult[]> {
     const res = await this.upload(files)
-    assert.equal(res.status, 200, `POST /v1/images answered ${res.status}: ${res.text}`)
+    if (res.status !== 200 && Array.isArray(res.json?.items)) assertError(res, (s) => s >= 400, undefined, 'POST /v1/images, every file failed')
+    else assert.equal(res.status, 200, `POST /v1/images answered ${res.status}: ${res.text}`)
     const items = res.json.items as ItemResult[]
     assert.equal(items.length, files.length, 'one result per file')
     return items
@@ -144,7 +148,7 @@ export class Api {
   async assertFindable (id: string): Promise<void> {
     const rec = await this.get(`/v1/images/${encodeURIComponent(id)}`)
     assert.equal(rec.status, 200, `GET /v1/images/${id} answered ${rec.status}: ${rec.text}`)
-    const hits = await this.hits({ query: [{ imageId: id }], k: 5 })
+    const hits = await this.hits({ query: [{ imageId: id }], k: 5, includeQueryImages: true })
     const self = hits.find((h) => h.id === id)
     assert.ok(self !== undefined && hits[0] !== undefined && hits[0].score - self.score < 1e-5,
       `searching with image "${id}" should return it first, got ${JSON.stringify(hits.map((h) => [h.id, h.score]))}`)
@@ -168,7 +172,10 @@ export interface JobViewT { id: string, status: string, total: number, done: num
 
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Asserts `res` is an error in the one shape `{statusCode, code, error, message}` with `status` (and `code`). */
+/**
+ * Asserts `res` is an error in the one shape `{statusCode, code, error, message}` with `status` (and
+ * `code`); `items` may join them where every item of a POST /v1/images failed, each item failed.
+ */
 export function assertError (res: Res, status: number | ((s: number) => boolean), code?: string | RegExp, what = ''): void {
   const where = `${what}${what === '' ? '' : ': '}answered ${res.status} ${res.text.slice(0, 300)}`
   if (typeof status === 'number') assert.equal(res.status, status, where)
@@ -176,7 +183,11 @@ export function assertError (res: Res, status: number | ((s: number) => boolean)
   assert.match(res.headers.get('content-type') ?? '', /^application\/json/, `${where} (content-type)`)
   const body = res.json as Record<string, unknown>
   assert.ok(body !== null && typeof body === 'object', where)
-  assert.deepEqual(Object.keys(body).sort(), ['code', 'error', 'message', 'statusCode'], `${where} (error shape keys)`)
+  assert.deepEqual(Object.keys(body).filter((k) => k !== 'items').sort(), ['code', 'error', 'message', 'statusCode'], `${where} (error shape keys)`)
+  if ('items' in body) {
+    assert.ok(Array.isArray(body.items) && body.items.length > 0, `${where} (items)`)
+    for (const it of body.items as ItemResult[]) assert.equal(it.status, 'failed', `${where} (an item of an error)`)
+  }
   assert.equal(body.statusCode, res.status, where)
   assert.equal(body.error, STATUS_CODES[res.status], where)
   assert.equal(typeof body.message, 'string', where)
@@ -188,10 +199,15 @@ export function assertError (res: Res, status: number | ((s: number) => boolean)
   }
 }
 
-/** Asserts a multipart POST /v1/images answer in which every file failed with `code` (or one of `code`). */
+/**
+ * Asserts a multipart POST /v1/images answer in which every file failed with `code` (or one of
+ * `code`): an error in the one shape, whose code is the files' common one, carrying every file's reason.
+ */
 export function assertItemsFailed (res: Res, code: string | string[], what = ''): void {
-  assert.equal(res.status, 200, `${what}: POST /v1/images answered ${res.status} ${res.text.slice(0, 300)}`)
+  assertError(res, (s) => s >= 400 && s < 500, undefined, `${what}: POST /v1/images`)
   const items = res.json.items as ItemResult[]
+  assert.ok(Array.isArray(items), `${what}: the error carries the items: ${res.text.slice(0, 300)}`)
+  if (new Set(items.map((it) => it.code)).size === 1) assert.equal(res.json.code, items[0]?.code, `${what}: the error's code is the files' reason`)
   assert.ok(items.length > 0, what)
   for (const it of items) {
     assert.equal(it.status, 'failed', `${what}: ${JSON.stringify(it)}`)
@@ -215,6 +231,6 @@ export interface IndexState { counts: { images: number, texts: number }, probes:
 export async function indexState (api: Api, probeIds: string[] = []): Promise<IndexState> {
   const probes: string[][] = []
   probes.push((await api.hits({ query: [{ text: 'a red circle' }], k: 20 })).map((h) => h.id))
-  for (const id of probeIds) probes.push((await api.hits({ query: [{ imageId: id }], k: 20 })).map((h) => h.id))
+  for (const id of probeIds) probes.push((await api.hits({ query: [{ imageId: id }], k: 20, includeQueryImages: true })).map((h) => h.id))
   return { counts: await api.counts(), probes }
 }

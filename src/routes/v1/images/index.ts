@@ -9,6 +9,7 @@ import { BadRequestError, NotFoundError } from '../../../errors.js'
 import { filesWithFields, formLimits, readForm, type FormFile } from '../../../plugins/multipart.js'
 import { IdParams, errorResponses, type TypeBoxProvider } from '../../../schemas/common.js'
 import { ImageRecord, ImagesForm, ImagesResponse, Thumbnail, type ImagesResponseT } from '../../../schemas/images.js'
+import { allFailedError } from './all-failed.js'
 
 const uploads = new WeakMap<FastifyRequest, FormFile[]>()
 
@@ -22,7 +23,10 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
       summary: 'Index up to MAX_FILES images',
       description: 'multipart/form-data with up to MAX_FILES (default 64) image file parts; more answers 413. ' +
         'Optional fields `id` and `metadata` (a JSON object) apply to the file part that FOLLOWS them: send id, metadata, file, id, metadata, file, … ' +
-        'Answers 200 with one item per file in request order: indexed, duplicate (same bytes already stored; the stored id is returned) or failed (with the reason). A request with no file part answers 400.',
+        'Answers 200 with one item per file in request order: indexed, duplicate (same bytes already stored; the stored id is returned, whatever `id` the request gave) or failed (with the reason). ' +
+        'When every file failed, the request failed: it answers the status of their common reason (415 not an image, 413 too large, 400 bad id or metadata, 409 id taken, 507 disk full; ' +
+        'different reasons: 400, or the server-side one such as 507 when there is one), in the error shape, with the per-file outcomes in `items`. A request with no file part answers 400. ' +
+        'Each new image keeps its part\'s file name as its `source` (GET /v1/images/{id}, search hits).',
       security: [{ bearerAuth: [] }],
       body: { content: { 'multipart/form-data': { schema: ImagesForm } } },
       response: { 200: ImagesResponse, ...errorResponses }
@@ -39,7 +43,8 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
       const results = await metrics.time('encode', () => services.addImages(files.map((f) => ({
         bytes: f.bytes,
         ...(f.id === undefined ? {} : { id: f.id }),
-        ...(f.metadata === undefined ? {} : { metadata: f.metadata })
+        ...(f.metadata === undefined ? {} : { metadata: f.metadata }),
+        ...(f.filename === '' ? {} : { source: f.filename })
       }))))
       const items: ImagesResponseT['items'] = results.map((res, i) => {
         metrics.countIngested(res.status)
@@ -55,6 +60,8 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
       for (const item of items) {
         if (item.status === 'failed') request.log.info({ id: item.id, filename: item.filename, error: item.error }, 'image not indexed')
       }
+      const failed = allFailedError(items)
+      if (failed !== undefined) throw failed
       return { items }
     }
   })
@@ -63,6 +70,7 @@ export default async function imageRoutes (app: FastifyInstance): Promise<void> 
     schema: {
       tags: ['images'],
       summary: 'An image\'s record',
+      description: '`source` says where the image came from: its path relative to IMPORT_DIR (index jobs, `npm run index`) or the uploaded file\'s name; null for images stored before sources were recorded.',
       params: IdParams,
       response: { 200: ImageRecord, ...errorResponses }
     }

@@ -17,7 +17,8 @@ function toSource (body: JobBodyT): JobSource {
   if ((body.items === undefined) === (body.directory === undefined)) {
     throw new BadRequestError('body must have exactly one of "items" or "directory"')
   }
-  if (body.directory !== undefined) return { directory: body.directory }
+  if (body.directory !== undefined) return { directory: body.directory, ...(body.idFromPath === true ? { idFromPath: true } : {}) }
+  if (body.idFromPath === true) throw new BadRequestError('idFromPath applies to directory jobs only: give each item its own "id" instead')
   return {
     items: (body.items ?? []).map((it) => ({
       path: it.path,
@@ -35,8 +36,9 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
     schema: {
       tags: ['index-jobs'],
       summary: 'Start a background indexing job',
-      description: 'application/json: `{"directory": "<folder under IMPORT_DIR>"}` or `{"items": [{"path", "id"?, "metadata"?}]}` with paths relative to IMPORT_DIR. ' +
+      description: 'application/json: `{"directory": "<folder under IMPORT_DIR>", "idFromPath"?: true}` or `{"items": [{"path", "id"?, "metadata"?}]}` with paths relative to IMPORT_DIR. ' +
         'multipart/form-data: up to MAX_JOB_FILES (default 1000) image files, staged under DATA_DIR; fields `id` and `metadata` apply to the file part that follows them. ' +
+        'Every image keeps its source: the path relative to IMPORT_DIR, or the uploaded file\'s name. ' +
         'Answers 202 with the job id; poll GET /v1/index-jobs/{id}.',
       security: [{ bearerAuth: [] }],
       body: {

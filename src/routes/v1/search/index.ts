@@ -73,6 +73,7 @@ function toResults (hits: SearchHit[]): SearchResponseT['results'] {
     id: h.id,
     score: h.score,
     metadata: h.metadata,
+    ...(h.source === undefined ? {} : { source: h.source }),
     ...(h.text === undefined ? {} : { text: h.text }),
     ...(h.terms === undefined ? {} : { terms: h.terms })
   }))
@@ -89,6 +90,7 @@ export default async function searchRoutes (app: FastifyInstance): Promise<void>
       tags: ['search'],
       summary: 'Search images (or texts) with weighted text, image and vector terms',
       description: 'Each term is embedded and L2-normalized, multiplied by its weight (negative weights subtract), summed, and normalized again; the index returns the k nearest items by cosine similarity. ' +
+        'Images named by `imageId` terms are left out of the results unless `includeQueryImages` is true. ' +
         'Send application/json, or multipart/form-data with the JSON in a part named "query" and image files as other parts, referenced from terms as `{"file": "<part name>"}`.',
       body: {
         content: {
@@ -116,7 +118,8 @@ export default async function searchRoutes (app: FastifyInstance): Promise<void>
         k: body.k ?? 10,
         ...(body.minScore === undefined ? {} : { minScore: body.minScore }),
         ...(body.filter === undefined ? {} : { filter: body.filter }),
-        explain: body.explain ?? false
+        explain: body.explain ?? false,
+        includeQueryImages: body.includeQueryImages ?? false
       }))
       return { results: toResults(hits), model: services.model.modelId, tookMs: elapsedMs(start) }
     }

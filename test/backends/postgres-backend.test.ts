@@ -1,0 +1,282 @@
+/**
+ * What only the PostgreSQL backend promises, beyond the shared contract (contract.test.ts): many
+ * processes start on one database at once, a server without a usable pgvector is refused with the
+ * fix named, a server that goes away and comes back is survived, concurrent writers of the same
+ * content agree on one row, and a walk of the HNSW index that stops short of k falls back to exact.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { after, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { runner } from 'node-pg-migrate'
+import pg from 'pg'
+import { openBackend } from '../../src/backends/open-backend.js'
+import { MIGRATIONS_DIR, MIGRATIONS_TABLE } from '../../src/backends/postgres/migrate.js'
+import { openPostgresBackend, type PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
+import { mapDiskFull } from '../../src/backends/postgres/pg-pool.js'
+import { searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
+import { compareVersions, VectorExtensionError, vectorVersionProblem } from '../../src/backends/postgres/vector-extension.js'
+import { loadConfig } from '../../src/config.js'
+import { StorageFullError } from '../../src/errors.js'
+import type { Logger } from '../../src/types.js'
+import { startTestPostgres, type TestPostgres, type TestPostgresResult } from '../helpers/postgres.js'
+import { TIMEOUT } from '../helpers/timeouts.js'
+import { DIM, exactNearest, Pool } from '../helpers/vectors.js'
+
+const identity = { modelId: 'test-model', dim: DIM }
+const server = await startTestPostgres({ engine: 'server' })
+const lite = await startTestPostgres({ engine: 'pglite' })
+after(async () => {
+  if ('url' in server) await server.stop()
+  if ('url' in lite) await lite.stop()
+})
+
+/** the skip option of a test that needs `what` of a database; undefined when it can run */
+function needs (db: TestPostgresResult, what: 'a server' | 'our own cluster'): { skip: string } | Record<string, never> {
+  if (!('url' in db)) return { skip: db.skip }
+  if (what === 'our own cluster' && db.kind !== 'cluster') return { skip: `needs a throwaway cluster of its own to add roles to, not ${db.kind}` }
+  return {}
+}
+
+/** a logger that keeps what it was told */
+function recordingLogger (): Logger & { lines: Array<{ level: string, msg: string, obj: unknown }> } {
+  const lines: Array<{ level: string, msg: string, obj: unknown }> = []
+  const at = (level: string) => (obj: unknown, msg?: string) => { lines.push({ level, obj, msg: msg ?? String(obj) }) }
+  const logger = { lines, info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug'), child: () => logger }
+  return logger as unknown as Logger & { lines: typeof lines }
+}
+
+describe('PostgreSQL backend: refusals with the fix named', () => {
+  it('refuses a server without pgvector or older than 0.7, naming the fix', () => {
+    assert.match(vectorVersionProblem(undefined, 'db') ?? '', /no "vector" extension: .*scripts\/install-postgres\.sh.*CREATE EXTENSION vector/)
+    assert.match(vectorVersionProblem('0.6.2', 'db') ?? '', /pgvector 0\.6\.2; align-search needs 0\.7\.0 or newer: .*ALTER EXTENSION vector UPDATE/)
+    for (const ok of ['0.7.0', '0.8.0', '0.8.7', '0.10.1', '1.0.0']) assert.equal(vectorVersionProblem(ok, 'db'), undefined, ok)
+    assert.ok(compareVersions('0.10.0', '0.9.0') > 0, 'versions compare by number, not as text')
+  })
+
+  it('a full disk on the server answers 507 like SQLite\'s', () => {
+    const full = Object.assign(new pg.DatabaseError('could not extend file "base/16384/16397": No space left on device', 0, 'error'), { code: '53100' })
+    const mapped = mapDiskFull(full)
+    assert.ok(mapped instanceof StorageFullError, String(mapped))
+    assert.match((mapped as Error).message, /out of disk space/)
+    const other = Object.assign(new pg.DatabaseError('deadlock detected', 0, 'error'), { code: '40P01' })
+    assert.equal(mapDiskFull(other), other)
+  })
+
+  it('a real server without the extension is refused at start with the fix named (PGlite without pgvector)', { timeout: TIMEOUT.server }, async (t) => {
+    const bare = await startTestPostgres({ engine: 'pglite', vector: false })
+    if (!('url' in bare)) { t.skip(bare.skip); return }
+    try {
+      await assert.rejects(openPostgresBackend({ databaseUrl: bare.url, poolSize: 1 }, identity),
+        (err: Error) => err instanceof VectorExtensionError && /scripts\/install-postgres\.sh/.test(err.message) && /CREATE EXTENSION vector/.test(err.message))
+    } finally {
+      await bare.stop()
+    }
+  })
+
+  it('a role that may not create the extension is refused with the fix named', { timeout: TIMEOUT.server, ...needs(server, 'our own cluster') }, async () => {
+    const db = server as TestPostgres
+    const admin = new pg.Client({ connectionString: db.url })
+    await admin.connect()
+    try {
+      await admin.query("CREATE ROLE plain LOGIN PASSWORD 'plain'")
+      await admin.query('CREATE DATABASE plain_db OWNER plain')
+    } finally {
+      await admin.end()
+    }
+    const u = new URL(db.url)
+    u.username = 'plain'
+    u.password = 'plain'
+    u.pathname = '/plain_db'
+    await assert.rejects(openPostgresBackend({ databaseUrl: u.toString(), poolSize: 1 }, identity),
+      (err: Error) => err instanceof VectorExtensionError && /ask a superuser to run CREATE EXTENSION vector; in plain@/.test(err.message) && !err.message.includes(':plain@'))
+  })
+})
+
+for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
+  describe(`PostgreSQL backend on ${name}${'url' in db ? ` (${db.kind})` : ''}`, { timeout: TIMEOUT.server, ...needs(db, 'a server') }, () => {
+    it('a walk of the HNSW index that stops short of k (pgvector 0.7: no iterative scan) takes the exact pass and still returns k', async () => {
+      const url = 'url' in db && db.multiConnection ? await db.newDatabase() : (db as TestPostgres).url
+      const backend = await openPostgresBackend({ databaseUrl: url, poolSize: 1 }, { modelId: 'walk-model', dim: 8 })
+      try {
+        const pool = new Pool(5000, 20, 3, 8)
+        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
+        const settings = backend.images.settings
+        settings.iterativeScan = false // as on pgvector 0.7
+        const q = pool.query(0)
+        const excludeIds = exactNearest(pool.rows, q, 100).map((r) => r.id)
+        const opts = { k: 10, excludeIds }
+        // the precondition that makes this test mean something: the planner walks the HNSW index here
+        const plan = await withTransaction(backend, `BEGIN; ${searchSettings(settings, opts)}`, async (c) => {
+          const st = searchStatement(settings, q, opts)
+          return (await c.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN ${st.text}`, values: st.values })).rows.map((r) => r['QUERY PLAN']).join('\n')
+        })
+        assert.match(plan, /Index Scan using images_embedding_vector_hnsw/)
+        const passes = backend.images.counters.exactPasses
+        const hits = await backend.images.search(q, opts)
+        assert.equal(hits.length, 10)
+        assert.deepEqual(hits.map((h) => h.id), exactNearest(pool.rows.filter((r) => !excludeIds.includes(r.id)), q, 10).map((r) => r.id))
+        assert.equal(backend.images.counters.exactPasses, passes + 1)
+      } finally {
+        await backend.close()
+      }
+    })
+
+    it('is what openBackend opens when DATABASE_URL is set (SQLite otherwise)', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const dir = await mkdtemp(path.join(tmpdir(), 'open-backend-'))
+      const settings = { dataDir: dir, hnsw: { M: 16, efConstruction: 200, efSearch: 64 }, checkpointEvery: 1000 }
+      try {
+        const config = loadConfig({ DATABASE_URL: await db.newDatabase(), DATABASE_POOL_SIZE: '2', PG_VECTOR_TYPE: 'halfvec' }, dir)
+        const postgres = await openBackend({ ...settings, database: config.database }, identity, recordingLogger())
+        assert.deepEqual([postgres.name, postgres.indexInfo().kind, (postgres as PostgresBackend).pool.options.max], ['postgres', 'pgvector hnsw (halfvec)', 2])
+        await postgres.close()
+        const sqlite = await openBackend(settings, identity, recordingLogger())
+        assert.equal(sqlite.name, 'sqlite')
+        await sqlite.close()
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+
+    it('applies HNSW_M and HNSW_EF_CONSTRUCTION when it builds the index, and reports (and keeps) the built ones later', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const url = await db.newDatabase()
+      const first = await openPostgresBackend({ databaseUrl: url, poolSize: 3, hnsw: { M: 8, efConstruction: 40, efSearch: 20 } }, identity)
+      assert.deepEqual(first.indexInfo(), { kind: 'pgvector hnsw (vector)', M: 8, efConstruction: 40, efSearch: 20, capacity: null })
+      assert.equal(first.pool.options.max, 3, 'DATABASE_POOL_SIZE')
+      await first.close()
+      const logger = recordingLogger()
+      const second = await openPostgresBackend({ databaseUrl: url, hnsw: { M: 16 }, logger }, identity)
+      assert.equal(second.indexInfo().M, 8, 'the index as built, not as configured')
+      assert.ok(logger.lines.some((l) => l.level === 'warn' && /DROP INDEX images_embedding_vector_hnsw/.test(l.msg)))
+      await second.close()
+    })
+
+    it('processes started at once on an empty database all migrate it and start', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('PGlite serves one session: two processes would share its transactions'); return }
+      const url = await db.newDatabase()
+      const children = ['one', 'two', 'three'].map((id) => spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/postgres/open-backend.ts', url, id], { stdio: ['pipe', 'pipe', 'pipe'] }))
+      const outputs = children.map((c) => createInterface({ input: c.stdout! }))
+      const stderr = children.map((c) => { let s = ''; c.stderr!.on('data', (d: Buffer) => { s += d.toString() }); return () => s })
+      // release them together, once every one of them is ready
+      await Promise.all(outputs.map(async (o) => { for await (const line of o) if (line === 'ready') return }))
+      for (const c of children) c.stdin!.write('go\n')
+      const results = await Promise.all(children.map(async (c, i) => {
+        const lines: string[] = []
+        outputs[i]!.on('line', (l) => lines.push(l))
+        const [code] = await once(c, 'exit') as [number]
+        return { code, lines, stderr: stderr[i]!() }
+      }))
+      for (const r of results) {
+        assert.equal(r.code, 0, r.stderr)
+        assert.equal(JSON.parse(r.lines.at(-1)!).outcome.status, 'indexed')
+      }
+      const c = new pg.Client({ connectionString: url })
+      await c.connect()
+      try {
+        const files = (await readdir('src/backends/postgres/migrations')).filter((f) => f.endsWith('.sql')).map((f) => f.replace(/\.sql$/, '')).sort()
+        const ran = (await c.query<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY name`)).rows.map((r) => r.name)
+        assert.deepEqual(ran, files, 'each migration ran once')
+        assert.equal((await c.query('SELECT count(*)::int AS n FROM images')).rows[0].n, 3)
+        const indexes = (await c.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE indexname LIKE '%hnsw' ORDER BY 1")).rows.map((r) => r.indexname)
+        assert.deepEqual(indexes, ['images_embedding_vector_hnsw', 'texts_embedding_vector_hnsw'])
+      } finally {
+        await c.end()
+      }
+    })
+
+    it('upgrades a database of an earlier schema in place, keeping its rows', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const url = await db.newDatabase()
+      const c = new pg.Client({ connectionString: url })
+      await c.connect()
+      try {
+        await c.query(`SELECT set_config('align_search.dim', '${DIM}', false)`)
+        await runner({ dbClient: c, dir: MIGRATIONS_DIR, direction: 'up', count: 1, migrationsTable: MIGRATIONS_TABLE, noLock: true, log: () => {} })
+        await c.query("INSERT INTO meta (key, value) VALUES ('model_id', $1), ('dim', $2)", [identity.modelId, String(DIM)])
+        await c.query("INSERT INTO jobs (id, kind, status, source, root, done, failed) VALUES ('old-job', 'items', 'done', '{}', '/data', 3, 1)")
+        await c.query("INSERT INTO images (id, sha256, width, height, embedding) VALUES ('old-image', $1, 1, 1, $2)", ['a'.repeat(64), `[${Array.from({ length: DIM }, (_, i) => i === 0 ? 1 : 0).join(',')}]`])
+      } finally {
+        await c.end()
+      }
+      const backend = await openPostgresBackend({ databaseUrl: url, poolSize: 1 }, identity)
+      try {
+        const job = await backend.jobs.view('old-job')
+        assert.deepEqual([job?.done, job?.indexed, job?.duplicate, job?.failed, job?.duplicates], [3, 3, 0, 1, []], 'done items of old jobs count as indexed')
+        assert.equal((await backend.images.get('old-image'))?.source, null)
+      } finally {
+        await backend.close()
+      }
+    })
+
+    it('writers of the same content in two instances agree on one row', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('PGlite serves one session: two connections would share its transactions'); return }
+      const url = await db.newDatabase()
+      const [a, b] = [await openPostgresBackend({ databaseUrl: url, poolSize: 4 }, identity), await openPostgresBackend({ databaseUrl: url, poolSize: 4 }, identity)]
+      try {
+        const pool = new Pool(8, 2, 11)
+        // the same eight images, offered 16 times over by both instances at once
+        const writes = Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? a : b).images.add(pool.rows.map((r) => ({ ...r, id: undefined }))))
+        const outcomes = (await Promise.all(writes)).flat()
+        assert.equal(await a.images.count(), 8)
+        assert.equal(outcomes.filter((o) => o.status === 'indexed').length, 8, 'each image indexed exactly once')
+        const ids = new Map<string, Set<string>>()
+        outcomes.forEach((o, i) => {
+          assert.notEqual(o.status, 'failed')
+          const sha = pool.rows[i % 8]!.sha256
+          ids.set(sha, (ids.get(sha) ?? new Set()).add((o as { id: string }).id))
+        })
+        for (const set of ids.values()) assert.equal(set.size, 1, 'every writer was told the one stored id')
+      } finally {
+        await a.close()
+        await b.close()
+      }
+    })
+
+    it('survives the server going away: /ready says why (logged once), nothing crashes, and it serves again once the server is back', async (t) => {
+      if (!('url' in db) || db.serverDown === undefined || db.serverUp === undefined) { t.skip('only a throwaway cluster can be stopped and started'); return }
+      const url = await db.newDatabase()
+      const logger = recordingLogger()
+      const backend: PostgresBackend = await openPostgresBackend({ databaseUrl: url, poolSize: 2, logger }, identity)
+      try {
+        const pool = new Pool(20, 2, 5)
+        await backend.images.add(pool.rows)
+        assert.deepEqual(await backend.health(), { ok: true })
+        await db.serverDown()
+        const down = [await backend.health(), await backend.health(), await backend.health()]
+        for (const h of down) {
+          assert.equal(h.ok, false)
+          assert.match(h.reason ?? '', /PostgreSQL at .* is unreachable: /)
+        }
+        await assert.rejects(backend.images.search(pool.query(0), { k: 3 }))
+        assert.equal(logger.lines.filter((l) => l.level === 'error' && /unreachable/.test(l.msg)).length, 1, 'said once, not at every probe')
+        await db.serverUp()
+        let back = await backend.health()
+        for (let i = 0; i < 20 && !back.ok; i++) { await sleep(250); back = await backend.health() }
+        assert.deepEqual(back, { ok: true })
+        assert.equal((await backend.images.search(pool.query(0), { k: 3 })).length, 3)
+        assert.ok(logger.lines.some((l) => l.level === 'info' && /reachable again/.test(l.msg)))
+      } finally {
+        await backend.close()
+      }
+    })
+  })
+}
+
+async function withTransaction<T> (backend: PostgresBackend, begin: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await backend.pool.connect()
+  try {
+    await c.query(begin)
+    const out = await fn(c)
+    await c.query('COMMIT')
+    return out
+  } finally {
+    c.release()
+  }
+}
