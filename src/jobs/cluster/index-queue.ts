@@ -11,6 +11,7 @@
  * batch twice (a re-plan after a crash, the sweep of unfinished jobs) inserts nothing.
  */
 import { createHash } from 'node:crypto'
+import pg from 'pg'
 import PgBoss from 'pg-boss'
 import type { Logger } from '../../types.js'
 import { queueTiming, type QueueTiming } from './queue-timing.js'
@@ -46,6 +47,8 @@ const RETRY_LIMIT = 5
 const RETRY_DELAY_S = 1
 /** batch messages per INSERT */
 const INSERT_CHUNK = 1000
+/** the channel on which senders tell idle workers that there is work (pg-boss 10 only polls) */
+const NOTIFY_CHANNEL = 'align_index_queue'
 
 export interface IndexQueueOptions {
   databaseUrl: string
@@ -64,7 +67,11 @@ export function messageId (jobId: string, kind: 'plan' | 'batch', n = 0): string
 }
 
 export class IndexQueue {
-  private constructor (private readonly boss: PgBoss, readonly timing: QueueTiming) {}
+  private listener: pg.Client | undefined
+  private listening: Promise<void> | undefined
+  private closed = false
+
+  private constructor (private readonly boss: PgBoss, readonly timing: QueueTiming, private readonly opts: IndexQueueOptions) {}
 
   /** Connects, installs or upgrades pg-boss's schema (under its own lock) and creates the queues. */
   static async open (opts: IndexQueueOptions): Promise<IndexQueue> {
@@ -95,12 +102,12 @@ export class IndexQueue {
       await boss.stop({ graceful: false }).catch(() => {})
       throw err
     }
-    return new IndexQueue(boss, timing)
+    return new IndexQueue(boss, timing, opts)
   }
 
   /** Queues the planning of job `jobId` (once: a second send while the first is kept inserts nothing). */
   async sendPlan (jobId: string): Promise<void> {
-    await this.boss.send(QUEUES.plan, { jobId } satisfies PlanMessage, this.sendOptions(messageId(jobId, 'plan')))
+    if (await this.boss.send(QUEUES.plan, { jobId } satisfies PlanMessage, this.sendOptions(messageId(jobId, 'plan'))) !== null) await this.notify()
   }
 
   /** Queues a job's batches (each once, by its number). */
@@ -116,6 +123,40 @@ export class IndexQueue {
         deadLetter: QUEUES.failed
       })))
     }
+    if (batches.length > 0) await this.notify()
+  }
+
+  /**
+   * Calls `onWork` whenever a sender says there is new work (LISTEN on its own connection), so an
+   * idle worker starts at once instead of at its next poll. Polling stays the safety net: when the
+   * connection is lost, call this again (the worker does at every idle poll) to listen again.
+   */
+  async listen (onWork: () => void): Promise<void> {
+    if (this.closed || this.listener !== undefined) return
+    this.listening ??= (async () => {
+      const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'align-search queue listener', keepAlive: true })
+      const drop = (): void => {
+        if (this.listener === client) this.listener = undefined
+        client.end().catch(() => {})
+      }
+      client.on('error', drop) // an unhandled 'error' event would end the process
+      client.on('end', drop)
+      client.on('notification', () => { onWork() })
+      try {
+        await client.connect()
+        await client.query(`LISTEN ${NOTIFY_CHANNEL}`)
+        if (this.closed) { drop(); return }
+        this.listener = client
+      } catch {
+        drop() // polling goes on; the next idle poll tries again
+      }
+    })().finally(() => { this.listening = undefined })
+    await this.listening
+  }
+
+  /** Wakes the listening workers (best effort: they poll anyway). */
+  private async notify (): Promise<void> {
+    await this.boss.getDb().executeSql(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`, []).catch(() => {})
   }
 
   /** Claims the next message of `queue` (oldest first), or resolves undefined when there is none. */
@@ -155,6 +196,10 @@ export class IndexQueue {
   }
 
   async close (): Promise<void> {
+    this.closed = true
+    await this.listening
+    await this.listener?.end().catch(() => {})
+    this.listener = undefined
     // no pg-boss worker runs here (workers fetch themselves), so nothing is left to wait for
     await this.boss.stop({ graceful: false, wait: true, close: true })
   }

@@ -83,6 +83,7 @@ export class IndexWorker {
     this.sweep = setInterval(() => { void this.sweepQueued() }, SWEEP_MS)
     this.sweep.unref()
     void this.sweepQueued()
+    void queue.listen(() => { this.wake() })
     this.loop = this.run()
     logger.info({ concurrency: this.concurrency, batchSize: this.deps.batchSize, ...queue.timing }, 'index worker started')
   }
@@ -157,8 +158,9 @@ export class IndexWorker {
     return msg === undefined ? undefined : { queue: QUEUES.batch, msg }
   }
 
-  /** Waits for the poll interval, a finished message, wake() or close(). */
+  /** Waits for the poll interval, a finished message, a sender's notice, wake() or close(). */
   private async idle (): Promise<void> {
+    void this.deps.queue.listen(() => { this.wake() })
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, this.deps.queue.timing.pollMs)
       function done (): void { clearTimeout(timer); resolve() }
