@@ -4,6 +4,8 @@
  */
 import { annSection } from './ann.js'
 import { backendsSection } from './backends.js'
+import { clusterSection } from './cluster.js'
+import { scalingSection } from './scaling.js'
 import { alignBaseSection } from './align-base.js'
 import { encodersSection } from './encoders.js'
 import { ingestSection } from './ingest.js'
@@ -30,6 +32,8 @@ async function main (): Promise<void> {
     ann: async (o) => await annSection(o, await getPool(), log),
     encoders: async (o) => await encodersSection(o, log),
     ingest: async (o) => await ingestSection(o, log),
+    cluster: async (o) => await clusterSection(o, log),
+    scaling: async (o) => await scalingSection(o, log),
     service: async (o) => await serviceSection(o, log),
     memory: async (o) => await memorySection(o, await getPool(), log),
     'align-base': async (o) => await alignBaseSection(o, log),

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import type { PgVectorType } from './backends/postgres/postgres-options.js'
-import { DEFAULT_HNSW, DEFAULT_INDEX_JOB_NICE } from './limits.js'
+import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from './limits.js'
 import type { ExecutionProvider } from './ml/types.js'
 import type { DatabaseConfig } from './backends/open-backend.js'
 import type { ServicesConfig } from './services/config.js'
@@ -53,6 +53,14 @@ export interface Config {
   hnsw: { M: number, efConstruction: number, efSearch: number }
   /** PostgreSQL + pgvector when DATABASE_URL is set; undefined = the embedded SQLite backend in DATA_DIR */
   database: DatabaseConfig | undefined
+  /** whether `npm start` also processes index work (INDEX_WORKER; off needs DATABASE_URL: workers run it) */
+  indexWorker: boolean
+  /** `npm run worker` answers /health, /ready and /metrics on this port; undefined = no HTTP */
+  workerPort: number | undefined
+  /** images per index-job batch: the unit a worker claims, encodes and commits at once */
+  indexBatchSize: number
+  /** cluster mode: a batch whose worker died is retried by another worker within this time, ms */
+  indexRetryAfterMs: number
   /** HNSW snapshot after this many inserts */
   checkpointEvery: number
   logLevel: LogLevel
@@ -195,6 +203,12 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
   const poolSize = r.int('DATABASE_POOL_SIZE', 10, 1, 1000)
   const vectorType = r.oneOf('PG_VECTOR_TYPE', 'vector', ['vector', 'halfvec'] as const)
 
+  const indexWorker = r.bool('INDEX_WORKER', true)
+  if (!indexWorker && databaseUrl === undefined) {
+    r.problems.push('INDEX_WORKER=off needs DATABASE_URL: with the embedded SQLite backend only this process can run index jobs (run `npm run worker` processes against PostgreSQL instead)')
+  }
+  const workerPortRaw = r.raw('WORKER_PORT')
+
   const maxUploadBytes = r.bytes('MAX_UPLOAD_BYTES', 20 * MiB, 1024, 1024 * MiB)
   const config: Config = {
     port: r.int('PORT', 8080, 0, 65535),
@@ -223,6 +237,10 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
       efSearch: r.int('HNSW_EF_SEARCH', DEFAULT_HNSW.efSearch, 1, 10_000)
     },
     database: databaseUrl === undefined ? undefined : { url: databaseUrl, poolSize, vectorType },
+    indexWorker,
+    workerPort: workerPortRaw === undefined ? undefined : r.int('WORKER_PORT', 0, 0, 65535),
+    indexBatchSize: r.int('INDEX_BATCH_SIZE', DEFAULT_INDEX_BATCH_SIZE, 1, 1024),
+    indexRetryAfterMs: r.duration('INDEX_RETRY_AFTER', DEFAULT_INDEX_RETRY_AFTER_MS, 5000, 3_600_000),
     checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
     demoPoolDir
@@ -266,6 +284,9 @@ export function toServicesConfig (config: Config): ServicesConfig {
     hnsw: { ...config.hnsw },
     checkpointEvery: config.checkpointEvery,
     database: config.database,
+    indexWorker: config.indexWorker,
+    jobBatchSize: config.indexBatchSize,
+    indexRetryAfterMs: config.indexRetryAfterMs,
     ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir })
   }
 }

@@ -38,3 +38,13 @@ export const DEFAULT_HNSW = Object.freeze({ M: 16, efConstruction: 200, efSearch
 
 /** nice value (0–19) of the child process in which index jobs decode and encode (INDEX_JOB_NICE) */
 export const DEFAULT_INDEX_JOB_NICE = 19
+
+/** images per index-job batch (INDEX_BATCH_SIZE): the unit read, encoded and committed at once */
+export const DEFAULT_INDEX_BATCH_SIZE = 32
+
+/**
+ * Cluster mode: a batch whose worker died (SIGKILL, a lost machine) is retried by another worker
+ * within this time (INDEX_RETRY_AFTER). Live workers keep their batches with a heartbeat, so a
+ * batch may take longer than this.
+ */
+export const DEFAULT_INDEX_RETRY_AFTER_MS = 30_000

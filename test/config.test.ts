@@ -114,7 +114,7 @@ describe('loadConfig', () => {
   it('maps onto the services configuration', () => {
     const c = loadConfig({ DEMO_POOL: '', HNSW_M: '24' }, tmp())
     const s = toServicesConfig(c)
-    assert.deepEqual(Object.keys(s).sort(), ['checkpointEvery', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'maxImagePixels', 'modelDir'])
+    assert.deepEqual(Object.keys(s).sort(), ['checkpointEvery', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'indexRetryAfterMs', 'indexWorker', 'jobBatchSize', 'maxImagePixels', 'modelDir'])
     assert.equal(s.hnsw.M, 24)
     assert.equal(s.indexJobNice, 19)
     assert.equal(s.modelDir, c.modelDir)
@@ -128,6 +128,18 @@ describe('loadConfig', () => {
     assert.equal(p.length, 1)
     assert.match(p[0]!, /DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/)
     assert.doesNotMatch(p[0]!, /hunter2/)
+  })
+
+  it('process roles: npm start indexes too unless INDEX_WORKER=off, which needs DATABASE_URL; WORKER_PORT, INDEX_BATCH_SIZE and INDEX_RETRY_AFTER', () => {
+    const dflt = loadConfig({ DEMO_POOL: '' }, tmp())
+    assert.deepEqual([dflt.indexWorker, dflt.workerPort, dflt.indexBatchSize, dflt.indexRetryAfterMs], [true, undefined, 32, 30_000])
+    assert.match(problems({ INDEX_WORKER: 'off' }).join('\n'), /INDEX_WORKER=off needs DATABASE_URL/)
+    const api = loadConfig({ DEMO_POOL: '', INDEX_WORKER: 'off', DATABASE_URL: 'postgres://db/align', WORKER_PORT: '9100', INDEX_BATCH_SIZE: '64', INDEX_RETRY_AFTER: '10s' }, tmp())
+    assert.deepEqual([api.indexWorker, api.workerPort, api.indexBatchSize, api.indexRetryAfterMs], [false, 9100, 64, 10_000])
+    assert.deepEqual([toServicesConfig(api).indexWorker, toServicesConfig(api).jobBatchSize], [false, 64])
+    assert.match(problems({ INDEX_RETRY_AFTER: '2s' }).join('\n'), /INDEX_RETRY_AFTER must be between 5000 and 3600000/)
+    assert.match(problems({ WORKER_PORT: 'x' }).join('\n'), /WORKER_PORT must be an integer/)
+    assert.match(problems({ INDEX_BATCH_SIZE: '0' }).join('\n'), /INDEX_BATCH_SIZE must be between 1 and 1024/)
   })
 
   it('an empty DEMO_POOL disables the demo; a missing folder is an error', () => {

@@ -24,11 +24,14 @@ async function freePort (): Promise<number> {
 /** An error `waitFor` passes on at once instead of polling again (e.g. the server exited). */
 export class FatalError extends Error {}
 
-/** @param nodeArgs extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=bench/out/prof'] */
-export async function startServer (env: Record<string, string>, logFile: string, nodeArgs: string[] = []): Promise<ServerHandle> {
+/**
+ * @param nodeArgs extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=bench/out/prof']
+ * @param opts.entry the script (default src/server.ts; src/worker.ts for an index worker, with portVar WORKER_PORT)
+ */
+export async function startServer (env: Record<string, string>, logFile: string, nodeArgs: string[] = [], opts: { entry?: string, portVar?: string } = {}): Promise<ServerHandle> {
   const port = await freePort()
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], {
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', opts.entry ?? 'src/server.ts'], {
+    env: { ...process.env, ...env, [opts.portVar ?? 'PORT']: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const log = createWriteStream(logFile)

@@ -161,8 +161,8 @@ export interface JobStore {
   addError (id: string, error: JobError): Promise<void>
   /** Lists a directory job's files (replacing any earlier partial listing) and sets its total. */
   expand (id: string, items: JobItem[]): Promise<void>
-  /** up to `limit` items still pending, in order */
-  pending (id: string, limit: number): Promise<Array<{ seq: number, item: JobItem }>>
+  /** up to `limit` items still pending, in order; only those after `afterSeq` when given (a batch's range) */
+  pending (id: string, limit: number, afterSeq?: number): Promise<Array<{ seq: number, item: JobItem }>>
   /**
    * Records outcomes that need no image write (unreadable files); items already recorded are skipped.
    * Here and in ImageCollection.add, each outcome counts once into indexed, duplicate or failed
@@ -170,6 +170,21 @@ export interface JobStore {
    * (each kept within its bound, the counts stay exact).
    */
   complete (progress: JobProgress): Promise<void>
+}
+
+/**
+ * Uploaded files of index jobs, kept in the backend so that any worker process can read them
+ * (the PostgreSQL backend; the embedded one stages them on its own disk, see jobs/staging.ts).
+ */
+export interface UploadStaging {
+  /** Stores the files of job `jobId` under their `path`s (all or none). */
+  put (jobId: string, files: Array<{ path: string, bytes: Buffer }>): Promise<void>
+  /** the bytes of each path, in order; undefined where none is staged */
+  read (jobId: string, paths: string[]): Promise<Array<Buffer | undefined>>
+  /** Removes the files of job `jobId`. */
+  remove (jobId: string): Promise<void>
+  /** Removes the files of jobs that are finished or unknown (left by a crash); resolves with how many jobs. */
+  removeFinished (): Promise<number>
 }
 
 export interface IndexInfo {
@@ -190,6 +205,8 @@ export interface Backend {
   readonly images: ImageCollection
   readonly texts: TextCollection
   readonly jobs: JobStore
+  /** where job uploads are staged for every process; absent when only this process runs jobs (SQLite) */
+  readonly staging?: UploadStaging
   /** small settings kept beside the data (e.g. the demo pool's job id) */
   getMeta (key: string): Promise<string | undefined>
   setMeta (key: string, value: string): Promise<void>

@@ -12,21 +12,14 @@
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { NotFoundError } from '../errors.js'
-import type { JobItem, JobItemOutcome, JobRow, JobStore } from '../backends/ports.js'
-import { isTerminal, type IngestItem, type IngestResult, type JobStatus, type Logger } from '../types.js'
-import { idProblem } from '../storage/ids.js'
-import { DEFAULT_MAX_FILE_BYTES, idFromPath, readJobFile, walkImages } from './sources.js'
+import { DEFAULT_INDEX_BATCH_SIZE } from '../limits.js'
+import type { JobItem, JobRow, JobStore } from '../backends/ports.js'
+import { isTerminal, type JobStatus, type Logger } from '../types.js'
+import { filesUnder, ingestBatch, type Batch, type IngestFn } from './ingest-batch.js'
+import { DEFAULT_MAX_FILE_BYTES, idFromPath, walkImages } from './sources.js'
 import { UPLOADS_DIR } from './staging.js'
 
-/** The job's side of one ingest call: each item's job key (in item order) and the outcomes already known (unreadable files). */
-export interface IngestJobProgress { jobId: string, items: Array<{ seq: number, item: string }>, known: JobItemOutcome[] }
-
-/**
- * The ingest path: stores new images and, in the same atomic write, the job's `progress` (the
- * items' outcomes, plus `progress.known`). It awaits `beforeCommit` (when given) just before that
- * write; a rejection means "do not commit".
- */
-export type IngestFn = (items: IngestItem[], opts: { progress: IngestJobProgress, beforeCommit?: () => Promise<void> }) => Promise<IngestResult[]>
+export type { IngestFn, IngestJobProgress } from './ingest-batch.js'
 
 export interface IndexJobDeps {
   jobs: JobStore
@@ -56,7 +49,7 @@ export interface IndexJobResult {
   duplicates: number
 }
 
-export const DEFAULT_BATCH_SIZE = 32
+export const DEFAULT_BATCH_SIZE = DEFAULT_INDEX_BATCH_SIZE
 export const DEFAULT_PIPELINE_DEPTH = 2
 
 /**
@@ -130,7 +123,6 @@ async function current (jobs: JobStore, id: string): Promise<JobRow> {
 }
 
 type Counts = { indexed: number, duplicates: number }
-type Batch = Array<{ seq: number, item: JobItem }>
 
 /** Thrown at a batch's commit turn when an earlier batch failed: it stays pending. */
 class NotCommitted extends Error {}
@@ -182,50 +174,11 @@ async function runBatches (jobId: string, job: JobRow, deps: IndexJobDeps, count
 }
 
 async function runBatch (jobId: string, job: JobRow, batch: Batch, deps: IndexJobDeps, counts: Counts, gate: BatchGate): Promise<void> {
-  const maxBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES
-  const reads = await mapLimit(batch, deps.readConcurrency ?? 8, async (b) => {
-    try {
-      return { b, bytes: await readJobFile(job.root, b.item.path, maxBytes) }
-    } catch (err) {
-      return { b, error: readError(err, b.item.path) }
-    }
-  })
-  const known: JobItemOutcome[] = []
-  const ok: Array<{ b: typeof batch[number], bytes: Buffer }> = []
-  for (const r of reads) {
-    const name = r.b.item.name ?? r.b.item.path
-    // only an id taken from a path can be invalid here: items' own ids were checked when the job was created
-    const badId = r.b.item.id === undefined ? undefined : idProblem(r.b.item.id)
-    if (r.bytes === undefined) known.push({ seq: r.b.seq, item: name, status: 'failed', error: r.error })
-    else if (badId !== undefined) known.push({ seq: r.b.seq, item: name, status: 'failed', error: `the path cannot be the id "${r.b.item.id!}": an id ${badId}` })
-    else ok.push({ b: r.b, bytes: r.bytes })
-  }
-  if (!gate.mayStart()) return
-  if (ok.length === 0) {
-    await gate.turn()
-    await deps.jobs.complete({ jobId, outcomes: known })
-    return
-  }
-  const items: IngestItem[] = ok.map((r) => {
-    // the source is what the job calls the file: its path under the root, or an upload's own file name
-    const it: IngestItem = { bytes: r.bytes, source: r.b.item.name ?? r.b.item.path }
-    if (r.b.item.id !== undefined) it.id = r.b.item.id
-    if (r.b.item.metadata !== undefined) it.metadata = r.b.item.metadata
-    return it
-  })
-  const progress: IngestJobProgress = { jobId, items: ok.map((r) => ({ seq: r.b.seq, item: r.b.item.name ?? r.b.item.path })), known }
-  const results = await deps.ingest(items, { progress, beforeCommit: gate.turn })
-  for (const r of results) {
-    if (r.status === 'indexed') counts.indexed++
-    else if (r.status === 'duplicate') counts.duplicates++
-  }
-}
-
-function readError (err: unknown, rel: string): string {
-  const code = (err as { code?: string }).code
-  if (code === 'ENOENT') return `file not found: ${rel}`
-  if (code === 'EACCES' || code === 'EPERM') return `permission denied: ${rel}`
-  return (err as Error).message
+  const read = filesUnder(job.root, deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, deps.readConcurrency ?? 8)
+  const done = await ingestBatch(jobId, batch, read, deps.ingest, async (progress) => { await deps.jobs.complete(progress) },
+    { mayStart: gate.mayStart, beforeCommit: gate.turn })
+  counts.indexed += done.indexed
+  counts.duplicates += done.duplicates
 }
 
 /** Removes the staged upload folder of a finished upload job (never anything outside DATA_DIR/uploads). */
@@ -238,17 +191,4 @@ export async function removeStaging (dataDir: string, job: JobRow): Promise<void
 
 function result (job: JobRow, counts: { indexed: number, duplicates: number }): IndexJobResult {
   return { status: job.status, total: job.total, done: job.done, failed: job.failed, ...counts }
-}
-
-async function mapLimit<T, R> (items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane))
-  return out
 }

@@ -25,26 +25,32 @@ export async function stageUploads (dataDir: string, jobId: string, files: Uploa
   const root = stagingDir(dataDir, jobId)
   try {
     await mkdir(root, { recursive: true })
-    const items: JobItem[] = []
+    const items = uploadItems(files)
     for (const [i, f] of files.entries()) {
-      const name = `${String(i).padStart(5, '0')}-${sanitizeFilename(f.filename)}`
-      const fh = await open(path.join(root, name), 'wx')
+      const fh = await open(path.join(root, items[i]!.path), 'wx')
       try {
         await fh.writeFile(f.bytes)
         await fh.sync()
       } finally {
         await fh.close()
       }
-      const item: JobItem = { path: name, name: f.filename === '' ? name : f.filename }
-      if (f.id !== undefined) item.id = f.id
-      if (f.metadata !== undefined) item.metadata = f.metadata
-      items.push(item)
     }
     return { root, items }
   } catch (err) {
     await rm(root, { recursive: true, force: true }).catch(() => {})
     return mapStorageError(err)
   }
+}
+
+/** The job items of uploaded files: each is staged as `00000-<sanitized name>`, and errors call it by its original name. */
+export function uploadItems (files: UploadFile[]): JobItem[] {
+  return files.map((f, i) => {
+    const name = `${String(i).padStart(5, '0')}-${sanitizeFilename(f.filename)}`
+    const item: JobItem = { path: name, name: f.filename === '' ? name : f.filename }
+    if (f.id !== undefined) item.id = f.id
+    if (f.metadata !== undefined) item.metadata = f.metadata
+    return item
+  })
 }
 
 /** Removes staging folders under `dataDir` whose job is finished or unknown (left by a crash). Returns how many. */

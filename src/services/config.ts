@@ -32,8 +32,12 @@ export interface ServicesConfig {
   loadEncoder?: (opts: EncoderOptions) => Promise<Encoder>
   /** opens the backend (default: src/backends/open-backend.ts's openBackend); tests wrap it */
   openBackend?: (config: ServicesConfig, identity: BackendIdentity, logger: Logger) => Promise<Backend>
-  /** items per index-job batch (default 32) */
+  /** items per index-job batch (default DEFAULT_INDEX_BATCH_SIZE, src/limits.ts: 32) */
   jobBatchSize?: number
+  /** PostgreSQL only: whether this process also works the shared index queue (default true; false = API only) */
+  indexWorker?: boolean
+  /** PostgreSQL only: a dead worker's batch is retried by another within this time, ms (default DEFAULT_INDEX_RETRY_AFTER_MS) */
+  indexRetryAfterMs?: number
   /** largest file an index job reads, bytes (default 64 MiB) */
   maxFileBytes?: number
 }

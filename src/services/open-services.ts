@@ -3,12 +3,11 @@
  * runner, and implements the `Services` contract the HTTP layer, the CLI and the benchmarks use.
  */
 import { randomUUID } from 'node:crypto'
-import { rm } from 'node:fs/promises'
 import { openBackend } from '../backends/open-backend.js'
 import type { Backend, NewJob } from '../backends/ports.js'
 import { BadRequestError, NotReadyError } from '../errors.js'
 import { MAX_EMBED_IMAGES, MAX_EMBED_TEXTS } from '../limits.js'
-import { JobRunner, removeStaleStaging, resolveJobSource, stageUploads, type UploadFile } from '../jobs/index.js'
+import { resolveJobSource, type UploadFile } from '../jobs/index.js'
 import { loadEncoder } from '../ml/index.js'
 import { idProblem } from '../storage/ids.js'
 import type { Logger } from '../types.js'
@@ -17,6 +16,7 @@ import type { ServicesConfig } from './config.js'
 import { isPlainObject, type Core } from './core.js'
 import { markDemoPoolQueued, planDemoPool } from './demo-pool.js'
 import { ingestImages } from './ingest-images.js'
+import { openJobs } from './open-jobs.js'
 import { search } from './search.js'
 import { addTexts } from './texts.js'
 import type { IngestItem, JobSource, Services } from './types.js'
@@ -63,15 +63,7 @@ export async function openServices (config: ServicesConfig, logger: Logger): Pro
 
 async function startServices (core: Core, config: ServicesConfig): Promise<Services> {
   const { backend, encoder, logger } = core
-  const runner = new JobRunner({
-    jobs: backend.jobs,
-    dataDir: config.dataDir,
-    logger,
-    // jobs are bulk work: their images decode in the background process, so searches keep the CPU
-    ingest: async (items, opts) => await ingestImages(core, items, { ...opts, background: true }),
-    ...(config.jobBatchSize === undefined ? {} : { batchSize: config.jobBatchSize }),
-    ...(config.maxFileBytes === undefined ? {} : { maxFileBytes: config.maxFileBytes })
-  })
+  const jobs = await openJobs(core, config)
   const background = new Set<Promise<unknown>>()
   let closed = false
   let closing: Promise<void> | undefined
@@ -80,32 +72,36 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
     if (closed) throw new NotReadyError('the service is shutting down')
   }
   const createStoredJob = async (job: NewJob): Promise<string> => {
-    await backend.jobs.create(job)
-    runner.enqueue(job.id)
+    await jobs.submit(job)
     return job.id
   }
 
-  await removeStaleStaging(config.dataDir, backend.jobs).catch((err: unknown) => { logger.warn({ err }, 'could not clean DATA_DIR/uploads') })
-  if (config.demoPoolDir !== undefined && config.demoPoolDir !== '') {
-    const plan = await planDemoPool(config.demoPoolDir, backend, logger)
-    if (plan !== undefined) {
-      const id = randomUUID()
-      if (plan.items.length > 0) await createStoredJob({ id, kind: 'items', source: { demoPool: plan.root }, root: plan.root, items: plan.items })
-      await markDemoPoolQueued(backend, id)
-      logger.info({ job: id, images: plan.items.length, labels: plan.labels.length }, 'demo pool queued')
-      if (plan.labels.length > 0) {
-        // the label is the text (image → text answers "pizza"); the model's template only shapes its vector
-        const texts = plan.labels.map((label) => ({ text: label, metadata: { label } }))
-        const template = { template: encoder.config.promptTemplate }
-        const task = (async () => {
-          for (let i = 0; i < texts.length && !closed; i += TEXT_POOL_BATCH) await addTexts(core, texts.slice(i, i + TEXT_POOL_BATCH), template)
-        })().catch((err: unknown) => { logger.warn({ err }, 'demo pool text labels could not be added') })
-        background.add(task)
-        void task.finally(() => background.delete(task))
+  try {
+    if (config.demoPoolDir !== undefined && config.demoPoolDir !== '') {
+      const plan = await planDemoPool(config.demoPoolDir, backend, logger)
+      if (plan !== undefined) {
+        const id = randomUUID()
+        if (plan.items.length > 0) await createStoredJob({ id, kind: 'items', source: { demoPool: plan.root }, root: plan.root, items: plan.items })
+        await markDemoPoolQueued(backend, id)
+        logger.info({ job: id, images: plan.items.length, labels: plan.labels.length }, 'demo pool queued')
+        if (plan.labels.length > 0) {
+          // the label is the text (image → text answers "pizza"); the model's template only shapes its vector
+          const texts = plan.labels.map((label) => ({ text: label, metadata: { label } }))
+          const template = { template: encoder.config.promptTemplate }
+          const task = (async () => {
+            for (let i = 0; i < texts.length && !closed; i += TEXT_POOL_BATCH) await addTexts(core, texts.slice(i, i + TEXT_POOL_BATCH), template)
+          })().catch((err: unknown) => { logger.warn({ err }, 'demo pool text labels could not be added') })
+          background.add(task)
+          void task.finally(() => background.delete(task))
+        }
       }
     }
+    await jobs.start()
+  } catch (err) {
+    closed = true
+    await jobs.close().catch(() => {})
+    throw err
   }
-  await runner.start()
 
   const checkBatch = (list: unknown, name: string, max = MAX_BATCH_ITEMS): void => {
     if (!Array.isArray(list) || list.length === 0) throw new BadRequestError(`${name} must be a non-empty array`)
@@ -178,11 +174,11 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
       alive()
       checkUploads(files)
       const id = randomUUID()
-      const { root, items } = await stageUploads(config.dataDir, id, files)
+      const { root, items } = await jobs.stageUploads(id, files)
       try {
         return await createStoredJob({ id, kind: 'upload', source: { upload: files.length }, root, cleanup: true, items })
       } catch (err) {
-        await rm(root, { recursive: true, force: true }).catch(() => {})
+        await jobs.unstage(id, root)
         throw err
       }
     },
@@ -196,11 +192,11 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
     },
     async cancelJob (id) {
       alive()
-      return await runner.cancel(id)
+      return await jobs.cancel(id)
     },
     async waitForJob (id) {
       alive()
-      return await runner.waitFor(id)
+      return await jobs.waitFor(id)
     },
     async stats () {
       alive()
@@ -210,7 +206,7 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
     async close () {
       closing ??= (async () => {
         closed = true
-        await runner.close()
+        await jobs.close()
         await Promise.allSettled([...background])
         await backend.close()
         await encoder.close()

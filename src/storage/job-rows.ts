@@ -43,8 +43,8 @@ export class JobRows {
       setErrors: db.prepare<[string, string, string]>('UPDATE jobs SET errors = ?, updated_at = ? WHERE id = ?'),
       expand: db.prepare<[number, string, string]>('UPDATE jobs SET expanded = 1, total = ?, updated_at = ? WHERE id = ?'),
       clearItems: db.prepare<[string]>('DELETE FROM job_items WHERE job_id = ?'),
-      pending: db.prepare<[string, number], { seq: number, item: string }>(
-        "SELECT seq, item FROM job_items WHERE job_id = ? AND status = 'pending' ORDER BY seq LIMIT ?"),
+      pending: db.prepare<[string, number, number], { seq: number, item: string }>(
+        "SELECT seq, item FROM job_items WHERE job_id = ? AND status = 'pending' AND seq > ? ORDER BY seq LIMIT ?"),
       markItem: db.prepare<[string, string | null, string, number]>(
         "UPDATE job_items SET status = ?, error = ? WHERE job_id = ? AND seq = ? AND status = 'pending'"),
       counts: db.prepare<[number, number, number, number, string, string, string, string]>(
@@ -121,9 +121,9 @@ export class JobRows {
     this.st.setErrors.run(JSON.stringify([...job.errors, error]), new Date().toISOString(), id)
   }
 
-  /** up to `limit` items still pending, in order */
-  pending (id: string, limit: number): Array<{ seq: number, item: JobItem }> {
-    return this.st.pending.all(id, limit).map((r) => ({ seq: r.seq, item: JSON.parse(r.item) as JobItem }))
+  /** up to `limit` items still pending with a seq above `afterSeq`, in order */
+  pending (id: string, limit: number, afterSeq = -1): Array<{ seq: number, item: JobItem }> {
+    return this.st.pending.all(id, afterSeq, limit).map((r) => ({ seq: r.seq, item: JSON.parse(r.item) as JobItem }))
   }
 
   /**

@@ -33,6 +33,10 @@ export interface StartOptions {
   verbose?: boolean
   /** extra node flags, after tsx is loaded (so `--import` of a .ts file works) */
   nodeArgs?: string[]
+  /** the script to run (default src/server.ts; src/worker.ts for an index worker) */
+  entry?: string
+  /** the variable that carries the port (default PORT; WORKER_PORT for an index worker) */
+  portVar?: string
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -54,12 +58,14 @@ export async function freePort (): Promise<number> {
  * server's output if it exits or is not ready in time.
  */
 export async function startServer (env: Record<string, string | undefined> = {}, opts: StartOptions = {}): Promise<RunningServer> {
-  const port = env.PORT !== undefined && env.PORT !== '0' ? Number(env.PORT) : await freePort()
+  const portVar = opts.portVar ?? 'PORT'
+  const given = env[portVar]
+  const port = given !== undefined && given !== '0' ? Number(given) : await freePort()
   const host = env.HOST ?? '127.0.0.1'
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
-  const child = spawn(process.execPath, ['--import', 'tsx', ...(opts.nodeArgs ?? []), 'src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...(opts.nodeArgs ?? []), opts.entry ?? 'src/server.ts'], {
     cwd: opts.cwd ?? REPO_ROOT,
-    env: { ...process.env, ...env, PORT: String(port), HOST: host },
+    env: { ...process.env, ...env, [portVar]: String(port), HOST: host },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''

@@ -10,6 +10,7 @@ import { describeDatabase, pgvectorIndexParams, prepareDatabase } from './migrat
 import { PgImages } from './pg-images.js'
 import { PgJobs } from './pg-jobs.js'
 import { createPool } from './pg-pool.js'
+import { PgStaging } from './pg-staging.js'
 import { PgTexts } from './pg-texts.js'
 import { sessionSettings, type SearchSettings } from './pg-vector-search.js'
 import type { PostgresBackendOptions } from './postgres-options.js'
@@ -27,6 +28,7 @@ export class PostgresBackend implements Backend {
     readonly images: PgImages,
     readonly texts: PgTexts,
     readonly jobs: PgJobs,
+    readonly staging: PgStaging,
     private readonly info: IndexInfo,
     private readonly database: string,
     private readonly logger: Logger | undefined
@@ -97,6 +99,6 @@ export async function openPostgresBackend (opts: PostgresBackendOptions, identit
   // the plain search's ef_search as a session default: one round trip per search instead of three
   const pool = createPool(opts.databaseUrl, opts.poolSize ?? 10, opts.logger, sessionSettings(efSearch))
   const info: IndexInfo = { kind: `pgvector hnsw (${vectorType})`, M: prepared.index.M, efConstruction: prepared.index.efConstruction, efSearch, capacity: null }
-  return new PostgresBackend(pool, new PgImages(pool, settings('images')), new PgTexts(pool, settings('texts')), new PgJobs(pool), info,
+  return new PostgresBackend(pool, new PgImages(pool, settings('images')), new PgTexts(pool, settings('texts')), new PgJobs(pool), new PgStaging(pool), info,
     describeDatabase(opts.databaseUrl), opts.logger)
 }

@@ -81,9 +81,9 @@ export class PgJobs implements JobStore {
     })
   }
 
-  async pending (id: string, limit: number): Promise<Array<{ seq: number, item: JobItem }>> {
+  async pending (id: string, limit: number, afterSeq = -1): Promise<Array<{ seq: number, item: JobItem }>> {
     const r = await this.pool.query<{ seq: number, item: JobItem }>(
-      "SELECT seq, item FROM job_items WHERE job_id = $1 AND status = 'pending' ORDER BY seq LIMIT $2", [id, limit])
+      "SELECT seq, item FROM job_items WHERE job_id = $1 AND status = 'pending' AND seq > $3 ORDER BY seq LIMIT $2", [id, limit, afterSeq])
     return r.rows.map((row) => ({ seq: row.seq, item: row.item }))
   }
 

@@ -48,8 +48,8 @@ export class SqliteJobs implements JobStore {
     this.store.transaction(() => { this.store.jobs.expand(id, items) })
   }
 
-  async pending (id: string, limit: number): Promise<Array<{ seq: number, item: JobItem }>> {
-    return this.store.jobs.pending(id, limit)
+  async pending (id: string, limit: number, afterSeq = -1): Promise<Array<{ seq: number, item: JobItem }>> {
+    return this.store.jobs.pending(id, limit, afterSeq)
   }
 
   async complete (progress: JobProgress): Promise<void> {

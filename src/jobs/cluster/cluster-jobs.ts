@@ -1,0 +1,72 @@
+/**
+ * The API side of cluster mode: jobs are stored in PostgreSQL and queued in its index queue, and
+ * any worker process (this one too, unless INDEX_WORKER=off) runs them. Every replica answers for
+ * every job: progress, cancel and the list live in the database, not in a process.
+ */
+import type { JobItem, JobStore, NewJob, UploadStaging } from '../../backends/ports.js'
+import { isTerminal, type JobView } from '../../types.js'
+import type { JobExecutor } from '../job-executor.js'
+import { uploadItems, type UploadFile } from '../staging.js'
+import type { IndexQueue } from './index-queue.js'
+import type { IndexWorker } from './index-worker.js'
+
+/** how often waitFor reads the job (it may finish on any machine, so there is nothing to listen to) */
+const WAIT_POLL_MS = 250
+/** what a staged upload job's `root` says: its files are rows, not a folder */
+export const STAGED_ROOT = 'postgresql:staged_uploads'
+
+export class ClusterJobs implements JobExecutor {
+  private closed = false
+
+  constructor (
+    private readonly queue: IndexQueue,
+    private readonly jobs: JobStore,
+    private readonly staging: UploadStaging,
+    /** this process's own worker, when it processes index work too */
+    private readonly worker: IndexWorker | undefined
+  ) {}
+
+  async start (): Promise<void> {
+    this.worker?.start()
+  }
+
+  async submit (job: NewJob): Promise<void> {
+    await this.jobs.create(job)
+    // a crash right here leaves the job queued without a plan: the workers' sweep queues it
+    await this.queue.sendPlan(job.id)
+    this.worker?.wake()
+  }
+
+  async stageUploads (jobId: string, files: UploadFile[]): Promise<{ root: string, items: JobItem[] }> {
+    const items = uploadItems(files)
+    await this.staging.put(jobId, files.map((f, i) => ({ path: items[i]!.path, bytes: f.bytes })))
+    return { root: STAGED_ROOT, items }
+  }
+
+  async unstage (jobId: string): Promise<void> {
+    await this.staging.remove(jobId).catch(() => {})
+  }
+
+  /** Marks the job cancelled; every worker skips its remaining batches (those in hand finish). */
+  async cancel (id: string): Promise<JobView | undefined> {
+    if (await this.jobs.setStatusUnlessTerminal(id, 'cancelled')) {
+      const job = await this.jobs.get(id)
+      if (job?.kind === 'upload') await this.staging.remove(id).catch(() => {})
+    }
+    return await this.jobs.view(id)
+  }
+
+  async waitFor (id: string): Promise<JobView | undefined> {
+    for (;;) {
+      const view = await this.jobs.view(id)
+      if (view === undefined || isTerminal(view.status) || this.closed) return view
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS))
+    }
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    await this.worker?.close()
+    await this.queue.close()
+  }
+}
