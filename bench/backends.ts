@@ -182,8 +182,9 @@ export async function backendsSection (opts: BenchOptions, embeddings: PoolEmbed
       targets,
       notes: [
         'The store tables are at the backend level (no services, no HTTP); the HTTP table runs the real server on the same stores, with the text encoder in the path.',
+        'The HTTP run uses one efSearch for both: the smallest at which both reach the recall bar. pgvector needs a larger efSearch than hnswlib for the same recall here, so at each one\'s own cheapest efSearch the embedded backend would gain; its backend-level QPS at that point is in the search table.',
         `A throwaway cluster runs with fsync and synchronous_commit off, which flatters PostgreSQL's write figures; search figures are unaffected.`,
-        'PostgreSQL answers over a socket with three round trips per search (BEGIN + SET LOCALs, the query, COMMIT); hnswlib answers in-process, one search at a time on the event loop, so several at once do not add up there. Over HTTP the text encoder\'s time comes on top of both, so the ratio there is closer to 1.',
+        'PostgreSQL answers over a socket: one statement for a plain search (ef_search is a session setting), three round trips for a filtered one (BEGIN + SET LOCALs, the query, COMMIT); hnswlib answers in-process, one search at a time on the event loop, so several at once do not add up there. Over HTTP the text encoder\'s time comes on top of both, so the ratio there is closer to 1.',
         'The embedded backend filters inside the hnswlib walk, reading each visited row\'s metadata from SQLite, and a 1% filter makes the walk visit most of the graph; PostgreSQL reads the few matching rows through the GIN index and sorts them exactly.',
         `QPS is the median of ${PASSES} passes over the queries; recall is from the first.`,
         'halfvec rows: the candidates come from the half-precision index and are re-ordered by the float32 column, so the scores are exact and the recall difference is all in which candidates the index finds.'
