@@ -302,10 +302,11 @@ describe('the search page', { skip: noBrowser }, () => {
     await explain.waitFor({ state: 'visible' })
     assert.equal(await explain.locator('li').count(), 3)
     await page.waitForTimeout(300) // the tooltip fades in
-    // docs/ is only rewritten on request (or when missing); otherwise the shot goes to the temp dir
+    // docs/ is only rewritten on request (or when missing); otherwise the shot goes to this run's own
+    // temp folder (a fixed /tmp path may belong to another user's earlier run)
     const target = process.env.UPDATE_SCREENSHOT === '1' || !existsSync(SCREENSHOT)
       ? SCREENSHOT
-      : path.join(os.tmpdir(), 'align-search-screenshot.png')
+      : path.join(tmp, 'screenshot.png')
     mkdirSync(path.dirname(target), { recursive: true })
     await page.screenshot({ path: target })
     assert.deepEqual(errors, [])
