@@ -94,10 +94,12 @@ export class IndexQueue {
     })
     await boss.start()
     try {
-      await boss.createQueue(QUEUES.failed, { name: QUEUES.failed, retryLimit: RETRY_LIMIT })
-      for (const name of [QUEUES.plan, QUEUES.batch]) {
-        await boss.createQueue(name, { name, retryLimit: RETRY_LIMIT, retryDelay: RETRY_DELAY_S, deadLetter: QUEUES.failed })
-      }
+      await oneAtATime(opts.databaseUrl, async () => {
+        await boss.createQueue(QUEUES.failed, { name: QUEUES.failed, retryLimit: RETRY_LIMIT })
+        for (const name of [QUEUES.plan, QUEUES.batch]) {
+          await boss.createQueue(name, { name, retryLimit: RETRY_LIMIT, retryDelay: RETRY_DELAY_S, deadLetter: QUEUES.failed })
+        }
+      })
     } catch (err) {
       await boss.stop({ graceful: false }).catch(() => {})
       throw err
@@ -214,4 +216,27 @@ function messageOf (output: unknown): string | undefined {
   const o = output as { message?: unknown, value?: { message?: unknown } } | null | undefined
   const m = o?.message ?? o?.value?.message
   return typeof m === 'string' ? m : undefined
+}
+
+/** advisory lock key of queue creation (distinct from node-pg-migrate's) */
+const CREATE_QUEUES_LOCK = '7423991052018744001'
+
+/**
+ * Runs `fn` while this process holds a session advisory lock on its own connection. pg-boss's
+ * createQueue deadlocks (40P01) when processes that start together create the same queues at
+ * once (seen in the cluster test: two workers started side by side), so they take turns.
+ */
+async function oneAtATime (databaseUrl: string, fn: () => Promise<void>): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'align-search queue setup' })
+  await client.connect()
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [CREATE_QUEUES_LOCK])
+    try {
+      await fn()
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [CREATE_QUEUES_LOCK]).catch(() => {})
+    }
+  } finally {
+    await client.end().catch(() => {})
+  }
 }

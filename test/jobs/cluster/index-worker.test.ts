@@ -98,4 +98,14 @@ describe('index workers of one queue', { timeout: TIMEOUT.server, ...(skip === u
     assert.equal(tries, 6, 'tried once and retried five times')
     assert.match(view?.errors.map((e) => e.error).join('\n') ?? '', /batch 0 \(items 0–1\) failed on every try: the disk is on fire/)
   })
+
+  // pg-boss's createQueue deadlocked (40P01) when two workers started side by side (seen in CI's cluster test)
+  it('the queue opens on a fresh database from several processes at once, five times over', async (t) => {
+    if (!('url' in pgServer) || !pgServer.multiConnection) { t.skip('needs fresh databases of its own'); return }
+    for (let round = 0; round < 5; round++) {
+      const url = await pgServer.newDatabase()
+      const queues = await Promise.all(Array.from({ length: 4 }, async () => await IndexQueue.open({ databaseUrl: url, retryAfterMs: RETRY_AFTER_MS, logger })))
+      for (const q of queues) await q.close()
+    }
+  })
 })
