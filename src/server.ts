@@ -6,21 +6,13 @@
  */
 import { pino } from 'pino'
 import { buildApp } from './app.js'
-import { ConfigError, ensureDirs, loadConfig, type Config } from './config.js'
+import { ensureDirs, type Config } from './config.js'
+import { readConfigOrExit } from './read-config.js'
 import { onStopSignals, type StopSignal } from './stop-signals.js'
 import { DataDirBusyError, lockDataDir, type DataDirLock } from './storage/index.js'
 
 const SHUTDOWN_GRACE_MS = 30_000
 
-function readConfig (): Config {
-  try {
-    return loadConfig()
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    pino({ base: undefined }).fatal({ problems: err.problems }, err.message)
-    process.exit(78) // EX_CONFIG
-  }
-}
 
 /** this process's hold on DATA_DIR, or exit with a message naming the process that has it */
 function lockOrExit (config: Config): DataDirLock {
@@ -34,7 +26,7 @@ function lockOrExit (config: Config): DataDirLock {
 }
 
 async function main (): Promise<void> {
-  const config = readConfig()
+  const config = readConfigOrExit()
   const logger = pino({ level: config.logLevel, redact: ['req.headers.authorization'] })
   ensureDirs(config)
   const lock = lockOrExit(config)

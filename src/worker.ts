@@ -8,7 +8,8 @@
  * a second signal (not npm's echo of the first: stop-signals.ts) exits at once.
  */
 import { pino } from 'pino'
-import { ConfigError, loadConfig, toServicesConfig, type Config } from './config.js'
+import { toServicesConfig } from './config.js'
+import { readConfigOrExit } from './read-config.js'
 import { openIndexWorker, WorkerNeedsDatabaseError, type IndexWorkerProcess } from './services/open-index-worker.js'
 import { isUnreachable } from './services/open-when-reachable.js'
 import { onStopSignals, type StopSignal } from './stop-signals.js'
@@ -19,18 +20,9 @@ const SHUTDOWN_GRACE_MS = 30_000
 const RETRY_FIRST_MS = 1000
 const RETRY_MAX_MS = 30_000
 
-function readConfig (): Config {
-  try {
-    return loadConfig()
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    pino({ base: undefined }).fatal({ problems: err.problems }, err.message)
-    process.exit(78) // EX_CONFIG
-  }
-}
 
 async function main (): Promise<void> {
-  const config = readConfig()
+  const config = readConfigOrExit()
   const logger = pino({ level: config.logLevel }).child({ role: 'worker' })
   if (config.database === undefined) {
     logger.fatal(new WorkerNeedsDatabaseError().message)

@@ -6,9 +6,9 @@ import { openBackend } from '../backends/open-backend.js'
 import type { Backend, BackendHealth } from '../backends/ports.js'
 import type { BatchEvent, IndexWorker } from '../jobs/cluster/index-worker.js'
 import type { IndexQueue } from '../jobs/cluster/index-queue.js'
-import { loadEncoder } from '../ml/index.js'
 import type { Logger } from '../types.js'
 import type { ServicesConfig } from './config.js'
+import { loadConfiguredEncoder } from './load-encoder.js'
 import type { Core } from './core.js'
 import { indexWorker, openIndexQueue } from './open-cluster-jobs.js'
 
@@ -33,15 +33,7 @@ export class WorkerNeedsDatabaseError extends Error {
 /** Opens the encoder, the backend and the queue, and starts working. */
 export async function openIndexWorker (config: ServicesConfig, logger: Logger, onBatch?: (e: BatchEvent) => void): Promise<IndexWorkerProcess> {
   if (config.database === undefined) throw new WorkerNeedsDatabaseError()
-  const encoder = await (config.loadEncoder ?? loadEncoder)({
-    modelDir: config.modelDir,
-    executionProvider: config.executionProvider,
-    workers: config.encoderWorkers,
-    threads: config.encoderThreads,
-    maxImagePixels: config.maxImagePixels,
-    ...(config.indexJobNice === undefined ? {} : { backgroundNice: config.indexJobNice }),
-    logger
-  })
+  const encoder = await loadConfiguredEncoder(config, logger)
   const opened: { backend?: Backend, queue?: IndexQueue } = {}
   try {
     opened.backend = await (config.openBackend ?? openBackend)(config, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim }, logger)

@@ -8,11 +8,11 @@ import type { Backend, NewJob } from '../backends/ports.js'
 import { BadRequestError, NotReadyError } from '../errors.js'
 import { MAX_EMBED_IMAGES, MAX_EMBED_TEXTS } from '../limits.js'
 import { resolveJobSource, type UploadFile } from '../jobs/index.js'
-import { loadEncoder } from '../ml/index.js'
 import { idProblem } from '../storage/ids.js'
 import type { Logger } from '../types.js'
 import { classify } from './classify.js'
 import type { ServicesConfig } from './config.js'
+import { loadConfiguredEncoder } from './load-encoder.js'
 import { isPlainObject, type Core } from './core.js'
 import { markDemoPoolQueued, planDemoPool } from './demo-pool.js'
 import { ingestImages } from './ingest-images.js'
@@ -31,16 +31,7 @@ const TEXT_POOL_BATCH = 256
  * demo pool. Resolves when search is ready.
  */
 export async function openServices (config: ServicesConfig, logger: Logger): Promise<Services> {
-  const load = config.loadEncoder ?? loadEncoder
-  const encoder = await load({
-    modelDir: config.modelDir,
-    executionProvider: config.executionProvider,
-    workers: config.encoderWorkers,
-    threads: config.encoderThreads,
-    maxImagePixels: config.maxImagePixels,
-    ...(config.indexJobNice === undefined ? {} : { backgroundNice: config.indexJobNice }),
-    logger
-  })
+  const encoder = await loadConfiguredEncoder(config, logger)
   let backend: Backend
   try {
     backend = await (config.openBackend ?? openBackend)(config, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim }, logger)
