@@ -1,5 +1,5 @@
 /**
- * The demo pool (demo/pool/*.png, held out from training) as benchmark data: its files, labels,
+ * The demo pool (demo/pool/*.png, styles the shipped model was trained on) as benchmark data: its files, labels,
  * and its embeddings under the project encoder, cached in bench/out/cache by model and pool.
  */
 import { createHash } from 'node:crypto'

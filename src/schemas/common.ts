@@ -59,7 +59,7 @@ export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength:
 export type IdParamsT = Static<typeof IdParams>
 
 /** The name of the model that produced a response. */
-export const ModelName = Type.String({ description: 'model id from the model folder config.json', examples: ['align-mini-v2'] })
+export const ModelName = Type.String({ description: 'model id from the model folder config.json', examples: ['align-mini-v3'] })
 
 /** A base64 image: plain base64 (standard or URL-safe alphabet) or a data: URL. */
 export const Base64Image = Type.String({

@@ -1,5 +1,6 @@
 /**
- * Behavioural checks of the real default model on held-out emoji (demo/pool, never trained on):
+ * Behavioural checks of the real default model on the demo pool (demo/pool; the shipped model saw these styles,
+ * the selection run in its model card did not):
  * the product's promises, text → image and image + text → image.
  */
 import assert from 'node:assert/strict'

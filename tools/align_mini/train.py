@@ -25,7 +25,7 @@ from data import Batches, add_modifier_texts, load_corpus, to_pixels
 from model import AlignMini, contrastive_loss
 from tokenizer import WordPiece, build_vocab, save as save_tokenizer
 
-SIZE, MAX_LEN, DIM = 48, 32, 256
+MAX_LEN, DIM = 32, 256
 HELD_OUT_EMOJI = ["twemoji", "emojione", "emojione-monotone"]
 HELD_OUT_ICONS = ["tabler", "carbon", "fa6-solid"]
 EVERYDAY = os.path.join(os.path.dirname(__file__), "../../test/fixtures/everyday-words.json")
@@ -49,6 +49,7 @@ def main():
     ap.add_argument("--emoji-weight", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--size", type=int, default=48, help="image input in pixels; the corpus must be rasterized at it (CORPUS_SIZE)")
     ap.add_argument("--text-tower", choices=["bag", "bert"], default="bag")
     ap.add_argument("--captions", choices=["v2", "rich"], default="v2", help="caption recipe, see captions.py (v2 = the shipped model's; rich is measured in selection runs)")
     ap.add_argument("--piece-dropout", type=float, default=0.0, help="share of words trained as their sub-word pieces")
@@ -64,7 +65,7 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # without it CPU training here slowed fourfold after a few hundred steps
-    meta, images = load_corpus(args.corpus, SIZE)
+    meta, images = load_corpus(args.corpus, args.size)
     add_modifier_texts(meta)
     captions = Captions(meta, args.captions)
     train_texts = [t for m in meta if args.train_on_all or not m["heldOut"] for t in captions.all_texts(m)]
@@ -114,7 +115,7 @@ def main():
     training = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "emoji_weight": args.emoji_weight,
                 "minutes": round((time.time() - t0) / 60, 1), "threads": args.threads,
                 "train_images": int(len(batches.train)), "vocab": len(vocab), "torch": torch.__version__,
-                "text_tower": args.text_tower, "seconds_per_step": round((time.time() - t0) / args.steps, 3),
+                "text_tower": args.text_tower, "size": args.size, "seconds_per_step": round((time.time() - t0) / args.steps, 3),
                 "captions": args.captions, "piece_dropout": args.piece_dropout, "pieces": args.pieces, "train_on_all": args.train_on_all}
     if previous:
         phases = previous.get("phases", [dict(previous)]) + [dict(training)]
@@ -179,7 +180,8 @@ def export(model, tok, vocab, meta, images, out, metrics):
     # torch.onnx.export restores each wrapper's own mode afterwards; a fresh wrapper is in training mode,
     # which would put BatchNorm back on batch statistics for the reference pass below.
     vision, text = Vision(model).eval(), Text(model).eval()
-    x = torch.zeros(2, 3, SIZE, SIZE)
+    size = images.shape[1]
+    x = torch.zeros(2, 3, size, size)
     torch.onnx.export(vision, (x,), f"{out}/vision.onnx", input_names=["pixel_values"], output_names=["image_embeds"],
                       dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}}, opset_version=17)
     ids = torch.ones(2, 8, dtype=torch.long)
@@ -188,12 +190,12 @@ def export(model, tok, vocab, meta, images, out, metrics):
                       opset_version=17)
     save_tokenizer(vocab, MAX_LEN, f"{out}/tokenizer.json")
     with open(f"{out}/preprocessor_config.json", "w") as f:
-        json.dump({"image_processor_type": "EfficientNetImageProcessor", "do_resize": True, "size": {"height": SIZE, "width": SIZE},
-                   "resample": 2, "do_center_crop": False, "crop_size": {"height": SIZE, "width": SIZE}, "do_rescale": True,
+        json.dump({"image_processor_type": "EfficientNetImageProcessor", "do_resize": True, "size": {"height": size, "width": size},
+                   "resample": 2, "do_center_crop": False, "crop_size": {"height": size, "width": size}, "do_rescale": True,
                    "rescale_factor": 1 / 127.5, "rescale_offset": True, "do_normalize": False, "image_mean": [0.5, 0.5, 0.5],
                    "image_std": [0.5, 0.5, 0.5], "include_top": False, "background": [255, 255, 255]}, f, indent=2)
     with open(f"{out}/config.json", "w") as f:
-        json.dump({"name": "align-mini", "model_id": "align-mini-v2", "embedding_dim": DIM, "max_text_length": MAX_LEN,
+        json.dump({"name": "align-mini", "model_id": "align-mini-v3", "embedding_dim": DIM, "max_text_length": MAX_LEN,
                    "temperature": float(model.temperature()), "prompt_template": "an icon of {}", "uses_token_type_ids": False,
                    "license": "CC-BY-4.0", "source": "trained from scratch by tools/train-align-mini.sh on licensed @iconify/json sets; see README.md"}, f, indent=2)
     with open(f"{out}/metrics.json", "w") as f:
