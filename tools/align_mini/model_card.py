@@ -152,9 +152,10 @@ def selection_section(w, model_dir, shipped_steps):
     runs = [json.loads(l) for l in open(path) if l.strip()]
     t = runs[0]["training"]
     w("### Selection run: recipes side by side, styles held out\n")
-    w(f"Each recipe trained with the same budget ({t['steps']} steps of batch {t['batch']}, seed {t['seed']}, {t['threads']} threads) "
+    w(f"Each recipe trained with the same budget ({t['steps']} steps of batch {t['batch']}, seed {t['seed']}, {t['threads']} thread{'s' if t['threads'] != 1 else ''} each, run side by side) "
       "on every set except the held-out ones, then measured on the held-out emoji sets (twemoji, emojione, emojione-monotone; "
-      "unweighted mean over the three). Re-run with `STEPS=" + str(t["steps"]) + " bash tools/select-recipe.sh`. "
+      "unweighted mean over the three). Re-run with `for r in v2 rich rich-pieces rich-64; do RECIPES=$r THREADS=1 STEPS=" + str(t["steps"])
+      + " bash tools/select-recipe.sh & done; wait` (rich-64 needs the 64 px corpus, see the script). "
       "Recipes: **v2** = v2's captions (composed alt-texts); **rich** = the label, single alts (CLDR keywords, shortcodes, icon "
       "aliases) and varied prompts; **rich-pieces** = rich, with 20% of words trained as their sub-word pieces; **rich-64** = rich "
       "at a 64 px image input (48 px for the others). Numbers in %; "
@@ -169,6 +170,17 @@ def selection_section(w, model_dir, shipped_steps):
     w("| *target* | | " + " | ".join(f"≥ {100 * TARGETS[k]:.0f}" if k in TARGETS else "" for k in keys) + " |")
     for r in runs:
         w(f"| {r['recipe']} | {r['training']['minutes']} | " + " | ".join(f"{100 * r['headline'][k]:.1f}" for k in keys) + " |")
+    base = next((r for r in runs if r["recipe"] == "v2"), None)
+    if base:
+        w("\nWhat each recipe gained over v2's captions, in points (same budget):\n")
+        for r in runs:
+            if r is not base:
+                w(f"- {r['recipe']}: " + ", ".join(f"{k} {100 * (r['headline'][k] - base['headline'][k]):+.1f}" for k in keys) + ".")
+    w("\nHow the shipped recipe was chosen: the best everyday success@5 among the recipes at the 48 px input; a larger input is "
+      "taken only where its gain outweighs its cost in training time per step and in image encode time (about (size/48)² as many pixels)."
+      + "".join(f" {r['recipe']} took {r['training']['minutes'] / base['training']['minutes']:.2f}× v2's wall minutes side by side, "
+                "though it ran its last steps alone, on more CPU, after the others had finished." for r in runs
+                if base and r["training"].get("size", 48) != 48) + "\n")
     w("\n#### Everyday words (selection run, held-out styles)\n")
     w("Words and short phrases as people type them (`test/fixtures/everyday-words.json`: dog, pizza, red car, coffee, birthday cake, "
       "thumbs up…) against each whole held-out set; a hit is an image whose CLDR name the query accepts. Success@1 / @5 in %:\n")
