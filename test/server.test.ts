@@ -118,7 +118,7 @@ describe('the server process', {
 
   it('ranks the matching image first (text → image, image → image)', async () => withServer(async (server) => {
     const hint = 'align-mini ranked the wrong image first: is models/align-mini a trained model? (see its metrics.json)'
-    // not "a pizza": twemoji's pizza is one of align-mini's known misses on that unseen style (its model card, Limits)
+    // not "a pizza": twemoji's pizza was a known miss of align-mini v2, which had not seen that style
     for (const [q, want] of [['a cat', 'twemoji-cat-face'], ['a car', 'twemoji-automobile']]) {
       const body = await (await fetch(`${server.url}/v1/search?q=${encodeURIComponent(q ?? '')}&k=3`)).json() as any
       assert.equal(body.results[0].id, want, `${hint}\n"${q}" → ${JSON.stringify(body.results)}`)

@@ -17,9 +17,9 @@ const POOL = 'demo/pool'
 const MANIFEST = path.join(POOL, 'manifest.jsonl')
 const WORDS = 'test/fixtures/everyday-words.json'
 const TOP = 5
-// align-mini v2 (trained without these styles) measured 63/112 = 0.563 here; the threshold sits a little
-// below it so a retrained model's noise does not fail the suite. Raise it with a model that does better.
-const MIN_PASS_RATE = 0.5
+// align-mini v3 (trained on these styles too) measured 78/112 = 0.696 here, v2 (without them) 63/112 = 0.563;
+// the threshold sits a little below v3 so a retrained model's noise does not fail the suite.
+const MIN_PASS_RATE = 0.65
 
 interface PoolEntry { file: string, label: string, set: string }
 interface Query { q: string, labels: string[] }

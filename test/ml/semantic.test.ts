@@ -15,6 +15,8 @@ import { TIMEOUT } from '../helpers/timeouts.js'
 const MODEL_DIR = 'models/align-mini'
 const POOL = 'demo/pool'
 const MANIFEST = path.join(POOL, 'manifest.jsonl')
+// measured on the demo pool's twemoji: align-mini v3 112/132 = 0.848, v2 108/132 = 0.818; a retrained model's noise fits above 0.75
+const MIN_WORD_PAIR_RATE = 0.75
 
 interface PoolEntry { file: string, label: string, set: string }
 
@@ -88,14 +90,38 @@ describe('semantic search with the default model', { timeout: TIMEOUT.model, ski
     assert.ok(rate >= 0.5, `modified emoji first in ${hits.filter(Boolean).length}/${hits.length} queries`)
   })
 
-  test('image("cat face") + text("crying") ranks the crying cat higher than the image alone does', async () => {
+  /** (base, extra words, variant) where the variant's name is the base's plus 1 to 3 words: "dog" + "guide" → "guide dog". */
+  function wordPairs (labels: string[]): Array<[string, string, string]> {
+    const words = new Map(labels.map((l) => [l, l.split(/[^a-z0-9]+/).filter(Boolean)]))
+    const pairs: Array<[string, string, string]> = []
+    for (const b of labels) {
+      for (const v of labels) {
+        const wb = words.get(b)!
+        const wv = words.get(v)!
+        const extra = wv.filter((w) => !wb.includes(w))
+        if (b !== v && !b.includes(':') && !v.includes(':') && wb.every((w) => wv.includes(w)) && extra.length > 0 && extra.length <= 3 && wv.length === wb.length + extra.length) pairs.push([b, extra.join(' '), v])
+      }
+    }
+    return pairs
+  }
+
+  test('image(base) + text(extra words) ranks the variant higher than the image alone (or keeps it first), for most such pairs in the pool', async () => {
     const labels = [...twemoji.keys()]
+    const pairs = wordPairs(labels)
+    assert.ok(pairs.length >= 20, `pairs: ${pairs.length}`)
     const gallery = await embedLabels(labels)
-    const base = gallery.get('cat face')!
-    const [mod] = await enc.encodeTexts(['crying'])
-    gallery.delete('cat face')
-    const alone = ranked(base, gallery).indexOf('crying cat')
-    const withText = ranked(l2normalize(weightedSum([base, mod!])), gallery).indexOf('crying cat')
-    assert.ok(withText < alone, `rank of "crying cat": image alone ${alone + 1}, image + "crying" ${withText + 1}`)
+    const mods = await enc.encodeTexts(pairs.map((p) => p[1]))
+    const misses: string[] = []
+    pairs.forEach(([base, extra, variant], i) => {
+      // the query image itself is not an answer (as in tools/align_mini/evaluate.py)
+      const others = new Map([...gallery].filter(([l]) => l !== base))
+      const alone = ranked(gallery.get(base)!, others).indexOf(variant)
+      const withText = ranked(l2normalize(weightedSum([gallery.get(base)!, mods[i]!])), others).indexOf(variant)
+      // a variant already first cannot rank higher: keeping it first counts
+      if (!(withText < alone || withText === 0)) misses.push(`${base} + "${extra}" → ${variant} (${alone + 1} → ${withText + 1})`)
+    })
+    const rate = 1 - misses.length / pairs.length
+    console.log(`# image + extra words, variant ranked higher: ${pairs.length - misses.length}/${pairs.length} = ${rate.toFixed(3)}; not: ${misses.slice(0, 10).join('; ')}`)
+    assert.ok(rate >= MIN_WORD_PAIR_RATE, `variant ranked higher in ${pairs.length - misses.length}/${pairs.length} pairs; not: ${misses.join('; ')}`)
   })
 })
