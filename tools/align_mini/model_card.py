@@ -74,7 +74,7 @@ def main():
             ar = r["arithmetic"].get("twemoji", {}).get("image+text", {}).get("R@1")
             w(f"| {r['text_tower']} | {r.get('seconds_per_step', float('nan')):.2f} | {cells} | {'' if ar is None else f'{100 * ar:.1f}'} |")
         w("")
-    selection_section(w, args.model_dir, tr["steps"])
+    selection_section(w, args.model_dir, tr)
     all_seen = tr.get("train_on_all", False)
     if all_seen:
         w("## Evaluation of the shipped model\n")
@@ -144,7 +144,7 @@ def main():
 TARGETS = {"text→image R@1": 0.40, "text→image R@10": 0.75, "image→image R@10": 0.80, "arithmetic R@1": 0.55, "everyday success@5": 0.85}
 
 
-def selection_section(w, model_dir, shipped_steps):
+def selection_section(w, model_dir, shipped):
     """The recipes tried with the held-out styles held out, side by side (tools/select-recipe.sh)."""
     path = f"{model_dir}/selection-runs.jsonl"
     if not os.path.exists(path):
@@ -152,24 +152,26 @@ def selection_section(w, model_dir, shipped_steps):
     runs = [json.loads(l) for l in open(path) if l.strip()]
     t = runs[0]["training"]
     w("### Selection run: recipes side by side, styles held out\n")
-    w(f"Each recipe trained with the same budget ({t['steps']} steps of batch {t['batch']}, seed {t['seed']}, {t['threads']} thread{'s' if t['threads'] != 1 else ''} each, run side by side) "
+    w(f"Each recipe trained with the same budget ({t['steps']} steps of batch {t['batch']}, seed {t['seed']}; the 1-thread runs side by side, the 2-thread run alone afterwards) "
       "on every set except the held-out ones, then measured on the held-out emoji sets (twemoji, emojione, emojione-monotone; "
       "unweighted mean over the three). Re-run with `for r in v2 rich rich-pieces rich-64; do RECIPES=$r THREADS=1 STEPS=" + str(t["steps"])
-      + " bash tools/select-recipe.sh & done; wait` (rich-64 needs the 64 px corpus, see the script). "
+      + " bash tools/select-recipe.sh & done; wait`, then `RECIPES=v2-64 THREADS=2 STEPS=" + str(t["steps"]) + " bash tools/select-recipe.sh` "
+      "(the 64 px recipes need the 64 px corpus, see the script). "
       "Recipes: **v2** = v2's captions (composed alt-texts); **rich** = the label, single alts (CLDR keywords, shortcodes, icon "
       "aliases) and varied prompts; **rich-pieces** = rich, with 20% of words trained as their sub-word pieces; **rich-64** = rich "
-      "at a 64 px image input (48 px for the others). Numbers in %; "
+      "at a 64 px image input (48 px for the others); **v2-64** = v2 at 64 px. Numbers in %; "
       "the target row is issue 15's.\n")
+    shipped_steps = shipped["steps"]
     if t["steps"] < shipped_steps:
-        w(f"The selection budget is {t['steps']} steps against the shipped model's {shipped_steps}: four recipes at the full budget "
+        w(f"The selection budget is {t['steps']} steps against the shipped model's {shipped_steps}: the recipes at the full budget "
           "would take over three hours on this 2-core machine. Absolute numbers are therefore lower than a full-budget held-out run "
           "would give; for scale, v2 trained for 5000 steps with these sets held out (the previous shipped model) measured "
           "text → image R@1 22.5 / R@10 55.8 and arithmetic R@1 30.9 (no image → image or everyday numbers were taken then).\n")
     keys = list(TARGETS) + ["image→image R@1", "everyday success@1"]
-    w("| recipe | minutes | " + " | ".join(keys) + " |\n|---|---|" + "---|" * len(keys))
-    w("| *target* | | " + " | ".join(f"≥ {100 * TARGETS[k]:.0f}" if k in TARGETS else "" for k in keys) + " |")
+    w("| recipe | threads | minutes | " + " | ".join(keys) + " |\n|---|---|---|" + "---|" * len(keys))
+    w("| *target* | | | " + " | ".join(f"≥ {100 * TARGETS[k]:.0f}" if k in TARGETS else "" for k in keys) + " |")
     for r in runs:
-        w(f"| {r['recipe']} | {r['training']['minutes']} | " + " | ".join(f"{100 * r['headline'][k]:.1f}" for k in keys) + " |")
+        w(f"| {r['recipe']} | {r['training']['threads']} | {r['training']['minutes']} | " + " | ".join(f"{100 * r['headline'][k]:.1f}" for k in keys) + " |")
     base = next((r for r in runs if r["recipe"] == "v2"), None)
     if base:
         w("\nWhat each recipe gained over v2's captions, in points (same budget):\n")
@@ -178,9 +180,9 @@ def selection_section(w, model_dir, shipped_steps):
                 w(f"- {r['recipe']}: " + ", ".join(f"{k} {100 * (r['headline'][k] - base['headline'][k]):+.1f}" for k in keys) + ".")
     w("\nHow the shipped recipe was chosen: the best everyday success@5 among the recipes at the 48 px input; a larger input is "
       "taken only where its gain outweighs its cost in training time per step and in image encode time (about (size/48)² as many pixels)."
-      + "".join(f" {r['recipe']} took {r['training']['minutes'] / base['training']['minutes']:.2f}× v2's wall minutes side by side, "
-                "though it ran its last steps alone, on more CPU, after the others had finished." for r in runs
-                if base and r["training"].get("size", 48) != 48) + "\n")
+      + "".join(f" {r['recipe']} ran {r['training']['seconds_per_step'] / shipped['seconds_per_step']:.2f}× the seconds per step of the "
+                f"shipped {shipped.get('size', 48)} px run, both alone on {shipped['threads']} threads." for r in runs
+                if r["training"].get("size", 48) != shipped.get("size", 48) and r["training"]["threads"] == shipped["threads"]) + "\n")
     w("\n#### Everyday words (selection run, held-out styles)\n")
     w("Words and short phrases as people type them (`test/fixtures/everyday-words.json`: dog, pizza, red car, coffee, birthday cake, "
       "thumbs up…) against each whole held-out set; a hit is an image whose CLDR name the query accepts. Success@1 / @5 in %:\n")
