@@ -4,7 +4,7 @@
 # One JSON line per recipe lands in models/align-mini/selection-runs.jsonl, which the model card tabulates.
 # On a busy machine run the recipes side by side, one thread each:
 #   for r in v2 rich rich-pieces rich-64; do RECIPES=$r THREADS=1 bash tools/select-recipe.sh & done; wait
-# Needs the corpus of `npm run model:train` (.cache/corpus), and for rich-64 the same at 64 px:
+# Needs the corpus of `npm run model:train` (.cache/corpus), and for the -64 recipes the same at 64 px:
 #   CORPUS_SIZE=64 node tools/prepare-corpus.mjs .cache/train-deps/node_modules .cache/corpus-64
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ THREADS=${THREADS:-2}
 SEED=${SEED:-1}
 PY=${PYTHON:-/usr/bin/python3}
 REPORT=${REPORT:-models/align-mini/selection-runs.jsonl}
-RECIPES=${RECIPES:-"v2 rich rich-pieces rich-64"}
+RECIPES=${RECIPES:-"v2 rich rich-pieces rich-64 v2-64"}
 for recipe in $RECIPES; do
   corpus=.cache/corpus
   case $recipe in
