@@ -8,7 +8,7 @@
 #   CORPUS_SIZE=64 node tools/prepare-corpus.mjs .cache/train-deps/node_modules .cache/corpus-64
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-400}
+STEPS=${STEPS:-1500}
 THREADS=${THREADS:-2}
 SEED=${SEED:-1}
 PY=${PYTHON:-/usr/bin/python3}
