@@ -183,6 +183,11 @@ def selection_section(w, model_dir, shipped):
       + "".join(f" {r['recipe']} ran {r['training']['seconds_per_step'] / shipped['seconds_per_step']:.2f}× the seconds per step of the "
                 f"shipped {shipped.get('size', 48)} px run, both alone on {shipped['threads']} threads." for r in runs
                 if r["training"].get("size", 48) != shipped.get("size", 48) and r["training"]["threads"] == shipped["threads"]) + "\n")
+    top = max(runs, key=lambda r: r["headline"]["everyday success@5"])
+    if top["training"].get("size", 48) != shipped.get("size", 48):
+        w(f"{top['recipe']} scored highest on everyday success@5 but is not the shipped recipe: it ran after the shipped model had "
+          f"been trained, and its {top['training'].get('size', 48)} px input costs the encode time above. It is the next recipe to try "
+          "at the full budget.\n")
     w("\n#### Everyday words (selection run, held-out styles)\n")
     w("Words and short phrases as people type them (`test/fixtures/everyday-words.json`: dog, pizza, red car, coffee, birthday cake, "
       "thumbs up…) against each whole held-out set; a hit is an image whose CLDR name the query accepts. Success@1 / @5 in %:\n")
