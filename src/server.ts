@@ -13,7 +13,6 @@ import { DataDirBusyError, lockDataDir, type DataDirLock } from './storage/index
 
 const SHUTDOWN_GRACE_MS = 30_000
 
-
 /** this process's hold on DATA_DIR, or exit with a message naming the process that has it */
 function lockOrExit (config: Config): DataDirLock {
   try {

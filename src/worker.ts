@@ -20,7 +20,6 @@ const SHUTDOWN_GRACE_MS = 30_000
 const RETRY_FIRST_MS = 1000
 const RETRY_MAX_MS = 30_000
 
-
 async function main (): Promise<void> {
   const config = readConfigOrExit()
   const logger = pino({ level: config.logLevel }).child({ role: 'worker' })

@@ -20,7 +20,6 @@ for recipe in $RECIPES; do
     v2) flags=(--captions v2) ;;
     rich) flags=(--captions rich) ;;
     rich-pieces) flags=(--captions rich --piece-dropout 0.2) ;;
-    # the same images rasterized at 64 px (CORPUS_SIZE=64 node tools/prepare-corpus.mjs … .cache/corpus-64)
     rich-64) flags=(--captions rich --size 64); corpus=.cache/corpus-64 ;;
     v2-64) flags=(--captions v2 --size 64); corpus=.cache/corpus-64 ;;
     *) echo "unknown recipe $recipe" >&2; exit 1 ;;

@@ -144,6 +144,11 @@ def main():
 TARGETS = {"text→image R@1": 0.40, "text→image R@10": 0.75, "image→image R@10": 0.80, "arithmetic R@1": 0.55, "everyday success@5": 0.85}
 
 
+def input_size(training):
+    """A run's image input in px; runs from before --size existed were all 48 px."""
+    return training.get("size", 48)
+
+
 def selection_section(w, model_dir, shipped):
     """The recipes tried with the held-out styles held out, side by side (tools/select-recipe.sh)."""
     path = f"{model_dir}/selection-runs.jsonl"
@@ -181,12 +186,12 @@ def selection_section(w, model_dir, shipped):
     w("\nHow the shipped recipe was chosen: the best everyday success@5 among the recipes at the 48 px input; a larger input is "
       "taken only where its gain outweighs its cost in training time per step and in image encode time (about (size/48)² as many pixels)."
       + "".join(f" {r['recipe']} ran {r['training']['seconds_per_step'] / shipped['seconds_per_step']:.2f}× the seconds per step of the "
-                f"shipped {shipped.get('size', 48)} px run, both alone on {shipped['threads']} threads." for r in runs
-                if r["training"].get("size", 48) != shipped.get("size", 48) and r["training"]["threads"] == shipped["threads"]) + "\n")
+                f"shipped {input_size(shipped)} px run, both alone on {shipped['threads']} threads." for r in runs
+                if input_size(r["training"]) != input_size(shipped) and r["training"]["threads"] == shipped["threads"]) + "\n")
     top = max(runs, key=lambda r: r["headline"]["everyday success@5"])
-    if top["training"].get("size", 48) != shipped.get("size", 48):
+    if input_size(top["training"]) != input_size(shipped):
         w(f"{top['recipe']} scored highest on everyday success@5 but is not the shipped recipe: it ran after the shipped model had "
-          f"been trained, and its {top['training'].get('size', 48)} px input costs the encode time above. It is the next recipe to try "
+          f"been trained, and its {input_size(top['training'])} px input costs the encode time above. It is the next recipe to try "
           "at the full budget.\n")
     w("\n#### Everyday words (selection run, held-out styles)\n")
     w("Words and short phrases as people type them (`test/fixtures/everyday-words.json`: dog, pizza, red car, coffee, birthday cake, "
