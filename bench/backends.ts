@@ -16,7 +16,7 @@ import { openPostgresBackend } from '../src/backends/postgres/open-postgres-back
 import type { PgVectorType } from '../src/backends/postgres/postgres-options.js'
 import type { Backend, BackendIdentity } from '../src/backends/ports.js'
 import { openSqliteBackend } from '../src/backends/sqlite/open-sqlite-backend.js'
-import { startTestPostgres } from '../test/helpers/postgres.js'
+import { startTestPostgres } from '../scripts/lib/postgres-server.js'
 import { groundTruthParallel } from './lib/ground-truth.js'
 import { httpTextSearch, type HttpSearchResult } from './lib/http-search.js'
 import { machineInfo } from './lib/machine.js'

@@ -14,8 +14,8 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import { pino } from 'pino'
-import { IndexQueue, QUEUES, type BatchMessage } from '../src/jobs/cluster/index-queue.js'
-import { startTestPostgres, type TestPostgres } from '../test/helpers/postgres.js'
+import { IndexQueue, QUEUES, type BatchMessage } from '../src/backends/postgres/queue/pg-index-queue.js'
+import { startTestPostgres, type TestPostgres } from '../scripts/lib/postgres-server.js'
 import { machineInfo } from './lib/machine.js'
 import { startServer, waitFor, type ServerHandle } from './lib/server-process.js'
 import { fmt, median, ratio } from './lib/stats.js'
@@ -73,7 +73,7 @@ async function runWay (way: Way, opts: BenchOptions, db: TestPostgres, postmaste
     await ready(api)
     const workers = way === '1 worker' ? 1 : way === '2 workers' ? 2 : 0
     for (let i = 0; i < workers; i++) {
-      procs.push(await startServer({ ...env, DATA_DIR: path.join(dataDir, `worker-${i}`) }, logs(`worker-${i}`), [], { entry: 'src/worker.ts', portVar: 'WORKER_PORT' }))
+      procs.push(await startServer({ ...env, DATA_DIR: path.join(dataDir, `worker-${i}`) }, logs(`worker-${i}`), [], { entry: 'dist/main/worker.js', portVar: 'WORKER_PORT' }))
     }
     await Promise.all(procs.map(ready))
     const roots = [process.pid, ...(postmaster === undefined || url === '' ? [] : [postmaster])]

@@ -23,7 +23,7 @@ const PER_100K = 100_000
 const MMAP_THRESHOLD = 65536
 
 async function child (p: ChildParams): Promise<ChildResult> {
-  const { HnswIndex } = await import('../src/index/hnsw-index.js')
+  const { HnswIndex } = await import('../src/backends/sqlite/hnsw/hnsw-index.js')
   // the growth path the service takes: start small, double when full
   const index = HnswIndex.create(p.dim, { M: p.M, efConstruction: p.efConstruction })
   const raw = await readFile(p.baseFile)

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import pg from 'pg'
-import { startTestPostgres } from '../test/helpers/postgres.js'
+import { startTestPostgres } from '../scripts/lib/postgres-server.js'
 import { machineInfo } from './lib/machine.js'
 import { fmt } from './lib/stats.js'
 import type { BenchOptions, Cell, SectionResult } from './lib/types.js'

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import autocannon, { type Result } from 'autocannon'
-import { INSERT_SLICE_MS } from '../src/index/index.js'
+import { INSERT_SLICE_MS } from '../src/backends/sqlite/hnsw/index.js'
 import { DEFAULT_BACKGROUND_NICE } from '../src/ml/background-encoder.js'
 import { DEFAULT_MAX_VISION_BATCH } from '../src/ml/worker-pool.js'
 import { machineInfo } from './lib/machine.js'
@@ -115,7 +115,7 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
   const started = performance.now()
   const machine = machineInfo()
   const base = { id: 'service', title: 'Service under load: text search, idle and during indexing', machine, dataset: '', params: {}, tables: [], targets: [], notes: [] }
-  if (!existsSync('src/server.ts')) return { ...base, skipped: 'src/server.ts does not exist yet', wallMs: performance.now() - started }
+  if (!existsSync('dist/main/server.js')) return { ...base, skipped: 'dist/main/server.js is not built (npm run build)', wallMs: performance.now() - started }
 
   const pool = await readPool(opts.poolDir)
   // the service stores each content once, so the pool is indexed when this many images are searchable
@@ -187,7 +187,7 @@ export async function serviceSection (opts: BenchOptions, log: (m: string) => vo
     return {
       ...base,
       dataset: `demo pool (${images} images, ${texts} label texts) indexed at start; queries: ${queries.length} texts from pool labels in ${TEMPLATES.length} phrasings; indexing job over ${jobFiles} variants of pool images (PNG 128 px and JPEG 256 px, distinct hashes)`,
-      params: { 'window s': opts.duration, connections: CONNECTIONS, 'request rates': `${FRACTIONS.map((f) => `${f * 100}%`).join(', ')} of max`, endpoint: 'POST /v1/search {query:[{text}], k:10}', server: 'node --import tsx src/server.ts, HOST 127.0.0.1', 'server env': Object.keys(opts.serverEnv).length === 0 ? 'defaults (1 encoder worker × 1 thread)' : Object.entries(opts.serverEnv).map(([k, v]) => `${k}=${v}`).join(' ') },
+      params: { 'window s': opts.duration, connections: CONNECTIONS, 'request rates': `${FRACTIONS.map((f) => `${f * 100}%`).join(', ')} of max`, endpoint: 'POST /v1/search {query:[{text}], k:10}', server: 'node dist/main/server.js, HOST 127.0.0.1', 'server env': Object.keys(opts.serverEnv).length === 0 ? 'defaults (1 encoder worker × 1 thread)' : Object.entries(opts.serverEnv).map(([k, v]) => `${k}=${v}`).join(' ') },
       tables: [{
         title: 'Text search latency (ms) and event-loop delay',
         columns: ['phase', 'target req/s', 'achieved req/s', 'p50 ms', 'p99 ms', 'p99 ÷ idle p99', 'server tookMs p50', 'server tookMs p99', 'event-loop p99 ms', 'event-loop max ms', 'errors', 'job items done'],

@@ -1,5 +1,6 @@
 /**
- * The test command: type-check, then every test/**\/*.test.ts under node:test with tsx.
+ * The test command: type-check, lint (style and the import rules), build dist/ (the process tests
+ * run the compiled entries), then every test/**\/*.test.ts under node:test with tsx.
  * Node 20's --test does not expand globs or pick up .ts files, hence this small runner.
  * Every skipped test is counted and named at the end: a skip is a promise that was not checked.
  * Run as root (as CI is), a skip under test/reliability/ (the README's Guarantees) fails the run,
@@ -29,10 +30,15 @@ if (files.length === 0) {
   console.error('no test files matched')
   process.exit(1)
 }
-if (filters.length === 0) {
-  const tsc = spawnSync('npx', ['tsc', '--noEmit', '-p', '.'], { stdio: 'inherit' })
-  if (tsc.status !== 0) process.exit(tsc.status ?? 1)
+function mustPass (cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { stdio: 'inherit' })
+  if (r.status !== 0) process.exit(r.status ?? 1)
 }
+if (filters.length === 0) {
+  mustPass('npx', ['tsc', '--noEmit', '-p', '.'])
+  mustPass('npx', ['eslint', '.'])
+}
+mustPass(process.execPath, ['scripts/build.mjs', '--if-stale'])
 const scratch = mkdtempSync(path.join(tmpdir(), 'align-run-tests-'))
 const skipsFile = path.join(scratch, 'skipped.jsonl')
 const run = spawnSync(process.execPath, [

@@ -1,7 +1,6 @@
 /**
  * Build the browser page into web/dist (index.html, app.js, app.css) with esbuild.
- * `npm run build:web` runs this file; the web route calls `ensureWebBuilt()` at startup
- * so that a fresh clone serves the page without a separate build step.
+ * `npm run build` runs this file (scripts/build.mjs); the server only serves web/dist.
  */
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises'
 import { existsSync, readdirSync, statSync } from 'node:fs'
@@ -64,13 +63,6 @@ export async function buildWeb (opts: { distDir?: string, minify?: boolean } = {
     await rm(tmp, { recursive: true, force: true })
   }
   return { distDir, ms: Math.round(performance.now() - started) }
-}
-
-/** Build when web/dist is missing or older than its sources; returns whether a build ran. */
-export async function ensureWebBuilt (distDir = DIST_DIR): Promise<boolean> {
-  if (!existsSync(path.join(WEB_DIR, 'src')) || !webIsStale(distDir)) return false
-  await buildWeb({ distDir })
-  return true
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises'
 import { Index, MetricKind, ScalarKind } from 'usearch'
-import { HnswIndex } from '../../src/index/hnsw-index.js'
+import { HnswIndex } from '../../src/backends/sqlite/hnsw/hnsw-index.js'
 import { row } from './vectors.js'
 
 export interface Candidate {

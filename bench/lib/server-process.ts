@@ -1,4 +1,4 @@
-/** Starts the real server (`node --import tsx src/server.ts`) on 127.0.0.1 with a fresh DATA_DIR, and stops it. */
+/** Starts the built server (`node dist/main/server.js`; `npm run bench` builds it first) on 127.0.0.1 with a fresh DATA_DIR, and stops it. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { createServer } from 'node:net'
@@ -26,11 +26,11 @@ export class FatalError extends Error {}
 
 /**
  * @param nodeArgs extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=bench/out/prof']
- * @param opts.entry the script (default src/server.ts; src/worker.ts for an index worker, with portVar WORKER_PORT)
+ * @param opts.entry the script (default dist/main/server.js; dist/main/worker.js for an index worker, with portVar WORKER_PORT)
  */
 export async function startServer (env: Record<string, string>, logFile: string, nodeArgs: string[] = [], opts: { entry?: string, portVar?: string } = {}): Promise<ServerHandle> {
   const port = await freePort()
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', opts.entry ?? 'src/server.ts'], {
+  const proc = spawn(process.execPath, ['--enable-source-maps', ...nodeArgs, opts.entry ?? 'dist/main/server.js'], {
     env: { ...process.env, ...env, [opts.portVar ?? 'PORT']: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -5,7 +5,7 @@
  *
  * Everything is async, and every write that must be atomic is one call.
  */
-import type { ImageRecord, JobStatus, JobView, Metadata, MetadataFilter } from '../types.js'
+import type { ImageRecord, JobStatus, JobView, Metadata, MetadataFilter } from '../core/types.js'
 
 export type BackendName = 'sqlite' | 'postgres'
 export type CollectionName = 'images' | 'texts'

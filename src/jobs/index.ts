@@ -1,5 +1,5 @@
-export { runIndexJob, removeStaging, DEFAULT_BATCH_SIZE, type IndexJobDeps, type IndexJobResult, type IngestFn, type IngestJobProgress } from './run-index-job.js'
-export { JobRunner } from './job-runner.js'
+export { runIndexJob, removeStaging, DEFAULT_BATCH_SIZE, type IndexJobDeps, type IndexJobResult, type IngestFn, type IngestJobProgress } from './local/run-index-job.js'
+export { JobRunner } from './local/job-runner.js'
 export {
   resolveJobSource, idFromPath, walkImages, readJobFile, sanitizeFilename, hasImageExtension,
   IMAGE_EXTENSIONS, MAX_JOB_ITEMS, DEFAULT_MAX_FILE_BYTES, type ResolvedSource

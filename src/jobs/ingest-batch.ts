@@ -4,8 +4,8 @@
  * in-process runner (run-index-job.ts) and the cluster workers (cluster/) both run batches here.
  */
 import type { JobItem, JobItemOutcome, JobProgress } from '../backends/ports.js'
-import { idProblem } from '../storage/ids.js'
-import type { IngestItem, IngestResult } from '../types.js'
+import { idProblem } from '../core/ids.js'
+import type { IngestItem, IngestResult } from '../core/types.js'
 import { DEFAULT_MAX_FILE_BYTES, readJobFile } from './sources.js'
 
 /** Reads a batch's files: bytes, or why the file could not be read, one per item in order. */

@@ -5,11 +5,11 @@
  */
 import { rm } from 'node:fs/promises'
 import type { JobItem, NewJob } from '../backends/ports.js'
-import type { JobView } from '../types.js'
-import type { JobRunner } from './job-runner.js'
+import type { JobView } from '../core/types.js'
+import type { JobRunner } from './local/job-runner.js'
 import { removeStaleStaging, stageUploads, type UploadFile } from './staging.js'
 import type { JobStore } from '../backends/ports.js'
-import type { Logger } from '../types.js'
+import type { Logger } from '../core/types.js'
 
 export interface JobExecutor {
   /** Starts running jobs (resuming those a previous run left unfinished). */

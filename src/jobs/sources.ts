@@ -6,10 +6,10 @@
 import { realpathSync, statSync } from 'node:fs'
 import { open, readdir, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { BadRequestError, PayloadTooLargeError } from '../errors.js'
+import { BadRequestError, PayloadTooLargeError } from '../core/errors.js'
 import type { JobItem } from '../backends/ports.js'
-import { idProblem } from '../storage/ids.js'
-import type { JobSource, Metadata } from '../types.js'
+import { idProblem } from '../core/ids.js'
+import type { JobSource, Metadata } from '../core/types.js'
 
 /** File extensions a directory job picks up (lower case, without the dot). */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'png', 'webp', 'gif', 'avif', 'tif', 'tiff', 'bmp'])

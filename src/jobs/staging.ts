@@ -2,8 +2,8 @@
 import { mkdir, open, readdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { JobItem, JobStore } from '../backends/ports.js'
-import { mapStorageError } from '../storage/storage-error.js'
-import { isTerminal, type Metadata } from '../types.js'
+import { mapStorageError } from '../core/storage-error.js'
+import { isTerminal, type Metadata } from '../core/types.js'
 import { sanitizeFilename } from './sources.js'
 
 export const UPLOADS_DIR = 'uploads'

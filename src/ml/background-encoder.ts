@@ -11,8 +11,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import os from 'node:os'
-import { PayloadTooLargeError, UnsupportedImageError } from '../errors.js'
-import { DEFAULT_INDEX_JOB_NICE } from '../limits.js'
+import { PayloadTooLargeError, UnsupportedImageError } from '../core/errors.js'
+import { DEFAULT_INDEX_JOB_NICE } from '../core/limits.js'
 import type { BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
 import type { EmbeddedImage } from './types.js'
 

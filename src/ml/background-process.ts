@@ -12,7 +12,7 @@ import { createLimiter, decodeConcurrency } from './decode-limit.js'
 import { runVisionSession, sessionOptions, withCpuFallback } from './ort-session.js'
 import { prepareImage } from './preprocess.js'
 import type { PreparedImage } from './types.js'
-import { l2normalizeInPlace } from './vector-math.js'
+import { l2normalizeInPlace } from '../core/vector-math.js'
 
 /**
  * Linux keeps a nice value per thread, and a new thread inherits its creator's. Every thread that

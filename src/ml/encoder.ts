@@ -6,7 +6,7 @@ import { createLimiter, decodeConcurrency } from './decode-limit.js'
 import { embedPrepared } from './embed-prepared.js'
 import { TextTokenizer } from './tokenize.js'
 import type { EmbeddedImage, EmbedForIngestOptions, Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage } from './types.js'
-import { l2normalizeInPlace } from './vector-math.js'
+import { l2normalizeInPlace } from '../core/vector-math.js'
 import type { BatchEvent, Tower, TowerStats } from './worker-pool.js'
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH, WorkerPool } from './worker-pool.js'
 

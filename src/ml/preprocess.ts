@@ -1,6 +1,6 @@
 import sharp from 'sharp'
 import type { Metadata, OutputInfo, Sharp } from 'sharp'
-import { PayloadTooLargeError, UnsupportedImageError } from '../errors.js'
+import { PayloadTooLargeError, UnsupportedImageError } from '../core/errors.js'
 import type { PreprocessorConfig } from './model-folder.js'
 import type { PreparedImage } from './types.js'
 

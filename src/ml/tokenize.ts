@@ -1,5 +1,5 @@
 import { Tokenizer } from 'tokenizers'
-import { BadRequestError } from '../errors.js'
+import { BadRequestError } from '../core/errors.js'
 import { ModelFolderError } from './model-folder.js'
 
 /** One tokenized text, unpadded, already truncated to the model's max length. */

@@ -67,7 +67,7 @@ export interface EncoderOptions {
   maxImagePixels?: number
   /** max items per ONNX run (default 32) */
   maxBatch?: number
-  /** nice value (0–19) of the process that serves `background` embedForIngest calls (default DEFAULT_INDEX_JOB_NICE, src/limits.ts: 19) */
+  /** nice value (0–19) of the process that serves `background` embedForIngest calls (default DEFAULT_INDEX_JOB_NICE, src/core/limits.ts: 19) */
   backgroundNice?: number
   logger?: { info: (o: object, m?: string) => void, warn: (o: object, m?: string) => void }
 }

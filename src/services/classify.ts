@@ -1,7 +1,7 @@
 /** Zero-shot classification: softmax over cosine(image, text(template(label))) / temperature. */
-import { BadRequestError } from '../errors.js'
-import { MAX_LABEL_CHARS, MAX_LABELS, MIN_LABELS } from '../limits.js'
-import { cosine } from '../ml/vector-math.js'
+import { BadRequestError } from '../core/errors.js'
+import { MAX_LABEL_CHARS, MAX_LABELS, MIN_LABELS } from '../core/limits.js'
+import { cosine } from '../core/vector-math.js'
 import type { Core } from './core.js'
 
 export async function classify (core: Core, image: Buffer, labels: string[], template?: string): Promise<Array<{ label: string, probability: number, score: number }>> {

@@ -7,7 +7,7 @@ import { readFile, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { JobItem } from '../backends/ports.js'
 import { walkImages } from '../jobs/index.js'
-import type { Logger, Metadata } from '../types.js'
+import type { Logger, Metadata } from '../core/types.js'
 
 export const MANIFEST = 'manifest.jsonl'
 const QUEUED_KEY = 'demo_pool_job'

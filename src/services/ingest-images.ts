@@ -3,12 +3,12 @@
  * hash → dedupe → decode + preprocess (per item) → encode (batched) → ONE backend write for rows,
  * embeddings, thumbnails and the job's progress. A result is only returned after that write.
  */
-import { contentId } from '../backends/content-id.js'
+import { contentId } from '../core/content-id.js'
 import type { JobItemOutcome, NewImage } from '../backends/ports.js'
 import type { IngestJobProgress } from '../jobs/index.js'
 import type { EmbeddedImage } from '../ml/types.js'
-import { idProblem } from '../storage/ids.js'
-import type { IngestItem, IngestResult } from '../types.js'
+import { idProblem } from '../core/ids.js'
+import type { IngestItem, IngestResult } from '../core/types.js'
 import { codeOf, isPlainObject, sha256, type Core } from './core.js'
 
 export { contentId }

@@ -2,9 +2,9 @@
  * Multimodal query arithmetic, as in ALIGN: every term (text, stored image, uploaded image or raw
  * vector) becomes a unit vector e_i; the query is normalize(Σ w_i · e_i). Then kNN by cosine.
  */
-import { BadRequestError, NotFoundError } from '../errors.js'
-import { MAX_K, MAX_QUERY_TERMS } from '../limits.js'
-import { cosine, l2normalize, norm } from '../ml/vector-math.js'
+import { BadRequestError, NotFoundError } from '../core/errors.js'
+import { MAX_K, MAX_QUERY_TERMS } from '../core/limits.js'
+import { cosine, l2normalize, norm } from '../core/vector-math.js'
 import type { QueryTerm, SearchHit, SearchRequest } from './types.js'
 import { isPlainObject, type Core } from './core.js'
 

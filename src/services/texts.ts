@@ -1,10 +1,10 @@
 /** The text pool (searched for image → text): add. */
-import { BadRequestError, ConflictError } from '../errors.js'
+import { BadRequestError, ConflictError } from '../core/errors.js'
 import type { NewText } from '../backends/ports.js'
-import { MAX_TEXT_CHARS, MAX_TEXTS_PER_CALL } from '../limits.js'
+import { MAX_TEXT_CHARS, MAX_TEXTS_PER_CALL } from '../core/limits.js'
 import { formatPrompt } from '../ml/index.js'
-import { idProblem } from '../storage/ids.js'
-import type { Metadata } from '../types.js'
+import { idProblem } from '../core/ids.js'
+import type { Metadata } from '../core/types.js'
 import { isPlainObject, sha256, type Core } from './core.js'
 
 export interface TextInput { id?: string, text: string, metadata?: Metadata }

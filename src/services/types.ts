@@ -1,12 +1,12 @@
 /**
- * The contract between the HTTP layer (src/routes, src/plugins) and the core services.
+ * The contract between the HTTP layer (src/http) and the core services.
  * Core services never import fastify; routes never touch a backend or ONNX directly.
  */
 import type { BackendHealth, BackendName, IndexInfo } from '../backends/ports.js'
 import type { ModelConfig } from '../ml/types.js'
-import type { ImageRecord, IngestItem, IngestResult, JobSource, JobView, Metadata, MetadataFilter } from '../types.js'
+import type { ImageRecord, IngestItem, IngestResult, JobSource, JobView, Metadata, MetadataFilter } from '../core/types.js'
 
-export type { ImageRecord, IngestItem, IngestResult, JobSource, JobStatus, JobView, Metadata, MetadataFilter } from '../types.js'
+export type { ImageRecord, IngestItem, IngestResult, JobSource, JobStatus, JobView, Metadata, MetadataFilter } from '../core/types.js'
 export type { BackendHealth, BackendName, IndexInfo } from '../backends/ports.js'
 
 /** One query term; exactly one of text | imageId | image | vector. `weight` defaults to 1 and may be negative. */

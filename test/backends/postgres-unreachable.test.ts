@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { startServer, type RunningServer } from '../helpers/spawn-server.js'
-import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js'
+import { startTestPostgres, type TestPostgres } from '../../scripts/lib/postgres-server.js'
 
 async function ready (url: string): Promise<{ status: number, body: { message?: string } }> {
   const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(5000) })

@@ -11,12 +11,12 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { startTestPostgres } from '../helpers/postgres.js'
+import { startTestPostgres } from '../../scripts/lib/postgres-server.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 import { sleep, type Api, type Hit, type JobViewT } from '../reliability/support/api.js'
 import { distinctImage } from '../reliability/support/images.js'
 import { tempDirs } from '../reliability/support/servers.js'
-import { QUEUE_SCHEMA, QUEUES } from '../../src/jobs/cluster/index-queue.js'
+import { QUEUE_SCHEMA, QUEUES } from '../../src/backends/postgres/queue/pg-index-queue.js'
 import { batchesIn, startApi, startWorker, storedImages, withDatabase, writeImages, type ApiProcess, type ClusterSettings, type WorkerProcess } from './support/cluster.js'
 
 const RETRY_AFTER_MS = 6000

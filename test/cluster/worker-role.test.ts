@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, it } from 'node:test'
+import { ENTRIES } from '../helpers/spawn-server.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 import { tempDirs } from '../reliability/support/servers.js'
 
@@ -14,7 +15,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 function run (entry: string, env: Record<string, string>): { status: number | null, output: string } {
   const dirs = tempDirs('align-roles-')
   try {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', entry], {
+    const r = spawnSync(process.execPath, [entry], {
       cwd: REPO_ROOT,
       env: { ...process.env, DATABASE_URL: '', DATA_DIR: dirs.dataDir, IMPORT_DIR: dirs.importDir, DEMO_POOL: '', ...env },
       encoding: 'utf8',
@@ -28,13 +29,13 @@ function run (entry: string, env: Record<string, string>): { status: number | nu
 
 describe('process roles with the embedded SQLite backend', { timeout: TIMEOUT.model }, () => {
   it('npm run worker refuses: it needs DATABASE_URL', () => {
-    const r = run('src/worker.ts', { WORKER_PORT: '' })
+    const r = run(ENTRIES.worker, { WORKER_PORT: '' })
     assert.equal(r.status, 78, r.output)
     assert.match(r.output, /npm run worker needs DATABASE_URL/)
   })
 
   it('npm start with INDEX_WORKER=off refuses: nobody else could run its jobs', () => {
-    const r = run('src/server.ts', { INDEX_WORKER: 'off', PORT: '0' })
+    const r = run(ENTRIES.server, { INDEX_WORKER: 'off', PORT: '0' })
     assert.equal(r.status, 78, r.output)
     assert.match(r.output, /INDEX_WORKER=off needs DATABASE_URL/)
   })

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import sharp from 'sharp'
-import { UnsupportedImageError } from '../../src/errors.js'
+import { UnsupportedImageError } from '../../src/core/errors.js'
 import { embedPrepared } from '../../src/ml/embed-prepared.js'
 import type { Encoder, EncoderOptions, ModelConfig, PreparedImage } from '../../src/ml/types.js'
 

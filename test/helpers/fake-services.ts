@@ -5,7 +5,7 @@
  * like the real decoder does (UNSUPPORTED_MEDIA_TYPE).
  */
 import { createHash } from 'node:crypto'
-import { NotFoundError, UnsupportedImageError } from '../../src/errors.js'
+import { NotFoundError, UnsupportedImageError } from '../../src/core/errors.js'
 import type {
   BackendHealth, ImageRecord, IndexStats, IngestItem, IngestResult, JobSource, JobView, Metadata,
   QueryTerm, SearchHit, SearchRequest, Services

@@ -1,5 +1,5 @@
 /**
- * Start the real server (`node --import tsx src/server.ts`) as a child process, for tests
+ * Start the real server, as built (`node dist/main/server.js`, see ENTRIES), as a child process, for tests
  * that need a real socket, a browser or a separate process. Generic: pass any env.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -22,6 +22,16 @@ export interface RunningServer {
   kill: () => Promise<number | null>
 }
 
+/**
+ * The built process entries: what `npm start`, `npm run worker` and `npm run index` run. The test
+ * runner builds dist/ first, so the process tests exercise the compiled .js, worker threads included.
+ */
+export const ENTRIES = {
+  server: 'dist/main/server.js',
+  worker: 'dist/main/worker.js',
+  index: 'dist/main/cli/index-dir.js'
+} as const
+
 export interface StartOptions {
   /** path polled until it answers 2xx (default /ready) */
   readyPath?: string
@@ -31,9 +41,9 @@ export interface StartOptions {
   cwd?: string
   /** echo the server's output to this process's stderr */
   verbose?: boolean
-  /** extra node flags, after tsx is loaded (so `--import` of a .ts file works) */
+  /** extra node flags */
   nodeArgs?: string[]
-  /** the script to run (default src/server.ts; src/worker.ts for an index worker) */
+  /** the script to run (default ENTRIES.server; ENTRIES.worker for an index worker) */
   entry?: string
   /** the variable that carries the port (default PORT; WORKER_PORT for an index worker) */
   portVar?: string
@@ -63,7 +73,7 @@ export async function startServer (env: Record<string, string | undefined> = {},
   const port = given !== undefined && given !== '0' ? Number(given) : await freePort()
   const host = env.HOST ?? '127.0.0.1'
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
-  const child = spawn(process.execPath, ['--import', 'tsx', ...(opts.nodeArgs ?? []), opts.entry ?? 'src/server.ts'], {
+  const child = spawn(process.execPath, ['--enable-source-maps', ...(opts.nodeArgs ?? []), opts.entry ?? ENTRIES.server], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: { ...process.env, ...env, [portVar]: String(port), HOST: host },
     stdio: ['ignore', 'pipe', 'pipe']

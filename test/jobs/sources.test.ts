@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { BadRequestError } from '../../src/errors.js'
+import { BadRequestError } from '../../src/core/errors.js'
 import { idFromPath, readJobFile, resolveJobSource, sanitizeFilename, walkImages } from '../../src/jobs/index.js'
-import { idProblem } from '../../src/storage/index.js'
+import { idProblem } from '../../src/backends/sqlite/store/index.js'
 import type { JobSource } from '../../src/services/types.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { loadEncoder, loadReference, norm } from '../../src/ml/index.js'
 import type { AlignEncoder, PreparedImage, ReferenceData } from '../../src/ml/index.js'
-import { PayloadTooLargeError, UnsupportedImageError } from '../../src/errors.js'
+import { PayloadTooLargeError, UnsupportedImageError } from '../../src/core/errors.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 import { pngDeclaring } from '../reliability/support/images.js'
 

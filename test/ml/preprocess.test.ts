@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
 import sharp from 'sharp'
-import { PayloadTooLargeError, UnsupportedImageError } from '../../src/errors.js'
+import { PayloadTooLargeError, UnsupportedImageError } from '../../src/core/errors.js'
 import { loadModelFolder, parsePreprocessorConfig, prepareImage, toChwTensor } from '../../src/ml/index.js'
 import type { PreparedImage, PreprocessorConfig } from '../../src/ml/index.js'
 import { TIMEOUT } from '../helpers/timeouts.js'

@@ -12,7 +12,7 @@ import { TIMEOUT } from '../helpers/timeouts.js'
 import { assertError, imageForm, type Api, type Res } from './support/api.js'
 import { distinctImage } from './support/images.js'
 import { buildService, serviceEnv, tempDirs, type Dirs, type InProcessService } from './support/servers.js'
-import { keyMatches } from '../../src/plugins/auth.js'
+import { keyMatches } from '../../src/http/plugins/auth.js'
 
 const KEY = 'reliability-test-key-0123456789'
 const b64 = (b: Buffer): string => b.toString('base64')

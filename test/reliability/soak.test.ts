@@ -3,7 +3,7 @@
  * process, from several clients at once. No request may fail with a 5xx or a dropped connection,
  * and the memory the server keeps may not grow by more than a small budget per request.
  *
- * Memory is read from the server itself, after forced full GCs (test/reliability/support/heap-probe.ts,
+ * Memory is read from the server itself, after forced full GCs (test/reliability/support/heap-probe.mjs,
  * preloaded only here), once after a warm-up and once at the end: a retained leak shows as growth
  * of heap + external memory, whereas RSS mostly measures the allocator and the collector's mood.
  * RELIABILITY_SOAK=0 skips it (it runs by default, and scripts/run-tests.ts names the skip).
@@ -62,7 +62,7 @@ describe('soak', { timeout: TIMEOUT.soak, skip: SKIP ? 'RELIABILITY_SOAK=0' : fa
   before(async () => {
     dirs = tempDirs('align-soak-')
     probeFile = path.join(dirs.root, 'heap.json')
-    const probe = path.resolve('test/reliability/support/heap-probe.ts')
+    const probe = path.resolve('test/reliability/support/heap-probe.mjs')
     svc = await spawnService(serviceEnv(dirs, { CHECKPOINT_EVERY: '100', HEAP_PROBE_FILE: probeFile }), ['--expose-gc', '--import', probe])
     api = svc.api
     dim = (await api.get('/v1/info')).json.model.dim as number

@@ -5,11 +5,11 @@ import os from 'node:os'
 import path from 'node:path'
 import Fastify from 'fastify'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import { buildApp } from '../../src/app.js'
+import { buildApp } from '../../src/http/app.js'
 import { testConfig, errorBody } from '../helpers/build-app.js'
 import { createFakeServices } from '../helpers/fake-services.js'
-import webRoutes from '../../src/routes/web/index.js'
-import { webIsStale } from '../../web/build.js'
+import webRoutes from '../../src/http/routes/web/index.js'
+import { buildWeb, webIsStale } from '../../web/build.js'
 
 test('the app serves the page at / with its script and styles, under the CSP', { timeout: TIMEOUT.server }, async (t) => {
   const app = await buildApp({ config: testConfig(), services: createFakeServices(), logger: false, web: true, defaultMetrics: false })
@@ -34,19 +34,20 @@ test('the app serves the page at / with its script and styles, under the CSP', {
   errorBody(missing)
 })
 
-test('the page is built on the fly when dist is missing, and says how to build it when it cannot be', { timeout: TIMEOUT.server }, async (t) => {
+test('without a built page, / says how to build it; once built, it is served', { timeout: TIMEOUT.server }, async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'align-web-dist-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const distDir = path.join(dir, 'dist')
 
   const unbuilt = Fastify({ logger: false })
-  await unbuilt.register(webRoutes, { distDir, build: false })
+  await unbuilt.register(webRoutes, { distDir })
   const res = await unbuilt.inject({ url: '/' })
   assert.equal(res.statusCode, 503)
-  assert.match(res.body, /npm run build:web/)
+  assert.match(res.body, /npm run build/)
   await unbuilt.close()
 
   assert.equal(webIsStale(distDir), true)
+  await buildWeb({ distDir })
   const app = Fastify({ logger: false })
   await app.register(webRoutes, { distDir })
   t.after(async () => { await app.close() })

@@ -6,7 +6,7 @@
  * The GET API's own form is read too, so its links open here: `?q=cat%20face&k=5&minScore=0.3`
  * (a `q` without a kind prefix is a text term).
  */
-import { MAX_K } from '../../src/limits.js'
+import { MAX_K } from '../../src/core/limits.js'
 
 export type Term =
   | { kind: 'text', text: string, weight: number }

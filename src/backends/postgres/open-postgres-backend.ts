@@ -3,8 +3,8 @@
  * vector index too, so any number of processes can serve and write the same pool.
  */
 import pg from 'pg'
-import { DEFAULT_HNSW } from '../../limits.js'
-import type { Logger } from '../../types.js'
+import { DEFAULT_HNSW } from '../../core/limits.js'
+import type { Logger } from '../../core/types.js'
 import type { Backend, BackendHealth, BackendIdentity, IndexInfo } from '../ports.js'
 import { describeDatabase, pgvectorIndexParams, prepareDatabase } from './migrate.js'
 import { PgImages } from './pg-images.js'

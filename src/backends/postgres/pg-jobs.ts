@@ -4,8 +4,8 @@
  * an image write records its items in its own transaction (see completeItems).
  */
 import type pg from 'pg'
-import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../limits.js'
-import type { JobStatus, JobView } from '../../types.js'
+import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../core/limits.js'
+import type { JobStatus, JobView } from '../../core/types.js'
 import { resolveItemOutcomes, type ResolvedItemOutcome } from '../job-outcomes.js'
 import type { JobDuplicate, JobError, JobItem, JobKind, JobProgress, JobRow, JobStore, NewJob } from '../ports.js'
 import { withTransaction } from './pg-pool.js'

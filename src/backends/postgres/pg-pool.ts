@@ -5,8 +5,8 @@
  * kills Node. Both are handled here; the pool opens new connections once the server is back.
  */
 import pg from 'pg'
-import { StorageFullError } from '../../errors.js'
-import type { Logger } from '../../types.js'
+import { StorageFullError } from '../../core/errors.js'
+import type { Logger } from '../../core/types.js'
 
 /** how long a connection attempt may take before the query fails (an unreachable host otherwise hangs) */
 const CONNECT_TIMEOUT_MS = 5000

@@ -1,5 +1,5 @@
 /** The text pool of the PostgreSQL backend. */
-import { ConflictError } from '../../errors.js'
+import { ConflictError } from '../../core/errors.js'
 import type { NewText, TextCollection, WriteOutcome } from '../ports.js'
 import { insertRows, PgCollection, storedBySha, storedIds } from './pg-collection.js'
 import { RaceLost, withRetriedTransaction } from './pg-pool.js'

@@ -20,7 +20,7 @@
  */
 import pg from 'pg'
 import pgvector from 'pgvector'
-import type { Metadata } from '../../types.js'
+import type { Metadata } from '../../core/types.js'
 import type { VectorHit, VectorSearchOptions } from '../ports.js'
 import { indexedExpression, type VectorTable } from './migrate.js'
 import { inTransaction, withClient } from './pg-pool.js'

@@ -5,7 +5,7 @@
  * contentId(sha256), or a UUID when that is taken.
  */
 import { randomUUID } from 'node:crypto'
-import { contentId } from '../content-id.js'
+import { contentId } from '../../core/content-id.js'
 import type { WriteOutcome } from '../ports.js'
 
 export interface PlannedRow { id?: string, sha256: string }

@@ -3,10 +3,10 @@
  * process's memory, derived from it (snapshots in DATA_DIR, replayed or rebuilt at open).
  */
 import path from 'node:path'
-import { openVectorIndex, type TableIndex } from '../../index/index.js'
-import type { HnswParams } from '../../index/index.js'
-import { openStore, type Store } from '../../storage/index.js'
-import type { Logger } from '../../types.js'
+import { openVectorIndex, type TableIndex } from './hnsw/index.js'
+import type { HnswParams } from './hnsw/index.js'
+import { openStore, type Store } from './store/index.js'
+import type { Logger } from '../../core/types.js'
 import type { Backend, BackendHealth, BackendIdentity, IndexInfo } from '../ports.js'
 import { SqliteImages } from './sqlite-images.js'
 import { SqliteJobs } from './sqlite-jobs.js'

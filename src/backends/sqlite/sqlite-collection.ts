@@ -1,10 +1,10 @@
 /**
  * One vector table of the SQLite backend: its rows in SQLite (the source of truth) and its
- * HNSW index in this process's memory, kept in step (see src/index/open-vector-index.ts).
+ * HNSW index in this process's memory, kept in step (see src/backends/sqlite/hnsw/open-vector-index.ts).
  */
-import type { TableIndex } from '../../index/index.js'
-import type { Store, VectorRows } from '../../storage/index.js'
-import type { Metadata, MetadataFilter } from '../../types.js'
+import type { TableIndex } from './hnsw/index.js'
+import type { Store, VectorRows } from './store/index.js'
+import type { Metadata, MetadataFilter } from '../../core/types.js'
 import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
 
 export class SqliteCollection implements VectorCollection {

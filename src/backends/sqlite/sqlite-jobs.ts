@@ -1,6 +1,6 @@
 /** Index jobs in SQLite, behind the async JobStore port. */
-import { isTerminal, type Store } from '../../storage/index.js'
-import type { JobStatus, JobView } from '../../types.js'
+import { isTerminal, type Store } from './store/index.js'
+import type { JobStatus, JobView } from '../../core/types.js'
 import { resolveItemOutcomes } from '../job-outcomes.js'
 import type { JobError, JobItem, JobProgress, JobRow, JobStore, NewJob } from '../ports.js'
 

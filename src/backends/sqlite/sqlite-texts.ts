@@ -1,9 +1,9 @@
 /** The text pool of the SQLite backend. */
 import { randomUUID } from 'node:crypto'
-import { ConflictError } from '../../errors.js'
-import type { TableIndex, VectorRow } from '../../index/index.js'
-import type { Store } from '../../storage/index.js'
-import { contentId } from '../content-id.js'
+import { ConflictError } from '../../core/errors.js'
+import type { TableIndex, VectorRow } from './hnsw/index.js'
+import type { Store } from './store/index.js'
+import { contentId } from '../../core/content-id.js'
 import type { NewText, TextCollection, WriteOutcome } from '../ports.js'
 import { SqliteCollection } from './sqlite-collection.js'
 

@@ -1,13 +1,13 @@
 /**
- * A cluster on this machine for the multi-process tests: API processes (`src/server.ts` with
- * INDEX_WORKER=off) and index workers (`src/worker.ts`) on one PostgreSQL, reading one IMPORT_DIR
+ * A cluster on this machine for the multi-process tests: API processes (`dist/main/server.js` with
+ * INDEX_WORKER=off) and index workers (`dist/main/worker.js`) on one PostgreSQL, reading one IMPORT_DIR
  * (the "shared mount"), with the tiny test model.
  */
 import { createHash } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { startServer, type RunningServer } from '../../helpers/spawn-server.js'
+import { ENTRIES, startServer, type RunningServer } from '../../helpers/spawn-server.js'
 import { Api, httpTransport } from '../../reliability/support/api.js'
 import { distinctImage } from '../../reliability/support/images.js'
 import { MODEL_DIR, type Dirs } from '../../reliability/support/servers.js'
@@ -54,7 +54,7 @@ export async function startApi (s: ClusterSettings, name: string): Promise<ApiPr
 /** An index worker; its debug log names every batch it starts and commits. */
 export async function startWorker (s: ClusterSettings, name: string): Promise<WorkerProcess> {
   const server = await startServer({ ...commonEnv(s, path.join(s.dirs.dataDir, name)), LOG_LEVEL: 'debug' },
-    { entry: 'src/worker.ts', portVar: 'WORKER_PORT', timeoutMs: 120_000, verbose: process.env.CLUSTER_VERBOSE === '1' })
+    { entry: ENTRIES.worker, portVar: 'WORKER_PORT', timeoutMs: 120_000, verbose: process.env.CLUSTER_VERBOSE === '1' })
   return { server, name }
 }
 

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../../src/app.js'
-import { loadConfig } from '../../../src/config.js'
+import { buildApp } from '../../../src/http/app.js'
+import { loadConfig } from '../../../src/main/config/config.js'
 import { startServer, type RunningServer } from '../../helpers/spawn-server.js'
 import { Api, httpTransport, injectTransport } from './api.js'
 
@@ -56,7 +56,7 @@ export function serviceEnv (dirs: Pick<Dirs, 'dataDir' | 'importDir'>, extra: Re
 
 export interface SpawnedService { server: RunningServer, api: Api }
 
-/** Spawns `node --import tsx [nodeArgs] src/server.ts` and waits for /ready. */
+/** Spawns the built server (`node [nodeArgs] dist/main/server.js`) and waits for /ready. */
 export async function spawnService (env: Record<string, string>, nodeArgs: string[] = []): Promise<SpawnedService> {
   const server = await startServer(env, { timeoutMs: 120_000, verbose: process.env.RELIABILITY_VERBOSE === '1', nodeArgs })
   return { server, api: new Api(httpTransport(server.url)) }

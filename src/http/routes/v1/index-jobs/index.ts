@@ -1,0 +1,122 @@
+/**
+ * POST /v1/index-jobs (JSON items/directory, or a multipart upload), GET /v1/index-jobs (newest
+ * first, paged), GET and DELETE /v1/index-jobs/:id.
+ * The job itself runs in the services; this route only starts, reads and cancels it.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { BadRequestError, NotFoundError } from '../../../../core/errors.js'
+import { filesWithFields, formLimits, readForm, type FormFile } from '../../../plugins/multipart.js'
+import { errorResponses, type TypeBoxProvider } from '../../../schemas/common.js'
+import { DEFAULT_JOBS_PAGE, JobBody, JobCreated, JobForm, JobList, JobListQuery, JobParams, JobView, type JobBodyT } from '../../../schemas/jobs.js'
+import type { JobSource } from '../../../../services/types.js'
+
+const uploads = new WeakMap<FastifyRequest, FormFile[]>()
+
+/** The job source of a JSON request: exactly one of items | directory. */
+function toSource (body: JobBodyT): JobSource {
+  if ((body.items === undefined) === (body.directory === undefined)) {
+    throw new BadRequestError('body must have exactly one of "items" or "directory"')
+  }
+  if (body.directory !== undefined) return { directory: body.directory, ...(body.idFromPath === true ? { idFromPath: true } : {}) }
+  if (body.idFromPath === true) throw new BadRequestError('idFromPath applies to directory jobs only: give each item its own "id" instead')
+  return {
+    items: (body.items ?? []).map((it) => ({
+      path: it.path,
+      ...(it.id === undefined ? {} : { id: it.id }),
+      ...(it.metadata === undefined ? {} : { metadata: it.metadata })
+    }))
+  }
+}
+
+export default async function indexJobRoutes (app: FastifyInstance): Promise<void> {
+  const r = app.withTypeProvider<TypeBoxProvider>()
+
+  r.post('/index-jobs', {
+    config: { access: 'write', multipart: true },
+    schema: {
+      tags: ['index-jobs'],
+      summary: 'Start a background indexing job',
+      description: 'application/json: `{"directory": "<folder under IMPORT_DIR>", "idFromPath"?: true}` or `{"items": [{"path", "id"?, "metadata"?}]}` with paths relative to IMPORT_DIR. ' +
+        'multipart/form-data: up to MAX_JOB_FILES (default 1000) image files, staged under DATA_DIR; fields `id` and `metadata` apply to the file part that follows them. ' +
+        'Every image keeps its source: the path relative to IMPORT_DIR, or the uploaded file\'s name. ' +
+        'Answers 202 with the job id; poll GET /v1/index-jobs/{id}.',
+      security: [{ bearerAuth: [] }],
+      body: {
+        content: {
+          'application/json': { schema: JobBody },
+          'multipart/form-data': { schema: JobForm }
+        }
+      },
+      response: { 202: JobCreated, ...errorResponses }
+    },
+    preValidation: async (request) => {
+      if (!request.isMultipart()) return
+      const config = request.server.config
+      const parts = await readForm(request, formLimits(config, config.maxJobFiles))
+      uploads.set(request, filesWithFields(parts))
+      request.body = {}
+    },
+    handler: async (request, reply) => {
+      const { services } = request.server
+      const files = uploads.get(request)
+      let jobId: string
+      if (files !== undefined) {
+        if (files.length === 0) throw new BadRequestError('no file in the upload: send one or more file parts')
+        jobId = await services.createUploadJob(files.map((f) => ({
+          bytes: f.bytes,
+          filename: f.filename,
+          ...(f.id === undefined ? {} : { id: f.id }),
+          ...(f.metadata === undefined ? {} : { metadata: f.metadata })
+        })))
+      } else {
+        jobId = await services.createJob(toSource(request.body as JobBodyT))
+      }
+      request.log.info({ job: jobId, files: files?.length }, 'index job created')
+      return await reply.code(202).header('location', `/v1/index-jobs/${encodeURIComponent(jobId)}`).send({ jobId })
+    }
+  })
+
+  r.get('/index-jobs', {
+    schema: {
+      tags: ['index-jobs'],
+      summary: 'List jobs, newest first',
+      description: 'Pages of `limit` jobs (default 20, at most 100). Pass the answer\'s `next` as `before` for the next, older page; `next` is null on the last page.',
+      querystring: JobListQuery,
+      response: { 200: JobList, ...errorResponses }
+    }
+  }, async (request) => {
+    const { limit = DEFAULT_JOBS_PAGE, before } = request.query
+    // one more than asked says whether an older page exists
+    const found = await request.server.services.listJobs({ limit: limit + 1, ...(before === undefined ? {} : { before }) })
+    const jobs = found.slice(0, limit)
+    return { jobs, next: found.length > limit ? jobs.at(-1)!.id : null }
+  })
+
+  r.get('/index-jobs/:id', {
+    schema: {
+      tags: ['index-jobs'],
+      summary: 'A job\'s progress',
+      params: JobParams,
+      response: { 200: JobView, ...errorResponses }
+    }
+  }, async (request) => {
+    const job = await request.server.services.getJob(request.params.id)
+    if (job === undefined) throw new NotFoundError(`index job "${request.params.id}" not found`)
+    return job
+  })
+
+  r.delete('/index-jobs/:id', {
+    schema: {
+      tags: ['index-jobs'],
+      summary: 'Cancel a job',
+      description: 'Items already indexed stay indexed. Answers the job as it stands after cancelling.',
+      security: [{ bearerAuth: [] }],
+      params: JobParams,
+      response: { 200: JobView, ...errorResponses }
+    }
+  }, async (request) => {
+    const job = await request.server.services.cancelJob(request.params.id)
+    if (job === undefined) throw new NotFoundError(`index job "${request.params.id}" not found`)
+    return job
+  })
+}

@@ -1,0 +1,298 @@
+/**
+ * Environment → typed configuration, validated once at startup.
+ * Works without Fastify: the server, the CLI and the tests all call `loadConfig`.
+ * Every problem names the variable; all problems are reported together.
+ */
+import { existsSync, mkdirSync } from 'node:fs'
+import path from 'node:path'
+import type { PgVectorType } from '../../backends/postgres/postgres-options.js'
+import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
+import type { ExecutionProvider } from '../../ml/types.js'
+import type { DatabaseConfig } from '../wiring/open-backend.js'
+import type { ServicesConfig } from '../wiring/services-config.js'
+
+export type { ServicesConfig }
+
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export interface Config {
+  port: number
+  host: string
+  /** absolute path of the model folder */
+  modelDir: string
+  /** absolute path of the runtime data folder (SQLite, HNSW snapshots, thumbnails) */
+  dataDir: string
+  /** absolute path under which index jobs may read files */
+  importDir: string
+  executionProvider: ExecutionProvider
+  encoderWorkers: number
+  encoderThreads: number
+  /** nice value (0–19) of the process that decodes images for index jobs */
+  indexJobNice: number
+  /** when set, writes (and reads if `apiKeyReads`) need `Authorization: Bearer <apiKey>` */
+  apiKey: string | undefined
+  apiKeyReads: boolean
+  /** requests per window and client under /v1; 0 disables rate limiting */
+  rateLimitMax: number
+  rateLimitWindowMs: number
+  /** allowed CORS origins; undefined = CORS off, `true` = any origin */
+  corsOrigin: string[] | true | undefined
+  /** largest single uploaded file (multipart part or decoded base64 image), bytes */
+  maxUploadBytes: number
+  /** most image files in one POST /v1/images, /v1/search or /v1/classify request */
+  maxFiles: number
+  /** most files in one multipart POST /v1/index-jobs upload */
+  maxJobFiles: number
+  /** largest sum of all parts of one multipart request, bytes */
+  maxUploadTotalBytes: number
+  /** largest decoded image, pixels */
+  maxImagePixels: number
+  /** largest JSON request body, bytes */
+  maxBodyBytes: number
+  hnsw: { M: number, efConstruction: number, efSearch: number }
+  /** PostgreSQL + pgvector when DATABASE_URL is set; undefined = the embedded SQLite backend in DATA_DIR */
+  database: DatabaseConfig | undefined
+  /** whether `npm start` also processes index work (INDEX_WORKER; off needs DATABASE_URL: workers run it) */
+  indexWorker: boolean
+  /** `npm run worker` answers /health, /ready and /metrics on this port; undefined = no HTTP */
+  workerPort: number | undefined
+  /** images per index-job batch: the unit a worker claims, encodes and commits at once */
+  indexBatchSize: number
+  /** cluster mode: a batch whose worker died is retried by another worker within this time, ms */
+  indexRetryAfterMs: number
+  /** HNSW snapshot after this many inserts */
+  checkpointEvery: number
+  logLevel: LogLevel
+  /** folder of demo images offered by the page; undefined = disabled */
+  demoPoolDir: string | undefined
+}
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+const MiB = 1024 * 1024
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: MiB, mb: MiB, mib: MiB, g: 1024 * MiB, gb: 1024 * MiB, gib: 1024 * MiB }
+const TIME_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Reads one variable at a time, recording problems instead of throwing. */
+class Reader {
+  readonly problems: string[] = []
+  constructor (private readonly env: Env) {}
+
+  /** the raw value, or undefined when unset or blank */
+  raw (name: string): string | undefined {
+    const v = this.env[name]
+    return v === undefined || v.trim() === '' ? undefined : v.trim()
+  }
+
+  string (name: string, fallback: string): string {
+    return this.raw(name) ?? fallback
+  }
+
+  int (name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name)
+    if (v === undefined) return fallback
+    const n = /^[+-]?\d+$/.test(v) ? Number(v) : Number.NaN
+    return this.range(name, v, n, min, max, fallback, 'an integer')
+  }
+
+  /** integer bytes, optionally with a unit: 20MB, 512k, 1GiB (binary multiples) */
+  bytes (name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name)
+    if (v === undefined) return fallback
+    const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(v)
+    const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()]
+    const n = m !== null && unit !== undefined ? Math.floor(Number(m[1]) * unit) : Number.NaN
+    return this.range(name, v, n, min, max, fallback, 'a size in bytes (e.g. 20971520 or 20MB)')
+  }
+
+  /** milliseconds, optionally with a unit: 60000, 60s, 1m, 1h */
+  duration (name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name)
+    if (v === undefined) return fallback
+    const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(v)
+    const unit = TIME_UNITS[(m?.[2] ?? '').toLowerCase()]
+    const n = m !== null && unit !== undefined ? Math.floor(Number(m[1]) * unit) : Number.NaN
+    return this.range(name, v, n, min, max, fallback, 'a duration (e.g. 60000, 60s, 1m)')
+  }
+
+  /** a number written as 100000000 or 1e8 */
+  number (name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name)
+    if (v === undefined) return fallback
+    const n = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(v) ? Number(v) : Number.NaN
+    return this.range(name, v, Number.isInteger(n) ? n : Number.NaN, min, max, fallback, 'an integer (e.g. 100000000 or 1e8)')
+  }
+
+  bool (name: string, fallback: boolean): boolean {
+    const v = this.raw(name)?.toLowerCase()
+    if (v === undefined) return fallback
+    if (['true', '1', 'yes', 'on'].includes(v)) return true
+    if (['false', '0', 'no', 'off'].includes(v)) return false
+    this.problems.push(`${name} must be true or false, got "${v}"`)
+    return fallback
+  }
+
+  oneOf<T extends string> (name: string, fallback: T, allowed: readonly T[]): T {
+    const v = this.raw(name)
+    if (v === undefined) return fallback
+    if ((allowed as readonly string[]).includes(v)) return v as T
+    this.problems.push(`${name} must be one of ${allowed.join(', ')}, got "${v}"`)
+    return fallback
+  }
+
+  private range (name: string, raw: string, n: number, min: number, max: number, fallback: number, what: string): number {
+    if (!Number.isFinite(n)) {
+      this.problems.push(`${name} must be ${what}, got "${raw}"`)
+      return fallback
+    }
+    if (n < min || n > max) {
+      this.problems.push(`${name} must be between ${min} and ${max}, got ${raw}`)
+      return fallback
+    }
+    return n
+  }
+}
+
+/**
+ * Validates the environment once and returns the typed configuration.
+ * Relative paths are resolved against `cwd`. Throws a `ConfigError` naming every bad variable.
+ * Has no side effects: call `ensureImportDir` to create IMPORT_DIR.
+ */
+export function loadConfig (env: Env = process.env, cwd: string = process.cwd()): Config {
+  const r = new Reader(env)
+  const abs = (p: string): string => path.resolve(cwd, p)
+
+  const apiKey = r.raw('API_KEY')
+  if (apiKey !== undefined && apiKey.length < 16) r.problems.push('API_KEY must be at least 16 characters long')
+
+  const cors = r.raw('CORS_ORIGIN')
+  const corsOrigin = cors === undefined
+    ? undefined
+    : cors === '*' ? true as const : cors.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  if (Array.isArray(corsOrigin)) {
+    for (const o of corsOrigin) {
+      if (!/^https?:\/\/[^/\s]+$/.test(o)) r.problems.push(`CORS_ORIGIN must be * or a comma-separated list of origins like https://example.com, got "${o}"`)
+    }
+  }
+
+  // DEMO_POOL: unset → the default folder if it exists; empty string → disabled; set → must exist
+  let demoPoolDir: string | undefined
+  const demoRaw = env.DEMO_POOL
+  if (demoRaw === undefined) {
+    const dflt = abs('demo/pool')
+    demoPoolDir = existsSync(dflt) ? dflt : undefined
+  } else if (demoRaw.trim() !== '') {
+    demoPoolDir = abs(demoRaw.trim())
+    if (!existsSync(demoPoolDir)) r.problems.push(`DEMO_POOL must be an existing folder (or empty to disable), "${demoPoolDir}" does not exist`)
+  }
+
+  const databaseUrl = r.raw('DATABASE_URL')
+  if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) {
+    r.problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL, got "${withoutPassword(databaseUrl)}"`)
+  }
+  // read (and so validated) even without DATABASE_URL, so a typo is caught before anyone relies on it
+  const poolSize = r.int('DATABASE_POOL_SIZE', 10, 1, 1000)
+  const vectorType = r.oneOf('PG_VECTOR_TYPE', 'vector', ['vector', 'halfvec'] as const)
+
+  const indexWorker = r.bool('INDEX_WORKER', true)
+  if (!indexWorker && databaseUrl === undefined) {
+    r.problems.push('INDEX_WORKER=off needs DATABASE_URL: with the embedded SQLite backend only this process can run index jobs (run `npm run worker` processes against PostgreSQL instead)')
+  }
+  const workerPortRaw = r.raw('WORKER_PORT')
+
+  const maxUploadBytes = r.bytes('MAX_UPLOAD_BYTES', 20 * MiB, 1024, 1024 * MiB)
+  const config: Config = {
+    port: r.int('PORT', 8080, 0, 65535),
+    host: r.string('HOST', '0.0.0.0'),
+    modelDir: abs(r.string('MODEL_DIR', 'models/align-mini')),
+    dataDir: abs(r.string('DATA_DIR', 'index-data')),
+    importDir: abs(r.string('IMPORT_DIR', 'import')),
+    executionProvider: r.oneOf('EXECUTION_PROVIDER', 'cpu', ['cpu', 'cuda'] as const),
+    encoderWorkers: r.int('ENCODER_WORKERS', 1, 1, 64),
+    encoderThreads: r.int('ENCODER_THREADS', 1, 1, 256),
+    indexJobNice: r.int('INDEX_JOB_NICE', DEFAULT_INDEX_JOB_NICE, 0, 19),
+    apiKey,
+    apiKeyReads: r.bool('API_KEY_READS', false),
+    rateLimitMax: r.int('RATE_LIMIT_MAX', 0, 0, 1_000_000),
+    rateLimitWindowMs: r.duration('RATE_LIMIT_WINDOW', 60_000, 1000, 86_400_000),
+    corsOrigin,
+    maxUploadBytes,
+    maxFiles: r.int('MAX_FILES', 64, 1, 10_000),
+    maxJobFiles: r.int('MAX_JOB_FILES', 1000, 1, 1_000_000),
+    maxUploadTotalBytes: r.bytes('MAX_UPLOAD_TOTAL_BYTES', 1024 * MiB, 1024, 64 * 1024 * MiB),
+    maxImagePixels: r.number('MAX_IMAGE_PIXELS', 1e8, 1, 1e10),
+    maxBodyBytes: r.bytes('MAX_BODY_BYTES', 32 * MiB, 1024, 1024 * MiB),
+    hnsw: {
+      M: r.int('HNSW_M', DEFAULT_HNSW.M, 2, 128),
+      efConstruction: r.int('HNSW_EF_CONSTRUCTION', DEFAULT_HNSW.efConstruction, 1, 10_000),
+      efSearch: r.int('HNSW_EF_SEARCH', DEFAULT_HNSW.efSearch, 1, 10_000)
+    },
+    database: databaseUrl === undefined ? undefined : { url: databaseUrl, poolSize, vectorType },
+    indexWorker,
+    workerPort: workerPortRaw === undefined ? undefined : r.int('WORKER_PORT', 0, 0, 65535),
+    indexBatchSize: r.int('INDEX_BATCH_SIZE', DEFAULT_INDEX_BATCH_SIZE, 1, 1024),
+    indexRetryAfterMs: r.duration('INDEX_RETRY_AFTER', DEFAULT_INDEX_RETRY_AFTER_MS, 5000, 3_600_000),
+    checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
+    logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
+    demoPoolDir
+  }
+  if (config.host.length === 0) r.problems.push('HOST must not be empty')
+  if (r.problems.length > 0) throw new ConfigError(r.problems)
+  return config
+}
+
+function isPostgresUrl (raw: string): boolean {
+  try {
+    const u = new URL(raw)
+    return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && (u.hostname !== '' || u.searchParams.has('host'))
+  } catch {
+    return false
+  }
+}
+
+/** the URL as it may be printed: a password never reaches a log or an error message */
+export function withoutPassword (raw: string): string {
+  try {
+    const u = new URL(raw)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return raw.replace(/:[^:@/]*@/, ':***@')
+  }
+}
+
+/** The part of the configuration the core services take. */
+export function toServicesConfig (config: Config): ServicesConfig {
+  return {
+    modelDir: config.modelDir,
+    dataDir: config.dataDir,
+    importDir: config.importDir,
+    executionProvider: config.executionProvider,
+    encoderWorkers: config.encoderWorkers,
+    encoderThreads: config.encoderThreads,
+    indexJobNice: config.indexJobNice,
+    maxImagePixels: config.maxImagePixels,
+    hnsw: { ...config.hnsw },
+    checkpointEvery: config.checkpointEvery,
+    database: config.database,
+    indexWorker: config.indexWorker,
+    jobBatchSize: config.indexBatchSize,
+    indexRetryAfterMs: config.indexRetryAfterMs,
+    ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir })
+  }
+}
+
+/** Creates IMPORT_DIR (and DATA_DIR) when missing; called by the server and the CLI, not by loadConfig. */
+export function ensureDirs (config: Config): void {
+  mkdirSync(config.importDir, { recursive: true })
+  mkdirSync(config.dataDir, { recursive: true })
+}

@@ -1,0 +1,40 @@
+/** Chooses and opens the storage backend the services run over. */
+import type { Logger } from '../../core/types.js'
+import type { Backend, BackendIdentity } from '../../backends/ports.js'
+import type { PgVectorType } from '../../backends/postgres/postgres-options.js'
+import { openSqliteBackend } from '../../backends/sqlite/open-sqlite-backend.js'
+
+/** The PostgreSQL backend's settings; present only when DATABASE_URL is set. */
+export interface DatabaseConfig {
+  /** postgres:// or postgresql:// connection URL */
+  url: string
+  /** most connections this process opens */
+  poolSize: number
+  /** how the HNSW index stores vectors: `halfvec` halves its size (an expression index over the `vector` column) */
+  vectorType: PgVectorType
+}
+
+/** What choosing and opening a backend needs (ServicesConfig fits). */
+export interface BackendConfig {
+  /** DATA_DIR: the SQLite file and the index snapshots */
+  dataDir: string
+  /** HNSW parameters (defaults: DEFAULT_HNSW in src/core/limits.ts) */
+  hnsw: { M: number, efConstruction: number, efSearch: number }
+  /** SQLite: index snapshot after this many inserts + deletes */
+  checkpointEvery: number
+  /** PostgreSQL + pgvector when set (DATABASE_URL); otherwise the embedded SQLite backend in DATA_DIR */
+  database?: DatabaseConfig | undefined
+}
+
+/**
+ * Opens the backend for `config`: PostgreSQL when DATABASE_URL is set, else the embedded SQLite +
+ * hnswlib one in DATA_DIR. A store written by another model is refused with ConflictError (409).
+ */
+export async function openBackend (config: BackendConfig, identity: BackendIdentity, logger: Logger): Promise<Backend> {
+  if (config.database !== undefined) {
+    // loaded only when chosen, so the embedded default never pays for pg's startup
+    const { openPostgresBackend } = await import('../../backends/postgres/open-postgres-backend.js')
+    return await openPostgresBackend({ databaseUrl: config.database.url, poolSize: config.database.poolSize, vectorType: config.database.vectorType, hnsw: config.hnsw, logger }, identity)
+  }
+  return await openSqliteBackend({ dataDir: config.dataDir, hnsw: config.hnsw, checkpointEvery: config.checkpointEvery, logger }, identity)
+}

@@ -1,0 +1,105 @@
+/** A DATA_DIR written by an older schema is upgraded in place when it is opened. */
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, describe, it } from 'node:test'
+import Database from 'better-sqlite3'
+import { openSqliteBackend } from '../../../../src/backends/sqlite/open-sqlite-backend.js'
+import { ConflictError } from '../../../../src/core/errors.js'
+import { DB_FILE, openStore } from '../../../../src/backends/sqlite/store/index.js'
+import { SCHEMA_VERSION } from '../../../../src/backends/sqlite/store/schema.js'
+import { TIMEOUT } from '../../../helpers/timeouts.js'
+
+const V1_DUMP = readFileSync(path.resolve('test/fixtures/schema-v1.sql'), 'utf8')
+const identity = { modelId: 'schema-v1-fixture', dim: 4 }
+
+const root = mkdtempSync(path.join(tmpdir(), 'schema-upgrade-'))
+after(() => { rmSync(root, { recursive: true, force: true }) })
+let n = 0
+
+/** a DATA_DIR holding the schema-1 database of test/fixtures/schema-v1.sql */
+function v1DataDir (): string {
+  const dir = path.join(root, `d${++n}`)
+  mkdirSync(dir)
+  const db = new Database(path.join(dir, DB_FILE))
+  db.exec(V1_DUMP)
+  db.close()
+  return dir
+}
+
+function storedVersion (dir: string): string | undefined {
+  const db = new Database(path.join(dir, DB_FILE), { readonly: true })
+  try {
+    return (db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined)?.value
+  } finally { db.close() }
+}
+
+describe('schema upgrade', { timeout: TIMEOUT.unit }, () => {
+  it('the fixture really is schema 1, and this code reads schema 2', () => {
+    assert.equal(storedVersion(v1DataDir()), '1')
+    assert.equal(SCHEMA_VERSION, 2)
+  })
+
+  it('upgrades a schema-1 DATA_DIR in place: old rows are kept with no source, new rows store one', () => {
+    const dir = v1DataDir()
+    const store = openStore(dir, identity)
+    assert.equal(store.getMeta('schema_version'), '2')
+    const red = store.images.get('old-red')
+    assert.deepEqual({ ...red, createdAt: undefined }, {
+      id: 'old-red', sha256: 'a'.repeat(64), width: 2, height: 2, metadata: { album: 'old' }, source: null, createdAt: undefined
+    })
+    assert.deepEqual([...store.images.embedding('old-blue')!], [0, 1, 0, 0])
+    assert.equal(store.images.thumbnail('old-red')?.toString(), 'RIFF-old-red')
+    // a job counted before the upgrade keeps its done; the split was not recorded then
+    const job = store.jobs.view('old-job')
+    assert.deepEqual([job?.done, job?.indexed, job?.duplicate, job?.failed, job?.duplicates], [2, 0, 0, 0, []])
+    // the labels and seq counters carry on from where schema 1 left them
+    const ref = store.transaction(() => store.images.insert({
+      id: 'new-green', sha256: 'c'.repeat(64), width: 1, height: 1, metadata: {}, embedding: new Float32Array([0, 0, 1, 0]), thumbnail: null, source: 'holiday/green.png'
+    }))
+    assert.deepEqual(ref, { label: 2, seq: 3 })
+    assert.equal(store.images.get('new-green')?.source, 'holiday/green.png')
+    store.close()
+
+    // opening again changes nothing
+    const again = openStore(dir, identity)
+    assert.equal(again.getMeta('schema_version'), '2')
+    assert.equal(again.images.get('new-green')?.source, 'holiday/green.png')
+    assert.equal(again.images.count(), 3)
+    again.close()
+  })
+
+  it('the backend serves an upgraded DATA_DIR: old images are found, with source null', async () => {
+    const dir = v1DataDir()
+    const backend = await openSqliteBackend({ dataDir: dir }, identity)
+    try {
+      const hits = await backend.images.search(new Float32Array([1, 0, 0, 0]), { k: 2 })
+      assert.deepEqual(hits.map((h) => [h.id, h.source]), [['old-red', null], ['old-blue', null]])
+      const [added] = await backend.images.add([{ sha256: 'd'.repeat(64), width: 1, height: 1, metadata: {}, embedding: new Float32Array([0, 0, 0, 1]), thumbnail: null, source: 'x/y.png' }])
+      assert.equal(added?.status, 'indexed')
+      const [hit] = await backend.images.search(new Float32Array([0, 0, 0, 1]), { k: 1 })
+      assert.deepEqual([hit?.id, hit?.source], [added?.id, 'x/y.png'])
+      assert.equal((await backend.images.get(added!.id))?.source, 'x/y.png')
+    } finally {
+      await backend.close()
+    }
+  })
+
+  it('refuses a DATA_DIR written by a newer schema, and leaves it as it was', () => {
+    const dir = v1DataDir()
+    const db = new Database(path.join(dir, DB_FILE))
+    db.prepare("UPDATE meta SET value = '99' WHERE key = 'schema_version'").run()
+    db.close()
+    assert.throws(() => openStore(dir, identity), (err: Error) => {
+      assert.ok(err instanceof ConflictError)
+      assert.match(err.message, /newer align-search \(schema 99, this one reads 2\)/)
+      return true
+    })
+    assert.equal(storedVersion(dir), '99')
+    const check = new Database(path.join(dir, DB_FILE), { readonly: true })
+    const columns = (check.prepare('PRAGMA table_info(images)').all() as Array<{ name: string }>).map((c) => c.name)
+    check.close()
+    assert.ok(!columns.includes('source'), 'a newer database is not altered')
+  })
+})
