@@ -5,14 +5,12 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { PgVectorType } from '../../backends/postgres/postgres-options.js'
 import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
 import type { ExecutionProvider } from '../../ml/types.js'
 import type { DatabaseConfig } from '../wiring/open-backend.js'
 import type { ServicesConfig } from '../wiring/services-config.js'
 
 export type { ServicesConfig }
-
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 

@@ -26,6 +26,11 @@ export interface BackendConfig {
   database?: DatabaseConfig | undefined
 }
 
+/** The backend `config` chooses: PostgreSQL when DATABASE_URL is set, else the embedded one. */
+export function backendKind (config: BackendConfig): 'postgres' | 'sqlite' {
+  return config.database === undefined ? 'sqlite' : 'postgres'
+}
+
 /**
  * Opens the backend for `config`: PostgreSQL when DATABASE_URL is set, else the embedded SQLite +
  * hnswlib one in DATA_DIR. A store written by another model is refused with ConflictError (409).
