@@ -7,7 +7,7 @@ import { embedPrepared } from './embed-prepared.js'
 import { TextTokenizer } from './tokenize.js'
 import type { EmbeddedImage, EmbedForIngestOptions, Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage } from './types.js'
 import { l2normalizeInPlace } from '../core/vector-math.js'
-import type { BatchEvent, Tower, TowerStats } from './worker-pool.js'
+import type { OnnxRunEvent, Tower, TowerStats } from './worker-pool.js'
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH, WorkerPool } from './worker-pool.js'
 
 /** Process-wide, so that two encoders (tests, benchmarks) or concurrent calls never exceed it together. */
@@ -33,7 +33,7 @@ export interface AlignEncoder extends Encoder {
 
 /** EncoderOptions plus an optional per-run hook (benchmarks, metrics). */
 export interface AlignEncoderOptions extends EncoderOptions {
-  onBatch?: (e: BatchEvent) => void
+  onBatch?: (e: OnnxRunEvent) => void
 }
 
 function fixedDim (shape: Array<number | string> | undefined, index: number): number | undefined {
