@@ -1,3 +1,8 @@
+/**
+ * The encoder: a model folder's tokenizer, preprocessing and ONNX towers (in worker threads, with a
+ * background process for index jobs) behind the Encoder interface the services use. Embeddings come
+ * out L2-normalized.
+ */
 import type { ModelFolder } from './model-folder.js'
 import { loadModelFolder, ModelFolderError } from './model-folder.js'
 import { prepareImage } from './preprocess.js'

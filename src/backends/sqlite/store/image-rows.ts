@@ -1,3 +1,4 @@
+/** SQLite rows of the images (the `images` table): record, thumbnail, embedding, source. */
 import type Database from 'better-sqlite3'
 import type { ImageRecord, Metadata } from '../../../core/types.js'
 import type { NewImage } from '../../ports.js'
