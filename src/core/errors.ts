@@ -15,3 +15,4 @@ export const UnsupportedImageError = createError<[string]>('UNSUPPORTED_MEDIA_TY
 export const RateLimitedError = createError<[string]>('RATE_LIMITED', '%s', 429)
 export const NotReadyError = createError<[string]>('NOT_READY', '%s', 503)
 export const StorageFullError = createError<[string]>('INSUFFICIENT_STORAGE', '%s', 507)
+export const NotImplementedError = createError<[string]>('NOT_IMPLEMENTED', '%s', 501)

@@ -63,6 +63,12 @@ export interface Config {
   indexRetryAfterMs: number
   /** HNSW snapshot after this many inserts */
   checkpointEvery: number
+  /** where backups are written (BACKUP_DIR; default DATA_DIR/backups) */
+  backupDir: string
+  /** a scheduled backup every this many ms (BACKUP_EVERY); undefined = off */
+  backupEveryMs: number | undefined
+  /** scheduled backups kept (BACKUP_KEEP) */
+  backupKeep: number
   logLevel: LogLevel
   /** folder of demo images offered by the page; undefined = disabled */
   demoPoolDir: string | undefined
@@ -242,6 +248,9 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     indexBatchSize: r.int('INDEX_BATCH_SIZE', DEFAULT_INDEX_BATCH_SIZE, 1, 1024),
     indexRetryAfterMs: r.duration('INDEX_RETRY_AFTER', DEFAULT_INDEX_RETRY_AFTER_MS, 5000, 3_600_000),
     checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
+    backupDir: abs(r.string('BACKUP_DIR', path.join(r.string('DATA_DIR', 'index-data'), 'backups'))),
+    backupEveryMs: r.raw('BACKUP_EVERY') === undefined ? undefined : r.duration('BACKUP_EVERY', 0, 60_000, 366 * 86_400_000),
+    backupKeep: r.int('BACKUP_KEEP', 7, 1, 10_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
     demoPoolDir
   }
@@ -283,6 +292,9 @@ export function toServicesConfig (config: Config): ServicesConfig {
     maxImagePixels: config.maxImagePixels,
     hnsw: { ...config.hnsw },
     checkpointEvery: config.checkpointEvery,
+    backupDir: config.backupDir,
+    backupEveryMs: config.backupEveryMs,
+    backupKeep: config.backupKeep,
     database: config.database,
     indexWorker: config.indexWorker,
     jobBatchSize: config.indexBatchSize,

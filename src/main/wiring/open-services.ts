@@ -18,6 +18,7 @@ import { markDemoPoolQueued, planDemoPool } from '../../services/demo-pool.js'
 import { ingestImages } from '../../services/ingest-images.js'
 import { openJobs } from './open-jobs.js'
 import { search } from '../../services/search.js'
+import { openBackupService } from '../../services/backups.js'
 import { addTexts } from '../../services/texts.js'
 import type { IngestItem, JobSource, Services } from '../../services/types.js'
 
@@ -55,6 +56,7 @@ export async function openServices (config: ServicesConfig, logger: Logger): Pro
 async function startServices (core: Core, config: ServicesConfig): Promise<Services> {
   const { backend, encoder, logger } = core
   const jobs = await openJobs(core, config)
+  const backups = openBackupService(backend, logger, { everyMs: config.backupEveryMs, keep: config.backupKeep ?? 7 })
   const background = new Set<Promise<unknown>>()
   let closed = false
   let closing: Promise<void> | undefined
@@ -194,9 +196,11 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
       const [images, texts] = await Promise.all([backend.images.count(), backend.texts.count()])
       return { backend: backend.name, images, texts, index: backend.indexInfo() }
     },
+    backups,
     async close () {
       closing ??= (async () => {
         closed = true
+        await backups.close()
         await jobs.close()
         await Promise.allSettled([...background])
         await backend.close()

@@ -40,4 +40,10 @@ export interface ServicesConfig {
   indexRetryAfterMs?: number
   /** largest file an index job reads, bytes (default 64 MiB) */
   maxFileBytes?: number
+  /** SQLite: where backups are written (default dataDir/backups) */
+  backupDir?: string | undefined
+  /** SQLite: a scheduled backup every this many ms (undefined: none) */
+  backupEveryMs?: number | undefined
+  /** scheduled backups kept (default 7) */
+  backupKeep?: number
 }

@@ -155,7 +155,7 @@ describe('a restore refuses, writing nothing', { timeout: TIMEOUT.unit * 4 }, ()
     p.entry({ name: 'hello.txt' }, 'hi')
     p.finalize()
     const chunks: Buffer[] = []
-    for await (const c of p) chunks.push(c)
+    for await (const c of p) chunks.push(c as Buffer)
     await writeFile(tar, Buffer.concat(chunks))
     await refuse(tar, /is not an align-search backup: its first member is hello\.txt/)
     const empty = path.join(root, 'empty.tar')
