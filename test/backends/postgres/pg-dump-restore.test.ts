@@ -15,7 +15,7 @@ import { after, it } from 'node:test'
 import pg from 'pg'
 import { pino } from 'pino'
 import { openPostgresBackend } from '../../../src/backends/postgres/open-postgres-backend.js'
-import { IndexQueue } from '../../../src/backends/postgres/queue/pg-index-queue.js'
+import { PgIndexQueue } from '../../../src/backends/postgres/queue/pg-index-queue.js'
 import { startTestPostgres } from '../../../scripts/lib/postgres-server.js'
 import { TIMEOUT } from '../../helpers/timeouts.js'
 import { DIM, Pool } from '../../helpers/vectors.js'
@@ -32,7 +32,7 @@ it('pg_dump -Fc, then pg_restore into a fresh database, serves the same answers,
   if (!('url' in server)) return
   const pool = new Pool(600, 8, 5)
   const backend = await openPostgresBackend({ databaseUrl: server.url, poolSize: 4 }, identity)
-  const queue = await IndexQueue.open({ databaseUrl: server.url, retryAfterMs: 30_000, logger: pino({ level: 'silent' }) })
+  const queue = await PgIndexQueue.open({ databaseUrl: server.url, retryAfterMs: 30_000, logger: pino({ level: 'silent' }) })
   const queries = Array.from({ length: 8 }, (_, c) => pool.query(c))
   let before: string[][]
   try {

@@ -103,11 +103,12 @@ export async function readManifest (file: string): Promise<BackupManifest> {
   input.on('error', (err) => ex.destroy(err))
   input.pipe(ex)
   try {
-    for await (const entry of ex) {
-      if (entry.header.name !== MANIFEST_NAME) throw new BackupFileError(`${file} is not an align-search backup: its first member is ${entry.header.name}, not ${MANIFEST_NAME}`)
-      return manifestFromBytes(await readEntry(entry, MAX_MANIFEST_BYTES, MANIFEST_NAME), file)
-    }
-    throw new BackupFileError(`${file} is not an align-search backup: it is empty`)
+    // only the first member is read: the manifest
+    const first = await ex[Symbol.asyncIterator]().next()
+    if (first.done === true) throw new BackupFileError(`${file} is not an align-search backup: it is empty`)
+    const entry = first.value
+    if (entry.header.name !== MANIFEST_NAME) throw new BackupFileError(`${file} is not an align-search backup: its first member is ${entry.header.name}, not ${MANIFEST_NAME}`)
+    return manifestFromBytes(await readEntry(entry, MAX_MANIFEST_BYTES, MANIFEST_NAME), file)
   } catch (err) {
     if (err instanceof BackupFileError) throw err
     throw new BackupFileError(`${file} is not an align-search backup: ${(err as Error).message}`)

@@ -16,9 +16,22 @@ export type { JobKind, JobItem, JobError, JobDuplicate, JobRow, NewJob } from '.
 export type ItemOutcome = ResolvedItemOutcome
 
 interface RawJob {
-  id: string, kind: string, status: string, source: string, root: string, cleanup: number, expanded: number
-  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: string, duplicates: string
-  created_at: string, updated_at: string
+  id: string,
+  kind: string,
+  status: string,
+  source: string,
+  root: string,
+  cleanup: number,
+  expanded: number
+  total: number,
+  done: number,
+  indexed: number,
+  duplicate: number,
+  failed: number,
+  errors: string,
+  duplicates: string
+  created_at: string,
+  updated_at: string
 }
 
 export { isTerminal } from '../../../core/types.js'
@@ -150,8 +163,17 @@ export class JobRows {
 
 function toView (r: JobRow): JobView {
   return {
-    id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
-    errors: r.errors, duplicates: r.duplicates, createdAt: r.createdAt, updatedAt: r.updatedAt
+    id: r.id,
+    status: r.status,
+    total: r.total,
+    done: r.done,
+    indexed: r.indexed,
+    duplicate: r.duplicate,
+    failed: r.failed,
+    errors: r.errors,
+    duplicates: r.duplicates,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt
   }
 }
 

@@ -70,21 +70,21 @@ describe('a backup restored into a fresh DATA_DIR', { timeout: TIMEOUT.unit * 4 
       const jobId = 'job-1'
       await backend.jobs.create({ id: jobId, kind: 'items', source: {}, root: '/nowhere', items: pool.rows.map((r) => ({ path: `${r.id}.png`, id: r.id })) })
       await backend.jobs.setStatus(jobId, 'running')
-      let acknowledged = 0
-      let stop = false
+      // shared with the writer below, so the loops read them through an object
+      const progress = { acknowledged: 0, stop: false }
       const writer = (async () => {
-        for (let i = 0; i < pool.rows.length && !stop; i += BATCH) {
+        for (let i = 0; i < pool.rows.length && !progress.stop; i += BATCH) {
           const rows = pool.rows.slice(i, i + BATCH)
           await backend.images.add(rows, { jobId, outcomes: rows.map((r, j) => ({ seq: i + j, item: `${r.id}.png`, row: j })) })
-          acknowledged = i + rows.length
+          progress.acknowledged = i + rows.length
           await new Promise((resolve) => setImmediate(resolve))
         }
       })()
-      while (acknowledged < 1000) await new Promise((resolve) => setTimeout(resolve, 5))
-      const ackedBefore = acknowledged
+      while (progress.acknowledged < 1000) await new Promise((resolve) => setTimeout(resolve, 5))
+      const ackedBefore = progress.acknowledged
       const info = await backend.backups.create()
-      const ackedAfter = acknowledged
-      stop = true
+      const ackedAfter = progress.acknowledged
+      progress.stop = true
       await writer
       assert.ok(ackedAfter > ackedBefore, `the writer kept committing during the backup (${ackedBefore} → ${ackedAfter})`)
       assert.ok(info.images >= ackedBefore && info.images <= ackedAfter, `backup holds ${info.images}: at least the ${ackedBefore} acknowledged before, at most ${ackedAfter}`)
@@ -102,7 +102,7 @@ describe('a backup restored into a fresh DATA_DIR', { timeout: TIMEOUT.unit * 4 
         assert.equal(job?.done, info.images)
         assert.equal((await copy.jobs.pending(jobId, 1))[0]?.seq, info.images, 'the restored job resumes at the first item the backup lacks')
         // the original at backup time held exactly these rows: make it so again, then compare
-        for (const r of pool.rows.slice(info.images, acknowledged)) await backend.images.remove(r.id)
+        for (const r of pool.rows.slice(info.images, progress.acknowledged)) await backend.images.remove(r.id)
         for (let c = 0; c < 12; c++) {
           const q = pool.query(c)
           const want = exactNearest(held, q, 10).map((r) => r.id)
