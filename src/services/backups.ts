@@ -1,7 +1,8 @@
 /**
  * Backups as a use case: the backend's `backups` capability (the embedded one) behind one
  * service, a clear 501 where the backend has its own tools (PostgreSQL: pg_dump), and the optional
- * schedule (BACKUP_EVERY) that keeps the newest BACKUP_KEEP of its own backups.
+ * schedule (BACKUP_EVERY, timed from the end of the previous run) that keeps the newest BACKUP_KEEP
+ * of its own backups.
  */
 import type { Backend, BackupInfo, BackupStore } from '../backends/ports.js'
 import { NotImplementedError } from '../core/errors.js'
@@ -37,6 +38,7 @@ export function openBackupService (backend: Backend, logger: Logger, schedule: B
   }
   let timer: NodeJS.Timeout | undefined
   let running: Promise<unknown> = Promise.resolve()
+  let stopped = false
 
   const scheduled = async (): Promise<void> => {
     if (store === undefined) return
@@ -54,8 +56,15 @@ export function openBackupService (backend: Backend, logger: Logger, schedule: B
     if (store === undefined) {
       logger.warn({ backend: backend.name }, `BACKUP_EVERY is ignored: ${PG_MESSAGE}`)
     } else {
-      timer = setInterval(() => { running = scheduled() }, schedule.everyMs)
-      timer.unref()
+      // the next run is timed from the end of the last, so two never overlap however long one takes
+      const every = schedule.everyMs
+      const next = (): void => {
+        timer = setTimeout(() => {
+          running = scheduled().finally(() => { if (!stopped) next() })
+        }, every)
+        timer.unref()
+      }
+      next()
     }
   }
 
@@ -65,7 +74,8 @@ export function openBackupService (backend: Backend, logger: Logger, schedule: B
     async get (name) { return await need().get(name) },
     async remove (name) { return await need().remove(name) },
     async close () {
-      if (timer !== undefined) clearInterval(timer)
+      stopped = true
+      if (timer !== undefined) clearTimeout(timer)
       await running
     }
   }
