@@ -207,6 +207,38 @@ export interface IndexInfo {
   capacity: number | null
 }
 
+/** One backup file (the embedded backend's `backups` capability). */
+export interface BackupInfo {
+  /** the file name inside BACKUP_DIR, e.g. align-search-2024-05-01T10-00-00-000Z.tar */
+  name: string
+  /** size of the file, bytes */
+  bytes: number
+  /** when the backup's snapshot was taken (ISO time) */
+  createdAt: string
+  /** images and texts it holds */
+  images: number
+  texts: number
+  /** jobs that were queued or running at that moment: they resume when a restored server starts */
+  unfinishedJobs: Array<{ id: string, status: string, done: number, failed: number, total: number }>
+  /** written by the schedule (BACKUP_EVERY), which keeps only the newest BACKUP_KEEP of its own */
+  scheduled: boolean
+}
+
+/**
+ * Online backups of a backend that keeps its data in files of its own (the embedded one). A
+ * backend without it (PostgreSQL) is backed up with its own tools (pg_dump).
+ */
+export interface BackupStore {
+  /** Writes one consistent backup file while reads and writes go on; resolves with what it holds. */
+  create (opts?: { scheduled?: boolean }): Promise<BackupInfo>
+  /** newest first */
+  list (): Promise<BackupInfo[]>
+  /** the absolute path and facts of backup `name`; undefined when there is none by that name */
+  get (name: string): Promise<{ file: string, info: BackupInfo } | undefined>
+  /** resolves true when it existed */
+  remove (name: string): Promise<boolean>
+}
+
 export interface BackendHealth { ok: boolean, reason?: string }
 
 /** One storage backend: source of truth for images, texts, their vectors and the jobs. */
@@ -217,6 +249,8 @@ export interface Backend {
   readonly jobs: JobStore
   /** where job uploads are staged for every process; absent when only this process runs jobs (SQLite) */
   readonly staging?: UploadStaging
+  /** online backups into files; absent where the backend has its own tools (PostgreSQL: pg_dump) */
+  readonly backups?: BackupStore
   /** small settings kept beside the data (e.g. the demo pool's job id) */
   getMeta (key: string): Promise<string | undefined>
   setMeta (key: string, value: string): Promise<void>

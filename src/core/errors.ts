@@ -17,3 +17,4 @@ export const NotReadyError = createError<[string]>('NOT_READY', '%s', 503)
 /** the backend's database cannot be reached now (down, restarting, full of connections): waiting may fix it */
 export const BackendUnavailableError = createError<[string]>('BACKEND_UNAVAILABLE', '%s', 503)
 export const StorageFullError = createError<[string]>('INSUFFICIENT_STORAGE', '%s', 507)
+export const NotImplementedError = createError<[string]>('NOT_IMPLEMENTED', '%s', 501)

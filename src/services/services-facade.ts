@@ -14,6 +14,7 @@ import { isPlainObject, type Core } from './core.js'
 import { ingestImages } from './ingest-images.js'
 import { search } from './search.js'
 import { addTexts } from './texts.js'
+import type { BackupService } from './backups.js'
 import type { IngestItem, JobSource, Services } from './types.js'
 
 /** most items in one addImages call (embed calls: MAX_EMBED_TEXTS / MAX_EMBED_IMAGES in src/core/limits.ts) */
@@ -26,10 +27,12 @@ export interface FacadeOptions {
   background: Set<Promise<unknown>>
   /** set by close(): background work checks it to stop early */
   closed: { value: boolean }
+  /** online backups (src/services/backups.ts); closed with the services */
+  backups?: BackupService
 }
 
 /** The Services calls that go to the backend, encoder or jobs once the facade is alive (a test checks it covers Services). */
-type Calls = Omit<Services, 'model' | 'ready' | 'health' | 'close'>
+type Calls = Omit<Services, 'model' | 'ready' | 'health' | 'close' | 'backups'>
 
 export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptions): Services {
   const { backend, encoder, logger } = core
@@ -97,6 +100,7 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
   return {
     ...guardAll(calls, () => { if (closed.value) throw new NotReadyError('the service is shutting down') }),
     model: encoder.config,
+    ...(opts.backups === undefined ? {} : { backups: opts.backups }),
     ready: () => !closed.value,
     async health () {
       if (closed.value) return { ok: false, reason: 'the service is shutting down' }
@@ -105,6 +109,7 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
     async close () {
       closing ??= (async () => {
         closed.value = true
+        await opts.backups?.close()
         await jobs.close()
         await Promise.allSettled([...opts.background])
         await backend.close()

@@ -4,6 +4,7 @@
  */
 import type { BackendHealth, BackendName, IndexInfo } from '../backends/ports.js'
 import type { ModelConfig } from '../ml/types.js'
+import type { BackupService } from './backups.js'
 import type { ImageRecord, IngestItem, IngestResult, JobSource, JobView, Metadata, MetadataFilter } from '../core/types.js'
 
 export type { ImageRecord, IngestItem, IngestResult, JobSource, JobStatus, JobView, Metadata, MetadataFilter } from '../core/types.js'
@@ -63,6 +64,8 @@ export interface Services {
   /** resolves once the job is done, failed or cancelled (or the service closes); undefined for an unknown id */
   waitForJob? (id: string): Promise<JobView | undefined>
   stats (): Promise<IndexStats>
+  /** online backups (the embedded backend); on PostgreSQL every call answers 501 NOT_IMPLEMENTED pointing to pg_dump */
+  backups?: BackupService
   close (): Promise<void>
 }
 

@@ -3,6 +3,7 @@
  * process's memory, derived from it (snapshots in DATA_DIR, replayed or rebuilt at open).
  */
 import path from 'node:path'
+import { SqliteBackups } from './backup/index.js'
 import { openVectorIndex, type TableIndex } from './hnsw/index.js'
 import type { HnswParams } from './hnsw/index.js'
 import { openStore, type Store } from './store/index.js'
@@ -18,6 +19,8 @@ export interface SqliteBackendOptions {
   hnsw?: Partial<HnswParams>
   /** index snapshot after this many inserts + deletes (default 1000) */
   checkpointEvery?: number
+  /** where backups are written (BACKUP_DIR; default dataDir/backups) */
+  backupDir?: string
   logger?: Logger
 }
 
@@ -26,11 +29,13 @@ export class SqliteBackend implements Backend {
   readonly images: SqliteImages
   readonly texts: SqliteTexts
   readonly jobs: SqliteJobs
+  readonly backups: SqliteBackups
 
-  constructor (readonly store: Store, imageIndex: TableIndex, textIndex: TableIndex) {
+  constructor (readonly store: Store, imageIndex: TableIndex, textIndex: TableIndex, backupDir = path.join(store.dataDir, 'backups')) {
     this.images = new SqliteImages(store, imageIndex)
     this.texts = new SqliteTexts(store, textIndex)
     this.jobs = new SqliteJobs(store)
+    this.backups = new SqliteBackups({ store, images: imageIndex, texts: textIndex }, backupDir)
   }
 
   async getMeta (key: string): Promise<string | undefined> {
@@ -68,7 +73,7 @@ export async function openSqliteBackend (opts: SqliteBackendOptions, identity: B
     const indexOpts = { ...opts.hnsw, ...(opts.checkpointEvery === undefined ? {} : { checkpointEvery: opts.checkpointEvery }), ...(opts.logger === undefined ? {} : { logger: opts.logger }) }
     opened.push(await openVectorIndex(store, 'images', path.join(opts.dataDir, 'images.hnsw'), indexOpts))
     opened.push(await openVectorIndex(store, 'texts', path.join(opts.dataDir, 'texts.hnsw'), indexOpts))
-    return new SqliteBackend(store, opened[0]!, opened[1]!)
+    return new SqliteBackend(store, opened[0]!, opened[1]!, opts.backupDir)
   } catch (err) {
     for (const t of opened) await t.close().catch(() => {})
     store.close()

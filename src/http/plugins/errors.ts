@@ -9,7 +9,7 @@ import fp from 'fastify-plugin'
 import { ErrorResponse, type ErrorResponseT } from '../schemas/common.js'
 
 /** The codes defined in src/core/errors.ts: their messages are meant for clients. */
-const OWN_CODES = new Set(['BAD_REQUEST', 'UNAUTHORIZED', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED', 'NOT_READY', 'INSUFFICIENT_STORAGE'])
+const OWN_CODES = new Set(['BAD_REQUEST', 'UNAUTHORIZED', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED', 'NOT_READY', 'INSUFFICIENT_STORAGE', 'NOT_IMPLEMENTED'])
 
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -25,6 +25,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'RATE_LIMITED',
   431: 'REQUEST_HEADER_FIELDS_TOO_LARGE',
+  501: 'NOT_IMPLEMENTED',
   503: 'NOT_READY',
   507: 'INSUFFICIENT_STORAGE'
 }

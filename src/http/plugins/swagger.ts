@@ -21,6 +21,7 @@ export const TAGS = [
   { name: 'embed', description: 'Raw embeddings' },
   { name: 'classify', description: 'Zero-shot classification against free-form labels' },
   { name: 'info', description: 'Model, index and service information' },
+  { name: 'backups', description: 'Online backups of the embedded backend' },
   { name: 'ops', description: 'Health, readiness and metrics' }
 ]
 

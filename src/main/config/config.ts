@@ -72,6 +72,12 @@ export interface Config {
   indexRetryAfterMs: number
   /** HNSW snapshot after this many inserts */
   checkpointEvery: number
+  /** where backups are written (BACKUP_DIR; default DATA_DIR/backups) */
+  backupDir: string
+  /** a scheduled backup every this many ms (BACKUP_EVERY); undefined = off */
+  backupEveryMs: number | undefined
+  /** scheduled backups kept (BACKUP_KEEP) */
+  backupKeep: number
   logLevel: LogLevel
   /** folder of demo images offered by the page; undefined = disabled */
   demoPoolDir: string | undefined
@@ -157,6 +163,9 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     indexBatchSize: r.int('INDEX_BATCH_SIZE', DEFAULT_INDEX_BATCH_SIZE, 1, 1024),
     indexRetryAfterMs: r.duration('INDEX_RETRY_AFTER', DEFAULT_INDEX_RETRY_AFTER_MS, 5000, 3_600_000),
     checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
+    backupDir: abs(r.string('BACKUP_DIR', path.join(r.string('DATA_DIR', 'index-data'), 'backups'))),
+    backupEveryMs: r.raw('BACKUP_EVERY') === undefined ? undefined : r.duration('BACKUP_EVERY', 0, 60_000, 366 * 86_400_000),
+    backupKeep: r.int('BACKUP_KEEP', 7, 1, 10_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
     demoPoolDir
   }

@@ -12,6 +12,8 @@ export interface BackendConfig {
   hnsw: { M: number, efConstruction: number, efSearch: number }
   /** SQLite: index snapshot after this many inserts + deletes */
   checkpointEvery: number
+  /** SQLite: where backups are written (BACKUP_DIR; default dataDir/backups) */
+  backupDir?: string | undefined
   /** PostgreSQL + pgvector when set (DATABASE_URL); otherwise the embedded SQLite backend in DATA_DIR */
   database?: DatabaseConfig | undefined
 }
@@ -31,5 +33,5 @@ export async function openBackend (config: BackendConfig, identity: BackendIdent
     const { openPostgresBackend } = await import('../../backends/postgres/open-postgres-backend.js')
     return await openPostgresBackend({ databaseUrl: config.database.url, poolSize: config.database.poolSize, vectorType: config.database.vectorType, hnsw: config.hnsw, logger }, identity)
   }
-  return await openSqliteBackend({ dataDir: config.dataDir, hnsw: config.hnsw, checkpointEvery: config.checkpointEvery, logger }, identity)
+  return await openSqliteBackend({ dataDir: config.dataDir, hnsw: config.hnsw, checkpointEvery: config.checkpointEvery, logger, ...(config.backupDir === undefined ? {} : { backupDir: config.backupDir }) }, identity)
 }

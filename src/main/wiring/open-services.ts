@@ -12,6 +12,7 @@ import type { Services } from '../../services/types.js'
 import { loadConfiguredEncoder } from './load-encoder.js'
 import { backendKind, openBackend } from './open-backend.js'
 import { openJobs } from './open-jobs.js'
+import { openBackupService } from '../../services/backups.js'
 import { openWhenReachable } from './open-when-reachable.js'
 import type { ServicesConfig } from './services-config.js'
 
@@ -54,7 +55,8 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
     await jobs.close().catch(() => {})
     throw err
   }
-  return servicesFacade(core, jobs, { importDir: config.importDir, background, closed })
+  const backups = openBackupService(core.backend, core.logger, { everyMs: config.backupEveryMs, keep: config.backupKeep ?? 7 })
+  return servicesFacade(core, jobs, { importDir: config.importDir, background, closed, backups })
 }
 
 /**

@@ -41,6 +41,12 @@ export interface ServicesConfig {
   indexRetryAfterMs?: number
   /** largest file an index job reads, bytes (default 64 MiB) */
   maxFileBytes?: number
+  /** SQLite: where backups are written (default dataDir/backups) */
+  backupDir?: string | undefined
+  /** SQLite: a scheduled backup every this many ms (undefined: none) */
+  backupEveryMs?: number | undefined
+  /** scheduled backups kept (default 7) */
+  backupKeep?: number
 }
 
 /** The part of the configuration the core services take. */
@@ -56,6 +62,9 @@ export function toServicesConfig (config: Config): ServicesConfig {
     maxImagePixels: config.maxImagePixels,
     hnsw: { ...config.hnsw },
     checkpointEvery: config.checkpointEvery,
+    backupDir: config.backupDir,
+    backupEveryMs: config.backupEveryMs,
+    backupKeep: config.backupKeep,
     database: config.database,
     indexWorker: config.indexWorker,
     jobBatchSize: config.indexBatchSize,

@@ -27,6 +27,8 @@ describe('openapi.yaml', { timeout: TIMEOUT.unit }, () => {
       '/v1/embed': ['post'],
       '/v1/classify': ['post'],
       '/v1/info': ['get'],
+      '/v1/backups': ['get', 'post'],
+      '/v1/backups/{name}': ['get', 'delete'],
       '/health': ['get'],
       '/ready': ['get'],
       '/metrics': ['get']

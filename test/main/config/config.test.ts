@@ -112,10 +112,20 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ CORS_ORIGIN: '*' }, cwd).corsOrigin, true)
   })
 
+  it('backups: BACKUP_DIR defaults to DATA_DIR/backups, no schedule unless BACKUP_EVERY, BACKUP_KEEP 7', () => {
+    const cwd = tmp()
+    const dflt = loadConfig({ DEMO_POOL: '', DATA_DIR: 'd' }, cwd)
+    assert.equal(dflt.backupDir, path.join(cwd, 'd', 'backups'))
+    assert.equal(dflt.backupEveryMs, undefined)
+    assert.equal(dflt.backupKeep, 7)
+    const set = loadConfig({ DEMO_POOL: '', BACKUP_DIR: '/mnt/b', BACKUP_EVERY: '6h', BACKUP_KEEP: '3' }, cwd)
+    assert.deepEqual([set.backupDir, set.backupEveryMs, set.backupKeep], ['/mnt/b', 6 * 3_600_000, 3])
+  })
+
   it('maps onto the services configuration', () => {
     const c = loadConfig({ DEMO_POOL: '', HNSW_M: '24' }, tmp())
     const s = toServicesConfig(c)
-    assert.deepEqual(Object.keys(s).sort(), ['checkpointEvery', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'indexRetryAfterMs', 'indexWorker', 'jobBatchSize', 'maxImagePixels', 'modelDir'])
+    assert.deepEqual(Object.keys(s).sort(), ['backupDir', 'backupEveryMs', 'backupKeep', 'checkpointEvery', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'indexRetryAfterMs', 'indexWorker', 'jobBatchSize', 'maxImagePixels', 'modelDir'])
     assert.equal(s.hnsw.M, 24)
     assert.equal(s.indexJobNice, 19)
     assert.equal(s.modelDir, c.modelDir)
@@ -170,6 +180,8 @@ describe('loadConfig', () => {
     ['DATABASE_POOL_SIZE', '0', /DATABASE_POOL_SIZE must be between 1/],
     ['PG_VECTOR_TYPE', 'float16', /PG_VECTOR_TYPE must be one of vector, halfvec/],
     ['CHECKPOINT_EVERY', '0', /CHECKPOINT_EVERY/],
+    ['BACKUP_EVERY', '10s', /BACKUP_EVERY/],
+    ['BACKUP_KEEP', '0', /BACKUP_KEEP/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL must be one of/]
   ] as const) {
     it(`refuses ${name}=${value}, naming the variable`, () => {

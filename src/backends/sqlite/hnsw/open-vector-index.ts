@@ -11,7 +11,7 @@
 import type { Logger } from 'pino'
 import { HnswIndex, MIN_CAPACITY, SnapshotError } from './hnsw-index.js'
 import { exists, removeSnapshot, sidecarPath } from './snapshot-file.js'
-import type { HnswParams, SearchResult } from './vector-index.js'
+import type { HnswParams, SearchResult, SnapshotInfo } from './vector-index.js'
 
 export interface VectorRowRef { label: number, seq: number }
 export interface VectorRow extends VectorRowRef { vector: Float32Array }
@@ -126,6 +126,18 @@ export class TableIndex {
       }
     })
     this.queue = job.catch(() => {})
+    return job
+  }
+
+  /**
+   * Queues a snapshot into another file (a backup): it runs after the inserts already queued and
+   * before any queued later, so called in the same tick as a read transaction begins, it holds
+   * exactly the rows that transaction sees. It is not a checkpoint: DATA_DIR's own snapshot is untouched.
+   */
+  snapshotTo (file: string): Promise<SnapshotInfo> {
+    if (this.closed) return Promise.reject(new Error(`${this.name} index is closed`))
+    const job = this.queue.then(async () => await this.index.snapshot(file, { seq: this.watermark, table: this.name }))
+    this.queue = job.then(() => {}, () => {})
     return job
   }
 

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { NotReadyError } from '../../../core/errors.js'
+import backupRoutes from './backups/index.js'
 import classifyRoutes from './classify/index.js'
 import embedRoutes from './embed/index.js'
 import imageRoutes from './images/index.js'
@@ -23,4 +24,5 @@ export default async function v1Routes (app: FastifyInstance): Promise<void> {
   await app.register(embedRoutes)
   await app.register(classifyRoutes)
   await app.register(infoRoutes)
+  await app.register(backupRoutes)
 }
