@@ -70,9 +70,36 @@ export interface NewImage {
   thumbnail: Buffer | null
   /** where the image came from (a path relative to IMPORT_DIR, or an uploaded file's name); stored as null when absent */
   source?: string
+  /** a preview kept for re-embedding with another model (PREVIEW_SIZE); width and height are the preview's */
+  preview?: { bytes: Buffer, width: number, height: number }
+  /** the uploaded bytes themselves (KEEP_ORIGINALS) */
+  original?: Buffer
+  /** the model `embedding` comes from; when it is no longer the active one, `alt` must be (else the write is refused) */
+  modelId?: string
+  /** the same image embedded by a second model (during a switch, or while the previous model is on standby) */
+  alt?: ModelVector
 }
 
-export interface NewText { id?: string, text: string, sha256: string, metadata: Metadata, embedding: Float32Array }
+/** A vector and the model it comes from. */
+export interface ModelVector { modelId: string, embedding: Float32Array }
+
+/**
+ * How a text was encoded: as it is (null), with a literal template ("an icon of {}"), or with the
+ * model's own template (`{ model: true }`), which a model switch replaces with the new model's.
+ */
+export type TextTemplate = null | { literal: string } | { model: true }
+
+export interface NewText {
+  id?: string
+  text: string
+  sha256: string
+  metadata: Metadata
+  embedding: Float32Array
+  /** how `embedding` was made from `text` (default null: as it is) */
+  template?: TextTemplate
+  modelId?: string
+  alt?: ModelVector
+}
 
 /**
  * One job item's result, written in the same transaction as the images of its batch.
@@ -241,6 +268,65 @@ export interface BackupStore {
 
 export interface BackendHealth { ok: boolean, reason?: string }
 
+/**
+ * The model slot beside the active one: `building` while a switch fills it, `ready` once it holds a
+ * vector for every row (after a swap: the previous model, kept until DELETE /v1/models/standby).
+ */
+export interface StandbyRecord {
+  modelId: string
+  dim: number
+  /** the model folder, relative to MODELS_DIR when under it */
+  modelDir?: string
+  state: 'building' | 'ready'
+  /** when the slot entered this state (ISO time) */
+  since: string
+  /** images with neither a readable source nor a large-enough preview: left out, or embedded from the small preview */
+  lowResolution?: 'skip' | 'proceed'
+  /** images left out of this model (lowResolution 'skip') */
+  skipped?: number
+}
+
+/** What re-embedding one stored image can read. */
+export interface ReembedImage {
+  id: string
+  sha256: string
+  source: string | null
+  width: number
+  height: number
+  preview: { bytes: Buffer, width: number, height: number } | null
+  original: Buffer | null
+}
+
+export interface ReembedText { id: string, text: string, template: TextTemplate }
+
+/**
+ * A backend that keeps a second model's vectors beside the active ones and swaps them atomically
+ * (the embedded one; PostgreSQL lacks it so far).
+ */
+export interface ModelSlots {
+  /** the active model's identity */
+  active (): BackendIdentity & { modelDir?: string }
+  standby (): StandbyRecord | undefined
+  /**
+   * Starts filling the standby slot for `rec`: vectors of the same model already there are kept (a
+   * resumed switch, or a swap back), those of another model are dropped first.
+   */
+  beginStandby (rec: StandbyRecord): Promise<void>
+  /** up to `limit` ids that have no standby vector yet */
+  missing (table: CollectionName, limit: number): Promise<string[]>
+  missingCount (table: CollectionName): Promise<number>
+  /** ids of images with no original bytes and no preview whose shorter side is at least `minSide` (their source may still be readable) */
+  weakImages (minSide: number): Promise<Array<{ id: string, sha256: string, source: string | null }>>
+  images (ids: string[]): Promise<ReembedImage[]>
+  texts (ids: string[]): Promise<ReembedText[]>
+  /** Stores standby vectors of the standby model; ids deleted meanwhile are skipped. Resolves once they are in the standby index. */
+  putStandby (table: CollectionName, rows: Array<{ id: string, embedding: Float32Array }>): Promise<void>
+  standbyEmbedding (table: CollectionName, id: string): Promise<Float32Array | undefined>
+  /** ONE atomic step: the standby model becomes active and the active one the standby; ConflictError when incomplete */
+  swap (): Promise<StandbyRecord>
+  dropStandby (): Promise<void>
+}
+
 /** One storage backend: source of truth for images, texts, their vectors and the jobs. */
 export interface Backend {
   readonly name: BackendName
@@ -251,6 +337,8 @@ export interface Backend {
   readonly staging?: UploadStaging
   /** online backups into files; absent where the backend has its own tools (PostgreSQL: pg_dump) */
   readonly backups?: BackupStore
+  /** a second model's vectors beside the active ones (model switches); absent on PostgreSQL so far */
+  readonly models?: ModelSlots
   /** small settings kept beside the data (e.g. the demo pool's job id) */
   getMeta (key: string): Promise<string | undefined>
   setMeta (key: string, value: string): Promise<void>
@@ -267,4 +355,6 @@ export interface BackendIdentity {
   modelId: string
   /** embedding dimension */
   dim: number
+  /** the model folder, recorded so that a server started with another model can say which to use */
+  modelDir?: string
 }

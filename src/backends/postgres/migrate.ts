@@ -109,7 +109,7 @@ async function checkIdentity (client: pg.Client, { modelId, dim }: BackendIdenti
   if (storedModel !== modelId || Number(storedDim) !== dim) {
     throw new ConflictError(
       `database ${database} was built with model ${storedModel ?? '?'} (dim ${storedDim ?? '?'}); this server runs ${modelId} (dim ${dim}). ` +
-      'Embeddings of different models cannot be compared. Point DATABASE_URL at an empty database, or empty this one and re-index: npm run index -- <dir>')
+      'Embeddings of different models cannot be compared. Point DATABASE_URL at an empty database, or empty this one and re-index: npm run index -- <dir>. See README "Changing the model"')
   }
 }
 

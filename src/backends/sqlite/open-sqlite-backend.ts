@@ -12,6 +12,8 @@ import type { Backend, BackendHealth, BackendIdentity, IndexInfo } from '../port
 import { SqliteImages } from './sqlite-images.js'
 import { SqliteJobs } from './sqlite-jobs.js'
 import { SqliteTexts } from './sqlite-texts.js'
+import { indexFile, SqliteModelSlots } from './sqlite-model-slots.js'
+import type { OpenVectorIndexOptions } from './hnsw/index.js'
 
 export interface SqliteBackendOptions {
   /** DATA_DIR: align-search.db, images.hnsw, texts.hnsw */
@@ -30,12 +32,16 @@ export class SqliteBackend implements Backend {
   readonly texts: SqliteTexts
   readonly jobs: SqliteJobs
   readonly backups: SqliteBackups
+  readonly models: SqliteModelSlots
 
-  constructor (readonly store: Store, imageIndex: TableIndex, textIndex: TableIndex, backupDir = path.join(store.dataDir, 'backups')) {
+  constructor (readonly store: Store, imageIndex: TableIndex, textIndex: TableIndex, backupDir = path.join(store.dataDir, 'backups'), indexOpts: OpenVectorIndexOptions = {}) {
     this.images = new SqliteImages(store, imageIndex)
     this.texts = new SqliteTexts(store, textIndex)
     this.jobs = new SqliteJobs(store)
-    this.backups = new SqliteBackups({ store, images: imageIndex, texts: textIndex }, backupDir)
+    const collections = { images: this.images, texts: this.texts }
+    // getters: a model swap exchanges the index objects, and a backup must copy the active ones
+    this.backups = new SqliteBackups({ store, get images () { return collections.images.index }, get texts () { return collections.texts.index } }, backupDir)
+    this.models = new SqliteModelSlots(store, collections, indexOpts)
   }
 
   async getMeta (key: string): Promise<string | undefined> {
@@ -58,6 +64,8 @@ export class SqliteBackend implements Backend {
   async close (): Promise<void> {
     await this.images.index.close()
     await this.texts.index.close()
+    await this.images.standby?.close()
+    await this.texts.standby?.close()
     this.store.close()
   }
 }
@@ -70,10 +78,13 @@ export async function openSqliteBackend (opts: SqliteBackendOptions, identity: B
   const store = openStore(opts.dataDir, identity)
   const opened: TableIndex[] = []
   try {
-    const indexOpts = { ...opts.hnsw, ...(opts.checkpointEvery === undefined ? {} : { checkpointEvery: opts.checkpointEvery }), ...(opts.logger === undefined ? {} : { logger: opts.logger }) }
-    opened.push(await openVectorIndex(store, 'images', path.join(opts.dataDir, 'images.hnsw'), indexOpts))
-    opened.push(await openVectorIndex(store, 'texts', path.join(opts.dataDir, 'texts.hnsw'), indexOpts))
-    return new SqliteBackend(store, opened[0]!, opened[1]!, opts.backupDir)
+    const indexOpts: OpenVectorIndexOptions = { ...opts.hnsw, ...(opts.checkpointEvery === undefined ? {} : { checkpointEvery: opts.checkpointEvery }), ...(opts.logger === undefined ? {} : { logger: opts.logger }) }
+    const activeOpts = { ...indexOpts, modelId: store.modelId }
+    opened.push(await openVectorIndex(store, 'images', indexFile(opts.dataDir, 'images', 'active'), activeOpts))
+    opened.push(await openVectorIndex(store, 'texts', indexFile(opts.dataDir, 'texts', 'active'), activeOpts))
+    const backend = new SqliteBackend(store, opened[0]!, opened[1]!, opts.backupDir, indexOpts)
+    await backend.models.openStandbyIndexes()
+    return backend
   } catch (err) {
     for (const t of opened) await t.close().catch(() => {})
     store.close()

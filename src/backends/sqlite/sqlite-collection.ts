@@ -2,13 +2,45 @@
  * One vector table of the SQLite backend: its rows in SQLite (the source of truth) and its
  * HNSW index in this process's memory, kept in step (see src/backends/sqlite/hnsw/open-vector-index.ts).
  */
-import type { TableIndex } from './hnsw/index.js'
-import type { Store, VectorRows } from './store/index.js'
+import type { TableIndex, VectorRow } from './hnsw/index.js'
+import { ConflictError } from '../../core/errors.js'
+import type { Store, VectorRows, VectorTableName } from './store/index.js'
 import type { Metadata, MetadataFilter } from '../../core/types.js'
 import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
 
 export class SqliteCollection implements VectorCollection {
-  constructor (protected readonly store: Store, protected readonly rows: VectorRows, readonly index: TableIndex) {}
+  /** the standby model's index of this table, while there is a standby model */
+  standby: TableIndex | undefined
+
+  /** `index` holds the active model's vectors; a model swap exchanges it with `standby` */
+  constructor (protected readonly store: Store, readonly table: VectorTableName, public index: TableIndex) {}
+
+  /** the active model's rows (replaced by a model swap) */
+  protected get rows (): VectorRows { return this.store.table(this.table) }
+
+  /**
+   * The vector for the active model and, when the row carries one, for the standby model. Refuses
+   * (ConflictError) a row embedded by a model that is no longer active: a swap happened meanwhile.
+   */
+  protected vectorsOf (row: { embedding: Float32Array, modelId?: string, alt?: { modelId: string, embedding: Float32Array } }): { active: Float32Array, standby?: Float32Array } {
+    let active = row.embedding
+    let other = row.alt
+    if (row.modelId !== undefined && row.modelId !== this.store.modelId) {
+      if (other?.modelId !== this.store.modelId) throw new ConflictError(`the active model changed to ${this.store.modelId} during this write; retry`)
+      active = other.embedding
+      other = { modelId: row.modelId, embedding: row.embedding }
+    }
+    const standby = this.store.standby
+    return other !== undefined && standby !== undefined && other.modelId === standby.modelId ? { active, standby: other.embedding } : { active }
+  }
+
+  /** Inserts standby vectors just committed (rows from StandbyRows.put, in the same tick as the commit). */
+  async appendStandby (added: Array<{ ref: VectorRow, replaced?: { label: number, seq: number } }>): Promise<void> {
+    const index = this.standby
+    if (index === undefined || added.length === 0) return
+    for (const a of added) if (a.replaced !== undefined) index.remove(a.replaced)
+    await index.append(added.map((a) => a.ref)).catch(() => {})
+  }
 
   async count (): Promise<number> {
     return this.rows.count()
@@ -48,9 +80,12 @@ export class SqliteCollection implements VectorCollection {
   }
 
   async remove (id: string): Promise<boolean> {
-    const ref = this.store.transaction(() => this.rows.remove(id))
+    const standbyRows = this.store.standbyRows(this.table)
+    const { ref, alt } = this.store.transaction(() => ({ ref: this.rows.remove(id), alt: standbyRows?.remove(id) }))
+    // in the same tick as the commit: no search after this resolves can see it, in either model's index
+    if (alt !== undefined) this.standby?.remove(alt)
     if (ref === undefined) return false
-    this.index.remove(ref) // in the same tick as the commit: no search after this resolves can see it
+    this.index.remove(ref)
     return true
   }
 

@@ -11,7 +11,7 @@ import { SqliteCollection } from './sqlite-collection.js'
 
 export class SqliteImages extends SqliteCollection implements ImageCollection {
   constructor (store: Store, index: TableIndex) {
-    super(store, store.images, index)
+    super(store, 'images', index)
   }
 
   async get (id: string): Promise<ImageRecord | undefined> {
@@ -24,7 +24,9 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
 
   async add (rows: NewImage[], progress?: JobProgress): Promise<WriteOutcome[]> {
     const images = this.store.images
+    const standbyRows = this.store.standbyRows('images')
     const added: VectorRow[] = []
+    const addedStandby: Array<ReturnType<NonNullable<typeof standbyRows>['put']>> = []
     const outcomes = this.store.transaction(() => {
       const out = rows.map((row): WriteOutcome => {
         const stored = images.idBySha(row.sha256)
@@ -34,8 +36,14 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
         }
         let id = row.id ?? contentId(row.sha256)
         if (row.id === undefined && images.ref(id) !== undefined) id = randomUUID()
-        const ref = images.insert({ id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, embedding: row.embedding, thumbnail: row.thumbnail, source: row.source })
-        added.push({ ...ref, vector: row.embedding })
+        const v = this.vectorsOf(row)
+        const ref = images.insert({
+          id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, embedding: v.active, thumbnail: row.thumbnail, source: row.source,
+          ...(row.preview === undefined ? {} : { preview: row.preview }),
+          ...(row.original === undefined ? {} : { original: row.original })
+        })
+        added.push({ ...ref, vector: v.active })
+        if (v.standby !== undefined && standbyRows !== undefined) addedStandby.push(standbyRows.put(id, v.standby))
         return { status: 'indexed', id }
       })
       if (progress !== undefined) {
@@ -44,7 +52,8 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
       return out
     })
     // committed: searchable once the index has them (a failure here is logged and replayed at the next start)
-    if (added.length > 0) await this.index.append(added).catch(() => {})
+    const index = this.index
+    await Promise.all([added.length > 0 ? index.append(added).catch(() => {}) : undefined, this.appendStandby(addedStandby)])
     return outcomes
   }
 }

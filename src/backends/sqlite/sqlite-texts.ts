@@ -9,12 +9,14 @@ import { SqliteCollection } from './sqlite-collection.js'
 
 export class SqliteTexts extends SqliteCollection implements TextCollection {
   constructor (store: Store, index: TableIndex) {
-    super(store, store.texts, index)
+    super(store, 'texts', index)
   }
 
   async add (rows: NewText[]): Promise<WriteOutcome[]> {
     const texts = this.store.texts
+    const standbyRows = this.store.standbyRows('texts')
     const added: VectorRow[] = []
+    const addedStandby: Array<ReturnType<NonNullable<typeof standbyRows>['put']>> = []
     const outcomes = this.store.transaction(() => rows.map((row): WriteOutcome => {
       const stored = texts.idBySha(row.sha256)
       if (stored !== undefined) return { status: 'duplicate', id: stored }
@@ -23,11 +25,14 @@ export class SqliteTexts extends SqliteCollection implements TextCollection {
       }
       let id = row.id ?? contentId(row.sha256)
       if (row.id === undefined && texts.ref(id) !== undefined) id = randomUUID()
-      const ref = texts.insert({ id, text: row.text, sha256: row.sha256, metadata: row.metadata, embedding: row.embedding })
-      added.push({ ...ref, vector: row.embedding })
+      const v = this.vectorsOf(row)
+      const ref = texts.insert({ id, text: row.text, sha256: row.sha256, metadata: row.metadata, embedding: v.active, template: row.template ?? null })
+      added.push({ ...ref, vector: v.active })
+      if (v.standby !== undefined && standbyRows !== undefined) addedStandby.push(standbyRows.put(id, v.standby))
       return { status: 'indexed', id }
     }))
-    if (added.length > 0) await this.index.append(added).catch(() => {})
+    const index = this.index
+    await Promise.all([added.length > 0 ? index.append(added).catch(() => {}) : undefined, this.appendStandby(addedStandby)])
     return outcomes
   }
 }

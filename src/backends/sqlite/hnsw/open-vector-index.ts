@@ -30,6 +30,8 @@ export interface VectorSource {
 export interface OpenVectorIndexOptions extends Partial<HnswParams> {
   /** snapshot after this many inserts + deletes (default 1000) */
   checkpointEvery?: number
+  /** the model whose vectors the index holds: recorded in the snapshot, and a snapshot of another model is rebuilt */
+  modelId?: string
   logger?: Pick<Logger, 'info' | 'warn' | 'error'>
 }
 
@@ -51,8 +53,12 @@ export class TableIndex {
   private readonly log: Pick<Logger, 'info' | 'warn' | 'error'>
 
   /** `changes`: replayed changes not yet in a snapshot */
-  constructor (readonly name: string, readonly file: string, readonly index: HnswIndex, watermark: number, opts: OpenVectorIndexOptions, changes = 0) {
+  /** the model whose vectors these are (recorded in each snapshot) */
+  modelId: string | undefined
+
+  constructor (readonly name: string, public file: string, readonly index: HnswIndex, watermark: number, opts: OpenVectorIndexOptions, changes = 0) {
     this.watermark = watermark
+    this.modelId = opts.modelId
     this.changes = changes
     this.checkpointEvery = Math.max(1, opts.checkpointEvery ?? 1000)
     this.log = opts.logger ?? silent
@@ -65,6 +71,17 @@ export class TableIndex {
   get seq (): number { return this.watermark }
 
   has (label: number): boolean { return this.index.has(label) }
+
+  /**
+   * Points the index at another snapshot file (a model swap moved its rows to the other slot) and
+   * snapshots it there. Until that snapshot is written, the file there holds the other model's
+   * index, which the next start rebuilds from SQLite because its recorded model differs.
+   */
+  async moveTo (file: string): Promise<void> {
+    this.file = file
+    this.changes++
+    await this.checkpoint().catch(() => {})
+  }
 
   /**
    * Queues rows just committed to SQLite; resolves once they are searchable. Call it right
@@ -117,7 +134,7 @@ export class TableIndex {
       this.checkpointQueued = false
       const counted = this.changes
       try {
-        const info = await this.index.snapshot(this.file, { seq: this.watermark, table: this.name })
+        const info = await this.index.snapshot(this.file, { seq: this.watermark, table: this.name, ...(this.modelId === undefined ? {} : { modelId: this.modelId }) })
         this.changes -= counted
         this.log.info({ index: this.name, count: info.count, seq: this.watermark, bytes: info.bytes }, 'index snapshot written')
       } catch (err) {
@@ -169,6 +186,7 @@ export async function openVectorIndex<T extends string> (
       const { index, info } = await HnswIndex.load(file, source.dim, opts)
       const seq = typeof info.meta.seq === 'number' ? info.meta.seq : Number.NaN
       if (!Number.isFinite(seq)) throw new SnapshotError('sidecar has no seq')
+      if (opts.modelId !== undefined && typeof info.meta.modelId === 'string' && info.meta.modelId !== opts.modelId) throw new SnapshotError(`snapshot holds vectors of model ${info.meta.modelId}`)
       if ((opts.M !== undefined && opts.M !== info.M) || (opts.efConstruction !== undefined && opts.efConstruction !== info.efConstruction)) {
         log.info({ index: table, snapshot: { M: info.M, efConstruction: info.efConstruction }, configured: { M: opts.M, efConstruction: opts.efConstruction } },
           'HNSW parameters changed: rebuilding the index from SQLite')

@@ -1,12 +1,14 @@
 /** SQLite rows of the images (the `images` table): record, thumbnail, embedding, source. */
 import type Database from 'better-sqlite3'
 import type { ImageRecord, Metadata } from '../../../core/types.js'
-import type { NewImage } from '../../ports.js'
+import type { NewImage, ReembedImage } from '../../ports.js'
 import { vectorToBlob } from './vector-codec.js'
 import { VectorRows, type VectorRowRef } from './vector-rows.js'
 
 /** An image as the row store takes it: the port's NewImage with its id decided, and a source that may be null. */
-export type NewImageRow = Omit<NewImage, 'id' | 'source'> & { id: string, source?: string | null }
+export type NewImageRow = Omit<NewImage, 'id' | 'source' | 'modelId' | 'alt'> & { id: string, source?: string | null }
+
+interface ReembedRow { id: string, sha256: string, source: string | null, width: number, height: number, preview: Buffer | null, preview_width: number | null, preview_height: number | null, original: Buffer | null }
 
 interface ImageRecordRow { id: string, sha256: string, width: number, height: number, metadata: string, source: string | null, created_at: string }
 
@@ -15,12 +17,18 @@ export class ImageRows extends VectorRows {
   private readonly ins
   private readonly get_
   private readonly thumb
+  private readonly reembed
+  private readonly weak_
 
   constructor (db: Database.Database, dim: number) {
     super(db, 'images', dim)
-    this.ins = db.prepare<[string, number, number, string, number, number, string, Buffer, Buffer | null, string, string | null]>(
-      `INSERT INTO images (id, label, seq, sha256, width, height, metadata, embedding, thumbnail, created_at, source)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.ins = db.prepare<[string, number, number, string, number, number, string, Buffer, Buffer | null, string, string | null, Buffer | null, number | null, number | null, Buffer | null]>(
+      `INSERT INTO images (id, label, seq, sha256, width, height, metadata, embedding, thumbnail, created_at, source, preview, preview_width, preview_height, original)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.reembed = db.prepare<[string], ReembedRow>('SELECT id, sha256, source, width, height, preview, preview_width, preview_height, original FROM images WHERE id = ?')
+    this.weak_ = db.prepare<[number], { id: string, sha256: string, source: string | null }>(
+      `SELECT id, sha256, source FROM images WHERE original IS NULL
+         AND (preview IS NULL OR (MIN(preview_width, preview_height) < ? AND MIN(preview_width, preview_height) < MIN(width, height)))`)
     this.get_ = db.prepare<[string], ImageRecordRow>('SELECT id, sha256, width, height, metadata, source, created_at FROM images WHERE id = ?')
     this.thumb = db.prepare<[string], { thumbnail: Buffer | null }>('SELECT thumbnail FROM images WHERE id = ?')
   }
@@ -30,8 +38,31 @@ export class ImageRows extends VectorRows {
     if (row.embedding.length !== this.dim) throw new RangeError(`embedding has ${row.embedding.length} dims, expected ${this.dim}`)
     const ref = this.allocate()
     this.ins.run(row.id, ref.label, ref.seq, row.sha256, row.width, row.height, JSON.stringify(row.metadata),
-      vectorToBlob(row.embedding), row.thumbnail, new Date().toISOString(), row.source ?? null)
+      vectorToBlob(row.embedding), row.thumbnail, new Date().toISOString(), row.source ?? null,
+      row.preview?.bytes ?? null, row.preview?.width ?? null, row.preview?.height ?? null, row.original ?? null)
     return ref
+  }
+
+  /** what re-embedding these images with another model can read (unknown ids are skipped) */
+  forReembed (ids: string[]): ReembedImage[] {
+    const out: ReembedImage[] = []
+    for (const id of ids) {
+      const r = this.reembed.get(id)
+      if (r === undefined) continue
+      out.push({
+        id: r.id, sha256: r.sha256, source: r.source, width: r.width, height: r.height, original: r.original,
+        preview: r.preview === null ? null : { bytes: r.preview, width: r.preview_width ?? 0, height: r.preview_height ?? 0 }
+      })
+    }
+    return out
+  }
+
+  /**
+   * Images without original bytes whose preview is missing or has a shorter side below `minSide`
+   * (a preview as large as the image itself is the image: never weak).
+   */
+  weak (minSide: number): Array<{ id: string, sha256: string, source: string | null }> {
+    return this.weak_.all(minSide)
   }
 
   get (id: string): ImageRecord | undefined {

@@ -13,7 +13,9 @@ import { migrate, SCHEMA_VERSION } from './schema.js'
 import { mapStorageError } from '../../../core/storage-error.js'
 import { TextRows } from './text-rows.js'
 import type { VectorRows, VectorTableName } from './vector-rows.js'
-import type { BackendIdentity } from '../../ports.js'
+import type { BackendIdentity, StandbyRecord } from '../../ports.js'
+import { StandbyRows } from './standby-rows.js'
+import { dropStandby, readStandby, swapSlots, writeStandby } from './model-slots.js'
 
 /** File name of the database inside DATA_DIR. */
 export const DB_FILE = 'align-search.db'
@@ -22,17 +24,62 @@ export const DB_FILE = 'align-search.db'
 export type StoreIdentity = BackendIdentity
 
 export class Store {
-  readonly images: ImageRows
-  readonly texts: TextRows
+  /** the active model's rows; replaced when a swap changes the active model (and maybe the dimension) */
+  images: ImageRows
+  texts: TextRows
   readonly jobs: JobRows
   /** the distance the vectors are compared with */
   readonly distance = 'cosine'
   private closed = false
+  private standbyRec: StandbyRecord | undefined
+  private standbyTables: { images: StandbyRows, texts: StandbyRows } | undefined
 
-  constructor (readonly db: Database.Database, readonly dataDir: string, readonly modelId: string, readonly dim: number) {
+  constructor (readonly db: Database.Database, readonly dataDir: string, public modelId: string, public dim: number, public modelDir?: string) {
     this.images = new ImageRows(db, dim)
     this.texts = new TextRows(db, dim)
     this.jobs = new JobRows(db)
+    this.setStandby(readStandby(db))
+  }
+
+  /** the model slot beside the active one */
+  get standby (): StandbyRecord | undefined { return this.standbyRec }
+
+  /** the standby model's vectors of one table (undefined without a standby model) */
+  standbyRows (name: VectorTableName): StandbyRows | undefined {
+    return this.standbyTables?.[name]
+  }
+
+  /** Records the standby slot (in the caller's transaction) and the rows that go with it. */
+  saveStandby (rec: StandbyRecord): void {
+    writeStandby(this.db, rec)
+    this.setStandby(rec)
+  }
+
+  /** Drops the standby slot and its vectors (one transaction). */
+  dropStandby (): void {
+    this.transaction(() => { dropStandby(this.db) })
+    this.setStandby(undefined)
+  }
+
+  /** Exchanges the active and the standby model (one transaction); returns the new standby record. */
+  swapModels (): StandbyRecord {
+    const next = this.standbyRec
+    if (next === undefined) throw new ConflictError('there is no standby model to swap to')
+    const previous = this.transaction(() => swapSlots(this.db, { modelId: this.modelId, dim: this.dim, ...(this.modelDir === undefined ? {} : { modelDir: this.modelDir }) }, next))
+    this.modelId = next.modelId
+    this.dim = next.dim
+    this.modelDir = next.modelDir
+    this.images = new ImageRows(this.db, next.dim)
+    this.texts = new TextRows(this.db, next.dim)
+    this.setStandby(previous)
+    return previous
+  }
+
+  private setStandby (rec: StandbyRecord | undefined): void {
+    const same = rec !== undefined && this.standbyRec !== undefined && this.standbyRec.dim === rec.dim && this.standbyTables !== undefined
+    this.standbyRec = rec
+    if (rec === undefined) this.standbyTables = undefined
+    else if (!same) this.standbyTables = { images: new StandbyRows(this.db, 'images', rec.dim), texts: new StandbyRows(this.db, 'texts', rec.dim) }
   }
 
   /** absolute path of the database file */
@@ -90,7 +137,8 @@ export function openStore (dataDir: string, identity: StoreIdentity): Store {
       throw new ConflictError(`${dataDir} was written by a newer align-search (schema ${version}, this one reads ${SCHEMA_VERSION}). Upgrade the server or start with an empty DATA_DIR`)
     }
     checkIdentity(db, dataDir, identity)
-    return new Store(db, dataDir, identity.modelId, identity.dim)
+    if (identity.modelDir !== undefined) db.prepare("INSERT INTO meta (key, value) VALUES ('model_dir', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(identity.modelDir)
+    return new Store(db, dataDir, identity.modelId, identity.dim, identity.modelDir)
   } catch (err) {
     db?.close()
     return mapStorageError(err)
@@ -111,8 +159,18 @@ function checkIdentity (db: Database.Database, dataDir: string, { modelId, dim }
     return
   }
   if (storedModel !== modelId || Number(storedDim) !== dim) {
+    const standby = readStandby(db)
+    const storedDir = get.get('model_dir')?.value
+    if (standby !== undefined && standby.modelId === modelId) {
+      // the other model of a switch: say which is which rather than "re-index"
+      throw new ConflictError(
+        `${dataDir} serves model ${storedModel} (dim ${storedDim}${storedDir === undefined ? '' : `, MODEL_DIR ${storedDir}`}); ` +
+        `${modelId} is its standby model (${standby.state === 'building' ? 'a switch to it is under way' : 'the previous model, kept for a swap back'}). ` +
+        `Start with MODEL_DIR=${storedDir ?? '<the folder of ' + storedModel + '>'}, then ${standby.state === 'building' ? 'the switch resumes and swaps when complete' : 'swap back with POST /v1/models/swap'}. See README "Changing the model"`)
+    }
     throw new ConflictError(
       `${dataDir} was built with model ${storedModel} (dim ${storedDim}); this server runs ${modelId} (dim ${dim}). ` +
-      'Embeddings of different models cannot be compared. Start with an empty DATA_DIR, or move the old one away and re-index: npm run index -- <dir>')
+      `Embeddings of different models cannot be compared. Start with MODEL_DIR=${storedDir ?? '<the folder of ' + storedModel + '>'} and switch models without downtime ` +
+      '(POST /v1/models/switch, npm run model:switch), or re-index into an empty DATA_DIR: npm run index -- <dir>. See README "Changing the model"')
   }
 }

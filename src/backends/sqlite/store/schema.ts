@@ -10,7 +10,7 @@
  */
 import type Database from 'better-sqlite3'
 
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -29,7 +29,11 @@ CREATE TABLE IF NOT EXISTS images (
   embedding  BLOB NOT NULL,
   thumbnail  BLOB,
   created_at TEXT NOT NULL,
-  source     TEXT
+  source     TEXT,
+  preview    BLOB,
+  preview_width  INTEGER,
+  preview_height INTEGER,
+  original   BLOB
 );
 
 CREATE TABLE IF NOT EXISTS texts (
@@ -40,7 +44,8 @@ CREATE TABLE IF NOT EXISTS texts (
   sha256     TEXT NOT NULL UNIQUE,
   metadata   TEXT NOT NULL DEFAULT '{}',
   embedding  BLOB NOT NULL,
-  created_at TEXT NOT NULL
+  created_at TEXT NOT NULL,
+  template   TEXT
 );
 
 CREATE TABLE IF NOT EXISTS free_labels (
@@ -78,6 +83,16 @@ CREATE TABLE IF NOT EXISTS job_items (
   PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS job_items_status ON job_items (job_id, status, seq);
+
+CREATE TABLE IF NOT EXISTS standby_vectors (
+  tbl       TEXT NOT NULL,
+  id        TEXT NOT NULL,
+  label     INTEGER NOT NULL,
+  seq       INTEGER NOT NULL UNIQUE,
+  embedding BLOB NOT NULL,
+  PRIMARY KEY (tbl, id),
+  UNIQUE (tbl, label)
+) WITHOUT ROWID;
 `
 
 /**
@@ -95,6 +110,19 @@ const UPGRADES: ReadonlyArray<(db: Database.Database) => void> = [
       ALTER TABLE jobs ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE jobs ADD COLUMN duplicate INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE jobs ADD COLUMN duplicates TEXT NOT NULL DEFAULT '[]';`)
+  },
+  // 2 → 3: what re-embedding with another model needs (a preview larger than the thumbnail, the
+  // original bytes when kept, how a text was templated) and the standby model's vectors
+  // (standby_vectors, created by the DDL above). Older images have no preview: a switch counts them
+  // and re-embeds them only from a source still readable under IMPORT_DIR. Older texts have no
+  // template recorded (NULL): they are re-embedded as stored, literally
+  (db) => {
+    db.exec(`
+      ALTER TABLE images ADD COLUMN preview BLOB;
+      ALTER TABLE images ADD COLUMN preview_width INTEGER;
+      ALTER TABLE images ADD COLUMN preview_height INTEGER;
+      ALTER TABLE images ADD COLUMN original BLOB;
+      ALTER TABLE texts ADD COLUMN template TEXT;`)
   }
 ]
 
