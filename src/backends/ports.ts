@@ -319,11 +319,19 @@ export interface ModelSlots {
   weakImages (minSide: number): Promise<Array<{ id: string, sha256: string, source: string | null }>>
   images (ids: string[]): Promise<ReembedImage[]>
   texts (ids: string[]): Promise<ReembedText[]>
-  /** Stores standby vectors of the standby model; ids deleted meanwhile are skipped. Resolves once they are in the standby index. */
+  /**
+   * Stores standby vectors of the standby model; ids deleted meanwhile are skipped. An all-zero
+   * vector marks a row left out of that model (kept, never searchable by it). Resolves once they
+   * are in the standby index.
+   */
   putStandby (table: CollectionName, rows: Array<{ id: string, embedding: Float32Array }>): Promise<void>
   standbyEmbedding (table: CollectionName, id: string): Promise<Float32Array | undefined>
-  /** ONE atomic step: the standby model becomes active and the active one the standby; ConflictError when incomplete */
-  swap (): Promise<StandbyRecord>
+  /**
+   * ONE atomic step: the standby model becomes active and the active one the standby; ConflictError
+   * when incomplete. `onSwapped` runs synchronously right after it, before any other search or write
+   * of this process runs (the services exchange their encoders there).
+   */
+  swap (onSwapped?: () => void): Promise<StandbyRecord>
   dropStandby (): Promise<void>
 }
 

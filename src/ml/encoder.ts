@@ -144,6 +144,7 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
   const encoder: AlignEncoder = {
     config: config satisfies ModelConfig,
     provider: pool.provider satisfies ExecutionProvider,
+    inputSize: { height: preprocessor.inputHeight, width: preprocessor.inputWidth },
     folder,
     tokenizer,
     get workers () { return pool.size },

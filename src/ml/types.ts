@@ -17,6 +17,8 @@ export interface Encoder {
   readonly config: ModelConfig
   /** the provider actually in use, after any fallback */
   readonly provider: ExecutionProvider
+  /** the vision tower's input, px (a model switch needs source images at least this large) */
+  readonly inputSize?: { height: number, width: number }
   /** L2-normalized text embeddings, one Float32Array(dim) per text */
   encodeTexts (texts: string[]): Promise<Float32Array[]>
   /** L2-normalized image embeddings from encoded image bytes (JPEG, PNG, WebP, GIF, AVIF, TIFF); rejects with UnsupportedImageError / PayloadTooLargeError */

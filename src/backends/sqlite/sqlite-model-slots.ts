@@ -69,7 +69,7 @@ export class SqliteModelSlots implements ModelSlots {
     return this.store.standbyRows(table)?.embedding(id)
   }
 
-  async swap (): Promise<StandbyRecord> {
+  async swap (onSwapped?: () => void): Promise<StandbyRecord> {
     const previous = this.store.swapModels()
     // same tick as the commit: every collection now pairs the new active rows with their index
     const moves: Array<Promise<void>> = []
@@ -80,7 +80,11 @@ export class SqliteModelSlots implements ModelSlots {
       c.standby = standby
       active.modelId = this.store.modelId
       standby.modelId = previous.modelId
-      moves.push(active.moveTo(indexFile(this.store.dataDir, t, 'active')), standby.moveTo(indexFile(this.store.dataDir, t, 'standby')))
+    }
+    onSwapped?.()
+    for (const t of ['images', 'texts'] as const) {
+      const c = this.collections[t]
+      moves.push(c.index.moveTo(indexFile(this.store.dataDir, t, 'active')), c.standby!.moveTo(indexFile(this.store.dataDir, t, 'standby')))
     }
     await Promise.all(moves)
     return previous

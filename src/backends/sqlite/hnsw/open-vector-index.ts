@@ -91,7 +91,7 @@ export class TableIndex {
     if (this.closed) return Promise.reject(new Error(`${this.name} index is closed`))
     for (const r of rows) this.pending.add(r.seq)
     const job = this.queue.then(async () => {
-      const live = rows.filter((r) => !this.cancelled.has(r.seq))
+      const live = rows.filter((r) => !this.cancelled.has(r.seq) && !isZero(r.vector))
       try {
         await this.index.add(live.map((r) => r.label), live.map((r) => r.vector))
       } catch (err) {
@@ -224,6 +224,11 @@ export async function openVectorIndex<T extends string> (
     if (r.seq > maxSeq) maxSeq = r.seq
     if (r.seq <= seq && !index.has(r.label)) missing.push(r.label)
   }
+  // rows left out of this model (an all-zero vector, see ModelSlots.putStandby) are never in the index
+  if (missing.length > 0) {
+    const zero = new Set(source.vectorsByLabel(missing).filter((r) => isZero(r.vector)).map((r) => r.label))
+    missing.splice(0, missing.length, ...missing.filter((l) => !zero.has(l)))
+  }
   let removed = 0
   for (const l of index.labels()) if (!inTable.has(l) && index.remove(l)) removed++
   const replayed = (await insertAll(index, source.vectorsAfter(seq))).count
@@ -246,9 +251,10 @@ async function insertAll (index: HnswIndex, rows: Iterable<VectorRow>): Promise<
   let labels: number[] = []
   let vectors: Float32Array[] = []
   for (const r of rows) {
+    if (r.seq > maxSeq) maxSeq = r.seq
+    if (isZero(r.vector)) continue
     labels.push(r.label)
     vectors.push(r.vector)
-    if (r.seq > maxSeq) maxSeq = r.seq
     count++
     if (labels.length === REPLAY_BATCH) {
       await index.add(labels, vectors)
@@ -258,4 +264,10 @@ async function insertAll (index: HnswIndex, rows: Iterable<VectorRow>): Promise<
   }
   if (labels.length > 0) await index.add(labels, vectors)
   return { count, maxSeq }
+}
+
+/** an all-zero vector: a row left out of this model, which has no direction to index */
+function isZero (v: Float32Array): boolean {
+  for (let i = 0; i < v.length; i++) if (v[i] !== 0) return false
+  return true
 }

@@ -1,0 +1,28 @@
+/**
+ * The preview an image keeps for re-embedding with another model (PREVIEW_SIZE): its shorter side
+ * scaled down to `size` px (never enlarged), orientation applied, as WebP or JPEG. Larger than the
+ * 192 px thumbnail, because a model switch may need 289 px or more.
+ */
+import sharp from 'sharp'
+
+export type PreviewFormat = 'webp' | 'jpeg'
+
+export interface PreviewOptions {
+  /** shorter side, px; 0 = no preview */
+  size: number
+  format: PreviewFormat
+  /** 1-100 (default 85) */
+  quality?: number
+  /** decode limit, pixels */
+  maxImagePixels?: number
+}
+
+/** The preview of one encoded image, or undefined when previews are off. Throws on undecodable bytes. */
+export async function makePreview (bytes: Buffer, opts: PreviewOptions): Promise<{ bytes: Buffer, width: number, height: number } | undefined> {
+  if (opts.size <= 0) return undefined
+  const quality = opts.quality ?? 85
+  const img = sharp(bytes, { limitInputPixels: opts.maxImagePixels ?? 100_000_000, failOn: 'error' }).rotate()
+    .resize({ width: opts.size, height: opts.size, fit: 'outside', withoutEnlargement: true })
+  const { data, info } = await (opts.format === 'jpeg' ? img.flatten({ background: '#ffffff' }).jpeg({ quality }) : img.webp({ quality })).toBuffer({ resolveWithObject: true })
+  return { bytes: data, width: info.width, height: info.height }
+}

@@ -1,0 +1,321 @@
+/**
+ * Model switches without downtime (README "Changing the model"). A switch loads the new model
+ * beside the serving one, embeds every stored image and text into the backend's standby slot (its
+ * own vectors and index, any dimension) while searches keep being answered by the active model,
+ * then swaps the slots in one atomic step. The previous model stays on standby until deleted, so
+ * swapping back is one more atomic step. Writes during a switch embed with both models.
+ *
+ * State lives in the backend (the standby record and its vectors), so a restarted server resumes a
+ * switch where it stopped: `resume()` at start.
+ */
+import path from 'node:path'
+import type { CollectionName, ModelSlots, ReembedText, StandbyRecord } from '../backends/ports.js'
+import { BadRequestError, ConflictError, NotFoundError, NotImplementedError } from '../core/errors.js'
+import { formatPrompt } from '../ml/index.js'
+import type { Encoder } from '../ml/types.js'
+import type { Core } from './core.js'
+import { previewServes, realRoots, reembedBytes } from './reembed-source.js'
+
+/** How images without a readable source or a large-enough preview are treated (asked before a switch starts). */
+export type LowResolutionChoice = 'skip' | 'proceed'
+
+export interface ModelSwitchOptions {
+  /** MODELS_DIR: every model folder a switch may name lies under it */
+  modelsDir: string
+  /** loads a model folder (the same way the server loads MODEL_DIR) */
+  loadEncoder: (modelDir: string) => Promise<Encoder>
+  /** images re-embedded per batch (default 32) */
+  batchSize?: number
+}
+
+export interface SwitchProgress { images: { done: number, total: number }, texts: { done: number, total: number } }
+
+export interface ModelsStatus {
+  active: { modelId: string, dim: number, modelDir?: string }
+  standby: (StandbyRecord & { progress?: SwitchProgress }) | null
+  /** true while a switch is embedding in this process */
+  running: boolean
+}
+
+/** The model-switch calls of the Services (absent where the backend has no model slots). */
+export interface ModelService {
+  status (): Promise<ModelsStatus>
+  /**
+   * Starts a switch to the model folder `modelDir` (relative to MODELS_DIR). Refuses (409) while
+   * images lack a good enough source unless `lowResolution` says what to do with them.
+   */
+  start (modelDir: string, opts?: { lowResolution?: LowResolutionChoice }): Promise<ModelsStatus>
+  /** Swaps to the standby model when it is complete (a swap back after a switch): one atomic step. */
+  swap (): Promise<ModelsStatus>
+  /** Cancels a running switch, or deletes the previous model's vectors; resolves false when there was no standby. */
+  dropStandby (): Promise<boolean>
+  /** Resolves when the running switch has stopped (swapped, failed or cancelled). */
+  idle (): Promise<void>
+  close (): Promise<void>
+}
+
+const TEXT_BATCH = 256
+const ZERO = (dim: number): Float32Array => new Float32Array(dim)
+
+export class ModelSwitcher implements ModelService {
+  private running: Promise<void> | undefined
+  private controller: AbortController | undefined
+  private roots: string[] | undefined
+
+  constructor (private readonly core: Core, private readonly slots: ModelSlots, private readonly opts: ModelSwitchOptions & { sourceRoots: string[] }) {}
+
+  /** At start: loads the standby model when there is one, and resumes a switch that was under way. */
+  async resume (): Promise<void> {
+    const rec = this.slots.standby()
+    if (rec === undefined) return
+    if (rec.modelDir === undefined) {
+      this.core.logger.warn({ standby: rec.modelId }, 'the standby model has no recorded folder: writes reach only the active model until it is deleted')
+      return
+    }
+    try {
+      this.core.standbyEncoder = await this.load(rec.modelDir, rec)
+    } catch (err) {
+      this.core.logger.error({ err, standby: rec.modelId, modelDir: rec.modelDir }, 'could not load the standby model; the switch waits (DELETE /v1/models/standby drops it)')
+      return
+    }
+    if (rec.state === 'building') {
+      this.core.logger.info({ to: rec.modelId }, 'resuming the model switch')
+      this.runInBackground()
+    }
+  }
+
+  async status (): Promise<ModelsStatus> {
+    const rec = this.slots.standby()
+    let standby: ModelsStatus['standby'] = null
+    if (rec !== undefined) {
+      standby = { ...rec }
+      if (rec.state === 'building') standby.progress = await this.progress()
+    }
+    return { active: this.slots.active(), standby, running: this.running !== undefined }
+  }
+
+  async start (modelDir: string, opts: { lowResolution?: LowResolutionChoice } = {}): Promise<ModelsStatus> {
+    if (this.running !== undefined) throw new ConflictError('a model switch is already running; GET /v1/models shows its progress, DELETE /v1/models/standby cancels it')
+    if (opts.lowResolution !== undefined && opts.lowResolution !== 'skip' && opts.lowResolution !== 'proceed') throw new BadRequestError('lowResolution must be "skip" or "proceed"')
+    const rel = this.confine(modelDir)
+    const current = this.slots.standby()
+    const encoder = current?.modelDir === rel && this.core.standbyEncoder !== undefined ? this.core.standbyEncoder : await this.load(rel)
+    const release = async (): Promise<void> => { if (encoder !== this.core.standbyEncoder) await encoder.close() }
+    const { modelId, embeddingDim: dim } = encoder.config
+    if (modelId === this.slots.active().modelId) {
+      await release()
+      throw new ConflictError(`${modelId} is the active model already`)
+    }
+    if (current?.state === 'ready' && current.modelId === modelId && current.skipped === undefined && (await this.missingTotal()) === 0) {
+      // the previous model is complete on standby: switching to it is a swap
+      return await this.swap()
+    }
+    const weak = await this.countWeak(encoder)
+    if (weak > 0 && opts.lowResolution === undefined) {
+      await release()
+      throw new ConflictError(`${weak} image(s) have neither a readable source under IMPORT_DIR / DEMO_POOL nor a stored preview or original at least ${minSideOf(encoder)} px for ${modelId}. ` +
+        'Send "lowResolution": "skip" to leave them out of the new model (they stay searchable only by the current one) or "proceed" to embed them from the smaller preview (upscaled)')
+    }
+    if (this.core.standbyEncoder !== undefined && this.core.standbyEncoder !== encoder) {
+      await this.core.standbyEncoder.close()
+      this.core.standbyEncoder = undefined
+    }
+    await this.slots.beginStandby({
+      modelId, dim, modelDir: rel, state: 'building', since: new Date().toISOString(),
+      ...(opts.lowResolution === undefined ? {} : { lowResolution: opts.lowResolution }),
+      ...(weak > 0 && opts.lowResolution === 'skip' ? { skipped: weak } : {})
+    })
+    this.core.standbyEncoder = encoder
+    this.core.logger.info({ from: this.slots.active().modelId, to: modelId, weak, lowResolution: opts.lowResolution }, 'model switch started')
+    this.runInBackground()
+    return await this.status()
+  }
+
+  async swap (): Promise<ModelsStatus> {
+    if (this.running !== undefined) throw new ConflictError('a model switch is running; it swaps by itself when complete')
+    const rec = this.slots.standby()
+    if (rec === undefined) throw new NotFoundError('there is no standby model to swap to')
+    if (this.core.standbyEncoder === undefined) throw new ConflictError(`the standby model ${rec.modelId} is not loaded (its folder ${rec.modelDir ?? '?'} could not be read)`)
+    const missing = await this.missingTotal()
+    if (missing > 0) {
+      // rows added while it was not kept up to date: fill them in first (a short switch), then swap
+      await this.slots.beginStandby({ ...rec, state: 'building', since: new Date().toISOString() })
+      this.runInBackground()
+      return await this.status()
+    }
+    await this.swapNow()
+    return await this.status()
+  }
+
+  async dropStandby (): Promise<boolean> {
+    const rec = this.slots.standby()
+    if (rec === undefined) return false
+    this.controller?.abort(new Error('cancelled'))
+    await this.running
+    await this.slots.dropStandby()
+    const enc = this.core.standbyEncoder
+    this.core.standbyEncoder = undefined
+    await enc?.close()
+    this.core.logger.info({ standby: rec.modelId, state: rec.state }, rec.state === 'building' ? 'model switch cancelled' : 'standby model deleted')
+    return true
+  }
+
+  async idle (): Promise<void> { await this.running }
+
+  async close (): Promise<void> {
+    this.controller?.abort(new Error('shutting down'))
+    await this.running
+    const enc = this.core.standbyEncoder
+    this.core.standbyEncoder = undefined
+    await enc?.close()
+  }
+
+  /** `modelDir` resolved under MODELS_DIR, as a relative path; anything outside is refused. */
+  private confine (modelDir: string): string {
+    if (typeof modelDir !== 'string' || modelDir.trim() === '') throw new BadRequestError('modelDir must be a folder under MODELS_DIR')
+    const abs = path.resolve(this.opts.modelsDir, modelDir)
+    const rel = path.relative(this.opts.modelsDir, abs)
+    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new BadRequestError(`modelDir "${modelDir}" is not a folder under MODELS_DIR`)
+    return rel
+  }
+
+  /** Loads a model folder under MODELS_DIR; a folder that breaks the model contract is a 400 naming the file and field. */
+  private async load (rel: string, expect?: StandbyRecord): Promise<Encoder> {
+    let enc: Encoder
+    try {
+      enc = await this.opts.loadEncoder(path.resolve(this.opts.modelsDir, rel))
+    } catch (err) {
+      throw new BadRequestError(`modelDir "${rel}": ${(err as Error).message}`)
+    }
+    if (expect !== undefined && (enc.config.modelId !== expect.modelId || enc.config.embeddingDim !== expect.dim)) {
+      await enc.close()
+      throw new ConflictError(`modelDir "${rel}" now holds ${enc.config.modelId} (dim ${enc.config.embeddingDim}), not the standby model ${expect.modelId} (dim ${expect.dim})`)
+    }
+    return enc
+  }
+
+  private async sourceRoots (): Promise<string[]> {
+    this.roots ??= await realRoots(this.opts.sourceRoots)
+    return this.roots
+  }
+
+  /** images with no readable source, no original and no preview large enough for `encoder` */
+  private async countWeak (encoder: Encoder): Promise<number> {
+    const roots = await this.sourceRoots()
+    const candidates = await this.slots.weakImages(minSideOf(encoder))
+    let weak = 0
+    for (let i = 0; i < candidates.length; i += 64) {
+      const imgs = await this.slots.images(candidates.slice(i, i + 64).map((c) => c.id))
+      for (const img of imgs) if ((await reembedBytes(img, roots, minSideOf(encoder))) === undefined) weak++
+    }
+    return weak
+  }
+
+  private async missingTotal (): Promise<number> {
+    const [a, b] = await Promise.all([this.slots.missingCount('images'), this.slots.missingCount('texts')])
+    return a + b
+  }
+
+  private async progress (): Promise<SwitchProgress> {
+    const { backend } = this.core
+    const [images, texts, mi, mt] = await Promise.all([backend.images.count(), backend.texts.count(), this.slots.missingCount('images'), this.slots.missingCount('texts')])
+    return { images: { done: images - mi, total: images }, texts: { done: texts - mt, total: texts } }
+  }
+
+  private runInBackground (): void {
+    const controller = new AbortController()
+    this.controller = controller
+    const started = Date.now()
+    this.running = this.fill(controller.signal)
+      .then(async (complete) => {
+        if (!complete) return
+        await this.swapNow()
+        this.core.logger.info({ active: this.slots.active().modelId, ms: Date.now() - started }, 'model switch complete: swapped')
+      })
+      .catch((err: unknown) => {
+        if (controller.signal.aborted) return
+        this.core.logger.error({ err }, 'model switch stopped; restart the server or POST /v1/models/switch again to resume')
+      })
+      .finally(() => {
+        this.running = undefined
+        this.controller = undefined
+      })
+  }
+
+  /** Embeds what the standby slot lacks; resolves true when nothing is missing any more. */
+  private async fill (signal: AbortSignal): Promise<boolean> {
+    const encoder = this.core.standbyEncoder
+    const rec = this.slots.standby()
+    if (encoder === undefined || rec === undefined) return false
+    for (;;) {
+      if (signal.aborted) return false
+      const ids = await this.slots.missing('texts', TEXT_BATCH)
+      if (ids.length === 0) break
+      const texts = await this.slots.texts(ids)
+      const vectors = await encoder.encodeTexts(texts.map((t) => textFor(t, encoder)))
+      if (signal.aborted) return false
+      await this.slots.putStandby('texts', texts.map((t, i) => ({ id: t.id, embedding: vectors[i]! })))
+    }
+    const roots = await this.sourceRoots()
+    const minSide = minSideOf(encoder)
+    const batch = this.opts.batchSize ?? 32
+    for (;;) {
+      if (signal.aborted) return false
+      const ids = await this.slots.missing('images', batch)
+      if (ids.length === 0) break
+      const images = await this.slots.images(ids)
+      const bytes: Array<Buffer | undefined> = []
+      for (const img of images) {
+        const found = await reembedBytes(img, roots, minSide)
+        if (found !== undefined) bytes.push(found.bytes)
+        else if (rec.lowResolution === 'proceed') bytes.push(img.preview?.bytes ?? await this.core.backend.images.thumbnail(img.id))
+        else bytes.push(undefined) // 'skip' (or a weak image stored after the switch began): no vector of this model
+      }
+      const todo = bytes.flatMap((b, i) => b === undefined ? [] : [i])
+      const embedded = todo.length === 0 ? [] : await encoder.embedForIngest(todo.map((i) => bytes[i]!), { background: true })
+      if (signal.aborted) return false
+      const vectors = images.map(() => ZERO(encoder.config.embeddingDim))
+      todo.forEach((i, k) => {
+        const e = embedded[k]
+        if (e !== undefined && !(e instanceof Error)) vectors[i] = e.embedding
+        else this.core.logger.warn({ id: images[i]!.id, err: e }, 'model switch: image could not be decoded; left out of the new model')
+      })
+      await this.slots.putStandby('images', images.map((img, i) => ({ id: img.id, embedding: vectors[i]! })))
+    }
+    return (await this.missingTotal()) === 0
+  }
+
+  /** The atomic step: the backend exchanges the slots and, in the same tick, the services their encoders. */
+  private async swapNow (): Promise<void> {
+    const core = this.core
+    const next = core.standbyEncoder
+    if (next === undefined) throw new ConflictError('the standby model is not loaded')
+    await this.slots.swap(() => {
+      core.standbyEncoder = core.encoder
+      core.encoder = next
+      core.dim = next.config.embeddingDim
+      core.generation = (core.generation ?? 0) + 1
+    })
+  }
+}
+
+/** The smallest shorter side a source image needs for `encoder`'s vision tower, px. */
+export function minSideOf (encoder: Encoder): number {
+  const s = encoder.inputSize
+  return s === undefined ? 0 : Math.max(s.height, s.width)
+}
+
+/** what `encoder` embeds for a stored text: as it is, a literal template, or its own template */
+function textFor (t: ReembedText, encoder: Encoder): string {
+  if (t.template === null) return t.text
+  const template = 'model' in t.template ? encoder.config.promptTemplate : t.template.literal
+  return formatPrompt({ promptTemplate: template }, t.text)
+}
+
+/** The ModelService of a backend, or one that answers 501 where the backend has no model slots. */
+export function unsupportedModels (backend: string): ModelService {
+  const no = async (): Promise<never> => { throw new NotImplementedError(`model switches are not available on the ${backend} backend yet; see README "Changing the model"`) }
+  return { status: no, start: no, swap: no, dropStandby: no, idle: async () => {}, close: async () => {} }
+}
+
+export type { CollectionName }
