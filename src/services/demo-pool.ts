@@ -77,7 +77,7 @@ const TEXT_POOL_BATCH = 256
  * pool in the background (registered in `background`, stopped early once `closed.value` is set).
  */
 export async function queueDemoPool (core: Core, jobs: JobExecutor, dir: string, background: Set<Promise<unknown>>, closed: { value: boolean }): Promise<void> {
-  const { backend, encoder, logger } = core
+  const { backend, logger } = core
   const plan = await planDemoPool(dir, backend, logger)
   if (plan === undefined) return
   const id = randomUUID()
@@ -87,7 +87,7 @@ export async function queueDemoPool (core: Core, jobs: JobExecutor, dir: string,
   if (plan.labels.length === 0) return
   // the label is the text (image → text answers "pizza"); the model's template only shapes its vector
   const texts = plan.labels.map((label) => ({ text: label, metadata: { label } }))
-  const template = { template: encoder.config.promptTemplate }
+  const template = { template: { model: true as const } }
   const task = (async () => {
     for (let i = 0; i < texts.length && !closed.value; i += TEXT_POOL_BATCH) await addTexts(core, texts.slice(i, i + TEXT_POOL_BATCH), template)
   })().catch((err: unknown) => { logger.warn({ err }, 'demo pool text labels could not be added') })

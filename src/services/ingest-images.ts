@@ -10,6 +10,8 @@ import type { EmbeddedImage } from '../ml/types.js'
 import { idProblem } from '../core/ids.js'
 import type { IngestItem, IngestResult } from '../core/types.js'
 import { codeOf, isPlainObject, sha256, type Core } from './core.js'
+import { makePreview } from '../ml/index.js'
+import { readSource, realRoots } from './reembed-source.js'
 
 export { contentId }
 
@@ -79,20 +81,29 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
     candidates.push(i)
   }
 
-  const embedded = candidates.length === 0 ? [] : await encoder.embedForIngest(candidates.map((i) => items[i]!.bytes), { background: opts.background === true })
-  const ok: Array<{ i: number, p: EmbeddedImage }> = []
+  // during a model switch (and while the previous model is on standby) every image is embedded by both models
+  const standby = core.standbyEncoder
+  const how = { background: opts.background === true }
+  const candidateBytes = candidates.map((i) => items[i]!.bytes)
+  const [embedded, alts] = candidates.length === 0
+    ? [[], undefined]
+    : await Promise.all([encoder.embedForIngest(candidateBytes, how), standby?.embedForIngest(candidateBytes, how)])
+  const ok: Array<{ i: number, p: EmbeddedImage, alt?: Float32Array }> = []
   embedded.forEach((p, c) => {
     const i = candidates[c]!
+    const alt = alts?.[c]
     if (p instanceof Error) fail(i, codeOf(p, 'UNSUPPORTED_MEDIA_TYPE'), p.message)
-    else ok.push({ i, p })
+    else ok.push({ i, p, ...(alt === undefined || alt instanceof Error ? {} : { alt: alt.embedding }) })
   })
+  const kept = await Promise.all(ok.map(async ({ i }) => await keepForReembedding(core, items[i]!)))
   await opts.beforeCommit?.()
 
-  const rows: NewImage[] = ok.map(({ i, p }) => {
+  const rows: NewImage[] = ok.map(({ i, p, alt }, r) => {
     const it = items[i]!
-    const row: NewImage = { sha256: shas[i]!, width: p.width, height: p.height, metadata: it.metadata ?? {}, embedding: p.embedding, thumbnail: p.thumbnail }
+    const row: NewImage = { sha256: shas[i]!, width: p.width, height: p.height, metadata: it.metadata ?? {}, embedding: p.embedding, thumbnail: p.thumbnail, modelId: encoder.config.modelId, ...kept[r] }
     if (it.id !== undefined) row.id = it.id
     if (it.source !== undefined) row.source = it.source
+    if (alt !== undefined && standby !== undefined) row.alt = { modelId: standby.config.modelId, embedding: alt }
     return row
   })
   const rowOf = new Map(ok.map(({ i }, r) => [i, r]))
@@ -110,6 +121,27 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
     results[i] = first.status === 'failed' ? { ...first, id: items[i]!.id ?? '' } : { id: first.id, status: 'duplicate' }
   }
   return results as IngestResult[]
+}
+
+/**
+ * What a later model switch will need from this image (README "Changing the model"): a preview of
+ * PREVIEW_SIZE, and the bytes themselves under KEEP_ORIGINALS (for "uploads": only when no source
+ * file under IMPORT_DIR / DEMO_POOL holds them).
+ */
+async function keepForReembedding (core: Core, item: IngestItem): Promise<Pick<NewImage, 'preview' | 'original'>> {
+  const keep = core.keep
+  if (keep === undefined) return {}
+  const out: Pick<NewImage, 'preview' | 'original'> = {}
+  try {
+    const preview = await makePreview(item.bytes, keep.preview)
+    if (preview !== undefined) out.preview = preview
+  } catch { /* the encoder decoded it, so this is rare: the image is stored without a preview */ }
+  if (keep.originals === 'all') out.original = item.bytes
+  else if (keep.originals === 'uploads') {
+    const roots = await realRoots(keep.sourceRoots)
+    if ((await readSource(roots, item.source ?? null, sha256(item.bytes))) === undefined) out.original = item.bytes
+  }
+  return out
 }
 
 /**

@@ -2,7 +2,7 @@
  * Multimodal query arithmetic, as in ALIGN: every term (text, stored image, uploaded image or raw
  * vector) becomes a unit vector e_i; the query is normalize(Σ w_i · e_i). Then kNN by cosine.
  */
-import { BadRequestError, NotFoundError } from '../core/errors.js'
+import { BadRequestError, NotFoundError, NotReadyError } from '../core/errors.js'
 import { MAX_K, MAX_QUERY_TERMS } from '../core/limits.js'
 import { cosine, l2normalize, norm } from '../core/vector-math.js'
 import type { QueryTerm, SearchHit, SearchRequest } from './types.js'
@@ -75,6 +75,7 @@ export async function termVectors (core: Core, query: QueryTerm[], kinds: Array<
     const id = (query[i] as { imageId: string }).imageId
     const v = await core.backend.images.embedding(id)
     if (v === undefined) throw new NotFoundError(`query[${i}].imageId: no image with id "${id}"`)
+    if (norm(v) < MIN_NORM) throw new BadRequestError(`query[${i}].imageId: image "${id}" was left out of the active model (a model switch skipped it: no source large enough)`)
     out[i] = l2normalize(v)
   }
   const [tv, iv] = await Promise.all([
@@ -113,8 +114,28 @@ function queryImageIds (req: SearchRequest): string[] {
   return [...new Set(req.query.flatMap((t) => 'imageId' in t && typeof t.imageId === 'string' ? [t.imageId] : []))]
 }
 
-/** Runs a search request; see SearchRequest in ./types.ts. */
+/** a search that straddles this many model swaps in a row gives up (each retry runs within one model) */
+const MAX_SWAP_RETRIES = 3
+
+/**
+ * Runs a search request; see SearchRequest in ./types.ts. The query is encoded and searched within
+ * one model: when a model swap happens in between, the search runs again with the new model.
+ */
 export async function search (core: Core, req: SearchRequest): Promise<SearchHit[]> {
+  for (let attempt = 0; ; attempt++) {
+    const generation = core.generation ?? 0
+    try {
+      const hits = await searchOnce(core, req)
+      if ((core.generation ?? 0) === generation) return hits
+    } catch (err) {
+      // a swap mid-search can make the query's dimension differ from the index's: that is the swap's doing, not the request's
+      if ((core.generation ?? 0) === generation) throw err
+    }
+    if (attempt >= MAX_SWAP_RETRIES) throw new NotReadyError('the model changed during this search several times; retry')
+  }
+}
+
+async function searchOnce (core: Core, req: SearchRequest): Promise<SearchHit[]> {
   const kinds = checkSearchRequest(req, core.dim)
   const vectors = await termVectors(core, req.query, kinds)
   const query = combineTerms(vectors, kinds.map((k) => k.weight))

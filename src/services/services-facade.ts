@@ -15,6 +15,7 @@ import { ingestImages } from './ingest-images.js'
 import { search } from './search.js'
 import { addTexts } from './texts.js'
 import type { BackupService } from './backups.js'
+import type { ModelService } from './model-switch.js'
 import type { IngestItem, JobSource, Services } from './types.js'
 
 /** most items in one addImages call (embed calls: MAX_EMBED_TEXTS / MAX_EMBED_IMAGES in src/core/limits.ts) */
@@ -29,13 +30,15 @@ export interface FacadeOptions {
   closed: { value: boolean }
   /** online backups (src/services/backups.ts); closed with the services */
   backups?: BackupService
+  /** model switches (src/services/model-switch.ts); closed with the services */
+  models?: ModelService
 }
 
 /** The Services calls that go to the backend, encoder or jobs once the facade is alive (a test checks it covers Services). */
-type Calls = Omit<Services, 'model' | 'ready' | 'health' | 'close' | 'backups'>
+type Calls = Omit<Services, 'model' | 'standbyModel' | 'ready' | 'health' | 'close' | 'backups' | 'models'>
 
 export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptions): Services {
-  const { backend, encoder, logger } = core
+  const { backend, logger } = core
   const { closed } = opts
   let closing: Promise<void> | undefined
 
@@ -48,12 +51,12 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
     async embedTexts (texts) {
       checkBatch(texts, 'texts', MAX_EMBED_TEXTS)
       texts.forEach((t, i) => { if (typeof t !== 'string' || t.trim() === '') throw new BadRequestError(`texts[${i}] must be a non-empty string`) })
-      return await encoder.encodeTexts(texts)
+      return await core.encoder.encodeTexts(texts)
     },
     async embedImages (images) {
       checkBatch(images, 'images', MAX_EMBED_IMAGES)
       images.forEach((b, i) => { if (!Buffer.isBuffer(b) || b.length === 0) throw new BadRequestError(`images[${i}] must be non-empty image bytes`) })
-      return await encoder.encodeImages(images)
+      return await core.encoder.encodeImages(images)
     },
     async addImages (items: IngestItem[]) {
       checkBatch(items, 'items')
@@ -99,8 +102,11 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
 
   return {
     ...guardAll(calls, () => { if (closed.value) throw new NotReadyError('the service is shutting down') }),
-    model: encoder.config,
+    // getters: a model swap replaces the encoders in `core`
+    get model () { return core.encoder.config },
+    get standbyModel () { return core.standbyEncoder?.config },
     ...(opts.backups === undefined ? {} : { backups: opts.backups }),
+    ...(opts.models === undefined ? {} : { models: opts.models }),
     ready: () => !closed.value,
     async health () {
       if (closed.value) return { ok: false, reason: 'the service is shutting down' }
@@ -110,10 +116,11 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
       closing ??= (async () => {
         closed.value = true
         await opts.backups?.close()
+        await opts.models?.close()
         await jobs.close()
         await Promise.allSettled([...opts.background])
         await backend.close()
-        await encoder.close()
+        await core.encoder.close()
         logger.info('services closed')
       })()
       await closing

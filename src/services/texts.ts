@@ -1,6 +1,6 @@
 /** The text pool (searched for image → text): add. */
 import { BadRequestError, ConflictError } from '../core/errors.js'
-import type { NewText } from '../backends/ports.js'
+import type { NewText, TextTemplate } from '../backends/ports.js'
 import { MAX_TEXT_CHARS, MAX_TEXTS_PER_CALL } from '../core/limits.js'
 import { formatPrompt } from '../ml/index.js'
 import { idProblem } from '../core/ids.js'
@@ -16,7 +16,7 @@ export interface TextInput { id?: string, text: string, metadata?: Metadata }
  * With `template` (e.g. the model's "an icon of {}"), each text is a label: the label is stored
  * and returned by searches, and only its vector comes from the filled template.
  */
-export async function addTexts (core: Core, items: TextInput[], opts: { template?: string } = {}): Promise<Array<{ id: string, status: 'indexed' | 'duplicate' }>> {
+export async function addTexts (core: Core, items: TextInput[], opts: { template?: string | { model: true } } = {}): Promise<Array<{ id: string, status: 'indexed' | 'duplicate' }>> {
   const { backend, encoder } = core
   if (!Array.isArray(items) || items.length === 0) throw new BadRequestError('items must be a non-empty array')
   if (items.length > MAX_TEXTS_PER_CALL) throw new BadRequestError(`items has ${items.length} entries; at most ${MAX_TEXTS_PER_CALL}`)
@@ -51,11 +51,21 @@ export async function addTexts (core: Core, items: TextInput[], opts: { template
     firstBySha.set(sha, i)
     fresh.push(i)
   })
-  const vectors = fresh.length === 0 ? [] : await encoder.encodeTexts(fresh.map((i) => encodedText(items[i]!.text, opts.template)))
+  // during a model switch (and while the previous model is on standby) every text is embedded by both models, each with its own template
+  const standby = core.standbyEncoder
+  const [vectors, alts] = fresh.length === 0
+    ? [[], undefined]
+    : await Promise.all([
+      encoder.encodeTexts(fresh.map((i) => encodedText(items[i]!.text, templateFor(opts.template, encoder.config.promptTemplate)))),
+      standby?.encodeTexts(fresh.map((i) => encodedText(items[i]!.text, templateFor(opts.template, standby.config.promptTemplate))))
+    ])
+  const template: TextTemplate = opts.template === undefined ? null : typeof opts.template === 'string' ? { literal: opts.template } : { model: true }
 
   const rows: NewText[] = fresh.map((i, k) => {
     const it = items[i]!
-    const row: NewText = { text: it.text, sha256: shas[i]!, metadata: it.metadata ?? {}, embedding: vectors[k]! }
+    const row: NewText = { text: it.text, sha256: shas[i]!, metadata: it.metadata ?? {}, embedding: vectors[k]!, template, modelId: encoder.config.modelId }
+    const alt = alts?.[k]
+    if (alt !== undefined && standby !== undefined) row.alt = { modelId: standby.config.modelId, embedding: alt }
     if (it.id !== undefined) row.id = it.id
     return row
   })
@@ -74,6 +84,11 @@ export async function addTexts (core: Core, items: TextInput[], opts: { template
     const id = first !== undefined ? written.get(first)!.id : stored.get(shas[i]!)!
     return { id, status: 'duplicate' as const }
   })
+}
+
+/** the template a model encodes with: a literal one, its own ("the model's template"), or none */
+function templateFor (template: string | { model: true } | undefined, modelTemplate: string): string | undefined {
+  return template === undefined ? undefined : typeof template === 'string' ? template : modelTemplate
 }
 
 /** what the encoder sees for a stored text: the text itself, or the template filled with it */

@@ -5,6 +5,7 @@
 import type { BackendHealth, BackendName, IndexInfo } from '../backends/ports.js'
 import type { ModelConfig } from '../ml/types.js'
 import type { BackupService } from './backups.js'
+import type { ModelService } from './model-switch.js'
 import type { ImageRecord, IngestItem, IngestResult, JobSource, JobView, Metadata, MetadataFilter } from '../core/types.js'
 
 export type { ImageRecord, IngestItem, IngestResult, JobSource, JobStatus, JobView, Metadata, MetadataFilter } from '../core/types.js'
@@ -66,6 +67,10 @@ export interface Services {
   stats (): Promise<IndexStats>
   /** online backups (the embedded backend); on PostgreSQL every call answers 501 NOT_IMPLEMENTED pointing to pg_dump */
   backups?: BackupService
+  /** the model on standby (a switch's target, or the previous model kept for a swap back) */
+  readonly standbyModel?: ModelConfig | undefined
+  /** model switches (README "Changing the model"); on PostgreSQL every call answers 501 NOT_IMPLEMENTED */
+  models?: ModelService
   close (): Promise<void>
 }
 
@@ -79,5 +84,5 @@ export const SERVICE_CALLS = ['embedTexts', 'embedImages', 'addImages', 'getImag
   'search', 'classify', 'createJob', 'createUploadJob', 'getJob', 'listJobs', 'cancelJob', 'stats'] as const satisfies ReadonlyArray<keyof Services>
 export type ServiceCall = typeof SERVICE_CALLS[number]
 /** fails to compile when Services gains a call that SERVICE_CALLS lacks */
-type MissingCall = Exclude<keyof Services, ServiceCall | 'model' | 'ready' | 'health' | 'close' | 'waitForJob'>
+type MissingCall = Exclude<keyof Services, ServiceCall | 'model' | 'standbyModel' | 'ready' | 'health' | 'close' | 'waitForJob' | 'backups' | 'models'>
 export const noMissingCall: [MissingCall] extends [never] ? true : MissingCall = true

@@ -81,6 +81,12 @@ export interface Config {
   logLevel: LogLevel
   /** folder of demo images offered by the page; undefined = disabled */
   demoPoolDir: string | undefined
+  /** MODELS_DIR: a model switch may only name folders under it */
+  modelsDir: string
+  /** PREVIEW_SIZE (shorter side, px; 0 = none) and PREVIEW_FORMAT of the preview kept for re-embedding */
+  preview: { size: number, format: 'webp' | 'jpeg' }
+  /** KEEP_ORIGINALS: keep the bytes of no image, of uploads without a source file, or of all */
+  keepOriginals: 'none' | 'uploads' | 'all'
 }
 
 /**
@@ -167,7 +173,10 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     backupEveryMs: r.raw('BACKUP_EVERY') === undefined ? undefined : r.duration('BACKUP_EVERY', 0, 60_000, 366 * 86_400_000),
     backupKeep: r.int('BACKUP_KEEP', 7, 1, 10_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
-    demoPoolDir
+    demoPoolDir,
+    modelsDir: abs(r.string('MODELS_DIR', 'models')),
+    preview: { size: r.int('PREVIEW_SIZE', 320, 0, 4096), format: r.oneOf('PREVIEW_FORMAT', 'webp', ['webp', 'jpeg'] as const) },
+    keepOriginals: r.oneOf('KEEP_ORIGINALS', 'none', ['none', 'uploads', 'all'] as const)
   }
   if (config.host.length === 0) r.problems.push('HOST must not be empty')
   if (r.problems.length > 0) throw new ConfigError(r.problems)

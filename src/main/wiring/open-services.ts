@@ -15,6 +15,8 @@ import { openJobs } from './open-jobs.js'
 import { openBackupService } from '../../services/backups.js'
 import { openWhenReachable } from './open-when-reachable.js'
 import type { ServicesConfig } from './services-config.js'
+import path from 'node:path'
+import { ModelSwitcher, unsupportedModels, type ModelService } from '../../services/model-switch.js'
 
 /**
  * Loads the model, opens the backend (refusing one built by another model, ConflictError 409),
@@ -25,12 +27,22 @@ export async function openServices (config: ServicesConfig, logger: Logger): Pro
   const encoder = await loadConfiguredEncoder(config, logger)
   let backend: Backend
   try {
-    backend = await (config.openBackend ?? openBackend)(config, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim }, logger)
+    backend = await (config.openBackend ?? openBackend)(config, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim, modelDir: recordedModelDir(config) }, logger)
   } catch (err) {
     await encoder.close()
     throw err
   }
-  const core: Core = { encoder, backend, dim: encoder.config.embeddingDim, logger }
+  const core: Core = {
+    encoder,
+    backend,
+    dim: encoder.config.embeddingDim,
+    logger,
+    keep: {
+      preview: config.preview ?? { size: 320, format: 'webp' },
+      originals: config.keepOriginals ?? 'none',
+      sourceRoots: [config.importDir, ...(config.demoPoolDir === undefined ? [] : [config.demoPoolDir])]
+    }
+  }
   try {
     const services = await startServices(core, config)
     const [images, texts] = await Promise.all([backend.images.count(), backend.texts.count()])
@@ -56,7 +68,29 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
     throw err
   }
   const backups = openBackupService(core.backend, core.logger, { everyMs: config.backupEveryMs, keep: config.backupKeep ?? 7 })
-  return servicesFacade(core, jobs, { importDir: config.importDir, background, closed, backups })
+  const models = await openModelSwitcher(core, config)
+  return servicesFacade(core, jobs, { importDir: config.importDir, background, closed, backups, models })
+}
+
+/** MODEL_DIR as the backend records it: relative to MODELS_DIR when under it (what a switch names), else absolute. */
+function recordedModelDir (config: ServicesConfig): string {
+  if (config.modelsDir === undefined) return config.modelDir
+  const rel = path.relative(config.modelsDir, config.modelDir)
+  return rel === '' || rel.startsWith('..') || path.isAbsolute(rel) ? config.modelDir : rel
+}
+
+/** Model switches where the backend keeps a standby model (the embedded one); resumes a switch left running. */
+async function openModelSwitcher (core: Core, config: ServicesConfig): Promise<ModelService> {
+  const slots = core.backend.models
+  if (slots === undefined || config.modelsDir === undefined) return unsupportedModels(core.backend.name)
+  const switcher = new ModelSwitcher(core, slots, {
+    modelsDir: config.modelsDir,
+    loadEncoder: async (modelDir) => await loadConfiguredEncoder({ ...config, modelDir }, core.logger),
+    sourceRoots: core.keep?.sourceRoots ?? [config.importDir],
+    ...(config.jobBatchSize === undefined ? {} : { batchSize: config.jobBatchSize })
+  })
+  await switcher.resume()
+  return switcher
 }
 
 /**

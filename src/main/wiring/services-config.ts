@@ -47,6 +47,11 @@ export interface ServicesConfig {
   backupEveryMs?: number | undefined
   /** scheduled backups kept (default 7) */
   backupKeep?: number
+  /** MODELS_DIR: model switches may only name folders under it (default: no switches) */
+  modelsDir?: string
+  /** what ingest keeps for re-embedding with another model (default: a 320 px WebP preview, no originals) */
+  preview?: { size: number, format: 'webp' | 'jpeg' }
+  keepOriginals?: 'none' | 'uploads' | 'all'
 }
 
 /** The part of the configuration the core services take. */
@@ -69,6 +74,9 @@ export function toServicesConfig (config: Config): ServicesConfig {
     indexWorker: config.indexWorker,
     jobBatchSize: config.indexBatchSize,
     indexRetryAfterMs: config.indexRetryAfterMs,
-    ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir })
+    ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir }),
+    modelsDir: config.modelsDir,
+    preview: { ...config.preview },
+    keepOriginals: config.keepOriginals
   }
 }
