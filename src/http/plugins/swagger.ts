@@ -22,6 +22,7 @@ export const TAGS = [
   { name: 'classify', description: 'Zero-shot classification against free-form labels' },
   { name: 'info', description: 'Model, index and service information' },
   { name: 'backups', description: 'Online backups of the embedded backend' },
+  { name: 'models', description: 'The active model, and switching models without downtime' },
   { name: 'ops', description: 'Health, readiness and metrics' }
 ]
 

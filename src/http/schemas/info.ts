@@ -14,6 +14,11 @@ export const InfoResponse = Type.Object({
     license: Type.String(),
     source: Type.String()
   }),
+  standby: Type.Union([Type.Object({
+    modelId: Type.String(),
+    dim: Type.Integer(),
+    state: StringEnum(['building', 'ready'], { description: 'building: a switch is embedding into it; ready: complete, a swap away (POST /v1/models/swap)' })
+  }), Type.Null()], { description: 'the model on standby beside the active one (GET /v1/models has the details); null when none' }),
   backend: StringEnum(['sqlite', 'postgres'], { description: 'the storage backend: embedded SQLite + hnswlib, or PostgreSQL + pgvector' }),
   counts: Type.Object({ images: Type.Integer(), texts: Type.Integer() }),
   index: Type.Object({

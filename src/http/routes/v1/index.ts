@@ -10,6 +10,7 @@ import embedRoutes from './embed/index.js'
 import imageRoutes from './images/index.js'
 import indexJobRoutes from './index-jobs/index.js'
 import infoRoutes from './info/index.js'
+import modelRoutes from './models/index.js'
 import searchRoutes from './search/index.js'
 import textRoutes from './texts/index.js'
 
@@ -25,4 +26,5 @@ export default async function v1Routes (app: FastifyInstance): Promise<void> {
   await app.register(classifyRoutes)
   await app.register(infoRoutes)
   await app.register(backupRoutes)
+  await app.register(modelRoutes)
 }

@@ -17,6 +17,7 @@ export default async function infoRoutes (app: FastifyInstance): Promise<void> {
     const { services, config } = request.server
     const m = services.model
     const stats = await services.stats()
+    const standby = services.models === undefined ? null : await services.models.status().then((s) => s.standby, () => null)
     return {
       version: VERSION,
       model: {
@@ -29,6 +30,7 @@ export default async function infoRoutes (app: FastifyInstance): Promise<void> {
         license: m.license,
         source: m.source
       },
+      standby: standby === null ? null : { modelId: standby.modelId, dim: standby.dim, state: standby.state },
       backend: stats.backend,
       counts: { images: stats.images, texts: stats.texts },
       index: { ...stats.index, distance: 'cosine' as const },
