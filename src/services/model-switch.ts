@@ -14,7 +14,7 @@ import { BadRequestError, ConflictError, NotFoundError, NotImplementedError } fr
 import { formatPrompt } from '../ml/index.js'
 import type { Encoder } from '../ml/types.js'
 import type { Core } from './core.js'
-import { previewServes, realRoots, reembedBytes } from './reembed-source.js'
+import { realRoots, reembedBytes } from './reembed-source.js'
 
 /** How images without a readable source or a large-enough preview are treated (asked before a switch starts). */
 export type LowResolutionChoice = 'skip' | 'proceed'
@@ -121,7 +121,11 @@ export class ModelSwitcher implements ModelService {
       this.core.standbyEncoder = undefined
     }
     await this.slots.beginStandby({
-      modelId, dim, modelDir: rel, state: 'building', since: new Date().toISOString(),
+      modelId,
+      dim,
+      modelDir: rel,
+      state: 'building',
+      since: new Date().toISOString(),
       ...(opts.lowResolution === undefined ? {} : { lowResolution: opts.lowResolution }),
       ...(weak > 0 && opts.lowResolution === 'skip' ? { skipped: weak } : {})
     })

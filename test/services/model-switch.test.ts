@@ -46,15 +46,15 @@ describe('model switch (embedded backend, real models)', () => {
     for (const w of words) before.set(w, ids(await s.search(query(w))))
 
     // searches run all through the switch
-    let running = true
+    const state = { running: true }
     let answered = 0
     const mismatches: string[] = []
     const loop = (async () => {
-      while (running) {
+      while (state.running) {
         for (const w of words) {
           const got = ids(await s.search(query(w)))
           answered++
-          if (s.model.modelId === oldModel && got !== before.get(w) && running) mismatches.push(`${w}: ${got}`)
+          if (s.model.modelId === oldModel && got !== before.get(w) && state.running) mismatches.push(`${w}: ${got}`)
         }
       }
     })()
@@ -70,7 +70,7 @@ describe('model switch (embedded backend, real models)', () => {
     const victim = path.basename(files[3]!, '.png')
     assert.equal(await s.deleteImage(victim), true)
     await models.idle()
-    running = false
+    state.running = false
     await loop
     assert.deepEqual(mismatches, [], 'no search during the switch answered from another model')
     assert.ok(answered >= words.length, `searches answered during the switch: ${answered}`)

@@ -109,6 +109,22 @@ export async function getImage (id: string): Promise<ImageRecord> {
   return await request('GET', `/v1/images/${encodeURIComponent(id)}`)
 }
 
+/** GET /v1/models: the active model, the standby one and a switch's progress. */
+export interface ModelsStatus {
+  active: { modelId: string, dim: number }
+  standby: null | { modelId: string, dim: number, state: 'building' | 'ready', progress?: { images: { done: number, total: number }, texts: { done: number, total: number } } }
+  running: boolean
+}
+
+export async function getModels (): Promise<ModelsStatus> {
+  return await request('GET', '/v1/models')
+}
+
+/** Swap to the standby model (one atomic step on the server). */
+export async function swapModels (): Promise<ModelsStatus> {
+  return await request('POST', '/v1/models/swap')
+}
+
 export async function getInfo (): Promise<unknown> {
   return await request('GET', '/v1/info')
 }

@@ -10,6 +10,7 @@ import { hitLabel, renderResults } from './results.js'
 import { setupIndexPanel } from './jobs.js'
 import { setupClassify } from './classify.js'
 import { refreshInfo } from './info.js'
+import { setupModels } from './models.js'
 import { clampWeight, paramsToState, stateToParams, MAX_K, PAGE_SIZE, type QueryState, type Term } from './state.js'
 
 const form = byId<HTMLFormElement>('query-form')
@@ -277,5 +278,6 @@ setupIndexPanel({ onIndexed: () => { void refreshInfo() } })
 setupClassify()
 renderControls()
 void refreshInfo()
+setupModels(() => { void refreshInfo() })
 if (state.terms.length > 0) void labelImageTerms().then(async () => { await runSearch(false) })
 else statusEl.textContent = 'Type words and press Enter, or add an image, to search.'

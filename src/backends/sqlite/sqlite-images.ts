@@ -38,7 +38,14 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
         if (row.id === undefined && images.ref(id) !== undefined) id = randomUUID()
         const v = this.vectorsOf(row)
         const ref = images.insert({
-          id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, embedding: v.active, thumbnail: row.thumbnail, source: row.source,
+          id,
+          sha256: row.sha256,
+          width: row.width,
+          height: row.height,
+          metadata: row.metadata,
+          embedding: v.active,
+          thumbnail: row.thumbnail,
+          source: row.source,
           ...(row.preview === undefined ? {} : { preview: row.preview }),
           ...(row.original === undefined ? {} : { original: row.original })
         })

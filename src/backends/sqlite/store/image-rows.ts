@@ -50,7 +50,12 @@ export class ImageRows extends VectorRows {
       const r = this.reembed.get(id)
       if (r === undefined) continue
       out.push({
-        id: r.id, sha256: r.sha256, source: r.source, width: r.width, height: r.height, original: r.original,
+        id: r.id,
+        sha256: r.sha256,
+        source: r.source,
+        width: r.width,
+        height: r.height,
+        original: r.original,
         preview: r.preview === null ? null : { bytes: r.preview, width: r.preview_width ?? 0, height: r.preview_height ?? 0 }
       })
     }

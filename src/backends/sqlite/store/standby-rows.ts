@@ -92,7 +92,6 @@ export class StandbyRows {
 }
 
 function prepare (db: Database.Database, t: VectorTableName) {
-
   return {
     freeLabel: db.prepare<[string], { label: number }>('SELECT label FROM free_labels WHERE tbl = ? ORDER BY label LIMIT 1'),
     takeFree: db.prepare<[string, number]>('DELETE FROM free_labels WHERE tbl = ? AND label = ?'),
