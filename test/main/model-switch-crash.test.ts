@@ -21,7 +21,7 @@ async function get<T> (s: RunningServer, p: string): Promise<T> {
 
 let last: unknown
 
-async function until<T> (what: string, fn: () => Promise<T | undefined>, ms = TIMEOUT.server): Promise<T> {
+async function until<T> (what: string, fn: () => Promise<T | undefined>, ms: number = TIMEOUT.server): Promise<T> {
   const end = Date.now() + ms
   for (;;) {
     const v = await fn()

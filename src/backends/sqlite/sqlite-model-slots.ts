@@ -72,7 +72,6 @@ export class SqliteModelSlots implements ModelSlots {
   async swap (onSwapped?: () => void): Promise<StandbyRecord> {
     const previous = this.store.swapModels()
     // same tick as the commit: every collection now pairs the new active rows with their index
-    const moves: Array<Promise<void>> = []
     for (const t of ['images', 'texts'] as const) {
       const c = this.collections[t]
       const [active, standby] = [c.standby!, c.index]
@@ -82,11 +81,15 @@ export class SqliteModelSlots implements ModelSlots {
       standby.modelId = previous.modelId
     }
     onSwapped?.()
+    // the snapshots under the new file names are written in the background (queued behind inserts;
+    // close() flushes them): the swap itself is the transaction above, and waiting for two index
+    // files to be written would only delay the answer. A crash before they are written rebuilds
+    // the indexes from SQLite at the next start (each snapshot records its model).
     for (const t of ['images', 'texts'] as const) {
       const c = this.collections[t]
-      moves.push(c.index.moveTo(indexFile(this.store.dataDir, t, 'active')), c.standby!.moveTo(indexFile(this.store.dataDir, t, 'standby')))
+      void c.index.moveTo(indexFile(this.store.dataDir, t, 'active'))
+      void c.standby!.moveTo(indexFile(this.store.dataDir, t, 'standby'))
     }
-    await Promise.all(moves)
     return previous
   }
 
