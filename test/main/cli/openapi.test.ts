@@ -29,6 +29,10 @@ describe('openapi.yaml', { timeout: TIMEOUT.unit }, () => {
       '/v1/info': ['get'],
       '/v1/backups': ['get', 'post'],
       '/v1/backups/{name}': ['get', 'delete'],
+      '/v1/models': ['get'],
+      '/v1/models/switch': ['post'],
+      '/v1/models/swap': ['post'],
+      '/v1/models/standby': ['delete'],
       '/health': ['get'],
       '/ready': ['get'],
       '/metrics': ['get']

@@ -125,7 +125,7 @@ describe('loadConfig', () => {
   it('maps onto the services configuration', () => {
     const c = loadConfig({ DEMO_POOL: '', HNSW_M: '24' }, tmp())
     const s = toServicesConfig(c)
-    assert.deepEqual(Object.keys(s).sort(), ['backupDir', 'backupEveryMs', 'backupKeep', 'checkpointEvery', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'indexRetryAfterMs', 'indexWorker', 'jobBatchSize', 'maxImagePixels', 'modelDir'])
+    assert.deepEqual(Object.keys(s).sort(), ['backupDir', 'backupEveryMs', 'backupKeep', 'checkpointEvery', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'indexRetryAfterMs', 'indexWorker', 'jobBatchSize', 'keepOriginals', 'maxImagePixels', 'modelDir', 'modelsDir', 'preview'])
     assert.equal(s.hnsw.M, 24)
     assert.equal(s.indexJobNice, 19)
     assert.equal(s.modelDir, c.modelDir)

@@ -36,21 +36,25 @@ function storedVersion (dir: string): string | undefined {
 }
 
 describe('schema upgrade', { timeout: TIMEOUT.unit }, () => {
-  it('the fixture really is schema 1, and this code reads schema 2', () => {
+  it('the fixture really is schema 1, and this code reads schema 3', () => {
     assert.equal(storedVersion(v1DataDir()), '1')
-    assert.equal(SCHEMA_VERSION, 2)
+    assert.equal(SCHEMA_VERSION, 3)
   })
 
   it('upgrades a schema-1 DATA_DIR in place: old rows are kept with no source, new rows store one', () => {
     const dir = v1DataDir()
     const store = openStore(dir, identity)
-    assert.equal(store.getMeta('schema_version'), '2')
+    assert.equal(store.getMeta('schema_version'), '3')
     const red = store.images.get('old-red')
     assert.deepEqual({ ...red, createdAt: undefined }, {
       id: 'old-red', sha256: 'a'.repeat(64), width: 2, height: 2, metadata: { album: 'old' }, source: null, createdAt: undefined
     })
     assert.deepEqual([...store.images.embedding('old-blue')!], [0, 1, 0, 0])
     assert.equal(store.images.thumbnail('old-red')?.toString(), 'RIFF-old-red')
+    // schema 3: old images have no preview or original (a model switch reads their source or counts them), and no standby model exists
+    assert.deepEqual(store.images.forReembed(['old-red']).map((r) => [r.preview, r.original, r.source]), [[null, null, null]])
+    assert.equal(store.images.weak(64).length, 2, 'both old images lack a preview large enough for a 64 px model')
+    assert.equal(store.standby, undefined)
     // a job counted before the upgrade keeps its done; the split was not recorded then
     const job = store.jobs.view('old-job')
     assert.deepEqual([job?.done, job?.indexed, job?.duplicate, job?.failed, job?.duplicates], [2, 0, 0, 0, []])
@@ -64,7 +68,7 @@ describe('schema upgrade', { timeout: TIMEOUT.unit }, () => {
 
     // opening again changes nothing
     const again = openStore(dir, identity)
-    assert.equal(again.getMeta('schema_version'), '2')
+    assert.equal(again.getMeta('schema_version'), '3')
     assert.equal(again.images.get('new-green')?.source, 'holiday/green.png')
     assert.equal(again.images.count(), 3)
     again.close()
@@ -93,7 +97,7 @@ describe('schema upgrade', { timeout: TIMEOUT.unit }, () => {
     db.close()
     assert.throws(() => openStore(dir, identity), (err: Error) => {
       assert.ok(err instanceof ConflictError)
-      assert.match(err.message, /newer align-search \(schema 99, this one reads 2\)/)
+      assert.match(err.message, /newer align-search \(schema 99, this one reads 3\)/)
       return true
     })
     assert.equal(storedVersion(dir), '99')
