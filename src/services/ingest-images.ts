@@ -130,7 +130,8 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
  */
 async function keepForReembedding (core: Core, item: IngestItem): Promise<Pick<NewImage, 'preview' | 'original'>> {
   const keep = core.keep
-  if (keep === undefined) return {}
+  // only a backend with model slots (the embedded one) stores previews and originals so far
+  if (keep === undefined || core.backend.models === undefined) return {}
   const out: Pick<NewImage, 'preview' | 'original'> = {}
   try {
     const preview = await makePreview(item.bytes, keep.preview)
