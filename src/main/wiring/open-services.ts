@@ -24,13 +24,25 @@ import { ModelSwitcher, unsupportedModels, type ModelService } from '../../servi
  * search is ready.
  */
 export async function openServices (config: ServicesConfig, logger: Logger): Promise<Services> {
-  const encoder = await loadConfiguredEncoder(config, logger)
+  let encoder = await loadConfiguredEncoder(config, logger)
   let backend: Backend
   try {
     backend = await (config.openBackend ?? openBackend)(config, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim, modelDir: recordedModelDir(config) }, logger)
   } catch (err) {
     await encoder.close()
-    throw err
+    // MODEL_DIR names the standby model of a switch (the previous model, or the one being switched
+    // to): the data's record wins, as it does on PostgreSQL; the message says so
+    const follow = (err as { activeModelDir?: unknown }).activeModelDir
+    if (typeof follow !== 'string' || config.modelsDir === undefined) throw err
+    logger.warn({ reason: (err as Error).message, following: follow }, 'MODEL_DIR names the standby model: serving the data\'s active model instead')
+    const followed = { ...config, modelDir: path.resolve(config.modelsDir, follow) }
+    encoder = await loadConfiguredEncoder(followed, logger)
+    try {
+      backend = await (config.openBackend ?? openBackend)(followed, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim, modelDir: follow }, logger)
+    } catch (again) {
+      await encoder.close()
+      throw again
+    }
   }
   const core: Core = {
     encoder,

@@ -162,11 +162,14 @@ function checkIdentity (db: Database.Database, dataDir: string, { modelId, dim }
     const standby = readStandby(db)
     const storedDir = get.get('model_dir')?.value
     if (standby !== undefined && standby.modelId === modelId) {
-      // the other model of a switch: say which is which rather than "re-index"
-      throw new ConflictError(
+      // the other model of a switch: say which is which rather than "re-index", and tell the caller
+      // which folder serves this data (the server follows it, see src/main/wiring/open-services.ts)
+      const err = new ConflictError(
         `${dataDir} serves model ${storedModel} (dim ${storedDim}${storedDir === undefined ? '' : `, MODEL_DIR ${storedDir}`}); ` +
         `${modelId} is its standby model (${standby.state === 'building' ? 'a switch to it is under way' : 'the previous model, kept for a swap back'}). ` +
-        `Start with MODEL_DIR=${storedDir ?? '<the folder of ' + storedModel + '>'}, then ${standby.state === 'building' ? 'the switch resumes and swaps when complete' : 'swap back with POST /v1/models/swap'}. See README "Changing the model"`)
+        `Start with MODEL_DIR=${storedDir ?? '<the folder of ' + storedModel + '>'}; ${standby.state === 'building' ? 'the switch resumes and swaps when complete' : 'swap back with POST /v1/models/swap'}. See README "Changing the model"`)
+      if (storedDir !== undefined) (err as { activeModelDir?: string }).activeModelDir = storedDir
+      throw err
     }
     throw new ConflictError(
       `${dataDir} was built with model ${storedModel} (dim ${storedDim}); this server runs ${modelId} (dim ${dim}). ` +
