@@ -34,7 +34,14 @@ export interface SearchRequest {
 /** `source` (images only) is the image's ImageRecord.source; `text` (texts only) the indexed text. */
 export interface SearchHit { id: string, score: number, metadata: Metadata, source?: string | null, text?: string, terms?: number[] }
 
-export interface IndexStats { backend: BackendName, images: number, texts: number, index: IndexInfo }
+export interface IndexStats {
+  backend: BackendName
+  images: number
+  texts: number
+  /** false when a count is the planner's estimate (large PostgreSQL tables) */
+  countsExact: boolean
+  index: IndexInfo
+}
 
 export interface Services {
   readonly model: ModelConfig

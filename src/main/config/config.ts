@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
+import { DEFAULT_TIMEOUTS } from '../../backends/postgres/postgres-options.js'
 import type { ExecutionProvider } from '../../ml/types.js'
 import type { DatabaseConfig } from '../wiring/open-backend.js'
 import type { ServicesConfig } from '../wiring/services-config.js'
@@ -55,6 +56,8 @@ export interface Config {
   indexWorker: boolean
   /** `npm run worker` answers /health, /ready and /metrics on this port; undefined = no HTTP */
   workerPort: number | undefined
+  /** WORKER_HOST: the address the worker's port binds (default 127.0.0.1: it has no auth) */
+  workerHost: string
   /** images per index-job batch: the unit a worker claims, encodes and commits at once */
   indexBatchSize: number
   /** cluster mode: a batch whose worker died is retried by another worker within this time, ms */
@@ -206,6 +209,14 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     r.problems.push('INDEX_WORKER=off needs DATABASE_URL: with the embedded SQLite backend only this process can run index jobs (run `npm run worker` processes against PostgreSQL instead)')
   }
   const workerPortRaw = r.raw('WORKER_PORT')
+  // every PostgreSQL connection's timeouts (README "Cluster mode"); 0 turns one off
+  const timeouts = {
+    statementTimeoutMs: r.duration('PG_STATEMENT_TIMEOUT', DEFAULT_TIMEOUTS.statementTimeoutMs, 0, 86_400_000),
+    lockTimeoutMs: r.duration('PG_LOCK_TIMEOUT', DEFAULT_TIMEOUTS.lockTimeoutMs, 0, 86_400_000),
+    idleInTransactionTimeoutMs: r.duration('PG_IDLE_IN_TRANSACTION_TIMEOUT', DEFAULT_TIMEOUTS.idleInTransactionTimeoutMs, 0, 86_400_000),
+    tcpUserTimeoutMs: r.duration('PG_TCP_USER_TIMEOUT', DEFAULT_TIMEOUTS.tcpUserTimeoutMs, 0, 3_600_000),
+    keepAliveIdleMs: r.duration('PG_KEEPALIVE_IDLE', DEFAULT_TIMEOUTS.keepAliveIdleMs, 1000, 7_200_000)
+  }
 
   const maxUploadBytes = r.bytes('MAX_UPLOAD_BYTES', 20 * MiB, 1024, 1024 * MiB)
   const config: Config = {
@@ -234,9 +245,10 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
       efConstruction: r.int('HNSW_EF_CONSTRUCTION', DEFAULT_HNSW.efConstruction, 1, 10_000),
       efSearch: r.int('HNSW_EF_SEARCH', DEFAULT_HNSW.efSearch, 1, 10_000)
     },
-    database: databaseUrl === undefined ? undefined : { url: databaseUrl, poolSize, vectorType },
+    database: databaseUrl === undefined ? undefined : { url: databaseUrl, poolSize, vectorType, timeouts },
     indexWorker,
     workerPort: workerPortRaw === undefined ? undefined : r.int('WORKER_PORT', 0, 0, 65535),
+    workerHost: r.string('WORKER_HOST', '127.0.0.1'),
     indexBatchSize: r.int('INDEX_BATCH_SIZE', DEFAULT_INDEX_BATCH_SIZE, 1, 1024),
     indexRetryAfterMs: r.duration('INDEX_RETRY_AFTER', DEFAULT_INDEX_RETRY_AFTER_MS, 5000, 3_600_000),
     checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
@@ -244,6 +256,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     demoPoolDir
   }
   if (config.host.length === 0) r.problems.push('HOST must not be empty')
+  if (config.workerHost.length === 0) r.problems.push('WORKER_HOST must not be empty')
   if (r.problems.length > 0) throw new ConfigError(r.problems)
   return config
 }
@@ -264,7 +277,9 @@ export function withoutPassword (raw: string): string {
     if (u.password !== '') u.password = '***'
     return u.toString()
   } catch {
-    return raw.replace(/:[^:@/]*@/, ':***@')
+    // unparsable, often because the password holds a '/', '#' or '?': everything between the
+    // user's ':' and the last '@' is the password
+    return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@')
   }
 }
 

@@ -1,7 +1,7 @@
 /** Chooses and opens the storage backend the services run over. */
 import type { Logger } from '../../core/types.js'
 import type { Backend, BackendIdentity } from '../../backends/ports.js'
-import type { PgVectorType } from '../../backends/postgres/postgres-options.js'
+import type { ConnectionTimeouts, PgVectorType } from '../../backends/postgres/postgres-options.js'
 import { openSqliteBackend } from '../../backends/sqlite/open-sqlite-backend.js'
 
 /** The PostgreSQL backend's settings; present only when DATABASE_URL is set. */
@@ -12,6 +12,8 @@ export interface DatabaseConfig {
   poolSize: number
   /** how the HNSW index stores vectors: `halfvec` halves its size (an expression index over the `vector` column) */
   vectorType: PgVectorType
+  /** every connection's timeouts (PG_STATEMENT_TIMEOUT, PG_LOCK_TIMEOUT, ...; defaults DEFAULT_TIMEOUTS) */
+  timeouts?: ConnectionTimeouts
 }
 
 /** What choosing and opening a backend needs (ServicesConfig fits). */
@@ -39,7 +41,7 @@ export async function openBackend (config: BackendConfig, identity: BackendIdent
   if (config.database !== undefined) {
     // loaded only when chosen, so the embedded default never pays for pg's startup
     const { openPostgresBackend } = await import('../../backends/postgres/open-postgres-backend.js')
-    return await openPostgresBackend({ databaseUrl: config.database.url, poolSize: config.database.poolSize, vectorType: config.database.vectorType, hnsw: config.hnsw, logger }, identity)
+    return await openPostgresBackend({ databaseUrl: config.database.url, poolSize: config.database.poolSize, vectorType: config.database.vectorType, hnsw: config.hnsw, logger, ...(config.database.timeouts === undefined ? {} : { timeouts: config.database.timeouts }) }, identity)
   }
   return await openSqliteBackend({ dataDir: config.dataDir, hnsw: config.hnsw, checkpointEvery: config.checkpointEvery, logger }, identity)
 }
