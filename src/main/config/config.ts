@@ -198,7 +198,9 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
 
   const databaseUrl = r.raw('DATABASE_URL')
   if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) {
-    r.problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL, got "${withoutPassword(databaseUrl)}"`)
+    r.problems.push(/^postgres(ql)?:\/\//i.test(databaseUrl)
+      ? `DATABASE_URL is not a valid URL: "${withoutPassword(databaseUrl)}" (percent-encode '/', '@', '#' and '?' in the password: '/' is %2F)`
+      : `DATABASE_URL must be a postgres:// or postgresql:// URL, got "${withoutPassword(databaseUrl)}"`)
   }
   // read (and so validated) even without DATABASE_URL, so a typo is caught before anyone relies on it
   const poolSize = r.int('DATABASE_POOL_SIZE', 10, 1, 1000)
@@ -272,15 +274,10 @@ function isPostgresUrl (raw: string): boolean {
 
 /** the URL as it may be printed: a password never reaches a log or an error message */
 export function withoutPassword (raw: string): string {
-  try {
-    const u = new URL(raw)
-    if (u.password !== '') u.password = '***'
-    return u.toString()
-  } catch {
-    // unparsable, often because the password holds a '/', '#' or '?': everything between the
-    // user's ':' and the last '@' is the password
-    return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@')
-  }
+  // not through URL: a password holding '/', '#', '?' or '@' breaks the parse, or parses partly
+  // into the host and path, which would then be printed; everything between the user's ':' and
+  // the last '@' is the password
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@')
 }
 
 /** The part of the configuration the core services take. */
