@@ -127,7 +127,7 @@ describe('PostgreSQL backend through faults', { timeout: TIMEOUT.server, ...(ski
     const stalled = new pg.Client(connectionConfig(url, 'test stalled', 'request', timeouts))
     stalled.on('error', () => {})
     try {
-      await backend.jobs.create({ id: 'j', kind: 'items', source: null, root: '/', items: [] })
+      await backend.jobs.create({ id: 'j', kind: 'items', source: { items: 0 }, root: '/', items: [] })
       await stalled.connect()
       await stalled.query('BEGIN')
       await stalled.query("SELECT 1 FROM jobs WHERE id = 'j' FOR UPDATE")
