@@ -22,7 +22,7 @@ import { mapDiskFull } from '../../src/backends/postgres/pg-pool.js'
 import { searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
 import { compareVersions, VectorExtensionError, vectorVersionProblem } from '../../src/backends/postgres/vector-extension.js'
 import { loadConfig } from '../../src/main/config/config.js'
-import { StorageFullError } from '../../src/core/errors.js'
+import { BackendUnavailableError, StorageFullError } from '../../src/core/errors.js'
 import type { Logger } from '../../src/core/types.js'
 import { startTestPostgres, type TestPostgres, type TestPostgresResult } from '../../scripts/lib/postgres-server.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
@@ -255,9 +255,10 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
         const down = [await backend.health(), await backend.health(), await backend.health()]
         for (const h of down) {
           assert.equal(h.ok, false)
-          assert.match(h.reason ?? '', /PostgreSQL at .* is unreachable: /)
+          assert.match(h.reason ?? '', /^PostgreSQL is unreachable: /)
+          assert.doesNotMatch(h.reason ?? '', /127\.0\.0\.1|postgres@/, '/ready answers name no address')
         }
-        await assert.rejects(backend.images.search(pool.query(0), { k: 3 }))
+        await assert.rejects(backend.images.search(pool.query(0), { k: 3 }), BackendUnavailableError)
         assert.equal(logger.lines.filter((l) => l.level === 'error' && /unreachable/.test(l.msg)).length, 1, 'said once, not at every probe')
         await db.serverUp()
         let back = await backend.health()
