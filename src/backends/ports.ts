@@ -43,6 +43,11 @@ export type WriteOutcome =
 /** A vector table: images or texts. */
 export interface VectorCollection {
   count (): Promise<number>
+  /**
+   * The count for display, cheap at any size: exact on small tables, the planner's estimate
+   * (`exact: false`) on large ones. Absent where count() is cheap already.
+   */
+  displayCount?: () => Promise<{ n: number, exact: boolean }>
   /** stored ids by content hash (sha256 hex); hashes not stored are absent */
   idsBySha (sha256s: string[]): Promise<Map<string, string>>
   /** which of `ids` are stored */
@@ -205,6 +210,10 @@ export interface IndexInfo {
   efSearch: number
   /** hnswlib's allocated capacity; null where the index grows by itself */
   capacity: number | null
+  /** PostgreSQL: how the index stores vectors, from the database's index record */
+  vectorType?: 'vector' | 'halfvec'
+  /** PostgreSQL: this process's settings that differ from the database's record, which it follows instead */
+  settingsIgnored?: string[]
 }
 
 /** One backup file (the embedded backend's `backups` capability). */

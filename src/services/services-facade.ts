@@ -4,7 +4,7 @@
  * closing has begun; src/main/wiring/open-services.ts builds it.
  */
 import { randomUUID } from 'node:crypto'
-import type { NewJob } from '../backends/ports.js'
+import type { NewJob, VectorCollection } from '../backends/ports.js'
 import { BadRequestError, NotReadyError } from '../core/errors.js'
 import { idProblem } from '../core/ids.js'
 import { MAX_EMBED_IMAGES, MAX_EMBED_TEXTS } from '../core/limits.js'
@@ -92,8 +92,9 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
     cancelJob: async (id) => await jobs.cancel(id),
     waitForJob: async (id) => await jobs.waitFor(id),
     async stats () {
-      const [images, texts] = await Promise.all([backend.images.count(), backend.texts.count()])
-      return { backend: backend.name, images, texts, index: backend.indexInfo() }
+      const count = async (c: VectorCollection): Promise<{ n: number, exact: boolean }> => await c.displayCount?.() ?? { n: await c.count(), exact: true }
+      const [images, texts] = await Promise.all([count(backend.images), count(backend.texts)])
+      return { backend: backend.name, images: images.n, texts: texts.n, countsExact: images.exact && texts.exact, index: backend.indexInfo() }
     }
   }
 

@@ -35,7 +35,14 @@ export interface SearchRequest {
 /** `source` (images only) is the image's ImageRecord.source; `text` (texts only) the indexed text. */
 export interface SearchHit { id: string, score: number, metadata: Metadata, source?: string | null, text?: string, terms?: number[] }
 
-export interface IndexStats { backend: BackendName, images: number, texts: number, index: IndexInfo }
+export interface IndexStats {
+  backend: BackendName
+  images: number
+  texts: number
+  /** false when a count is the planner's estimate (large PostgreSQL tables) */
+  countsExact: boolean
+  index: IndexInfo
+}
 
 export interface Services {
   readonly model: ModelConfig
@@ -79,5 +86,5 @@ export const SERVICE_CALLS = ['embedTexts', 'embedImages', 'addImages', 'getImag
   'search', 'classify', 'createJob', 'createUploadJob', 'getJob', 'listJobs', 'cancelJob', 'stats'] as const satisfies ReadonlyArray<keyof Services>
 export type ServiceCall = typeof SERVICE_CALLS[number]
 /** fails to compile when Services gains a call that SERVICE_CALLS lacks */
-type MissingCall = Exclude<keyof Services, ServiceCall | 'model' | 'ready' | 'health' | 'close' | 'waitForJob'>
+type MissingCall = Exclude<keyof Services, ServiceCall | 'model' | 'ready' | 'health' | 'close' | 'waitForJob' | 'backups'>
 export const noMissingCall: [MissingCall] extends [never] ? true : MissingCall = true

@@ -11,6 +11,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ConflictError } from '../../src/core/errors.js'
 import { openPostgresBackend, PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
+import { reindex } from '../../src/backends/postgres/index-settings.js'
 import type { PgVectorType } from '../../src/backends/postgres/postgres-options.js'
 import { openSqliteBackend, type SqliteBackend } from '../../src/backends/sqlite/open-sqlite-backend.js'
 import type { Backend, BackendIdentity } from '../../src/backends/ports.js'
@@ -337,10 +338,22 @@ for (const subject of subjects) {
         assert.equal(sqlite.images.index.size, size - 1)
       })
     } else {
-      it('halfvec: switching PG_VECTOR_TYPE rebuilds the index over embedding::halfvec, and scores stay exact', async () => {
+      it('halfvec: PG_VECTOR_TYPE alone changes nothing (the database\'s index is followed); db:reindex switches it, and scores stay exact', async () => {
+        await backend.close()
+        backend = await subject.open(identity, { vectorType: 'halfvec' })
+        assert.equal(backend.indexInfo().kind, 'pgvector hnsw (vector)', 'a process set otherwise follows the database')
+        const pg = backend as PostgresBackend
+        const c = await pg.pool.connect()
+        try {
+          const { M, efConstruction } = pg.indexInfo()
+          assert.equal(await reindex(c, { vectorType: 'halfvec', M, efConstruction }, { graceMs: 0 }), true)
+        } finally {
+          c.release()
+        }
         await backend.close()
         backend = await subject.open(identity, { vectorType: 'halfvec' })
         assert.equal(backend.indexInfo().kind, 'pgvector hnsw (halfvec)')
+        assert.equal(backend.indexInfo().settingsIgnored, undefined)
         const q = pool.query(8)
         const hits = await backend.images.search(q, { k: 10 })
         assert.equal(hits.length, 10)

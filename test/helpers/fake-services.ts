@@ -200,7 +200,7 @@ export function createFakeServices (): FakeServices {
       if (job.status === 'queued' || job.status === 'running') { job.status = 'cancelled'; job.updatedAt = now() }
       return job
     },
-    stats: async (): Promise<IndexStats> => ({ backend: 'sqlite', images: images.size, texts: texts.size, index: { kind: 'hnswlib', M: 16, efConstruction: 200, efSearch: 64, capacity: 1024 } }),
+    stats: async (): Promise<IndexStats> => ({ backend: 'sqlite', images: images.size, texts: texts.size, countsExact: true, index: { kind: 'hnswlib', M: 16, efConstruction: 200, efSearch: 64, capacity: 1024 } }),
     async close () { fake.closed = true }
   }
   return fake

@@ -6,6 +6,9 @@ import type pg from 'pg'
 import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
 import { fromVectorLiteral, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
 
+/** from this many rows (as the planner estimates them) on, /v1/info shows the estimate */
+export const ESTIMATE_FROM = 100_000
+
 export class PgCollection implements VectorCollection {
   /** filtered searches that found fewer than k through the HNSW index and took the exact pass */
   readonly counters: SearchCounters = { exactPasses: 0 }
@@ -17,6 +20,17 @@ export class PgCollection implements VectorCollection {
   async count (): Promise<number> {
     const r = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.table}`)
     return r.rows[0]?.n ?? 0
+  }
+
+  /**
+   * count(*) reads the whole table (seconds at 10M rows, on every /v1/info): from ESTIMATE_FROM
+   * rows on, the planner's estimate (pg_class.reltuples, kept by ANALYZE and autovacuum) instead.
+   */
+  async displayCount (): Promise<{ n: number, exact: boolean }> {
+    const r = await this.pool.query<{ n: number }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = $1::regclass', [this.table])
+    const estimate = r.rows[0]?.n ?? -1 // -1: never analyzed yet
+    if (estimate >= ESTIMATE_FROM) return { n: Math.round(estimate), exact: false }
+    return { n: await this.count(), exact: true }
   }
 
   async idsBySha (sha256s: string[]): Promise<Map<string, string>> {

@@ -6,8 +6,9 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
+import { DEFAULT_TIMEOUTS } from '../../backends/postgres/postgres-options.js'
 import type { ExecutionProvider } from '../../ml/types.js'
-import type { PgVectorType } from '../../backends/postgres/postgres-options.js'
+import type { ConnectionTimeouts, PgVectorType } from '../../backends/postgres/postgres-options.js'
 import { ConfigError, MiB, Reader, type Env } from './env-reader.js'
 
 export { ConfigError }
@@ -23,6 +24,8 @@ export interface DatabaseConfig {
   poolSize: number
   /** how the HNSW index stores vectors: `halfvec` halves its size (an expression index over the `vector` column) */
   vectorType: PgVectorType
+  /** every connection's timeouts (PG_STATEMENT_TIMEOUT, PG_LOCK_TIMEOUT, ...; defaults DEFAULT_TIMEOUTS) */
+  timeouts?: ConnectionTimeouts
 }
 
 export interface Config {
@@ -66,6 +69,8 @@ export interface Config {
   indexWorker: boolean
   /** `npm run worker` answers /health, /ready and /metrics on this port; undefined = no HTTP */
   workerPort: number | undefined
+  /** WORKER_HOST: the address the worker's port binds (default 127.0.0.1: it has no auth) */
+  workerHost: string
   /** images per index-job batch: the unit a worker claims, encodes and commits at once */
   indexBatchSize: number
   /** cluster mode: a batch whose worker died is retried by another worker within this time, ms */
@@ -118,7 +123,9 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
 
   const databaseUrl = r.raw('DATABASE_URL')
   if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) {
-    r.problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL, got "${withoutPassword(databaseUrl)}"`)
+    r.problems.push(/^postgres(ql)?:\/\//i.test(databaseUrl)
+      ? `DATABASE_URL is not a valid URL: "${withoutPassword(databaseUrl)}" (percent-encode '/', '@', '#' and '?' in the password: '/' is %2F)`
+      : `DATABASE_URL must be a postgres:// or postgresql:// URL, got "${withoutPassword(databaseUrl)}"`)
   }
   // read (and so validated) even without DATABASE_URL, so a typo is caught before anyone relies on it
   const poolSize = r.int('DATABASE_POOL_SIZE', 10, 1, 1000)
@@ -129,6 +136,14 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     r.problems.push('INDEX_WORKER=off needs DATABASE_URL: with the embedded SQLite backend only this process can run index jobs (run `npm run worker` processes against PostgreSQL instead)')
   }
   const workerPortRaw = r.raw('WORKER_PORT')
+  // every PostgreSQL connection's timeouts (README "Cluster mode"); 0 turns one off
+  const timeouts = {
+    statementTimeoutMs: r.duration('PG_STATEMENT_TIMEOUT', DEFAULT_TIMEOUTS.statementTimeoutMs, 0, 86_400_000),
+    lockTimeoutMs: r.duration('PG_LOCK_TIMEOUT', DEFAULT_TIMEOUTS.lockTimeoutMs, 0, 86_400_000),
+    idleInTransactionTimeoutMs: r.duration('PG_IDLE_IN_TRANSACTION_TIMEOUT', DEFAULT_TIMEOUTS.idleInTransactionTimeoutMs, 0, 86_400_000),
+    tcpUserTimeoutMs: r.duration('PG_TCP_USER_TIMEOUT', DEFAULT_TIMEOUTS.tcpUserTimeoutMs, 0, 3_600_000),
+    keepAliveIdleMs: r.duration('PG_KEEPALIVE_IDLE', DEFAULT_TIMEOUTS.keepAliveIdleMs, 1000, 7_200_000)
+  }
 
   const maxUploadBytes = r.bytes('MAX_UPLOAD_BYTES', 20 * MiB, 1024, 1024 * MiB)
   const config: Config = {
@@ -157,9 +172,10 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
       efConstruction: r.int('HNSW_EF_CONSTRUCTION', DEFAULT_HNSW.efConstruction, 1, 10_000),
       efSearch: r.int('HNSW_EF_SEARCH', DEFAULT_HNSW.efSearch, 1, 10_000)
     },
-    database: databaseUrl === undefined ? undefined : { url: databaseUrl, poolSize, vectorType },
+    database: databaseUrl === undefined ? undefined : { url: databaseUrl, poolSize, vectorType, timeouts },
     indexWorker,
     workerPort: workerPortRaw === undefined ? undefined : r.int('WORKER_PORT', 0, 0, 65535),
+    workerHost: r.string('WORKER_HOST', '127.0.0.1'),
     indexBatchSize: r.int('INDEX_BATCH_SIZE', DEFAULT_INDEX_BATCH_SIZE, 1, 1024),
     indexRetryAfterMs: r.duration('INDEX_RETRY_AFTER', DEFAULT_INDEX_RETRY_AFTER_MS, 5000, 3_600_000),
     checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
@@ -170,6 +186,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     demoPoolDir
   }
   if (config.host.length === 0) r.problems.push('HOST must not be empty')
+  if (config.workerHost.length === 0) r.problems.push('WORKER_HOST must not be empty')
   if (r.problems.length > 0) throw new ConfigError(r.problems)
   return config
 }
@@ -185,13 +202,10 @@ function isPostgresUrl (raw: string): boolean {
 
 /** the URL as it may be printed: a password never reaches a log or an error message */
 export function withoutPassword (raw: string): string {
-  try {
-    const u = new URL(raw)
-    if (u.password !== '') u.password = '***'
-    return u.toString()
-  } catch {
-    return raw.replace(/:[^:@/]*@/, ':***@')
-  }
+  // not through URL: a password holding '/', '#', '?' or '@' breaks the parse, or parses partly
+  // into the host and path, which would then be printed; everything between the user's ':' and
+  // the last '@' is the password
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@')
 }
 
 /** Creates IMPORT_DIR (and DATA_DIR) when missing; called by the server and the CLI, not by loadConfig. */

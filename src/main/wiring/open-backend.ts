@@ -31,7 +31,7 @@ export async function openBackend (config: BackendConfig, identity: BackendIdent
   if (config.database !== undefined) {
     // loaded only when chosen, so the embedded default never pays for pg's startup
     const { openPostgresBackend } = await import('../../backends/postgres/open-postgres-backend.js')
-    return await openPostgresBackend({ databaseUrl: config.database.url, poolSize: config.database.poolSize, vectorType: config.database.vectorType, hnsw: config.hnsw, logger }, identity)
+    return await openPostgresBackend({ databaseUrl: config.database.url, poolSize: config.database.poolSize, vectorType: config.database.vectorType, hnsw: config.hnsw, logger, ...(config.database.timeouts === undefined ? {} : { timeouts: config.database.timeouts }) }, identity)
   }
   return await openSqliteBackend({ dataDir: config.dataDir, hnsw: config.hnsw, checkpointEvery: config.checkpointEvery, logger, ...(config.backupDir === undefined ? {} : { backupDir: config.backupDir }) }, identity)
 }

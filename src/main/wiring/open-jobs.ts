@@ -40,7 +40,7 @@ export async function openJobs (core: Core, config: ServicesConfig): Promise<Job
 export async function openIndexQueue (core: Core, config: ServicesConfig): Promise<IndexQueue> {
   if (config.database === undefined) throw new Error('the index queue needs DATABASE_URL (PostgreSQL)')
   const { PgIndexQueue } = await import('../../backends/postgres/queue/pg-index-queue.js')
-  return await PgIndexQueue.open({ databaseUrl: config.database.url, retryAfterMs: config.indexRetryAfterMs ?? DEFAULT_INDEX_RETRY_AFTER_MS, logger: core.logger })
+  return await PgIndexQueue.open({ databaseUrl: config.database.url, retryAfterMs: config.indexRetryAfterMs ?? DEFAULT_INDEX_RETRY_AFTER_MS, logger: core.logger, timeouts: config.database.timeouts })
 }
 
 /** A worker of the shared queue that indexes through `core` (not started yet). */

@@ -19,6 +19,8 @@ export interface ClusterSettings {
   retryAfterMs: number
   /** INDEX_BATCH_SIZE */
   batchSize: number
+  /** more settings for every process (e.g. the PG_* timeouts) */
+  env?: Record<string, string>
 }
 
 export interface ApiProcess { server: RunningServer, api: Api }
@@ -40,7 +42,8 @@ function commonEnv (s: ClusterSettings, dataDir: string): Record<string, string>
     API_KEY_READS: '',
     RATE_LIMIT_MAX: '',
     CORS_ORIGIN: '',
-    LOG_LEVEL: 'warn'
+    LOG_LEVEL: 'warn',
+    ...s.env
   }
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { DEFAULT_TIMEOUTS } from '../../../src/backends/postgres/postgres-options.js'
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -106,7 +107,7 @@ describe('loadConfig', () => {
     assert.equal(c.maxBodyBytes, 1048576)
     assert.deepEqual(c.hnsw, { M: 32, efConstruction: 400, efSearch: 128 })
     assert.equal(c.checkpointEvery, 50)
-    assert.deepEqual(c.database, { url: 'postgresql://align:secret@db.internal:5433/align', poolSize: 4, vectorType: 'halfvec' })
+    assert.deepEqual({ ...c.database, timeouts: undefined }, { url: 'postgresql://align:secret@db.internal:5433/align', poolSize: 4, vectorType: 'halfvec', timeouts: undefined })
     assert.equal(c.logLevel, 'debug')
     assert.equal(c.demoPoolDir, path.join(cwd, 'pool'))
     assert.equal(loadConfig({ CORS_ORIGIN: '*' }, cwd).corsOrigin, true)
@@ -130,15 +131,32 @@ describe('loadConfig', () => {
     assert.equal(s.indexJobNice, 19)
     assert.equal(s.modelDir, c.modelDir)
     assert.equal(s.database, undefined, 'no DATABASE_URL: the embedded backend')
-    assert.deepEqual(toServicesConfig(loadConfig({ DEMO_POOL: '', DATABASE_URL: 'postgres://db/align', DATABASE_POOL_SIZE: '4' }, tmp())).database, { url: 'postgres://db/align', poolSize: 4, vectorType: 'vector' })
+    assert.deepEqual(toServicesConfig(loadConfig({ DEMO_POOL: '', DATABASE_URL: 'postgres://db/align', DATABASE_POOL_SIZE: '4' }, tmp())).database, { url: 'postgres://db/align', poolSize: 4, vectorType: 'vector', timeouts: DEFAULT_TIMEOUTS })
   })
 
   it('DATABASE_URL chooses PostgreSQL with a pool of 10 and float32 vectors; its password never reaches an error', () => {
-    assert.deepEqual(loadConfig({ DATABASE_URL: 'postgres://localhost/align' }, tmp()).database, { url: 'postgres://localhost/align', poolSize: 10, vectorType: 'vector' })
+    assert.deepEqual(loadConfig({ DATABASE_URL: 'postgres://localhost/align' }, tmp()).database,
+      { url: 'postgres://localhost/align', poolSize: 10, vectorType: 'vector', timeouts: { statementTimeoutMs: 30_000, lockTimeoutMs: 10_000, idleInTransactionTimeoutMs: 20_000, tcpUserTimeoutMs: 20_000, keepAliveIdleMs: 10_000 } })
     const p = problems({ DATABASE_URL: 'mysql://root:hunter2@db/align' })
     assert.equal(p.length, 1)
     assert.match(p[0]!, /DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/)
     assert.doesNotMatch(p[0]!, /hunter2/)
+    // a password holding '/' makes the URL unparsable: still masked, whole
+    assert.match(problems({ DATABASE_URL: 'postgres://align:hun/ter2@db/align' }).join('\n'), /DATABASE_URL is not a valid URL: "postgres:\/\/align:\*\*\*@db\/align" \(percent-encode/)
+    for (const url of ['mysql://root:hun/ter2@db/align', 'mysql://root:a@b/c#d?e@db/align', 'postgres://root:hun/ter2@db/align']) {
+      const [only] = problems({ DATABASE_URL: url })
+      assert.match(only ?? '', /(mysql|postgres):\/\/root:\*\*\*@db\/align/)
+      assert.doesNotMatch(only ?? '', /hun|ter2|b\/c/)
+    }
+  })
+
+  it('every PostgreSQL connection\'s timeouts from PG_*, 0 turning one off; WORKER_HOST apart from HOST, loopback by default', () => {
+    const c = loadConfig({ DEMO_POOL: '', DATABASE_URL: 'postgres://db/align', PG_STATEMENT_TIMEOUT: '5s', PG_LOCK_TIMEOUT: '0', PG_IDLE_IN_TRANSACTION_TIMEOUT: '1m', PG_TCP_USER_TIMEOUT: '15s', PG_KEEPALIVE_IDLE: '3s' }, tmp())
+    assert.deepEqual(c.database?.timeouts, { statementTimeoutMs: 5000, lockTimeoutMs: 0, idleInTransactionTimeoutMs: 60_000, tcpUserTimeoutMs: 15_000, keepAliveIdleMs: 3000 })
+    assert.match(problems({ PG_STATEMENT_TIMEOUT: 'soon' }).join('\n'), /PG_STATEMENT_TIMEOUT must be a duration/)
+    assert.match(problems({ PG_KEEPALIVE_IDLE: '0' }).join('\n'), /PG_KEEPALIVE_IDLE must be between 1000/)
+    assert.deepEqual([c.host, c.workerHost], ['0.0.0.0', '127.0.0.1'])
+    assert.equal(loadConfig({ DEMO_POOL: '', WORKER_HOST: '0.0.0.0' }, tmp()).workerHost, '0.0.0.0')
   })
 
   it('process roles: npm start indexes too unless INDEX_WORKER=off, which needs DATABASE_URL; WORKER_PORT, INDEX_BATCH_SIZE and INDEX_RETRY_AFTER', () => {

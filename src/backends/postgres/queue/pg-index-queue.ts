@@ -16,6 +16,8 @@ import PgBoss from 'pg-boss'
 import type { Logger } from '../../../core/types.js'
 import { QUEUES, type BatchMessage, type IndexQueue, type PlanMessage, type QueueMessage, type QueueName } from '../../index-queue.js'
 import { toBackendError } from '../pg-errors.js'
+import { connectionConfig } from '../pg-pool.js'
+import type { ConnectionTimeouts } from '../postgres-options.js'
 import { queueTiming, type QueueTiming } from './queue-timing.js'
 
 /** pg-boss's tables live in their own schema, apart from the data and from any other pg-boss an app may run */
@@ -36,6 +38,8 @@ export interface IndexQueueOptions {
   retryAfterMs: number
   /** connections of the queue's own pool (default 3: polling, heartbeat, maintenance) */
   poolSize?: number
+  /** every connection's timeouts, pg-boss's pool's too (default DEFAULT_TIMEOUTS) */
+  timeouts?: ConnectionTimeouts | undefined
   logger: Logger
 }
 
@@ -58,10 +62,10 @@ export class PgIndexQueue implements IndexQueue {
   static async open (opts: IndexQueueOptions): Promise<PgIndexQueue> {
     const timing = queueTiming(opts.retryAfterMs)
     const boss = new PgBoss({
-      connectionString: opts.databaseUrl,
+      // pg-boss hands its options to pg.Pool: the same timeouts as every other connection
+      ...connectionConfig(opts.databaseUrl, 'align-search queue', 'queue', opts.timeouts) as PgBoss.ConstructorOptions,
       schema: QUEUE_SCHEMA,
       max: opts.poolSize ?? 3,
-      application_name: 'align-search queue',
       supervise: true,
       maintenanceIntervalSeconds: timing.maintenanceIntervalSeconds,
       schedule: false
@@ -75,7 +79,7 @@ export class PgIndexQueue implements IndexQueue {
     })
     try {
       await boss.start()
-      await oneAtATime(opts.databaseUrl, async () => {
+      await oneAtATime(opts, async () => {
         await boss.createQueue(QUEUES.failed, { name: QUEUES.failed, retryLimit: RETRY_LIMIT })
         for (const name of [QUEUES.plan, QUEUES.batch]) {
           await boss.createQueue(name, { name, retryLimit: RETRY_LIMIT, retryDelay: RETRY_DELAY_S, deadLetter: QUEUES.failed })
@@ -117,7 +121,7 @@ export class PgIndexQueue implements IndexQueue {
   async listen (onWork: () => void): Promise<void> {
     if (this.closed || this.listener !== undefined) return
     this.listening ??= (async () => {
-      const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'align-search queue listener', keepAlive: true })
+      const client = new pg.Client(connectionConfig(this.opts.databaseUrl, 'align-search queue listener', 'queue', this.opts.timeouts))
       const drop = (): void => {
         if (this.listener === client) this.listener = undefined
         client.end().catch(() => {})
@@ -207,8 +211,10 @@ const CREATE_QUEUES_LOCK = '7423991052018744001'
  * createQueue deadlocks (40P01) when processes that start together create the same queues at
  * once (seen in the cluster test: two workers started side by side), so they take turns.
  */
-async function oneAtATime (databaseUrl: string, fn: () => Promise<void>): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'align-search queue setup' })
+async function oneAtATime (opts: IndexQueueOptions, fn: () => Promise<void>): Promise<void> {
+  // a maintenance connection (no statement timeout): it waits on the lock while another process creates the queues
+  const client = new pg.Client(connectionConfig(opts.databaseUrl, 'align-search queue setup', 'maintenance', opts.timeouts))
+  client.on('error', () => {}) // a lost connection also fails the query in flight, which reports it
   await client.connect()
   try {
     await client.query('SELECT pg_advisory_lock($1)', [CREATE_QUEUES_LOCK])

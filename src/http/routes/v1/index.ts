@@ -1,6 +1,7 @@
 /**
  * Everything under /v1. Until the model and the index are loaded, every /v1 route
- * answers 503 NOT_READY (after authentication, before the body is read).
+ * answers 503 NOT_READY (after authentication, before the body is read), naming what it waits
+ * for: a database that does not answer is the reason then, not the model.
  */
 import type { FastifyInstance } from 'fastify'
 import { NotReadyError } from '../../../core/errors.js'
@@ -15,7 +16,12 @@ import textRoutes from './texts/index.js'
 
 export default async function v1Routes (app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', async (request) => {
-    if (!request.server.services.ready()) throw new NotReadyError('the model and the index are still loading; retry shortly')
+    const { services } = request.server
+    if (services.ready()) return
+    // before the services open, health() answers from memory (no query): the reason they wait
+    const health = await services.health().catch((err: unknown) => ({ ok: false, reason: (err as Error).message }))
+    if (!health.ok && health.reason !== undefined) throw new NotReadyError(`not ready: ${health.reason}`)
+    throw new NotReadyError('the model and the index are still loading; retry shortly')
   })
   await app.register(searchRoutes)
   await app.register(imageRoutes)

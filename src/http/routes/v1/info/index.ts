@@ -30,7 +30,7 @@ export default async function infoRoutes (app: FastifyInstance): Promise<void> {
         source: m.source
       },
       backend: stats.backend,
-      counts: { images: stats.images, texts: stats.texts },
+      counts: { images: stats.images, texts: stats.texts, exact: stats.countsExact },
       index: { ...stats.index, distance: 'cosine' as const },
       executionProvider: config.executionProvider,
       limits: {
