@@ -24,7 +24,7 @@ export const InfoResponse = Type.Object({
     capacity: Type.Union([Type.Integer(), Type.Null()], { description: 'allocated capacity (hnswlib); null where the index grows by itself' }),
     distance: Type.Literal('cosine')
   }),
-  executionProvider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { description: 'requested ONNX execution provider' }),
+  executionProvider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.Literal('cuda,cpu')], { description: 'requested ONNX execution provider(s), in the order tried (EXECUTION_PROVIDER)' }),
   limits: Type.Object({
     maxUploadBytes: Type.Integer(),
     maxFiles: Type.Integer(),

@@ -1,6 +1,6 @@
 import type { DatabaseConfig } from '../backends/open-backend.js'
 import type { Backend, BackendIdentity } from '../backends/ports.js'
-import type { Encoder, EncoderOptions, ExecutionProvider } from '../ml/types.js'
+import type { Encoder, EncoderOptions, ExecutionProviderSetting } from '../ml/types.js'
 import type { Logger } from '../types.js'
 
 /** What `openServices` needs; src/config.ts maps the environment onto it. */
@@ -11,7 +11,7 @@ export interface ServicesConfig {
   dataDir: string
   /** root under which index jobs may read files */
   importDir: string
-  executionProvider: ExecutionProvider
+  executionProvider: ExecutionProviderSetting
   /** ONNX worker threads */
   encoderWorkers: number
   /** intra-op threads per worker */
