@@ -18,6 +18,7 @@ import type { PreparedImage } from '../src/ml/index.js'
 import { cores } from './lib/args.js'
 import { machineInfo } from './lib/machine.js'
 import { matMulGflops, openRawSession, runText, runVision } from './lib/onnx-raw.js'
+import { visionBatchFor } from '../src/ml/ort-session.js'
 import { readPool } from './lib/pool.js'
 import { FatalError, startServer, waitFor, type ServerHandle } from './lib/server-process.js'
 import { fmt, percentile, ratio, timeLoop } from './lib/stats.js'
@@ -28,7 +29,7 @@ const VISION_GFLOP = 2 * 8.4
 const TEXT_GFLOP = 2 * 5.5
 const BATCH = 8
 const ONE_WORD = ['cat', 'dog', 'beach', 'car', 'tree', 'sunset', 'house', 'flower']
-const JOB_IMAGES = 48
+const JOB_IMAGES = 32
 const SERIAL_QUERIES = 40
 const LOAD_CONNECTIONS = 4
 const TARGET_RSS = 1.5
@@ -192,15 +193,20 @@ export async function alignBaseSection (opts: BenchOptions, log: (m: string) => 
   await makeVariants(opts.poolDir, path.join(importDir, jobDir), JOB_IMAGES, 3)
   const files = (await listImages(path.join(importDir, jobDir))).slice(0, JOB_IMAGES)
   const jobPrepared = await Promise.all(files.map(async (f) => await prepareImage(await readFile(f), pre)))
+  // the ceiling: the raw session's better rate of batch 1 and batch 8 on these images
   const rawJob = await openRawSession(folder.visionPath, 1)
-  const tj0 = performance.now()
-  for (let i = 0; i < jobPrepared.length; i += BATCH) {
-    const run = jobPrepared.slice(i, i + BATCH)
-    const px = new Float32Array(run.length * per)
-    run.forEach((p, k) => px.set(p.pixels, k * per))
-    await runVision(rawJob, px, run.length, pre.inputHeight, pre.inputWidth)
+  const rawJobRate: Record<number, number> = {}
+  for (const b of [1, BATCH]) {
+    const tj0 = performance.now()
+    for (let i = 0; i < jobPrepared.length; i += b) {
+      const run = jobPrepared.slice(i, i + b)
+      const px = new Float32Array(run.length * per)
+      run.forEach((p, k) => px.set(p.pixels, k * per))
+      await runVision(rawJob, px, run.length, pre.inputHeight, pre.inputWidth)
+    }
+    rawJobRate[b] = jobPrepared.length / ((performance.now() - tj0) / 1000)
   }
-  const rawJobIps = jobPrepared.length / ((performance.now() - tj0) / 1000)
+  const rawJobIps = Math.max(rawJobRate[1]!, rawJobRate[BATCH]!)
   await rawJob.release()
   // one at a time: decodeMs of concurrent prepares would include their wait for a libuv thread
   const seq0 = performance.now()
@@ -229,8 +235,8 @@ export async function alignBaseSection (opts: BenchOptions, log: (m: string) => 
       title: 'Encode throughput, against the FLOP bound (ratios for information: EfficientNet is memory-bound)',
       columns: ['what', 'GFLOP/item (notes)', 'raw session (1 thread, main thread) items/s', 'encoder (1 worker × 1 thread) items/s', 'bound items/s (all cores)', 'encoder ÷ bound'],
       rows: [
-        ['vision, batch 1', VISION_GFLOP, fmt(rawVision1Ips), fmt(e1), fmt(gflops / VISION_GFLOP), fmt(ratio(e1, gflops / VISION_GFLOP))],
-        ['vision, batch 8', VISION_GFLOP, fmt(rawVision8Ips), fmt(e8), fmt(gflops / VISION_GFLOP), fmt(ratio(e8, gflops / VISION_GFLOP))],
+        ['vision, one image per call', VISION_GFLOP, fmt(rawVision1Ips), fmt(e1), fmt(gflops / VISION_GFLOP), fmt(ratio(e1, gflops / VISION_GFLOP))],
+        [`vision, ${BATCH} images per call (the encoder runs them in batches of ${visionBatchFor(pre.inputHeight, pre.inputWidth, BATCH)})`, VISION_GFLOP, fmt(rawVision8Ips), fmt(e8), fmt(gflops / VISION_GFLOP), fmt(ratio(e8, gflops / VISION_GFLOP))],
         ['text, batch 8 short labels', TEXT_GFLOP, '', fmt(tps), fmt(gflops / TEXT_GFLOP), fmt(ratio(tps, gflops / TEXT_GFLOP))],
         ['text, one word ("cat"), batch 1', '', fmt(1000 / rawTextMs), '', '', '']
       ]
@@ -243,7 +249,7 @@ export async function alignBaseSection (opts: BenchOptions, log: (m: string) => 
       columns: ['what', 'value'],
       rows: [
         ['directory job images/s (background process, nice 19)', fmt(jobIps)],
-        ['raw vision session images/s on the same images (batch 8, decode excluded)', fmt(rawJobIps)],
+        [`raw vision session images/s on the same images, batch 1 / batch ${BATCH} (decode excluded)`, `${fmt(rawJobRate[1])} / ${fmt(rawJobRate[BATCH])}`],
         ['read + decode + preprocess ms per image, one at a time (these images)', fmt(decodeMsPerImage)],
         ['weights: vision.onnx + text.onnx MiB', `${MiBf(vBytes)} + ${MiBf(tBytes)}`],
         ['server RSS after /ready; peak by the end of the job, MiB', `${MiBf(full.serverRss)}; ${MiBf(job.serverHwm)}`],
@@ -258,6 +264,6 @@ export async function alignBaseSection (opts: BenchOptions, log: (m: string) => 
       'The one-client text search is POST /v1/search {query:[{text:"cat"…}], k:10} over loopback on an empty index: tokenize, the text tower in the ONNX worker, and the HTTP round trip.'
     ],
     wallMs: performance.now() - started,
-    raw: { rawVision1Ips, rawVision8Ips, rawTextMs, e1, e8, tps, full, mini, rawJobIps, decodeMsPerImage, weights, vBytes, tBytes, gflops }
+    raw: { rawJobRate, rawVision1Ips, rawVision8Ips, rawTextMs, e1, e8, tps, full, mini, rawJobIps, decodeMsPerImage, weights, vBytes, tBytes, gflops }
   }
 }

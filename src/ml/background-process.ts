@@ -10,7 +10,7 @@ import type * as Ort from 'onnxruntime-node'
 import { ort } from './ort.js'
 import type { BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
 import { createLimiter, decodeConcurrency } from './decode-limit.js'
-import { runVisionSession, sessionOptions } from './ort-session.js'
+import { runVisionSession, sessionOptionsFor } from './ort-session.js'
 import { prepareImage } from './preprocess.js'
 import type { PreparedImage } from './types.js'
 import { l2normalizeInPlace } from './vector-math.js'
@@ -39,7 +39,7 @@ let firstDone = false
 
 /** The provider is the one the server's own sessions opened on (EncoderOptions.executionProvider, resolved there). */
 async function openVision (init: BackgroundInit): Promise<Ort.InferenceSession> {
-  const session = await ort.InferenceSession.create(init.visionPath, sessionOptions(init.provider, init.threads))
+  const session = await ort.InferenceSession.create(init.visionPath, sessionOptionsFor(init.visionPath, init.provider, init.threads))
   send({ type: 'ready', provider: init.provider })
   return session
 }

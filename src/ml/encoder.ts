@@ -7,7 +7,7 @@ import { embedPrepared } from './embed-prepared.js'
 import { TextTokenizer } from './tokenize.js'
 import type { EmbeddedImage, EmbedForIngestOptions, Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage } from './types.js'
 import { l2normalizeInPlace } from './vector-math.js'
-import { openWithProviders } from './ort-session.js'
+import { openWithProviders, visionBatchFor } from './ort-session.js'
 import type { BatchEvent, Tower, TowerStats } from './worker-pool.js'
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH, WorkerPool } from './worker-pool.js'
 
@@ -81,6 +81,8 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
   const folder = await loadModelFolder(opts.modelDir)
   const { config, preprocessor } = folder
   const tokenizer = TextTokenizer.fromFile(folder.tokenizerPath, config.maxTextLength, config.usesTokenTypeIds)
+  // images per vision run from the input size: 8 for small inputs, 1 at 289 px (ort-session.ts visionBatchFor)
+  const visionBatch = visionBatchFor(preprocessor.inputHeight, preprocessor.inputWidth, Math.min(opts.maxBatch ?? DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH))
   // A provider that cannot be used fails here, at start, with what it needs; the CPU is only tried
   // after CUDA when the setting says so ('cuda,cpu'), and then the reason is logged.
   const opened = await openWithProviders(opts.executionProvider, async (provider) => await WorkerPool.start({
@@ -90,6 +92,7 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
     workers: opts.workers,
     threads: opts.threads,
     maxBatch: opts.maxBatch,
+    maxVisionBatch: visionBatch,
     inputHeight: preprocessor.inputHeight,
     inputWidth: preprocessor.inputWidth,
     usesTokenTypeIds: config.usesTokenTypeIds,
@@ -134,7 +137,7 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
       visionPath: folder.visionPath,
       provider: pool.provider,
       threads: opts.threads ?? 1,
-      maxBatch: Math.min(opts.maxBatch ?? DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH)
+      maxBatch: visionBatch
     },
     logger: opts.logger
   })

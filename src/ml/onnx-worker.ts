@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads'
 import type * as Ort from 'onnxruntime-node'
 import { ort } from './ort.js'
-import { runVisionSession, sessionOptions } from './ort-session.js'
+import { runVisionSession, sessionOptionsFor } from './ort-session.js'
 import type { ErrorMessage, FromWorker, InitMessage, ReadyMessage, ResultMessage, SessionInfo, TextRunMessage, ToWorker, VisionRunMessage } from './worker-protocol.js'
 
 const port = parentPort
@@ -35,10 +35,9 @@ function describe (session: Ort.InferenceSession): SessionInfo {
  * the encoder (openWithProviders, ort-session.ts) decides whether EXECUTION_PROVIDER allows another.
  */
 async function init (msg: InitMessage): Promise<void> {
-  const options = sessionOptions(msg.provider, msg.threads)
   try {
-    vision = await ort.InferenceSession.create(msg.visionPath, options)
-    text = await ort.InferenceSession.create(msg.textPath, options)
+    vision = await ort.InferenceSession.create(msg.visionPath, sessionOptionsFor(msg.visionPath, msg.provider, msg.threads))
+    text = await ort.InferenceSession.create(msg.textPath, sessionOptionsFor(msg.textPath, msg.provider, msg.threads))
   } catch (err) {
     await vision?.release()
     vision = undefined

@@ -1,16 +1,45 @@
 /** ONNX Runtime session helpers shared by the encoder worker thread and the background ingest process. */
+import { statSync } from 'node:fs'
 import type * as Ort from 'onnxruntime-node'
 import { ort, ortSource } from './ort.js'
 import type { ExecutionProvider, ExecutionProviderSetting } from './types.js'
 
-export function sessionOptions (provider: ExecutionProvider, threads: number): Ort.InferenceSession.SessionOptions {
+/** Model files at least this large run without ONNX Runtime's CPU memory arena (see sessionOptions). */
+export const ARENA_MAX_MODEL_BYTES = 64 * 2 ** 20
+
+/**
+ * @param modelBytes the .onnx file's size. ONNX Runtime's CPU arena keeps the largest activations a run
+ *   ever needed: for the full-size vision tower (289 px, EfficientNet-B7) at batch 8 that held RSS at
+ *   1,402 MiB after the run against 757 MiB without it (bench/report.md, align-base). Small models
+ *   (align-mini) keep the arena, whose reuse is what their per-run cost is made of.
+ */
+export function sessionOptions (provider: ExecutionProvider, threads: number, modelBytes = 0): Ort.InferenceSession.SessionOptions {
   return {
     executionProviders: [provider],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    graphOptimizationLevel: 'all'
+    graphOptimizationLevel: 'all',
+    enableCpuMemArena: modelBytes < ARENA_MAX_MODEL_BYTES
   }
+}
+
+/** sessionOptions for the model file at `file`, sized from it. */
+export function sessionOptionsFor (file: string, provider: ExecutionProvider, threads: number): Ort.InferenceSession.SessionOptions {
+  return sessionOptions(provider, threads, statSync(file).size)
+}
+
+/** Pixels of vision input per run (batch × height × width) that the default vision batch is sized to. */
+export const VISION_BATCH_PIXELS = 8 * 96 * 96
+
+/**
+ * Images per vision run for an input of height × width: 8 for align-mini's 48 px, 1 at ALIGN's 289 px.
+ * At 289 px batch 8 ran slower per image than batch 1 in both bench runs here (raw session 1.03 against
+ * 1.44 and 0.27 against 0.83 images/s: the activations no longer fit in cache), and its activations
+ * took the ingest process to 1.4 GiB.
+ */
+export function visionBatchFor (height: number, width: number, max: number): number {
+  return Math.max(1, Math.min(max, Math.floor(VISION_BATCH_PIXELS / (height * width))))
 }
 
 /** The providers a setting allows, in the order they are tried: 'cuda,cpu' → ['cuda', 'cpu']. */
