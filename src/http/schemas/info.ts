@@ -30,7 +30,7 @@ export const InfoResponse = Type.Object({
     settingsIgnored: Type.Optional(Type.Array(Type.String(), { description: 'PostgreSQL: settings of this process that differ from the database\'s index record; the process follows the database (change the index with npm run db:reindex)' })),
     distance: Type.Literal('cosine')
   }),
-  executionProvider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { description: 'requested ONNX execution provider' }),
+  executionProvider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.Literal('cuda,cpu')], { description: 'requested ONNX execution provider(s), in the order tried (EXECUTION_PROVIDER)' }),
   limits: Type.Object({
     maxUploadBytes: Type.Integer(),
     maxFiles: Type.Integer(),

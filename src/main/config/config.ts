@@ -7,7 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
 import { DEFAULT_TIMEOUTS } from '../../backends/postgres/postgres-options.js'
-import type { ExecutionProvider } from '../../ml/types.js'
+import { EXECUTION_PROVIDER_SETTINGS, type ExecutionProviderSetting } from '../../ml/types.js'
 import type { ConnectionTimeouts, PgVectorType } from '../../backends/postgres/postgres-options.js'
 import { ConfigError, MiB, Reader, type Env } from './env-reader.js'
 
@@ -37,7 +37,7 @@ export interface Config {
   dataDir: string
   /** absolute path under which index jobs may read files */
   importDir: string
-  executionProvider: ExecutionProvider
+  executionProvider: ExecutionProviderSetting
   encoderWorkers: number
   encoderThreads: number
   /** nice value (0–19) of the process that decodes images for index jobs */
@@ -152,7 +152,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     modelDir: abs(r.string('MODEL_DIR', 'models/align-mini')),
     dataDir: abs(r.string('DATA_DIR', 'index-data')),
     importDir: abs(r.string('IMPORT_DIR', 'import')),
-    executionProvider: r.oneOf('EXECUTION_PROVIDER', 'cpu', ['cpu', 'cuda'] as const),
+    executionProvider: r.oneOf('EXECUTION_PROVIDER', 'cpu', EXECUTION_PROVIDER_SETTINGS),
     encoderWorkers: r.int('ENCODER_WORKERS', 1, 1, 64),
     encoderThreads: r.int('ENCODER_THREADS', 1, 1, 256),
     indexJobNice: r.int('INDEX_JOB_NICE', DEFAULT_INDEX_JOB_NICE, 0, 19),

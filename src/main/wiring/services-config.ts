@@ -1,7 +1,7 @@
 /** What opening the services needs (ServicesConfig), and how the process's Config maps onto it. */
 import type { Config, DatabaseConfig } from '../config/config.js'
 import type { Backend, BackendIdentity } from '../../backends/ports.js'
-import type { Encoder, EncoderOptions, ExecutionProvider } from '../../ml/types.js'
+import type { Encoder, EncoderOptions, ExecutionProviderSetting } from '../../ml/types.js'
 import type { Logger } from '../../core/types.js'
 
 /** What `openServices` needs; `toServicesConfig` below fills it from the process's Config. */
@@ -12,7 +12,7 @@ export interface ServicesConfig {
   dataDir: string
   /** root under which index jobs may read files */
   importDir: string
-  executionProvider: ExecutionProvider
+  executionProvider: ExecutionProviderSetting
   /** ONNX worker threads */
   encoderWorkers: number
   /** intra-op threads per worker */
