@@ -60,6 +60,8 @@ export interface Services {
   /** up to `limit` jobs, newest first; `before` is the id of the previous page's last job */
   listJobs (opts: { limit: number, before?: string }): Promise<JobView[]>
   cancelJob (id: string): Promise<JobView | undefined>
+  /** runs a failed job again (cluster mode); undefined for an unknown id; ConflictError unless it failed */
+  resumeJob (id: string): Promise<JobView | undefined>
   /** resolves once the job is done, failed or cancelled (or the service closes); undefined for an unknown id */
   waitForJob? (id: string): Promise<JobView | undefined>
   stats (): Promise<IndexStats>

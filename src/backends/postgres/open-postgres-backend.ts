@@ -35,6 +35,9 @@ export class PostgresBackend implements Backend {
     private readonly logger: Logger | undefined
   ) {}
 
+  /** the job rows as cluster jobs use them (the same PgJobs) */
+  get clusterJobs (): PgJobs { return this.jobs }
+
   async getMeta (key: string): Promise<string | undefined> {
     const r = await this.pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key])
     return r.rows[0]?.value
@@ -100,6 +103,6 @@ export async function openPostgresBackend (opts: PostgresBackendOptions, identit
   // the plain search's ef_search as a session default: one round trip per search instead of three
   const pool = createPool(opts.databaseUrl, opts.poolSize ?? 10, opts.logger, sessionSettings(efSearch))
   const info: IndexInfo = { kind: `pgvector hnsw (${vectorType})`, M: prepared.index.M, efConstruction: prepared.index.efConstruction, efSearch, capacity: null }
-  return new PostgresBackend(pool, new PgImages(pool, settings('images')), new PgTexts(pool, settings('texts')), new PgJobs(pool), new PgStaging(pool), info,
+  return new PostgresBackend(pool, new PgImages(pool, settings('images')), new PgTexts(pool, settings('texts')), new PgJobs(pool), new PgStaging(pool, opts.stagingMaxBytes), info,
     describeDatabase(opts.databaseUrl), opts.logger)
 }

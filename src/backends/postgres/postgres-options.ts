@@ -16,5 +16,7 @@ export interface PostgresBackendOptions {
   vectorType?: PgVectorType
   /** M and efConstruction apply when the index is created; efSearch on every search */
   hnsw?: Partial<HnswParams>
+  /** STAGING_MAX_BYTES: the most bytes of job uploads staged at once; a larger upload is refused (507). Default: no cap */
+  stagingMaxBytes?: number
   logger?: Logger
 }

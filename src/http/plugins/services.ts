@@ -43,6 +43,7 @@ export function unavailableServices (): Services {
     createUploadJob: async () => fail(),
     getJob: async () => fail(),
     listJobs: async () => fail(),
+    resumeJob: async () => fail(),
     cancelJob: async () => fail(),
     stats: async () => fail(),
     close: async () => {}

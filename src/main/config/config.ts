@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
+import type { ClusterJobsConfig } from '../wiring/services-config.js'
 import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
 import type { ExecutionProvider } from '../../ml/types.js'
 import type { DatabaseConfig } from '../wiring/open-backend.js'
@@ -59,6 +60,8 @@ export interface Config {
   indexBatchSize: number
   /** cluster mode: a batch whose worker died is retried by another worker within this time, ms */
   indexRetryAfterMs: number
+  /** cluster mode: how index jobs ride out faults (README "Cluster mode: faults") */
+  clusterJobs: ClusterJobsConfig
   /** HNSW snapshot after this many inserts */
   checkpointEvery: number
   logLevel: LogLevel
@@ -77,7 +80,7 @@ type Env = Record<string, string | undefined>
 
 const MiB = 1024 * 1024
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: MiB, mb: MiB, mib: MiB, g: 1024 * MiB, gb: 1024 * MiB, gib: 1024 * MiB }
-const TIME_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const TIME_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** Reads one variable at a time, recording problems instead of throwing. */
@@ -239,6 +242,14 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     workerPort: workerPortRaw === undefined ? undefined : r.int('WORKER_PORT', 0, 0, 65535),
     indexBatchSize: r.int('INDEX_BATCH_SIZE', DEFAULT_INDEX_BATCH_SIZE, 1, 1024),
     indexRetryAfterMs: r.duration('INDEX_RETRY_AFTER', DEFAULT_INDEX_RETRY_AFTER_MS, 5000, 3_600_000),
+    clusterJobs: {
+      batchTimeoutMs: r.duration('INDEX_BATCH_TIMEOUT', 10 * 60_000, 1000, 86_400_000),
+      retryLimit: r.int('INDEX_RETRY_LIMIT', 8, 0, 100),
+      retryDelayMs: r.duration('INDEX_RETRY_DELAY', 2000, 1000, 3_600_000),
+      queueRetentionMs: r.duration('INDEX_QUEUE_RETENTION', 90 * 86_400_000, 60_000, 3650 * 86_400_000),
+      failedKeepMs: r.duration('INDEX_FAILED_KEEP', 7 * 86_400_000, 0, 3650 * 86_400_000),
+      stagingMaxBytes: r.bytes('STAGING_MAX_BYTES', 8 * 1024 * MiB, MiB, 1024 * 1024 * MiB)
+    },
     checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
     demoPoolDir
@@ -285,6 +296,7 @@ export function toServicesConfig (config: Config): ServicesConfig {
     indexWorker: config.indexWorker,
     jobBatchSize: config.indexBatchSize,
     indexRetryAfterMs: config.indexRetryAfterMs,
+    clusterJobs: { ...config.clusterJobs },
     ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir })
   }
 }

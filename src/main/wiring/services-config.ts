@@ -40,4 +40,22 @@ export interface ServicesConfig {
   indexRetryAfterMs?: number
   /** largest file an index job reads, bytes (default 64 MiB) */
   maxFileBytes?: number
+  /** PostgreSQL only: how index jobs ride out faults (defaults in src/jobs/cluster and src/backends/postgres/queue) */
+  clusterJobs?: Partial<ClusterJobsConfig>
+}
+
+/** PostgreSQL only: the fault settings of cluster index jobs (README "Cluster mode: faults") */
+export interface ClusterJobsConfig {
+  /** INDEX_BATCH_TIMEOUT: a batch still running after this goes back to the queue, ms */
+  batchTimeoutMs: number
+  /** INDEX_RETRY_LIMIT: retries of a batch or plan before its job fails */
+  retryLimit: number
+  /** INDEX_RETRY_DELAY: the first retry's delay; each next one about doubles, ms */
+  retryDelayMs: number
+  /** INDEX_QUEUE_RETENTION: how long a queued message is kept before pg-boss drops it, ms */
+  queueRetentionMs: number
+  /** INDEX_FAILED_KEEP: how long a failed upload job keeps its staged files (so it can be resumed), ms */
+  failedKeepMs: number
+  /** STAGING_MAX_BYTES: the most upload bytes staged at once; more answers 507 */
+  stagingMaxBytes: number
 }
