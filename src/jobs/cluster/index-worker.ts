@@ -6,7 +6,7 @@
  * back to the queue.
  */
 import { QUEUES, type BatchMessage, type FailedMessage, type PlanMessage, type QueueMessage, type QueueName } from '../../backends/index-queue.js'
-import { IndexHandlers, type BatchEvent, type IndexHandlerDeps } from './index-handlers.js'
+import { IndexHandlers, type IndexHandlerDeps } from './index-handlers.js'
 import { QueueConsumer } from './queue-consumer.js'
 
 export type { BatchEvent } from './index-handlers.js'
