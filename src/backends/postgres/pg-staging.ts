@@ -1,10 +1,10 @@
 /**
  * Job uploads staged in PostgreSQL (bytea), so that any worker on any machine reads them: the
- * UploadStaging port of the PostgreSQL backend. The bytes travel as binary both ways (a Buffer
- * parameter, and binary results), never as hex text twice their size. A cap on the staged total
+ * UploadStaging port of the PostgreSQL backend. The bytes go in as a binary parameter and come
+ * back as base64 (4/3 of their size, not hex's twice). A cap on the staged total
  * (STAGING_MAX_BYTES) answers 507 instead of letting staged uploads fill the database's disk.
  */
-import pg from 'pg'
+import type pg from 'pg'
 import { StorageFullError } from '../../core/errors.js'
 import type { UploadStaging } from '../ports.js'
 import { withTransaction } from './pg-pool.js'
@@ -40,17 +40,13 @@ export class PgStaging implements UploadStaging {
 
   async read (jobId: string, paths: string[]): Promise<Array<Buffer | undefined>> {
     if (paths.length === 0) return []
-    // binary results: bytea arrives as its bytes (as text it is hex, twice the size, then decoded);
-    // the path is matched by position, since a binary text column arrives as a Buffer too
-    const r = await this.pool.query<{ i: number, bytes: Buffer }>({
-      text: 'SELECT u.i::int4 AS i, s.bytes FROM unnest($2::text[]) WITH ORDINALITY AS u(path, i) JOIN staged_uploads s ON s.job_id = $1 AND s.path = u.path',
-      values: [jobId, paths],
-      binary: true,
-      types: BINARY_BYTEA
-    } as pg.QueryConfig)
-    const out: Array<Buffer | undefined> = paths.map(() => undefined)
-    for (const row of r.rows) out[row.i - 1] = row.bytes
-    return out
+    // base64 text: 4/3 of the bytes on the wire, where bytea's default text form (hex) is twice them.
+    // Not binary results: node-pg's protocol reader decodes every field as UTF-8 text first, which
+    // mangles a binary bytea (any byte ≥ 0x80)
+    const r = await this.pool.query<{ path: string, b64: string }>(
+      "SELECT path, encode(bytes, 'base64') AS b64 FROM staged_uploads WHERE job_id = $1 AND path = ANY($2::text[])", [jobId, paths])
+    const byPath = new Map(r.rows.map((row) => [row.path, Buffer.from(row.b64, 'base64')]))
+    return paths.map((p) => byPath.get(p))
   }
 
   async remove (jobId: string): Promise<void> {
@@ -67,11 +63,3 @@ export class PgStaging implements UploadStaging {
     return new Set(r.rows.map((row) => row.job_id)).size
   }
 }
-
-/** node-pg's binary parsers, plus bytea as the Buffer it arrives in (node-pg has no binary bytea parser and would make it a string) */
-const BINARY_BYTEA = {
-  getTypeParser: (oid: number, format?: 'text' | 'binary') => oid === BYTEA_OID && format === 'binary'
-    ? (v: Buffer) => v
-    : pg.types.getTypeParser(oid, format ?? 'text')
-}
-const BYTEA_OID = 17

@@ -117,6 +117,7 @@ export class IndexHandlers {
     const event = (outcome: BatchEvent['outcome'], items = 0, indexed = 0, duplicates = 0): void => {
       this.deps.onBatch?.({ jobId, outcome, items, indexed, duplicates, ms: Date.now() - started })
     }
+    logger.debug({ job: jobId, batch: n, message: msg.id, tries: msg.retryCount + 1 }, 'index batch claimed')
     const job = await jobs.get(jobId)
     if (job === undefined || isTerminal(job.status) || (job.attempt ?? 0) !== (msg.data.attempt ?? 0)) { event('skipped'); return }
     // a retried batch (its worker died) finds the items that worker committed already recorded

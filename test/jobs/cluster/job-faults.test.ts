@@ -242,6 +242,12 @@ describe('cluster index jobs under faults', { timeout: TIMEOUT.server, ...(skip 
     assert.equal(notes.rows[0]?.n, 4)
     assert.deepEqual((await backend.jobs.view('notes'))?.errors.map((e) => e.error), ['bad 0', 'bad 1', 'bad 2', 'bad 3'])
 
+    // every byte value survives the round trip (a UTF-8 decode on the way would mangle those ≥ 0x80)
+    const all = Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256))
+    await backend.staging.put('bytes', [{ path: 'all', bytes: all }])
+    assert.deepEqual(await backend.staging.read('bytes', ['all', 'none']), [all, undefined])
+    await backend.staging.remove('bytes')
+
     const capped = new PgStaging(backend.pool, 1000)
     await capped.put('cap-1', [{ path: 'a', bytes: Buffer.alloc(600) }])
     await assert.rejects(capped.put('cap-2', [{ path: 'b', bytes: Buffer.alloc(600) }]), (err: { statusCode?: number, code?: string }) => err.statusCode === 507 && err.code === 'INSUFFICIENT_STORAGE')
