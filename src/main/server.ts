@@ -5,7 +5,8 @@
  */
 import { pino } from 'pino'
 import { buildApp } from '../http/app.js'
-import { ensureDirs, toServicesConfig, type Config } from './config/config.js'
+import { ensureDirs, type Config } from './config/config.js'
+import { toServicesConfig } from './wiring/services-config.js'
 import { DataDirBusyError, lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { handleShutdown, readConfigOrExit } from './process.js'
 import { openServerServices } from './wiring/open-services.js'

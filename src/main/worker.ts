@@ -8,7 +8,7 @@
  */
 import { pino } from 'pino'
 import { buildWorkerApp, type WorkerApp } from '../http/worker-app.js'
-import { toServicesConfig } from './config/config.js'
+import { toServicesConfig } from './wiring/services-config.js'
 import { handleShutdown, readConfigOrExit, retryWhileUnavailable } from './process.js'
 import { openIndexWorker, WorkerNeedsDatabaseError, type IndexWorkerProcess } from './wiring/open-index-worker.js'
 

@@ -1,9 +1,10 @@
-import type { DatabaseConfig } from './open-backend.js'
+/** What opening the services needs (ServicesConfig), and how the process's Config maps onto it. */
+import type { ClusterJobsConfig, Config, DatabaseConfig } from '../config/config.js'
 import type { Backend, BackendIdentity } from '../../backends/ports.js'
 import type { Encoder, EncoderOptions, ExecutionProvider } from '../../ml/types.js'
 import type { Logger } from '../../core/types.js'
 
-/** What `openServices` needs; src/main/config/config.ts maps the environment onto it. */
+/** What `openServices` needs; `toServicesConfig` below fills it from the process's Config. */
 export interface ServicesConfig {
   /** model folder (config.json, preprocessor_config.json, tokenizer.json, text.onnx, vision.onnx) */
   modelDir: string
@@ -44,18 +45,24 @@ export interface ServicesConfig {
   clusterJobs?: Partial<ClusterJobsConfig>
 }
 
-/** PostgreSQL only: the fault settings of cluster index jobs (README "Cluster mode: faults") */
-export interface ClusterJobsConfig {
-  /** INDEX_BATCH_TIMEOUT: a batch still running after this goes back to the queue, ms */
-  batchTimeoutMs: number
-  /** INDEX_RETRY_LIMIT: retries of a batch or plan before its job fails */
-  retryLimit: number
-  /** INDEX_RETRY_DELAY: the first retry's delay; each next one about doubles, ms */
-  retryDelayMs: number
-  /** INDEX_QUEUE_RETENTION: how long a queued message is kept before pg-boss drops it, ms */
-  queueRetentionMs: number
-  /** INDEX_FAILED_KEEP: how long a failed upload job keeps its staged files (so it can be resumed), ms */
-  failedKeepMs: number
-  /** STAGING_MAX_BYTES: the most upload bytes staged at once; more answers 507 */
-  stagingMaxBytes: number
+/** The part of the configuration the core services take. */
+export function toServicesConfig (config: Config): ServicesConfig {
+  return {
+    modelDir: config.modelDir,
+    dataDir: config.dataDir,
+    importDir: config.importDir,
+    executionProvider: config.executionProvider,
+    encoderWorkers: config.encoderWorkers,
+    encoderThreads: config.encoderThreads,
+    indexJobNice: config.indexJobNice,
+    maxImagePixels: config.maxImagePixels,
+    hnsw: { ...config.hnsw },
+    checkpointEvery: config.checkpointEvery,
+    database: config.database,
+    indexWorker: config.indexWorker,
+    jobBatchSize: config.indexBatchSize,
+    indexRetryAfterMs: config.indexRetryAfterMs,
+    clusterJobs: { ...config.clusterJobs },
+    ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir })
+  }
 }

@@ -125,7 +125,7 @@ describe('cluster index jobs under faults', { timeout: TIMEOUT.server, ...(skip 
     }
     worker({ ingest: hangsOnce, batchTimeoutMs: 1500 })
     const items = files('hang', 2)
-    await backend.jobs.create({ id: 'hang', kind: 'items', source: {}, root: importDir, items })
+    await backend.jobs.create({ id: 'hang', kind: 'items', source: { items: 1 }, root: importDir, items })
     await queue.sendPlan('hang')
     assert.equal(await finished('hang'), 'done')
     assert.deepEqual([(await backend.jobs.view('hang'))?.done, calls], [2, 2])
@@ -137,7 +137,7 @@ describe('cluster index jobs under faults', { timeout: TIMEOUT.server, ...(skip 
     const tries: number[] = []
     worker({ ingest: async () => { tries.push(Date.now()); throw new Error('decoder died') } })
     const items = files('backoff', 2)
-    await backend.jobs.create({ id: 'backoff', kind: 'items', source: {}, root: importDir, items })
+    await backend.jobs.create({ id: 'backoff', kind: 'items', source: { items: 1 }, root: importDir, items })
     await queue.sendPlan('backoff')
     assert.equal(await finished('backoff'), 'failed')
     assert.equal(tries.length, 4, 'tried once and retried three times')
@@ -167,7 +167,7 @@ describe('cluster index jobs under faults', { timeout: TIMEOUT.server, ...(skip 
   it('4a. a batch whose every file is missing is retried (the mount came back), not failed item by item', async () => {
     worker()
     const items = Array.from({ length: 2 }, (_, i) => ({ path: `late-${i}.png` }))
-    await backend.jobs.create({ id: 'late', kind: 'items', source: {}, root: importDir, items })
+    await backend.jobs.create({ id: 'late', kind: 'items', source: { items: 1 }, root: importDir, items })
     await queue.sendPlan('late')
     await new Promise((resolve) => setTimeout(resolve, 1500))
     files('late', 2)
@@ -179,7 +179,7 @@ describe('cluster index jobs under faults', { timeout: TIMEOUT.server, ...(skip 
   it('4b. a worker whose IMPORT_DIR is missing refuses work, and takes it once the folder is there', async () => {
     const mount = path.join(importDir, 'not-mounted')
     const w = worker({ importDir: mount })
-    await backend.jobs.create({ id: 'mount', kind: 'items', source: {}, root: mount, items: [{ path: 'm-0.png' }] })
+    await backend.jobs.create({ id: 'mount', kind: 'items', source: { items: 1 }, root: mount, items: [{ path: 'm-0.png' }] })
     await queue.sendPlan('mount')
     await new Promise((resolve) => setTimeout(resolve, 1500))
     assert.equal((await backend.jobs.view('mount'))?.status, 'queued', 'nothing was claimed')
@@ -193,7 +193,7 @@ describe('cluster index jobs under faults', { timeout: TIMEOUT.server, ...(skip 
   it('5. queue retention is the configured one; the sweep re-sends a running job\'s lost batches', async () => {
     const q = await openQueue({ retryLimit: 3, retryDelaySeconds: 1, retentionMinutes: 60 * 24 * 30 })
     const items = files('lost', 6)
-    await backend.jobs.create({ id: 'lost', kind: 'items', source: {}, root: importDir, items })
+    await backend.jobs.create({ id: 'lost', kind: 'items', source: { items: 1 }, root: importDir, items })
     const planner = new IndexWorker({ queue: q, jobs: backend.jobs, staging: backend.staging, ingest: storing, logger: log.logger, importDir, batchSize: 2 })
     await planner.handlers.plan({ id: 'p', data: { jobId: 'lost' }, retryCount: 0 })
     const pg = backend.pool
@@ -210,7 +210,7 @@ describe('cluster index jobs under faults', { timeout: TIMEOUT.server, ...(skip 
 
   it('6. a late second commit of a batch after a delete does not bring the image back', async () => {
     const items = [{ path: 'del-0.png' }]
-    await backend.jobs.create({ id: 'del', kind: 'items', source: {}, root: importDir, items })
+    await backend.jobs.create({ id: 'del', kind: 'items', source: { items: 1 }, root: importDir, items })
     const row = { sha256: createHash('sha256').update('del-0').digest('hex'), width: 1, height: 1, metadata: {}, embedding: new Float32Array([0, 1, 0, 0]), thumbnail: null, source: 'del-0.png' }
     const progress = { jobId: 'del', outcomes: [{ seq: 0, item: 'del-0.png', row: 0 }] }
     const [first] = await backend.images.add([row], progress) // worker A commits
@@ -236,7 +236,7 @@ describe('cluster index jobs under faults', { timeout: TIMEOUT.server, ...(skip 
     const cols = await backend.pool.query<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_name = 'jobs' AND column_name IN ('errors', 'duplicates')")
     assert.deepEqual(cols.rows, [])
     const items = Array.from({ length: 4 }, (_, i) => ({ path: `e-${i}.png` }))
-    await backend.jobs.create({ id: 'notes', kind: 'items', source: {}, root: importDir, items })
+    await backend.jobs.create({ id: 'notes', kind: 'items', source: { items: 1 }, root: importDir, items })
     for (let seq = 0; seq < 4; seq++) await backend.jobs.complete({ jobId: 'notes', outcomes: [{ seq, item: `e-${seq}.png`, status: 'failed', error: `bad ${seq}` }] })
     const notes = await backend.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM job_notes WHERE job_id = 'notes' AND kind = 'error'")
     assert.equal(notes.rows[0]?.n, 4)
