@@ -142,7 +142,7 @@ describe('cluster index jobs under faults', { timeout: TIMEOUT.server, ...(skip 
     assert.equal(await finished('backoff'), 'failed')
     assert.equal(tries.length, 4, 'tried once and retried three times')
     const waits = tries.slice(1).map((t, i) => t - tries[i]!)
-    // pg-boss retryBackoff at 1 s: 1–2 s, 2–4 s, 4–8 s (plus a poll); a fixed delay gives three equal waits
+    // backoff from 1 s: 1–2 s, 2–4 s, 4–8 s (plus a poll); a fixed delay gives three equal waits
     assert.ok(waits[2]! > 1.5 * waits[0]!, `waits ${waits.join(', ')} ms`)
     assert.match((await backend.jobs.view('backoff'))?.errors.map((e) => e.error).join('\n') ?? '', /failed on every try: decoder died/)
   })
