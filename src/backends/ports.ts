@@ -144,6 +144,10 @@ export interface JobRow {
   errors: JobError[]
   /** the first MAX_JOB_DUPLICATES duplicates */
   duplicates: JobDuplicate[]
+  /** cluster jobs: the run (0, one more per resume) */
+  attempt?: number
+  /** cluster jobs: the batch size its planner split it by */
+  batchSize?: number
   createdAt: string
   updatedAt: string
 }
@@ -174,8 +178,12 @@ export interface JobStore {
   setStatusUnlessTerminal (id: string, status: JobStatus): Promise<boolean>
   /** Appends a job-level error (kept within MAX_JOB_ERRORS). */
   addError (id: string, error: JobError): Promise<void>
-  /** Lists a directory job's files (replacing any earlier partial listing) and sets its total. */
-  expand (id: string, items: JobItem[]): Promise<void>
+  /**
+   * Lists a directory job's files and sets its total, once: the job row is locked, and a job
+   * already expanded is left as it is (resolves false), so a plan delivered twice never resets
+   * progress. Resolves true when this call listed the job.
+   */
+  expand (id: string, items: JobItem[]): Promise<boolean>
   /** up to `limit` items still pending, in order; only those after `afterSeq` when given (a batch's range) */
   pending (id: string, limit: number, afterSeq?: number): Promise<Array<{ seq: number, item: JobItem }>>
   /**
@@ -198,8 +206,29 @@ export interface UploadStaging {
   read (jobId: string, paths: string[]): Promise<Array<Buffer | undefined>>
   /** Removes the files of job `jobId`. */
   remove (jobId: string): Promise<void>
-  /** Removes the files of jobs that are finished or unknown (left by a crash); resolves with how many jobs. */
-  removeFinished (): Promise<number>
+  /**
+   * Removes the files of jobs that are done, cancelled, unknown (left by a crash), or failed more
+   * than `keepFailedMs` ago (a failed job keeps its files that long, so it can be resumed);
+   * resolves with how many jobs.
+   */
+  removeFinished (keepFailedMs?: number): Promise<number>
+}
+
+/**
+ * What cluster jobs (src/jobs/cluster) need of the job rows beyond JobStore: the run a message
+ * belongs to, the batch size a planner chose, and resuming a failed job. The PostgreSQL backend's.
+ */
+export interface ClusterJobStore extends JobStore {
+  /** the job's run number (0, then one more per resume): its queue messages' ids include it */
+  attempt (id: string): Promise<number | undefined>
+  /** Records the batch size job `id` was split by (the sweep re-sends lost batches by it). */
+  setBatchSize (id: string, size: number): Promise<void>
+  /** the batch numbers (seq / batch size) of running, expanded jobs' items still pending, by job */
+  pendingBatches (): Promise<Array<{ jobId: string, attempt: number, batchSize: number, total: number, batches: number[] }>>
+  /** Marks job `id` failed with `error` unless it is finished already; resolves true when it did. */
+  fail (id: string, error: JobError): Promise<boolean>
+  /** A failed job queued again as its next run; resolves with that run's number, or undefined when the job is not failed. */
+  resume (id: string): Promise<number | undefined>
 }
 
 export interface IndexInfo {
@@ -260,6 +289,8 @@ export interface Backend {
   readonly staging?: UploadStaging
   /** online backups into files; absent where the backend has its own tools (PostgreSQL: pg_dump) */
   readonly backups?: BackupStore
+  /** the job rows as cluster jobs use them; absent when only this process runs jobs (SQLite) */
+  readonly clusterJobs?: ClusterJobStore
   /** small settings kept beside the data (e.g. the demo pool's job id) */
   getMeta (key: string): Promise<string | undefined>
   setMeta (key: string, value: string): Promise<void>

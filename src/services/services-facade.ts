@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { NewJob, VectorCollection } from '../backends/ports.js'
-import { BadRequestError, NotReadyError } from '../core/errors.js'
+import { BadRequestError, ConflictError, NotReadyError } from '../core/errors.js'
 import { idProblem } from '../core/ids.js'
 import { MAX_EMBED_IMAGES, MAX_EMBED_TEXTS } from '../core/limits.js'
 import { resolveJobSource, type JobExecutor, type UploadFile } from '../jobs/index.js'
@@ -90,6 +90,12 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
     getJob: async (id) => await backend.jobs.view(id),
     listJobs: async (opts) => await backend.jobs.list(opts),
     cancelJob: async (id) => await jobs.cancel(id),
+    async resumeJob (id) {
+      if (jobs.resume === undefined) throw new BadRequestError('resuming a failed job needs cluster mode (DATABASE_URL): in embedded mode, create the job again')
+      const { view, resumed } = await jobs.resume(id)
+      if (view !== undefined && !resumed) throw new ConflictError(`index job "${id}" is ${view.status}: only a failed job can be resumed`)
+      return view
+    },
     waitForJob: async (id) => await jobs.waitFor(id),
     async stats () {
       const count = async (c: VectorCollection): Promise<{ n: number, exact: boolean }> => await c.displayCount?.() ?? { n: await c.count(), exact: true }

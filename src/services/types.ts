@@ -68,6 +68,8 @@ export interface Services {
   /** up to `limit` jobs, newest first; `before` is the id of the previous page's last job */
   listJobs (opts: { limit: number, before?: string }): Promise<JobView[]>
   cancelJob (id: string): Promise<JobView | undefined>
+  /** runs a failed job again (cluster mode); undefined for an unknown id; ConflictError unless it failed */
+  resumeJob (id: string): Promise<JobView | undefined>
   /** resolves once the job is done, failed or cancelled (or the service closes); undefined for an unknown id */
   waitForJob? (id: string): Promise<JobView | undefined>
   stats (): Promise<IndexStats>
@@ -83,7 +85,7 @@ export interface Services {
  * against the interface both ways.
  */
 export const SERVICE_CALLS = ['embedTexts', 'embedImages', 'addImages', 'getImage', 'getThumbnail', 'deleteImage', 'addTexts', 'deleteText',
-  'search', 'classify', 'createJob', 'createUploadJob', 'getJob', 'listJobs', 'cancelJob', 'stats'] as const satisfies ReadonlyArray<keyof Services>
+  'search', 'classify', 'createJob', 'createUploadJob', 'getJob', 'listJobs', 'cancelJob', 'resumeJob', 'stats'] as const satisfies ReadonlyArray<keyof Services>
 export type ServiceCall = typeof SERVICE_CALLS[number]
 /** fails to compile when Services gains a call that SERVICE_CALLS lacks */
 type MissingCall = Exclude<keyof Services, ServiceCall | 'model' | 'ready' | 'health' | 'close' | 'waitForJob' | 'backups'>

@@ -240,8 +240,9 @@ for (const subject of subjects) {
       assert.deepEqual([dir?.kind, dir?.status, dir?.expanded, dir?.total, dir?.cleanup, dir?.root], ['directory', 'queued', false, 0, false, '/import/photos'])
       assert.deepEqual(dir?.source, { directory: 'photos' })
       const items = Array.from({ length: 7 }, (_, i) => ({ path: `p${i}.jpg`, ...(i === 2 ? { id: 'given', metadata: { a: 1 }, name: 'second' } : {}) }))
-      await backend.jobs.expand('job-dir', items.slice(0, 3))
-      await backend.jobs.expand('job-dir', items) // a listing that was cut short is replaced, not appended to
+      assert.equal(await backend.jobs.expand('job-dir', items), true)
+      // a second listing (a plan delivered twice) changes nothing: progress made since is never reset
+      assert.equal(await backend.jobs.expand('job-dir', items.slice(0, 3)), false)
       assert.deepEqual([(await backend.jobs.get('job-dir'))?.expanded, (await backend.jobs.get('job-dir'))?.total], [true, 7])
       assert.deepEqual(await backend.jobs.pending('job-dir', 3), items.slice(0, 3).map((item, seq) => ({ seq, item })))
       const progress = { jobId: 'job-dir', outcomes: [{ seq: 0, item: 'p0.jpg', status: 'failed' as const, error: 'unreadable' }, { seq: 1, item: 'p1.jpg', status: 'duplicate' as const, id: 'img-1' }] }

@@ -5,7 +5,7 @@
  * like the real decoder does (UNSUPPORTED_MEDIA_TYPE).
  */
 import { createHash } from 'node:crypto'
-import { NotFoundError, UnsupportedImageError } from '../../src/core/errors.js'
+import { ConflictError, NotFoundError, UnsupportedImageError } from '../../src/core/errors.js'
 import type {
   BackendHealth, ImageRecord, IndexStats, IngestItem, IngestResult, JobSource, JobView, Metadata,
   QueryTerm, SearchHit, SearchRequest, Services
@@ -198,6 +198,14 @@ export function createFakeServices (): FakeServices {
       const job = jobs.get(id)
       if (job === undefined) return undefined
       if (job.status === 'queued' || job.status === 'running') { job.status = 'cancelled'; job.updatedAt = now() }
+      return job
+    },
+    async resumeJob (id) {
+      const job = jobs.get(id)
+      if (job === undefined) return undefined
+      if (job.status !== 'failed') throw new ConflictError(`index job "${id}" is ${job.status}: only a failed job can be resumed`)
+      job.status = 'queued'
+      job.updatedAt = now()
       return job
     },
     stats: async (): Promise<IndexStats> => ({ backend: 'sqlite', images: images.size, texts: texts.size, countsExact: true, index: { kind: 'hnswlib', M: 16, efConstruction: 200, efSearch: 64, capacity: 1024 } }),

@@ -41,6 +41,9 @@ export class PostgresBackend implements Backend {
     private readonly logger: Logger | undefined
   ) {}
 
+  /** the job rows as cluster jobs use them (the same PgJobs) */
+  get clusterJobs (): PgJobs { return this.jobs }
+
   async getMeta (key: string): Promise<string | undefined> {
     const r = await this.pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key])
     return r.rows[0]?.value
@@ -140,7 +143,7 @@ export async function openPostgresBackend (opts: PostgresBackendOptions, identit
   }
   const images = new PgImages(pool, settings('images'))
   const texts = new PgTexts(pool, settings('texts'))
-  const backend = new PostgresBackend(pool, probePool, images, texts, new PgJobs(pool), new PgStaging(pool), info, describeDatabase(opts.databaseUrl), opts.logger)
+  const backend = new PostgresBackend(pool, probePool, images, texts, new PgJobs(pool), new PgStaging(pool, opts.stagingMaxBytes), info, describeDatabase(opts.databaseUrl), opts.logger)
   backend.followIndexRecord((r) => { images.settings.vectorType = r.vectorType; texts.settings.vectorType = r.vectorType }, opts.recordRefreshMs)
   return backend
 }

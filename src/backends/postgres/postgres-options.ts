@@ -20,6 +20,8 @@ export interface PostgresBackendOptions {
   timeouts?: ConnectionTimeouts
   /** how often the database's index record is re-read, ms (default RECORD_REFRESH_MS: 30 s) */
   recordRefreshMs?: number
+  /** STAGING_MAX_BYTES: the most bytes of job uploads staged at once; a larger upload is refused (507). Default: no cap */
+  stagingMaxBytes?: number
   logger?: Logger
 }
 

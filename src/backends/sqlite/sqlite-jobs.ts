@@ -44,8 +44,8 @@ export class SqliteJobs implements JobStore {
     this.store.jobs.addError(id, error)
   }
 
-  async expand (id: string, items: JobItem[]): Promise<void> {
-    this.store.transaction(() => { this.store.jobs.expand(id, items) })
+  async expand (id: string, items: JobItem[]): Promise<boolean> {
+    return this.store.transaction(() => this.store.jobs.expand(id, items))
   }
 
   async pending (id: string, limit: number, afterSeq = -1): Promise<Array<{ seq: number, item: JobItem }>> {

@@ -28,6 +28,22 @@ export interface DatabaseConfig {
   timeouts?: ConnectionTimeouts
 }
 
+/** PostgreSQL only: the fault settings of cluster index jobs (README "Cluster mode: faults") */
+export interface ClusterJobsConfig {
+  /** INDEX_BATCH_TIMEOUT: a batch still running after this goes back to the queue, ms */
+  batchTimeoutMs: number
+  /** INDEX_RETRY_LIMIT: retries of a batch or plan before its job fails */
+  retryLimit: number
+  /** INDEX_RETRY_DELAY: the first retry's delay; each next one about doubles, ms */
+  retryDelayMs: number
+  /** INDEX_QUEUE_RETENTION: how long a queued message is kept before pg-boss drops it, ms */
+  queueRetentionMs: number
+  /** INDEX_FAILED_KEEP: how long a failed upload job keeps its staged files (so it can be resumed), ms */
+  failedKeepMs: number
+  /** STAGING_MAX_BYTES: the most upload bytes staged at once; more answers 507 */
+  stagingMaxBytes: number
+}
+
 export interface Config {
   port: number
   host: string
@@ -75,6 +91,8 @@ export interface Config {
   indexBatchSize: number
   /** cluster mode: a batch whose worker died is retried by another worker within this time, ms */
   indexRetryAfterMs: number
+  /** cluster mode: how index jobs ride out faults (README "What a job does on each fault") */
+  clusterJobs: ClusterJobsConfig
   /** HNSW snapshot after this many inserts */
   checkpointEvery: number
   /** where backups are written (BACKUP_DIR; default DATA_DIR/backups) */
@@ -178,6 +196,14 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     workerHost: r.string('WORKER_HOST', '127.0.0.1'),
     indexBatchSize: r.int('INDEX_BATCH_SIZE', DEFAULT_INDEX_BATCH_SIZE, 1, 1024),
     indexRetryAfterMs: r.duration('INDEX_RETRY_AFTER', DEFAULT_INDEX_RETRY_AFTER_MS, 5000, 3_600_000),
+    clusterJobs: {
+      batchTimeoutMs: r.duration('INDEX_BATCH_TIMEOUT', 10 * 60_000, 1000, 86_400_000),
+      retryLimit: r.int('INDEX_RETRY_LIMIT', 8, 0, 100),
+      retryDelayMs: r.duration('INDEX_RETRY_DELAY', 2000, 1000, 3_600_000),
+      queueRetentionMs: r.duration('INDEX_QUEUE_RETENTION', 90 * 86_400_000, 60_000, 3650 * 86_400_000),
+      failedKeepMs: r.duration('INDEX_FAILED_KEEP', 7 * 86_400_000, 0, 3650 * 86_400_000),
+      stagingMaxBytes: r.bytes('STAGING_MAX_BYTES', 8 * 1024 * MiB, MiB, 1024 * 1024 * MiB)
+    },
     checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
     backupDir: abs(r.string('BACKUP_DIR', path.join(r.string('DATA_DIR', 'index-data'), 'backups'))),
     backupEveryMs: r.raw('BACKUP_EVERY') === undefined ? undefined : r.duration('BACKUP_EVERY', 0, 60_000, 366 * 86_400_000),

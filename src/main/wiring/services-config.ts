@@ -1,5 +1,5 @@
 /** What opening the services needs (ServicesConfig), and how the process's Config maps onto it. */
-import type { Config, DatabaseConfig } from '../config/config.js'
+import type { ClusterJobsConfig, Config, DatabaseConfig } from '../config/config.js'
 import type { Backend, BackendIdentity } from '../../backends/ports.js'
 import type { Encoder, EncoderOptions, ExecutionProviderSetting } from '../../ml/types.js'
 import type { Logger } from '../../core/types.js'
@@ -47,6 +47,8 @@ export interface ServicesConfig {
   backupEveryMs?: number | undefined
   /** scheduled backups kept (default 7) */
   backupKeep?: number
+  /** PostgreSQL only: how index jobs ride out faults (defaults in src/jobs/cluster and src/backends/postgres/queue) */
+  clusterJobs?: Partial<ClusterJobsConfig>
 }
 
 /** The part of the configuration the core services take. */
@@ -69,6 +71,7 @@ export function toServicesConfig (config: Config): ServicesConfig {
     indexWorker: config.indexWorker,
     jobBatchSize: config.indexBatchSize,
     indexRetryAfterMs: config.indexRetryAfterMs,
+    clusterJobs: { ...config.clusterJobs },
     ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir })
   }
 }

@@ -55,8 +55,8 @@ export async function startApi (s: ClusterSettings, name: string): Promise<ApiPr
 }
 
 /** An index worker; its debug log names every batch it starts and commits. */
-export async function startWorker (s: ClusterSettings, name: string): Promise<WorkerProcess> {
-  const server = await startServer({ ...commonEnv(s, path.join(s.dirs.dataDir, name)), LOG_LEVEL: 'debug' },
+export async function startWorker (s: ClusterSettings, name: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
+  const server = await startServer({ ...commonEnv(s, path.join(s.dirs.dataDir, name)), LOG_LEVEL: 'debug', ...env },
     { entry: ENTRIES.worker, portVar: 'WORKER_PORT', timeoutMs: 120_000, verbose: process.env.CLUSTER_VERBOSE === '1' })
   return { server, name }
 }

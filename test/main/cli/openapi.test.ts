@@ -22,6 +22,7 @@ describe('openapi.yaml', { timeout: TIMEOUT.unit }, () => {
       '/v1/images/{id}/thumbnail': ['get'],
       '/v1/index-jobs': ['get', 'post'],
       '/v1/index-jobs/{id}': ['get', 'delete'],
+      '/v1/index-jobs/{id}/resume': ['post'],
       '/v1/texts': ['post'],
       '/v1/texts/{id}': ['delete'],
       '/v1/embed': ['post'],

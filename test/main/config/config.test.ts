@@ -126,7 +126,7 @@ describe('loadConfig', () => {
   it('maps onto the services configuration', () => {
     const c = loadConfig({ DEMO_POOL: '', HNSW_M: '24' }, tmp())
     const s = toServicesConfig(c)
-    assert.deepEqual(Object.keys(s).sort(), ['backupDir', 'backupEveryMs', 'backupKeep', 'checkpointEvery', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'indexRetryAfterMs', 'indexWorker', 'jobBatchSize', 'maxImagePixels', 'modelDir'])
+    assert.deepEqual(Object.keys(s).sort(), ['backupDir', 'backupEveryMs', 'backupKeep', 'checkpointEvery', 'clusterJobs', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'indexRetryAfterMs', 'indexWorker', 'jobBatchSize', 'maxImagePixels', 'modelDir'])
     assert.equal(s.hnsw.M, 24)
     assert.equal(s.indexJobNice, 19)
     assert.equal(s.modelDir, c.modelDir)
@@ -166,6 +166,11 @@ describe('loadConfig', () => {
     const api = loadConfig({ DEMO_POOL: '', INDEX_WORKER: 'off', DATABASE_URL: 'postgres://db/align', WORKER_PORT: '9100', INDEX_BATCH_SIZE: '64', INDEX_RETRY_AFTER: '10s' }, tmp())
     assert.deepEqual([api.indexWorker, api.workerPort, api.indexBatchSize, api.indexRetryAfterMs], [false, 9100, 64, 10_000])
     assert.deepEqual([toServicesConfig(api).indexWorker, toServicesConfig(api).jobBatchSize], [false, 64])
+    // the cluster fault settings: defaults, and units up to days
+    assert.deepEqual(dflt.clusterJobs, { batchTimeoutMs: 600_000, retryLimit: 8, retryDelayMs: 2000, queueRetentionMs: 90 * 86_400_000, failedKeepMs: 7 * 86_400_000, stagingMaxBytes: 8 * 1024 ** 3 })
+    const tuned = loadConfig({ DEMO_POOL: '', INDEX_BATCH_TIMEOUT: '90s', INDEX_RETRY_LIMIT: '3', INDEX_RETRY_DELAY: '5s', INDEX_QUEUE_RETENTION: '30d', INDEX_FAILED_KEEP: '1d', STAGING_MAX_BYTES: '2GiB' }, tmp())
+    assert.deepEqual(toServicesConfig(tuned).clusterJobs, { batchTimeoutMs: 90_000, retryLimit: 3, retryDelayMs: 5000, queueRetentionMs: 30 * 86_400_000, failedKeepMs: 86_400_000, stagingMaxBytes: 2 * 1024 ** 3 })
+    assert.match(problems({ INDEX_RETRY_LIMIT: '-1' }).join('\n'), /INDEX_RETRY_LIMIT/)
     assert.match(problems({ INDEX_RETRY_AFTER: '2s' }).join('\n'), /INDEX_RETRY_AFTER must be between 5000 and 3600000/)
     assert.match(problems({ WORKER_PORT: 'x' }).join('\n'), /WORKER_PORT must be an integer/)
     assert.match(problems({ INDEX_BATCH_SIZE: '0' }).join('\n'), /INDEX_BATCH_SIZE must be between 1 and 1024/)

@@ -76,12 +76,15 @@ export class JobRows {
     })()
   }
 
-  /** Lists a directory job's files (replacing any earlier partial listing) and sets its total. */
-  expand (id: string, items: JobItem[]): void {
-    this.db.transaction(() => {
+  /** Lists a directory job's files and sets its total, once: a job already expanded is left as it is (returns false). */
+  expand (id: string, items: JobItem[]): boolean {
+    return this.db.transaction(() => {
+      const job = this.st.get.get(id)
+      if (job === undefined || job.expanded === 1) return false
       this.st.clearItems.run(id)
       this.insertItems(id, items)
       this.st.expand.run(items.length, new Date().toISOString(), id)
+      return true
     })()
   }
 
