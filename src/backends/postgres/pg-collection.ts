@@ -4,11 +4,11 @@
  */
 import type pg from 'pg'
 import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
-import { fromVectorLiteral, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
+import { fromVectorLiteral, newSearchCounters, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
 
 export class PgCollection implements VectorCollection {
-  /** filtered searches that found fewer than k through the HNSW index and took the exact pass */
-  readonly counters: SearchCounters = { exactPasses: 0 }
+  /** how searches were answered: exact, walked, walked then exact */
+  readonly counters: SearchCounters = newSearchCounters()
 
   constructor (protected readonly pool: pg.Pool, readonly settings: SearchSettings) {}
 

@@ -110,6 +110,18 @@ export class VectorRows {
     return out
   }
 
+  /** label and metadata of every row, read in pages (for the metadata index built at open) */
+  * labelMetadata (): Generator<{ label: number, metadata: Record<string, unknown> }> {
+    let from = -1
+    for (;;) {
+      const page = this.st.metadataAfter.all(from, PAGE * 8)
+      for (const r of page) yield { label: r.label, metadata: JSON.parse(r.metadata) as Record<string, unknown> }
+      const last = page[page.length - 1]
+      if (page.length < PAGE * 8 || last === undefined) return
+      from = last.label
+    }
+  }
+
   /** Deletes row `id` and frees its label for reuse; returns where it was in the index. Call inside a transaction. */
   remove (id: string): VectorRowRef | undefined {
     const ref = this.st.refById.get(id)
@@ -131,6 +143,7 @@ function prepare (db: Database.Database, t: VectorTableName) {
     labels: db.prepare<[], VectorRowRef>(`SELECT label, seq FROM ${t} ORDER BY label`),
     after: db.prepare<[number, number], { label: number, seq: number, embedding: Buffer }>(`SELECT label, seq, embedding FROM ${t} WHERE seq > ? ORDER BY seq LIMIT ?`),
     byLabel: db.prepare<[number], { label: number, seq: number, embedding: Buffer }>(`SELECT label, seq, embedding FROM ${t} WHERE label = ?`),
+    metadataAfter: db.prepare<[number, number], { label: number, metadata: string }>(`SELECT label, metadata FROM ${t} WHERE label > ? ORDER BY label LIMIT ?`),
     refById: db.prepare<[string], VectorRowRef>(`SELECT label, seq FROM ${t} WHERE id = ?`),
     remove: db.prepare<[string]>(`DELETE FROM ${t} WHERE id = ?`),
     embeddingById: db.prepare<[string], { embedding: Buffer }>(`SELECT embedding FROM ${t} WHERE id = ?`),
