@@ -61,7 +61,7 @@ function describe (v: unknown): string {
   if (v === null) return 'null'
   if (Array.isArray(v)) return 'an array'
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v)
-  return `a ${typeof v}`
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`
 }
 
 function bad (message: string): never {

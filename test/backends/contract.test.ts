@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ConflictError } from '../../src/core/errors.js'
+import { matchesFilter, parseFilter } from '../../src/core/metadata-filter.js'
 import { openPostgresBackend, PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
 import type { PgVectorType } from '../../src/backends/postgres/postgres-options.js'
 import { openSqliteBackend, type SqliteBackend } from '../../src/backends/sqlite/open-sqlite-backend.js'
@@ -163,6 +164,29 @@ for (const subject of subjects) {
       assert.ok(few.length > 0 && few.length < 10)
       const all = await backend.images.search(q, { k: 10, filter: { group: 'rare', cluster: 1 } })
       assert.deepEqual(all.map((h) => h.id).sort(), few, 'fewer than k match: every one of them comes back')
+    })
+
+    it('every operator at 1% selectivity returns the k nearest matching rows, scored exactly over the matches alone', async () => {
+      const q = pool.query(4)
+      const live = pool.live()
+      const filters: Array<Record<string, unknown>> = [
+        { i: { $lt: 50 } },
+        { i: { $gte: 1000, $lte: 1049 } },
+        { i: { $in: Array.from({ length: 50 }, (_, n) => n * 100) } },
+        { group: 'rare', i: { $lt: 2500 } },
+        { $or: [{ i: { $lt: 25 } }, { i: { $gt: 4974 } }] },
+        { $and: [{ group: { $ne: 'common' } }, { cluster: { $nin: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] } }] },
+        { group: { $eq: 'rare' }, nope: { $exists: false }, cluster: { $exists: true }, i: { $gt: 2000 } }
+      ]
+      for (const filter of filters) {
+        const node = parseFilter(filter)!
+        const matching = live.filter((r) => matchesFilter(r.metadata, node))
+        assert.ok(matching.length >= 10 && matching.length <= live.length / 50, `${JSON.stringify(filter)}: ${matching.length} rows match`)
+        const exact = exactSearches(backend)
+        const hits = await backend.images.search(q, { k: 10, filter })
+        assert.deepEqual(hits.map((h) => h.id), exactNearest(matching, q, 10).map((r) => r.id), JSON.stringify(filter))
+        assert.equal(exactSearches(backend), exact + 1, 'few matches: the exact path')
+      }
     })
 
     it('excludeIds: excluding the 100 nearest still returns k others', async () => {

@@ -124,10 +124,12 @@ export function searchSettings (s: SearchSettings, opts: VectorSearchOptions): s
  * The SET LOCALs of the count and the exact path: the rows come from the filter's indexes, not from
  * a scan of the table. No sequential scan, and no hash or merge join, which would read every row of
  * the table to meet the side table's matches; a nested loop looks each match up by id instead.
- * These are cost penalties, not bans: a filter of negations alone has no index to use. And the time bound.
+ * These are cost penalties, not bans: a filter of negations alone has no index to use; and a penalty
+ * inflates the plan's cost past jit_above_cost, so JIT is off (it spent 400 ms compiling a 300-row
+ * scan). And the time bound.
  */
 export function exactSettings (s: SearchSettings): string {
-  return `SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL statement_timeout = ${timeoutOf(s)}`
+  return `SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off; SET LOCAL statement_timeout = ${timeoutOf(s)}`
 }
 
 function timeoutOf (s: SearchSettings): number {
@@ -186,7 +188,7 @@ export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Fl
         return await exact()
       }
       counters.walk++
-      await c.query(`RESET enable_seqscan; RESET enable_hashjoin; RESET enable_mergejoin; ${searchSettings(s, opts)}`)
+      await c.query(`RESET enable_seqscan; RESET enable_hashjoin; RESET enable_mergejoin; RESET jit; ${searchSettings(s, opts)}`)
       const walked = (await c.query<HitRow>(walk)).rows
       if (walked.length >= opts.k) return walked
       counters.walkThenExact++
