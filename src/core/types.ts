@@ -10,7 +10,11 @@ export type Metadata = Record<string, unknown>
 export type { MetadataFilter } from './metadata-filter.js'
 
 export interface ImageRecord {
-  id: string, sha256: string, width: number, height: number, metadata: Metadata
+  id: string,
+  sha256: string,
+  width: number,
+  height: number,
+  metadata: Metadata
   /**
    * where the image came from: its path relative to IMPORT_DIR (index jobs, `npm run index`) or the
    * uploaded file's name; null when nobody recorded one (images stored before schema 2)
@@ -26,9 +30,17 @@ export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
  * `duplicates` names, for the first duplicate items, the stored id whose bytes each repeats.
  */
 export interface JobView {
-  id: string, status: JobStatus, total: number, done: number, indexed: number, duplicate: number, failed: number
-  errors: Array<{ item: string, error: string }>, duplicates: Array<{ item: string, id: string }>
-  createdAt: string, updatedAt: string
+  id: string,
+  status: JobStatus,
+  total: number,
+  done: number,
+  indexed: number,
+  duplicate: number,
+  failed: number
+  errors: Array<{ item: string, error: string }>,
+  duplicates: Array<{ item: string, id: string }>
+  createdAt: string,
+  updatedAt: string
 }
 
 /** The slice of a pino logger the core uses; pino's Logger and Fastify's `app.log` both fit. */
@@ -52,3 +64,6 @@ export interface IngestResult { id: string, status: 'indexed' | 'duplicate' | 'f
 export type JobSource =
   | { items: Array<{ path: string, id?: string, metadata?: Metadata }> }
   | { directory: string, /** each file's id is its path (see idFromPath in src/jobs/sources.ts) */ idFromPath?: boolean }
+
+/** HNSW parameters, for either backend; what each does and its default: DEFAULT_HNSW in src/core/limits.ts. */
+export interface HnswParams { M: number, efConstruction: number, efSearch: number }

@@ -7,13 +7,26 @@ import type pg from 'pg'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../core/limits.js'
 import type { JobStatus, JobView } from '../../core/types.js'
 import { resolveItemOutcomes, type ResolvedItemOutcome } from '../job-outcomes.js'
-import type { JobDuplicate, JobError, JobItem, JobKind, JobProgress, JobRow, JobStore, NewJob } from '../ports.js'
+import type { JobDuplicate, JobError, JobItem, JobKind, JobProgress, JobRow, JobSourceRecord, JobStore, NewJob } from '../ports.js'
 import { withTransaction } from './pg-pool.js'
 
 interface DbJob {
-  id: string, kind: string, status: string, source: unknown, root: string, cleanup: boolean, expanded: boolean
-  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: JobError[], duplicates: JobDuplicate[]
-  created_at: Date, updated_at: Date
+  id: string,
+  kind: string,
+  status: string,
+  source: JobSourceRecord,
+  root: string,
+  cleanup: boolean,
+  expanded: boolean
+  total: number,
+  done: number,
+  indexed: number,
+  duplicate: number,
+  failed: number,
+  errors: JobError[],
+  duplicates: JobDuplicate[]
+  created_at: Date,
+  updated_at: Date
 }
 
 type Queryable = Pick<pg.ClientBase, 'query'>
@@ -27,7 +40,7 @@ export class PgJobs implements JobStore {
   async create (job: NewJob): Promise<void> {
     await withTransaction(this.pool, async (c) => {
       await c.query('INSERT INTO jobs (id, kind, status, source, root, cleanup, expanded, total) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [job.id, job.kind, 'queued', JSON.stringify(job.source ?? null), job.root, job.cleanup === true, job.items !== undefined, job.items?.length ?? 0])
+        [job.id, job.kind, 'queued', JSON.stringify(job.source), job.root, job.cleanup === true, job.items !== undefined, job.items?.length ?? 0])
       if (job.items !== undefined) await insertItems(c, job.id, job.items)
     })
   }
@@ -135,8 +148,17 @@ export async function completeItems (c: Queryable, jobId: string, outcomes: Reso
 
 function toView (r: JobRow): JobView {
   return {
-    id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
-    errors: r.errors, duplicates: r.duplicates, createdAt: r.createdAt, updatedAt: r.updatedAt
+    id: r.id,
+    status: r.status,
+    total: r.total,
+    done: r.done,
+    indexed: r.indexed,
+    duplicate: r.duplicate,
+    failed: r.failed,
+    errors: r.errors,
+    duplicates: r.duplicates,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt
   }
 }
 

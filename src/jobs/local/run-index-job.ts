@@ -76,10 +76,11 @@ export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }
 
   try {
     if (!job.expanded) {
-      const source = job.source as { directory?: string, idFromPath?: boolean }
-      const directory = source.directory ?? '.'
+      const { source } = job
+      const directory = 'directory' in source ? source.directory : '.'
+      const byPath = 'directory' in source && source.idFromPath === true
       const items: JobItem[] = []
-      for await (const rel of walkImages(job.root, directory, signal)) items.push(source.idFromPath === true ? { path: rel, id: idFromPath(rel) } : { path: rel })
+      for await (const rel of walkImages(job.root, directory, signal)) items.push(byPath ? { path: rel, id: idFromPath(rel) } : { path: rel })
       if (signal?.aborted !== true) {
         await jobs.expand(jobId, items)
         log.info({ total: items.length, directory }, 'index job: directory listed')

@@ -1,3 +1,4 @@
+/** The embedded engine's SQLite store: one file in DATA_DIR with images, texts, embeddings and jobs. */
 export { openStore, Store, DB_FILE, type StoreIdentity } from './open-store.js'
 export { SCHEMA_VERSION } from './schema.js'
 export { ID_PATTERN, idProblem } from '../../../core/ids.js'
@@ -7,4 +8,3 @@ export { VectorRows, type VectorTableName, type VectorRow, type VectorRowRef, ty
 export { ImageRows, type NewImageRow } from './image-rows.js'
 export { TextRows, type NewTextRow } from './text-rows.js'
 export { JobRows, MAX_JOB_ERRORS, MAX_JOB_DUPLICATES, isTerminal, type JobRow, type JobItem, type JobKind, type JobError, type JobDuplicate, type ItemOutcome, type NewJob } from './job-rows.js'
-export { lockDataDir, DataDirBusyError, LOCK_FILE, type DataDirLock, type LockHolder } from '../../../main/data-dir-lock.js'

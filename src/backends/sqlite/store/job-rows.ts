@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3'
 import type { ResolvedItemOutcome } from '../../job-outcomes.js'
-import type { JobKind, JobItem, JobError, JobDuplicate, JobRow, NewJob } from '../../ports.js'
+import type { JobKind, JobItem, JobError, JobDuplicate, JobRow, JobSourceRecord, NewJob } from '../../ports.js'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../../core/limits.js'
 import type { JobStatus, JobView } from '../../../core/types.js'
 
@@ -16,9 +16,22 @@ export type { JobKind, JobItem, JobError, JobDuplicate, JobRow, NewJob } from '.
 export type ItemOutcome = ResolvedItemOutcome
 
 interface RawJob {
-  id: string, kind: string, status: string, source: string, root: string, cleanup: number, expanded: number
-  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: string, duplicates: string
-  created_at: string, updated_at: string
+  id: string,
+  kind: string,
+  status: string,
+  source: string,
+  root: string,
+  cleanup: number,
+  expanded: number
+  total: number,
+  done: number,
+  indexed: number,
+  duplicate: number,
+  failed: number,
+  errors: string,
+  duplicates: string
+  created_at: string,
+  updated_at: string
 }
 
 export { isTerminal } from '../../../core/types.js'
@@ -150,8 +163,17 @@ export class JobRows {
 
 function toView (r: JobRow): JobView {
   return {
-    id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
-    errors: r.errors, duplicates: r.duplicates, createdAt: r.createdAt, updatedAt: r.updatedAt
+    id: r.id,
+    status: r.status,
+    total: r.total,
+    done: r.done,
+    indexed: r.indexed,
+    duplicate: r.duplicate,
+    failed: r.failed,
+    errors: r.errors,
+    duplicates: r.duplicates,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt
   }
 }
 
@@ -160,7 +182,7 @@ function toRow (r: RawJob): JobRow {
     id: r.id,
     kind: r.kind as JobKind,
     status: r.status as JobStatus,
-    source: JSON.parse(r.source) as unknown,
+    source: JSON.parse(r.source) as JobSourceRecord,
     root: r.root,
     cleanup: r.cleanup === 1,
     expanded: r.expanded === 1,
