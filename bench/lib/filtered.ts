@@ -30,7 +30,8 @@ export function gridFilter (kind: FilterKind, selectivity: number): GridFilter {
   if (kind === 'range') {
     const lo = (qi: number): number => Math.floor(hash01(qi + 7777) * (1 - selectivity) * 1e6) / 1e6
     return {
-      kind, selectivity,
+      kind,
+      selectivity,
       filter: (qi) => ({ u: { $gte: lo(qi), $lt: lo(qi) + selectivity } }),
       matches: (qi, i) => { const u = hash01(i); return u >= lo(qi) && u < lo(qi) + selectivity }
     }
@@ -40,7 +41,8 @@ export function gridFilter (kind: FilterKind, selectivity: number): GridFilter {
   // $in over many values: 0.1% = 1 of 1000 values, 1% = 10, 10% = 100, 50% = 50 of 100 buckets
   const [inKey, inModulo, count] = selectivity === 0.5 ? ['bucket', 100, 50] : ['b1000', 1000, Math.round(selectivity * 1000)]
   return {
-    kind, selectivity,
+    kind,
+    selectivity,
     filter: (qi) => ({ [inKey]: { $in: spread(count, inModulo, qi) } }),
     matches: (qi, i) => { const s = spread(count, inModulo, qi); return s.includes(i % inModulo) }
   }

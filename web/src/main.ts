@@ -121,7 +121,10 @@ async function runSearch (push = false, focusFrom = -1): Promise<void> {
     return
   }
   const body: SearchBody = {
-    query, target: state.mode, k: state.k, explain: true,
+    query,
+    target: state.mode,
+    k: state.k,
+    explain: true,
     ...(state.minScore > 0 ? { minScore: state.minScore } : {}),
     ...(filter === undefined ? {} : { filter })
   }

@@ -67,14 +67,21 @@ class SortedColumn {
     return lo
   }
 
+  /** the index range [from, to) of the sorted entries that compare to `v` as `op` says */
+  private span (op: CompareOp, v: number): [number, number] {
+    switch (op) {
+      case 'gt': return [this.lowerBound(v, false), this.values.length]
+      case 'gte': return [this.lowerBound(v, true), this.values.length]
+      case 'lt': return [0, this.lowerBound(v, true)]
+      case 'lte': return [0, this.lowerBound(v, false)]
+    }
+  }
+
   /** adds to `out` every label whose value compares to `v` as `op` says */
   select (op: CompareOp, v: number, out: LabelSet): void {
     const n = this.values.length
     if (this.tail.length > 1024 + n / 8 || this.stale > 1024 + n / 4) this.sort()
-    const [from, to] = op === 'gt' ? [this.lowerBound(v, false), this.values.length]
-      : op === 'gte' ? [this.lowerBound(v, true), this.values.length]
-        : op === 'lt' ? [0, this.lowerBound(v, true)]
-          : [0, this.lowerBound(v, false)]
+    const [from, to] = this.span(op, v)
     for (let i = from; i < to; i++) {
       const l = this.labels[i]!
       if (this.current.get(l) === this.values[i]) out.add(l)

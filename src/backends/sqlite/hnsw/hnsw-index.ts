@@ -191,11 +191,6 @@ export class HnswIndex implements VectorIndex {
     return true
   }
 
-  /** the stored (unit) vector of a live label, for exact scoring; undefined when the label is not live */
-  vector (label: number): number[] | undefined {
-    return this.state[label] === LIVE ? this.native.getPoint(label) : undefined
-  }
-
   search (query: Float32Array, k: number, filter?: (label: number) => boolean): SearchResult[] {
     checkVector(query, this.dim, 'query')
     if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be a positive integer, got ${k}`)

@@ -103,11 +103,6 @@ export class TableIndex {
     return this.index.search(query, k, filter)
   }
 
-  /** the stored (unit) vector of a live label; undefined when it is not in the index (yet) */
-  vector (label: number): number[] | undefined {
-    return this.index.vector(label)
-  }
-
   private changed (n: number): void {
     this.changes += n
     if (this.changes >= this.checkpointEvery && !this.checkpointQueued && !this.closed) {
