@@ -111,8 +111,15 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
         const settings = backend.images.settings
         settings.iterativeScan = false // as on pgvector 0.7
         settings.exactMaxMatches = 100 // so that 3000 matches walk
+        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
         const q = pool.query(0)
         const opts = { k: 50, filter: { i: { $gte: 3000 } } }
+        // the precondition that makes this test mean something: PostgreSQL's planner walks the HNSW index for this statement
+        const plan = await withTransaction(backend, `BEGIN; ${searchSettings(settings, opts)}`, async (c) => {
+          const st = searchStatement(settings, q, opts)
+          return (await c.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN ${st.text}`, values: st.values })).rows.map((r) => r['QUERY PLAN']).join('\n')
+        })
+        assert.match(plan, /Index Scan using images_embedding_vector_hnsw/)
         const counters = { ...backend.images.counters }
         const hits = await backend.images.search(q, opts)
         assert.equal(backend.images.counters.walk, counters.walk + 1, 'the planner walked: 3000 matches > 100')
