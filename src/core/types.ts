@@ -6,8 +6,8 @@ import type { LogFn } from 'pino'
 
 export type Metadata = Record<string, unknown>
 
-/** Exact match on top-level metadata keys; the backend applies it (SQLite while walking HNSW, PostgreSQL as `metadata @> $1`). */
-export type MetadataFilter = Record<string, string | number | boolean>
+/** A metadata filter as JSON (see ./metadata-filter.ts for the language); each backend applies it. */
+export type { MetadataFilter } from './metadata-filter.js'
 
 export interface ImageRecord {
   id: string,

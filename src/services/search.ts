@@ -5,6 +5,7 @@
 import { BadRequestError, NotFoundError } from '../core/errors.js'
 import { MAX_K, MAX_QUERY_TERMS } from '../core/limits.js'
 import { cosine, l2normalize, norm } from '../core/vector-math.js'
+import { parseFilter } from '../core/metadata-filter.js'
 import type { QueryTerm, SearchHit, SearchRequest } from './types.js'
 import { isPlainObject, type Core } from './core.js'
 
@@ -22,14 +23,7 @@ export function checkSearchRequest (req: SearchRequest, dim: number): Array<{ ki
   if (req.minScore !== undefined && (typeof req.minScore !== 'number' || !Number.isFinite(req.minScore))) throw new BadRequestError('minScore must be a finite number')
   if (req.explain !== undefined && typeof req.explain !== 'boolean') throw new BadRequestError('explain must be a boolean')
   if (req.includeQueryImages !== undefined && typeof req.includeQueryImages !== 'boolean') throw new BadRequestError('includeQueryImages must be a boolean')
-  if (req.filter !== undefined) {
-    if (!isPlainObject(req.filter)) throw new BadRequestError('filter must be an object of metadata key → value')
-    for (const [key, v] of Object.entries(req.filter)) {
-      if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) {
-        throw new BadRequestError(`filter.${key} must be a string, a finite number or a boolean`)
-      }
-    }
-  }
+  parseFilter(req.filter) // throws BadRequestError naming the bad part
   if (!Array.isArray(req.query) || req.query.length === 0) throw new BadRequestError('query must be a non-empty array of terms')
   if (req.query.length > MAX_QUERY_TERMS) throw new BadRequestError(`query has ${req.query.length} terms; at most ${MAX_QUERY_TERMS}`)
   return req.query.map((t: QueryTerm, i) => {
@@ -123,7 +117,7 @@ export async function search (core: Core, req: SearchRequest): Promise<SearchHit
   const excludeIds = queryImageIds(req)
   const found = await collection.search(query, {
     k: req.k,
-    ...(req.filter === undefined || Object.keys(req.filter).length === 0 ? {} : { filter: req.filter }),
+    ...(parseFilter(req.filter) === undefined ? {} : { filter: req.filter }),
     ...(req.minScore === undefined ? {} : { minScore: req.minScore }),
     ...(excludeIds.length === 0 ? {} : { excludeIds }),
     withEmbeddings: explain

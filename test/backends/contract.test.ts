@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ConflictError } from '../../src/core/errors.js'
+import { matchesFilter, parseFilter } from '../../src/core/metadata-filter.js'
 import { openPostgresBackend, PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
 import { reindex } from '../../src/backends/postgres/index-settings.js'
 import type { PgVectorType } from '../../src/backends/postgres/postgres-options.js'
@@ -151,12 +152,12 @@ for (const subject of subjects) {
       const rare = pool.live().filter((r) => r.metadata.group === 'rare')
       assert.equal(rare.length, pool.rows.length / 50)
       const q = pool.query(3)
-      const passes = exactPasses(backend)
+      const exact = exactSearches(backend)
       const hits = await backend.images.search(q, { k: 10, filter: { group: 'rare' } })
       assert.equal(hits.length, 10)
       assert.ok(hits.every((h) => h.metadata.group === 'rare'))
-      assert.ok(recall(hits.map((h) => h.id), exactNearest(rare, q, 10).map((r) => r.id)) >= 0.9)
-      assert.equal(exactPasses(backend), passes, 'pgvector: the index scan itself found k matching rows (iterative scan), no exact second pass')
+      assert.deepEqual(hits.map((h) => h.id), exactNearest(rare, q, 10).map((r) => r.id), '100 matches: scored exactly')
+      assert.equal(exactSearches(backend), exact + 1, 'the planner counted 100 matches and took the exact path')
       const twoKeys = await backend.images.search(q, { k: 10, filter: { group: 'rare', cluster: 0 } })
       assert.ok(twoKeys.every((h) => h.metadata.group === 'rare' && h.metadata.cluster === 0))
       assert.deepEqual(await backend.images.search(q, { k: 10, filter: { group: 'none' } }), [])
@@ -166,15 +167,38 @@ for (const subject of subjects) {
       assert.deepEqual(all.map((h) => h.id).sort(), few, 'fewer than k match: every one of them comes back')
     })
 
+    it('every operator at 1% selectivity returns the k nearest matching rows, scored exactly over the matches alone', async () => {
+      const q = pool.query(4)
+      const live = pool.live()
+      const filters: Array<Record<string, unknown>> = [
+        { i: { $lt: 50 } },
+        { i: { $gte: 1000, $lte: 1049 } },
+        { i: { $in: Array.from({ length: 50 }, (_, n) => n * 100) } },
+        { group: 'rare', i: { $lt: 2500 } },
+        { $or: [{ i: { $lt: 25 } }, { i: { $gt: 4974 } }] },
+        { $and: [{ group: { $ne: 'common' } }, { cluster: { $nin: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] } }] },
+        { group: { $eq: 'rare' }, nope: { $exists: false }, cluster: { $exists: true }, i: { $gt: 2000 } }
+      ]
+      for (const filter of filters) {
+        const node = parseFilter(filter)!
+        const matching = live.filter((r) => matchesFilter(r.metadata, node))
+        assert.ok(matching.length >= 10 && matching.length <= live.length / 50, `${JSON.stringify(filter)}: ${matching.length} rows match`)
+        const exact = exactSearches(backend)
+        const hits = await backend.images.search(q, { k: 10, filter })
+        assert.deepEqual(hits.map((h) => h.id), exactNearest(matching, q, 10).map((r) => r.id), JSON.stringify(filter))
+        assert.equal(exactSearches(backend), exact + 1, 'few matches: the exact path')
+      }
+    })
+
     it('excludeIds: excluding the 100 nearest still returns k others', async () => {
       const q = pool.query(5)
       const nearest = exactNearest(pool.live(), q, 100).map((r) => r.id)
-      const passes = exactPasses(backend)
+      const walks = walkThenExact(backend)
       const hits = await backend.images.search(q, { k: 10, excludeIds: nearest })
       assert.equal(hits.length, 10)
       assert.ok(!hits.some((h) => nearest.includes(h.id)))
       assert.ok(recall(hits.map((h) => h.id), exactNearest(pool.live().filter((r) => !nearest.includes(r.id)), q, 10).map((r) => r.id)) >= 0.9)
-      assert.equal(exactPasses(backend), passes, 'pgvector: found through the index scan, no exact second pass')
+      assert.equal(walkThenExact(backend), walks, 'found by the walk, no exact second pass')
     })
 
     it('minScore drops hits below it, after the k nearest are found', async () => {
@@ -367,9 +391,14 @@ for (const subject of subjects) {
   })
 }
 
-/** PostgreSQL: how many searches needed the exact pass; undefined for other backends */
-function exactPasses (backend: Backend): number | undefined {
-  return backend instanceof PostgresBackend ? backend.images.counters.exactPasses : undefined
+/** how many filtered searches the planner scored exactly over the filter's matches */
+function exactSearches (backend: Backend): number {
+  return backend instanceof PostgresBackend ? backend.images.counters.exact : (backend as SqliteBackend).images.paths.exact
+}
+
+/** how many walks stopped short of k and were redone exactly */
+function walkThenExact (backend: Backend): number {
+  return backend instanceof PostgresBackend ? backend.images.counters.walkThenExact : (backend as SqliteBackend).images.paths.walkThenExact
 }
 
 function recall (got: string[], want: string[]): number {

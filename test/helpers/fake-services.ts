@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { ConflictError, NotFoundError, UnsupportedImageError } from '../../src/core/errors.js'
+import { matchesFilter, parseFilter } from '../../src/core/metadata-filter.js'
 import type {
   BackendHealth, ImageRecord, IndexStats, IngestItem, IngestResult, JobSource, JobView, Metadata,
   QueryTerm, SearchHit, SearchRequest, Services
@@ -139,6 +140,7 @@ export function createFakeServices (): FakeServices {
     deleteText: async (id) => texts.delete(id),
     async search (req: SearchRequest): Promise<SearchHit[]> {
       calls.push(['search', req])
+      const filter = parseFilter(req.filter) // the real service's check: a 400 naming the bad part
       const terms = req.query.map(termVector)
       const q = new Float32Array(FAKE_DIM)
       req.query.forEach((t, i) => { const v = terms[i]; if (v !== undefined) v.forEach((x, j) => { q[j] = (q[j] ?? 0) + x * (t.weight ?? 1) }) })
@@ -149,7 +151,7 @@ export function createFakeServices (): FakeServices {
       const excluded = new Set(req.target === 'images' && req.includeQueryImages !== true ? req.query.flatMap((t) => 'imageId' in t ? [t.imageId] : []) : [])
       return pool
         .filter((p) => !excluded.has(p.id))
-        .filter((p) => req.filter === undefined || Object.entries(req.filter).every(([k, v]) => p.metadata[k] === v))
+        .filter((p) => filter === undefined || matchesFilter(p.metadata, filter))
         .map((p) => ({
           id: p.id,
           score: dot(qn, p.vector),

@@ -36,6 +36,8 @@ export interface SearchBody {
   target: 'images' | 'texts'
   k: number
   minScore?: number
+  /** the metadata filter (the API's language, src/core/metadata-filter.ts) */
+  filter?: Record<string, unknown>
   explain: boolean
 }
 

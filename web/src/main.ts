@@ -10,7 +10,7 @@ import { hitLabel, renderResults } from './results.js'
 import { setupIndexPanel } from './jobs.js'
 import { setupClassify } from './classify.js'
 import { refreshInfo } from './info.js'
-import { clampWeight, paramsToState, stateToParams, MAX_K, PAGE_SIZE, type QueryState, type Term } from './state.js'
+import { clampWeight, paramsToState, parseFilterText, stateToParams, MAX_K, PAGE_SIZE, type QueryState, type Term } from './state.js'
 
 const form = byId<HTMLFormElement>('query-form')
 const textInput = byId<HTMLInputElement>('query-text')
@@ -18,6 +18,7 @@ const fileInput = byId<HTMLInputElement>('query-file')
 const chips = byId<HTMLUListElement>('chips')
 const minScore = byId<HTMLInputElement>('min-score')
 const minScoreValue = byId<HTMLOutputElement>('min-score-value')
+const filterInput = byId<HTMLInputElement>('filter')
 const statusEl = byId('search-status')
 const errorEl = byId('search-error')
 const resultsEl = byId('results')
@@ -63,6 +64,7 @@ function renderControls (): void {
   for (const radio of document.querySelectorAll<HTMLInputElement>('input[name="mode"]')) radio.checked = radio.value === state.mode
   minScore.value = String(state.minScore)
   minScoreValue.textContent = state.minScore > 0 ? state.minScore.toFixed(2) : 'off'
+  filterInput.value = state.filter
 }
 
 function scheduleSearch (delayMs: number, push = false): void {
@@ -110,7 +112,22 @@ async function runSearch (push = false, focusFrom = -1): Promise<void> {
   inflight = controller
   const terms = state.terms.map((t) => ({ ...t }))
   const { query, files } = toWire(terms)
-  const body: SearchBody = { query, target: state.mode, k: state.k, explain: true, ...(state.minScore > 0 ? { minScore: state.minScore } : {}) }
+  const filter = parseFilterText(state.filter)
+  if (typeof filter === 'string') {
+    resultsEl.replaceChildren()
+    loadMore.hidden = true
+    statusEl.textContent = 'The search failed.'
+    showError(errorEl, filter)
+    return
+  }
+  const body: SearchBody = {
+    query,
+    target: state.mode,
+    k: state.k,
+    explain: true,
+    ...(state.minScore > 0 ? { minScore: state.minScore } : {}),
+    ...(filter === undefined ? {} : { filter })
+  }
   resultsEl.setAttribute('aria-busy', 'true')
   statusEl.textContent = 'Searching…'
   try {
@@ -214,6 +231,13 @@ minScore.addEventListener('input', () => {
   state.minScore = Number(minScore.value)
   minScoreValue.textContent = state.minScore > 0 ? state.minScore.toFixed(2) : 'off'
   scheduleSearch(300)
+})
+
+filterInput.addEventListener('change', () => {
+  if (filterInput.value.trim() === state.filter) return
+  state.filter = filterInput.value.trim()
+  state.k = PAGE_SIZE
+  scheduleSearch(0, true)
 })
 
 loadMore.addEventListener('click', () => {

@@ -4,14 +4,14 @@
  */
 import type pg from 'pg'
 import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
-import { fromVectorLiteral, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
+import { fromVectorLiteral, newSearchCounters, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
 
 /** from this many rows (as the planner estimates them) on, /v1/info shows the estimate */
 export const ESTIMATE_FROM = 100_000
 
 export class PgCollection implements VectorCollection {
-  /** filtered searches that found fewer than k through the HNSW index and took the exact pass */
-  readonly counters: SearchCounters = { exactPasses: 0 }
+  /** how searches were answered: exact, walked, walked then exact */
+  readonly counters: SearchCounters = newSearchCounters()
 
   constructor (protected readonly pool: pg.Pool, readonly settings: SearchSettings) {}
 

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { VectorRow } from './hnsw/index.js'
 import type { TableIndex } from './hnsw/index.js'
 import type { Store } from './store/index.js'
-import type { ImageRecord } from '../../core/types.js'
+import type { ImageRecord, Metadata } from '../../core/types.js'
 import { contentId } from '../../core/content-id.js'
 import { resolveItemOutcomes } from '../job-outcomes.js'
 import type { ImageCollection, JobProgress, NewImage, WriteOutcome } from '../ports.js'
@@ -24,7 +24,7 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
 
   async add (rows: NewImage[], progress?: JobProgress): Promise<WriteOutcome[]> {
     const images = this.store.images
-    const added: VectorRow[] = []
+    const added: Array<VectorRow & { metadata: Metadata }> = []
     const outcomes = this.store.transaction(() => {
       const out = rows.map((row): WriteOutcome => {
         const stored = images.idBySha(row.sha256)
@@ -35,7 +35,7 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
         let id = row.id ?? contentId(row.sha256)
         if (row.id === undefined && images.ref(id) !== undefined) id = randomUUID()
         const ref = images.insert({ id, sha256: row.sha256, width: row.width, height: row.height, metadata: row.metadata, embedding: row.embedding, thumbnail: row.thumbnail, source: row.source })
-        added.push({ ...ref, vector: row.embedding })
+        added.push({ ...ref, vector: row.embedding, metadata: row.metadata })
         return { status: 'indexed', id }
       })
       if (progress !== undefined) {
@@ -44,6 +44,7 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
       return out
     })
     // committed: searchable once the index has them (a failure here is logged and replayed at the next start)
+    this.indexMetadata(added)
     if (added.length > 0) await this.index.append(added).catch(() => {})
     return outcomes
   }

@@ -130,7 +130,9 @@ describe('POST /v1/search', { timeout: TIMEOUT.unit }, () => {
       [{ query: [{ text: 'a', colour: 'red' }] }, /^body\/query\/0 must NOT have additional properties: 'colour'$/],
       [{ query: [{ text: 'a' }], target: 'videos' }, /^body\/target must be equal to one of the allowed values: "images", "texts"$/],
       [{ query: [{ text: 'a' }], minScore: 2 }, /^body\/minScore must be <= 1$/],
-      [{ query: [{ text: 'a' }], filter: { album: ['x'] } }, /^body\/filter\/album/],
+      [{ query: [{ text: 'a' }], filter: { album: ['x'] } }, /^filter\.album must be a string, a finite number, a boolean or an object of operators/],
+      [{ query: [{ text: 'a' }], filter: { year: { $gt: 'soon' } } }, /^filter\.year\.\$gt must be a number or an ISO-8601 date string/],
+      [{ query: [{ text: 'a' }], filter: 'album' }, /^filter must be an object/],
       [{ query: [{ text: 'a' }], sort: 'date' }, /^body must NOT have additional properties: 'sort'$/],
       [{ query: [{ vector: [1, 2] }] }, new RegExp(`^body/query/0/vector must have ${FAKE_DIM} numbers`)],
       [{ query: [{ image: 'not base64!' }] }, /^body\/query\/0\/image is not valid base64/],
@@ -232,6 +234,25 @@ describe('GET /v1/search', { timeout: TIMEOUT.unit }, () => {
     assert.deepEqual(req.query, [{ text: 'a cat', weight: 1 }])
     assert.equal(req.target, 'images')
     assert.equal(req.k, 2)
+  })
+
+  it('takes the metadata filter as JSON in `filter`', async (t) => {
+    const { app, services } = await seeded(t)
+    const filter = { album: { $in: ['x', 'y'] } }
+    const res = await app.inject({ method: 'GET', url: `/v1/search?q=cat&k=3&filter=${encodeURIComponent(JSON.stringify(filter))}` })
+    assert.equal(res.statusCode, 200)
+    assert.ok(json(res).results.every((r: any) => ['x', 'y'].includes(r.metadata.album)))
+    assert.deepEqual((services.calls.at(-1) as [string, any])[1].filter, filter)
+    for (const [given, message] of [
+      ['{album:x}', /^querystring\/filter must be a JSON object, e\.g\. \{"album":"holiday"\}; it is not valid JSON$/],
+      ['[1,2]', /^querystring\/filter must be a JSON object/],
+      ['{"album":{"$regex":"x"}}', /^filter\.album\.\$regex: unknown operator "\$regex"/]
+    ] as const) {
+      const bad = await app.inject({ method: 'GET', url: `/v1/search?q=cat&filter=${encodeURIComponent(given)}` })
+      assert.equal(bad.statusCode, 400, given)
+      assert.match(errorBody(bad).message, message)
+      assert.equal(errorBody(bad).code, 'BAD_REQUEST')
+    }
   })
 
   it('refuses a missing q and a bad k, naming the parameter', async (t) => {
