@@ -5,7 +5,7 @@
  *
  * Everything is async, and every write that must be atomic is one call.
  */
-import type { ImageRecord, JobStatus, JobView, Metadata, MetadataFilter } from '../core/types.js'
+import type { ImageRecord, JobSkipped, JobStatus, JobView, Metadata, MetadataFilter } from '../core/types.js'
 
 export type BackendName = 'sqlite' | 'postgres'
 export type CollectionName = 'images' | 'texts'
@@ -34,6 +34,9 @@ export interface VectorSearchOptions {
   excludeIds?: string[]
 }
 
+/** One row of a listing: images carry `source`, texts `text`. */
+export interface ListedRow { id: string, metadata: Metadata, createdAt: string, text?: string, source?: string | null }
+
 /** What happened to one row of a write. */
 export type WriteOutcome =
   | { status: 'indexed', id: string }
@@ -51,6 +54,11 @@ export interface VectorCollection {
   embedding (id: string): Promise<Float32Array | undefined>
   /** the k nearest rows by cosine, best first */
   search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]>
+  /**
+   * One page of stored rows in id order: those with an id after `after` (the previous page's last
+   * id), matching `filter` exactly on metadata keys; `limit` rows at most.
+   */
+  list (opts: { limit: number, after?: string, filter?: MetadataFilter }): Promise<ListedRow[]>
   /**
    * Deletes row `id`; resolves true when it existed. Once it resolves, no search in any process
    * sharing this backend returns the row.
@@ -139,6 +147,8 @@ export interface JobRow {
   errors: JobError[]
   /** the first MAX_JOB_DUPLICATES duplicates */
   duplicates: JobDuplicate[]
+  /** what a directory job's listing left out */
+  skipped: JobSkipped
   createdAt: string
   updatedAt: string
 }
@@ -159,8 +169,8 @@ export interface JobStore {
   setStatusUnlessTerminal (id: string, status: JobStatus): Promise<boolean>
   /** Appends a job-level error (kept within MAX_JOB_ERRORS). */
   addError (id: string, error: JobError): Promise<void>
-  /** Lists a directory job's files (replacing any earlier partial listing) and sets its total. */
-  expand (id: string, items: JobItem[]): Promise<void>
+  /** Lists a directory job's files (replacing any earlier partial listing), sets its total and records what the listing skipped. */
+  expand (id: string, items: JobItem[], skipped?: JobSkipped): Promise<void>
   /** up to `limit` items still pending, in order; only those after `afterSeq` when given (a batch's range) */
   pending (id: string, limit: number, afterSeq?: number): Promise<Array<{ seq: number, item: JobItem }>>
   /**

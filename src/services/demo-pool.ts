@@ -1,7 +1,7 @@
 /**
  * The demo pool: on the very first start (no images yet), a folder of demo images is queued as an
  * index job. Its optional `manifest.jsonl` (lines `{file, label, set, license}`) gives each image
- * metadata `{label, set}`, and its labels become the initial text pool (for image → text search).
+ * metadata `{label, set, demo: true}` (images without a manifest line get `{demo: true}`), and its labels become the initial text pool (for image → text search).
  */
 import { readFile, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
@@ -55,7 +55,8 @@ export async function planDemoPool (dir: string, backend: { getMeta: (k: string)
     const meta = manifest.get(rel)
     // readable ids ("twemoji-cat-face"), so the README's examples and shared links can name demo images
     const id = path.basename(rel, path.extname(rel)).replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128)
-    items.push(meta === undefined ? { path: rel, id } : { path: rel, id, metadata: meta })
+    // {"demo": true} on every demo image, so one call removes them all (DELETE /v1/images?filter=…)
+    items.push({ path: rel, id, metadata: { ...meta, demo: true } })
   }
   const labels = [...new Set([...manifest.values()].map((m) => m.label as string))]
   return { root, items, labels }

@@ -5,14 +5,14 @@
  */
 import type pg from 'pg'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../core/limits.js'
-import type { JobStatus, JobView } from '../../core/types.js'
+import { jobWarning, noneSkipped, type JobSkipped, type JobStatus, type JobView } from '../../core/types.js'
 import { resolveItemOutcomes, type ResolvedItemOutcome } from '../job-outcomes.js'
 import type { JobDuplicate, JobError, JobItem, JobKind, JobProgress, JobRow, JobStore, NewJob } from '../ports.js'
 import { withTransaction } from './pg-pool.js'
 
 interface DbJob {
   id: string, kind: string, status: string, source: unknown, root: string, cleanup: boolean, expanded: boolean
-  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: JobError[], duplicates: JobDuplicate[]
+  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: JobError[], duplicates: JobDuplicate[], skipped: JobSkipped
   created_at: Date, updated_at: Date
 }
 
@@ -73,11 +73,11 @@ export class PgJobs implements JobStore {
       [id, JSON.stringify(error), MAX_JOB_ERRORS])
   }
 
-  async expand (id: string, items: JobItem[]): Promise<void> {
+  async expand (id: string, items: JobItem[], skipped: JobSkipped = noneSkipped()): Promise<void> {
     await withTransaction(this.pool, async (c) => {
       await c.query('DELETE FROM job_items WHERE job_id = $1', [id])
       await insertItems(c, id, items)
-      await c.query('UPDATE jobs SET expanded = true, total = $2, updated_at = clock_timestamp() WHERE id = $1', [id, items.length])
+      await c.query('UPDATE jobs SET expanded = true, total = $2, skipped = $3, updated_at = clock_timestamp() WHERE id = $1', [id, items.length, JSON.stringify(skipped)])
     })
   }
 
@@ -134,9 +134,11 @@ export async function completeItems (c: Queryable, jobId: string, outcomes: Reso
 }
 
 function toView (r: JobRow): JobView {
+  const warning = jobWarning(r)
   return {
     id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
-    errors: r.errors, duplicates: r.duplicates, createdAt: r.createdAt, updatedAt: r.updatedAt
+    errors: r.errors, duplicates: r.duplicates, skipped: r.skipped, ...(warning === undefined ? {} : { warning }),
+    createdAt: r.createdAt, updatedAt: r.updatedAt
   }
 }
 
@@ -156,6 +158,7 @@ function toRow (r: DbJob): JobRow {
     failed: r.failed,
     errors: r.errors,
     duplicates: r.duplicates,
+    skipped: r.skipped,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString()
   }

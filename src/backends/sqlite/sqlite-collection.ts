@@ -5,7 +5,7 @@
 import type { TableIndex } from './hnsw/index.js'
 import type { Store, VectorRows } from './store/index.js'
 import type { Metadata, MetadataFilter } from '../../core/types.js'
-import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
+import type { ListedRow, VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
 
 export class SqliteCollection implements VectorCollection {
   constructor (protected readonly store: Store, protected readonly rows: VectorRows, readonly index: TableIndex) {}
@@ -45,6 +45,25 @@ export class SqliteCollection implements VectorCollection {
       hits.push(hit)
     }
     return hits
+  }
+
+  async list (opts: { limit: number, after?: string, filter?: MetadataFilter }): Promise<ListedRow[]> {
+    // pages of rows in id order, filtered here with the same exact match as searches use
+    const out: ListedRow[] = []
+    let after = opts.after ?? ''
+    const hasFilter = opts.filter !== undefined && Object.keys(opts.filter).length > 0
+    while (out.length < opts.limit) {
+      const page = this.rows.page(after, hasFilter ? 500 : opts.limit - out.length)
+      for (const r of page) {
+        if (hasFilter && !matches(r.metadata, opts.filter!)) continue
+        out.push(r)
+        if (out.length === opts.limit) break
+      }
+      const last = page.at(-1)
+      if (last === undefined || page.length < (hasFilter ? 500 : 1)) break
+      after = last.id
+    }
+    return out
   }
 
   async remove (id: string): Promise<boolean> {

@@ -48,6 +48,8 @@ export function unavailableServices (): Services {
     deleteImage: async () => fail(),
     addTexts: async () => fail(),
     deleteText: async () => fail(),
+    listRows: async () => fail(),
+    deleteRows: async () => fail(),
     search: async () => fail(),
     classify: async () => fail(),
     createJob: async () => fail(),

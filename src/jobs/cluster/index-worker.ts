@@ -15,7 +15,7 @@ import { realpath } from 'node:fs/promises'
 import type { JobItem, JobRow, JobStore, UploadStaging } from '../../backends/ports.js'
 import { isTerminal, type Logger } from '../../core/types.js'
 import { filesUnder, ingestBatch, type IngestFn, type ReadFiles } from '../ingest-batch.js'
-import { DEFAULT_MAX_FILE_BYTES, idFromPath, walkImages } from '../sources.js'
+import { DEFAULT_MAX_FILE_BYTES, idFromPath, skipCounter, walkImages } from '../sources.js'
 import { QUEUES, type BatchMessage, type FailedMessage, type IndexQueue, type PlanMessage, type QueueMessage, type QueueName } from '../../backends/postgres/queue/pg-index-queue.js'
 
 /** What one batch message came to, for logs and metrics. */
@@ -197,9 +197,10 @@ export class IndexWorker {
       const source = job.source as { directory?: string, idFromPath?: boolean }
       const directory = source.directory ?? '.'
       const items: JobItem[] = []
-      for await (const rel of walkImages(await this.rootOf(job), directory)) items.push(source.idFromPath === true ? { path: rel, id: idFromPath(rel) } : { path: rel })
+      const { onSkip, skipped } = skipCounter()
+      for await (const rel of walkImages(await this.rootOf(job), directory, undefined, onSkip)) items.push(source.idFromPath === true ? { path: rel, id: idFromPath(rel) } : { path: rel })
       // expand replaces the listing: only a job never listed is listed, so a re-plan never resets progress
-      await jobs.expand(jobId, items)
+      await jobs.expand(jobId, items, skipped)
       log.info({ total: items.length, directory }, 'index job: directory listed')
     }
     const { total } = await current(jobs, jobId)

@@ -102,7 +102,8 @@ async function main (): Promise<void> {
   }
   let config: Config
   try {
-    config = { ...loadConfig({ LOG_LEVEL: 'warn', ...process.env }), importDir: dir }
+    // never the demo pool: `npm run index` fills an index with the user's own images only
+    config = { ...loadConfig({ LOG_LEVEL: 'warn', ...process.env }), importDir: dir, demoPoolDir: undefined }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`)

@@ -19,6 +19,7 @@ import { ingestImages } from '../../services/ingest-images.js'
 import { openJobs } from './open-jobs.js'
 import { search } from '../../services/search.js'
 import { addTexts } from '../../services/texts.js'
+import { deleteRows, listRows } from '../../services/rows.js'
 import type { IngestItem, JobSource, Services } from '../../services/types.js'
 
 /** most items in one addImages call (embed calls: MAX_EMBED_TEXTS / MAX_EMBED_IMAGES in src/core/limits.ts) */
@@ -74,10 +75,11 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
         const id = randomUUID()
         if (plan.items.length > 0) await createStoredJob({ id, kind: 'items', source: { demoPool: plan.root }, root: plan.root, items: plan.items })
         await markDemoPoolQueued(backend, id)
-        logger.info({ job: id, images: plan.items.length, labels: plan.labels.length }, 'demo pool queued')
+        logger.info({ job: id, images: plan.items.length, labels: plan.labels.length, demoPool: plan.root },
+          'first start: adding the demo pool so there is something to search (tagged {"demo": true}; remove it with DELETE /v1/images?filter={"demo":true}, or start with DEMO_POOL= to index only your own images)')
         if (plan.labels.length > 0) {
           // the label is the text (image → text answers "pizza"); the model's template only shapes its vector
-          const texts = plan.labels.map((label) => ({ text: label, metadata: { label } }))
+          const texts = plan.labels.map((label) => ({ text: label, metadata: { label, demo: true } }))
           const template = { template: encoder.config.promptTemplate }
           const task = (async () => {
             for (let i = 0; i < texts.length && !closed; i += TEXT_POOL_BATCH) await addTexts(core, texts.slice(i, i + TEXT_POOL_BATCH), template)
@@ -137,9 +139,17 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
       alive()
       return await backend.images.remove(id)
     },
-    async addTexts (items) {
+    async addTexts (items, opts) {
       alive()
-      return await addTexts(core, items)
+      return await addTexts(core, items, opts)
+    },
+    async listRows (collection, opts) {
+      alive()
+      return await listRows(core, collection, opts)
+    },
+    async deleteRows (collection, filter) {
+      alive()
+      return await deleteRows(core, collection, filter)
     },
     async deleteText (id) {
       alive()

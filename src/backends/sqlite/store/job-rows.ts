@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3'
 import type { ResolvedItemOutcome } from '../../job-outcomes.js'
 import type { JobKind, JobItem, JobError, JobDuplicate, JobRow, NewJob } from '../../ports.js'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../../core/limits.js'
-import type { JobStatus, JobView } from '../../../core/types.js'
+import { jobWarning, noneSkipped, type JobSkipped, type JobStatus, type JobView } from '../../../core/types.js'
 
 export { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS }
 
@@ -17,7 +17,7 @@ export type ItemOutcome = ResolvedItemOutcome
 
 interface RawJob {
   id: string, kind: string, status: string, source: string, root: string, cleanup: number, expanded: number
-  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: string, duplicates: string
+  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: string, duplicates: string, skipped: string
   created_at: string, updated_at: string
 }
 
@@ -41,7 +41,7 @@ export class JobRows {
       count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM jobs'),
       setStatus: db.prepare<[string, string, string]>('UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?'),
       setErrors: db.prepare<[string, string, string]>('UPDATE jobs SET errors = ?, updated_at = ? WHERE id = ?'),
-      expand: db.prepare<[number, string, string]>('UPDATE jobs SET expanded = 1, total = ?, updated_at = ? WHERE id = ?'),
+      expand: db.prepare<[number, string, string, string]>('UPDATE jobs SET expanded = 1, total = ?, skipped = ?, updated_at = ? WHERE id = ?'),
       clearItems: db.prepare<[string]>('DELETE FROM job_items WHERE job_id = ?'),
       pending: db.prepare<[string, number, number], { seq: number, item: string }>(
         "SELECT seq, item FROM job_items WHERE job_id = ? AND status = 'pending' AND seq > ? ORDER BY seq LIMIT ?"),
@@ -64,11 +64,11 @@ export class JobRows {
   }
 
   /** Lists a directory job's files (replacing any earlier partial listing) and sets its total. */
-  expand (id: string, items: JobItem[]): void {
+  expand (id: string, items: JobItem[], skipped: JobSkipped = noneSkipped()): void {
     this.db.transaction(() => {
       this.st.clearItems.run(id)
       this.insertItems(id, items)
-      this.st.expand.run(items.length, new Date().toISOString(), id)
+      this.st.expand.run(items.length, JSON.stringify(skipped), new Date().toISOString(), id)
     })()
   }
 
@@ -149,9 +149,11 @@ export class JobRows {
 }
 
 function toView (r: JobRow): JobView {
+  const warning = jobWarning(r)
   return {
     id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
-    errors: r.errors, duplicates: r.duplicates, createdAt: r.createdAt, updatedAt: r.updatedAt
+    errors: r.errors, duplicates: r.duplicates, skipped: r.skipped, ...(warning === undefined ? {} : { warning }),
+    createdAt: r.createdAt, updatedAt: r.updatedAt
   }
 }
 
@@ -171,6 +173,7 @@ function toRow (r: RawJob): JobRow {
     failed: r.failed,
     errors: JSON.parse(r.errors) as JobError[],
     duplicates: JSON.parse(r.duplicates) as JobDuplicate[],
+    skipped: JSON.parse(r.skipped) as JobSkipped,
     createdAt: r.created_at,
     updatedAt: r.updated_at
   }
