@@ -121,7 +121,8 @@ describe('POST /v1/search', { timeout: TIMEOUT.unit }, () => {
   it('refuses malformed queries, naming the term', async (t) => {
     const { app } = await seeded(t)
     const cases: Array<[unknown, RegExp]> = [
-      [{}, /^body must have required property 'query'$/],
+      [{}, /^body must have required property 'query'; expected fields: query \(required\), target, k, minScore, filter, explain, includeQueryImages$/],
+      [{ q: 'cat' }, /^body must have required property 'query'; expected fields: query \(required\), target, k, minScore, filter, explain, includeQueryImages$/],
       [{ query: [] }, /^body\/query must NOT have fewer than 1 items$/],
       [{ query: 'cat' }, /^body\/query must be array$/],
       [{ query: [{ weight: 1 }] }, /^body\/query\/0 must have exactly one of text, imageId, image, vector, file$/],
@@ -238,7 +239,7 @@ describe('GET /v1/search', { timeout: TIMEOUT.unit }, () => {
     const { app } = await seeded(t)
     let res = await app.inject({ method: 'GET', url: '/v1/search' })
     assert.equal(res.statusCode, 400)
-    assert.equal(errorBody(res).message, "querystring must have required property 'q'")
+    assert.equal(errorBody(res).message, "querystring must have required property 'q'; expected fields: q (required), k, minScore")
     for (const [k, message] of [['0', 'querystring/k must be >= 1'], ['abc', 'querystring/k must be integer'], ['1001', 'querystring/k must be <= 1000']]) {
       res = await app.inject({ method: 'GET', url: `/v1/search?q=cat&k=${k}` })
       assert.equal(res.statusCode, 400)
