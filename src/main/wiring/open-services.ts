@@ -76,7 +76,7 @@ async function startServices (core: Core, config: ServicesConfig): Promise<Servi
         if (plan.items.length > 0) await createStoredJob({ id, kind: 'items', source: { demoPool: plan.root }, root: plan.root, items: plan.items })
         await markDemoPoolQueued(backend, id)
         logger.info({ job: id, images: plan.items.length, labels: plan.labels.length, demoPool: plan.root },
-          'first start: adding the demo pool so there is something to search (tagged {"demo": true}; remove it with DELETE /v1/images?filter={"demo":true}, or start with DEMO_POOL= to index only your own images)')
+          'demo pool queued: this is the first start, so the demo pool is being added to have something to search (tagged {"demo": true}; remove it with DELETE /v1/images?filter={"demo":true}, or start with DEMO_POOL= to index only your own images)')
         if (plan.labels.length > 0) {
           // the label is the text (image → text answers "pizza"); the model's template only shapes its vector
           const texts = plan.labels.map((label) => ({ text: label, metadata: { label, demo: true } }))
