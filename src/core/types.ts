@@ -32,6 +32,8 @@ export interface JobView {
   skipped: JobSkipped
   /** set when the job indexed nothing because its folder held no images (see jobWarning) */
   warning?: string
+  /** true for the demo pool's job (queued on a first start), so the page can say what is running */
+  demo?: true
   createdAt: string, updatedAt: string
 }
 
@@ -47,6 +49,11 @@ export interface JobSkipped { notImage: number, unreadable: number, paths: Array
 export const MAX_SKIPPED_PATHS = 20
 
 export function noneSkipped (): JobSkipped { return { notImage: 0, unreadable: 0, paths: [] } }
+
+/** whether a job's stored source is the demo pool's (`{demoPool: <folder>}`, see src/main/wiring/open-services.ts) */
+export function isDemoJob (source: unknown): boolean {
+  return typeof source === 'object' && source !== null && 'demoPool' in source
+}
 
 /**
  * The warning a finished directory job carries when its folder gave it nothing to index: empty, or

@@ -1,4 +1,5 @@
 /** Rendering of search results: a thumbnail grid (images) or a ranked list (texts), and the empty state. */
+import { indexingNow } from './activity.js'
 import { h, formatScore } from './dom.js'
 import { thumbnailUrl, type SearchHit } from './api.js'
 import { termLabel, type Term } from './state.js'
@@ -89,6 +90,14 @@ function textRow (hit: SearchHit, terms: Term[], rank: number): HTMLLIElement {
   )
 }
 
+/** Why no image matched: an index job still running (the demo pool on a first start) is not an empty index. */
+function emptyImagesText (): string {
+  const now = indexingNow()
+  if (now === 'demo') return 'No images yet: indexing the demo pool… Results appear as images are indexed; see its progress in the indexing panel.'
+  if (now === 'other') return 'No images matched yet: an index job is running (see the indexing panel); search again as it progresses.'
+  return 'No images matched — is the index empty? Add images in the indexing panel.'
+}
+
 /** Render hits, or an honest empty state that says why nothing is shown. */
 export function renderResults (root: HTMLElement, hits: SearchHit[], terms: Term[], mode: 'images' | 'texts', minScore: number, ev: ResultEvents): void {
   if (hits.length === 0) {
@@ -96,7 +105,7 @@ export function renderResults (root: HTMLElement, hits: SearchHit[], terms: Term
       ? `Nothing scored above ${minScore.toFixed(2)} — lower the threshold or change the query.`
       : mode === 'texts'
         ? 'No texts matched — is any text indexed? (see the counts above)'
-        : 'No images matched — is the index empty? Add images in the indexing panel.'
+        : emptyImagesText()
     root.replaceChildren(h('p', { class: 'empty' }, why))
     return
   }

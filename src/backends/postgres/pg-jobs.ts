@@ -5,7 +5,7 @@
  */
 import type pg from 'pg'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../core/limits.js'
-import { jobWarning, noneSkipped, type JobSkipped, type JobStatus, type JobView } from '../../core/types.js'
+import { isDemoJob, jobWarning, noneSkipped, type JobSkipped, type JobStatus, type JobView } from '../../core/types.js'
 import { resolveItemOutcomes, type ResolvedItemOutcome } from '../job-outcomes.js'
 import type { JobDuplicate, JobError, JobItem, JobKind, JobProgress, JobRow, JobStore, NewJob } from '../ports.js'
 import { withTransaction } from './pg-pool.js'
@@ -137,7 +137,7 @@ function toView (r: JobRow): JobView {
   const warning = jobWarning(r)
   return {
     id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
-    errors: r.errors, duplicates: r.duplicates, skipped: r.skipped, ...(warning === undefined ? {} : { warning }),
+    errors: r.errors, duplicates: r.duplicates, skipped: r.skipped, ...(warning === undefined ? {} : { warning }), ...(isDemoJob(r.source) ? { demo: true as const } : {}),
     createdAt: r.createdAt, updatedAt: r.updatedAt
   }
 }

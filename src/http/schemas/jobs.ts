@@ -60,6 +60,7 @@ export const JobView = Type.Object({
       reason: Type.Union([Type.Literal('not an image'), Type.Literal('unreadable')])
     }), { description: `the first ${MAX_SKIPPED_PATHS} skipped files` })
   }, { description: 'directory jobs: files the listing left out, by reason (not counted in total)' }),
+  demo: Type.Optional(Type.Literal(true, { description: 'the demo pool\'s job, queued on a first start' })),
   warning: Type.Optional(Type.String({ description: 'a directory job whose folder held no images: it indexed nothing, and this says why' })),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' })

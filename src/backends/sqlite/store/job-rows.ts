@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3'
 import type { ResolvedItemOutcome } from '../../job-outcomes.js'
 import type { JobKind, JobItem, JobError, JobDuplicate, JobRow, NewJob } from '../../ports.js'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../../core/limits.js'
-import { jobWarning, noneSkipped, type JobSkipped, type JobStatus, type JobView } from '../../../core/types.js'
+import { isDemoJob, jobWarning, noneSkipped, type JobSkipped, type JobStatus, type JobView } from '../../../core/types.js'
 
 export { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS }
 
@@ -152,7 +152,7 @@ function toView (r: JobRow): JobView {
   const warning = jobWarning(r)
   return {
     id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
-    errors: r.errors, duplicates: r.duplicates, skipped: r.skipped, ...(warning === undefined ? {} : { warning }),
+    errors: r.errors, duplicates: r.duplicates, skipped: r.skipped, ...(warning === undefined ? {} : { warning }), ...(isDemoJob(r.source) ? { demo: true as const } : {}),
     createdAt: r.createdAt, updatedAt: r.updatedAt
   }
 }
