@@ -67,7 +67,7 @@ export async function backendsSection (opts: BenchOptions, embeddings: PoolEmbed
     const filtered = filteredTruth(data, queries, dim, opts.k)
 
     // the pool's own model: the real server (HTTP run) opens these stores with it and encodes the queries
-    const identity: BackendIdentity = { modelId: embeddings.modelId, dim: dim }
+    const identity: BackendIdentity = { modelId: embeddings.modelId, dim }
     const hnsw = (efSearch: number): { M: number, efConstruction: number, efSearch: number } => ({ M: opts.M, efConstruction: opts.efConstruction, efSearch })
     const sqliteDir = path.join(scratch, 'sqlite')
     const pgVariant = async (vectorType: PgVectorType): Promise<Variant> => {
@@ -99,8 +99,13 @@ export async function backendsSection (opts: BenchOptions, embeddings: PoolEmbed
       const b0 = performance.now()
       for (let i = 0; i < n; i += INSERT_BATCH) {
         const rows = Array.from({ length: Math.min(INSERT_BATCH, n - i) }, (_, j) => ({
-          id: idOf(i + j), sha256: `${(i + j).toString(16).padStart(16, '0')}`.padEnd(64, 'a'), width: 1, height: 1,
-          metadata: { bucket: (i + j) % FILTER_BUCKETS }, embedding: row(data, i + j, dim), thumbnail: null
+          id: idOf(i + j),
+          sha256: `${(i + j).toString(16).padStart(16, '0')}`.padEnd(64, 'a'),
+          width: 1,
+          height: 1,
+          metadata: { bucket: (i + j) % FILTER_BUCKETS },
+          embedding: row(data, i + j, dim),
+          thumbnail: null
         }))
         await b.images.add(rows)
       }
@@ -172,7 +177,7 @@ export async function backendsSection (opts: BenchOptions, embeddings: PoolEmbed
     return {
       ...base,
       dataset: `${embeddings.modelId} embeddings of the demo pool (${p} images, dim ${dim}) perturbed to ${n.toLocaleString('en-US')} vectors (σ = ${fmt(sigma)}, as in the ANN section); ${nq} queries: text embeddings of pool labels`,
-      params: { N: n, dim: dim, queries: nq, M: opts.M, efConstruction: opts.efConstruction, efSearch: opts.efSearch.join('/'), k: opts.k, 'PostgreSQL': server.kind },
+      params: { N: n, dim, queries: nq, M: opts.M, efConstruction: opts.efConstruction, efSearch: opts.efSearch.join('/'), k: opts.k, PostgreSQL: server.kind },
       tables: [
         { title: 'Storing the vectors through the backend (add, 500 rows per call)', columns: ['backend', 'seconds', 'rows/s', 'index MiB', 'index bytes/vector'], rows: builds, note: `halfvec's index is ${fmt(halfvecBytes)}× the size of vector's.` },
         { title: 'Search: recall@10 against exact, queries/s one at a time and 4 at once', columns: ['backend', 'efSearch', 'recall@10', 'QPS (1)', '× SQLite', `QPS (${CONCURRENCY})`, '× SQLite', 'recall × vector'], rows: sweepRows },
@@ -183,7 +188,7 @@ export async function backendsSection (opts: BenchOptions, embeddings: PoolEmbed
       notes: [
         'The store tables are at the backend level (no services, no HTTP); the HTTP table runs the real server on the same stores, with the text encoder in the path.',
         'The HTTP run uses one efSearch for both: the smallest at which both reach the recall bar. pgvector needs a larger efSearch than hnswlib for the same recall here, so at each one\'s own cheapest efSearch the embedded backend would gain; its backend-level QPS at that point is in the search table.',
-        `A throwaway cluster runs with fsync and synchronous_commit off, which flatters PostgreSQL's write figures; search figures are unaffected.`,
+        'A throwaway cluster runs with fsync and synchronous_commit off, which flatters PostgreSQL\'s write figures; search figures are unaffected.',
         'PostgreSQL answers over a socket: one statement for a plain search (ef_search is a session setting), three round trips for a filtered one (BEGIN + SET LOCALs, the query, COMMIT); hnswlib answers in-process, one search at a time on the event loop, so several at once do not add up there. Over HTTP the text encoder\'s time comes on top of both, so the ratio there is closer to 1.',
         'The embedded backend filters inside the hnswlib walk, reading each visited row\'s metadata from SQLite, and a 1% filter makes the walk visit most of the graph; PostgreSQL reads the few matching rows through the GIN index and sorts them exactly.',
         `QPS is the median of ${PASSES} passes over the queries; recall is from the first.`,

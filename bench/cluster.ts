@@ -14,7 +14,8 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import { pino } from 'pino'
-import { IndexQueue, QUEUES, type BatchMessage } from '../src/backends/postgres/queue/pg-index-queue.js'
+import { QUEUES, type BatchMessage } from '../src/backends/index-queue.js'
+import { PgIndexQueue } from '../src/backends/postgres/queue/pg-index-queue.js'
 import { startTestPostgres, type TestPostgres } from '../scripts/lib/postgres-server.js'
 import { machineInfo } from './lib/machine.js'
 import { startServer, waitFor, type ServerHandle } from './lib/server-process.js'
@@ -61,8 +62,16 @@ async function runWay (way: Way, opts: BenchOptions, db: TestPostgres, postmaste
   const url = way === 'embedded, SQLite' ? '' : await db.newDatabase()
   const env = {
     // nice 0 for every way: the job's background process then gets its fair share of a machine that others share too
-    MODEL_DIR: opts.modelDir, IMPORT_DIR: importDir, DEMO_POOL: '', LOG_LEVEL: 'warn', UV_THREADPOOL_SIZE: '6', INDEX_JOB_NICE: '0',
-    INDEX_BATCH_SIZE: String(BATCH), HNSW_M: String(opts.M), HNSW_EF_CONSTRUCTION: String(opts.efConstruction), DATABASE_URL: url
+    MODEL_DIR: opts.modelDir,
+    IMPORT_DIR: importDir,
+    DEMO_POOL: '',
+    LOG_LEVEL: 'warn',
+    UV_THREADPOOL_SIZE: '6',
+    INDEX_JOB_NICE: '0',
+    INDEX_BATCH_SIZE: String(BATCH),
+    HNSW_M: String(opts.M),
+    HNSW_EF_CONSTRUCTION: String(opts.efConstruction),
+    DATABASE_URL: url
   }
   const logs = (name: string): string => path.join(dataDir, `${name}.log`)
   const procs: ServerHandle[] = []
@@ -97,7 +106,7 @@ async function runWay (way: Way, opts: BenchOptions, db: TestPostgres, postmaste
 
 /** The queue alone: ms per batch message sent, claimed and completed, with nothing done in between. */
 async function queueOverhead (url: string): Promise<{ sendMs: number, roundTripMs: number, emptyFetchMs: number }> {
-  const queue = await IndexQueue.open({ databaseUrl: url, retryAfterMs: 30_000, logger: pino({ level: 'silent' }) })
+  const queue = await PgIndexQueue.open({ databaseUrl: url, retryAfterMs: 30_000, logger: pino({ level: 'silent' }) })
   try {
     const batches: BatchMessage[] = Array.from({ length: QUEUE_MESSAGES }, (_, n) => ({ jobId: 'bench', n, first: n * BATCH, last: n * BATCH + BATCH - 1 }))
     const t0 = performance.now()

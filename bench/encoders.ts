@@ -18,7 +18,9 @@ const TEXT_TARGET_MS = 2
 const IMAGE_TARGET_MS = 5
 
 interface Row {
-  tower: 'text' | 'image', threads: number, batch: number
+  tower: 'text' | 'image',
+  threads: number,
+  batch: number
   raw: number
   /** encodeTexts / encodePrepared: worker path, no image decode */
   worker: number
@@ -101,8 +103,16 @@ export async function encodersSection (opts: BenchOptions, log: (m: string) => v
           for (const x of ps) decode.push(x.decodeMs)
         }, { minMs: opts.cellMs, warmup: 0 })
         rows.push({
-          tower: 'image', threads, batch: b, raw: raw.get(`image/${b}`)!, worker: (wk.iters * b) / (wk.ms / 1000), pipeline: (p.iters * b) / (p.ms / 1000),
-          decodeMs: mean(decode), prepareWallMs: prepMs / (iters * b), encodeWallMs: encMs / (iters * b), runMsPerItem
+          tower: 'image',
+          threads,
+          batch: b,
+          raw: raw.get(`image/${b}`)!,
+          worker: (wk.iters * b) / (wk.ms / 1000),
+          pipeline: (p.iters * b) / (p.ms / 1000),
+          decodeMs: mean(decode),
+          prepareWallMs: prepMs / (iters * b),
+          encodeWallMs: encMs / (iters * b),
+          runMsPerItem
         })
         log(`encoders: threads ${threads} batch ${b}: text ${fmt(textRate)}/s (raw ${fmt(raw.get(`text/${b}`))}), image ${fmt(rows.at(-1)!.pipeline)}/s (raw ${fmt(raw.get(`image/${b}`))})`)
       }

@@ -11,7 +11,8 @@ import { pino } from 'pino'
 import { HnswIndex } from '../src/backends/sqlite/hnsw/index.js'
 import { decodeConcurrency } from '../src/ml/decode-limit.js'
 import { loadEncoder, loadModelFolder, prepareImage, type PreparedImage } from '../src/ml/index.js'
-import { openServices, type ServicesConfig } from '../src/services/index.js'
+import { openServices } from '../src/main/wiring/open-services.js'
+import type { ServicesConfig } from '../src/main/wiring/services-config.js'
 import { totalChildCpuMs } from './lib/child-cpu.js'
 import { machineInfo } from './lib/machine.js'
 import { openRawSession, runVision } from './lib/onnx-raw.js'
@@ -88,8 +89,15 @@ export async function ingestSection (opts: BenchOptions, log: (m: string) => voi
   await rm(dataDir, { recursive: true, force: true })
   await mkdir(dataDir, { recursive: true })
   const cfg: ServicesConfig = {
-    modelDir: opts.modelDir, dataDir, importDir, executionProvider: 'cpu', encoderWorkers: 1, encoderThreads: THREADS,
-    maxImagePixels: 1e8, hnsw: { M: opts.M, efConstruction: opts.efConstruction, efSearch: 64 }, checkpointEvery: 1000
+    modelDir: opts.modelDir,
+    dataDir,
+    importDir,
+    executionProvider: 'cpu',
+    encoderWorkers: 1,
+    encoderThreads: THREADS,
+    maxImagePixels: 1e8,
+    hnsw: { M: opts.M, efConstruction: opts.efConstruction, efSearch: 64 },
+    checkpointEvery: 1000
   }
   const services = await openServices(cfg, pino({ level: 'warn' }))
   let view

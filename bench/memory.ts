@@ -53,7 +53,7 @@ async function runChild (p: ChildParams, env: Record<string, string> = {}): Prom
     proc.on('error', reject)
     proc.on('exit', (code) => {
       if (code !== 0) { reject(new Error(`memory child exited with ${code}`)); return }
-      try { resolve(JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult) } catch (err) { reject(err as Error) }
+      try { resolve(JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult) } catch (err) { reject(err instanceof Error ? err : new Error(String(err))) }
     })
   })
 }

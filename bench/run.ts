@@ -16,6 +16,7 @@ import type { BenchOptions, SectionResult } from './lib/types.js'
 import { memorySection } from './memory.js'
 import { writeReport } from './report.js'
 import { serviceSection } from './service.js'
+import { startupSection } from './startup.js'
 
 const log = (m: string): void => { console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`) }
 
@@ -37,7 +38,8 @@ async function main (): Promise<void> {
     service: async (o) => await serviceSection(o, log),
     memory: async (o) => await memorySection(o, await getPool(), log),
     'align-base': async (o) => await alignBaseSection(o, log),
-    backends: async (o) => await backendsSection(o, await getPool(), log)
+    backends: async (o) => await backendsSection(o, await getPool(), log),
+    startup: async (o) => await startupSection(o, log)
   }
   const results: SectionResult[] = []
   for (const id of opts.sections) {

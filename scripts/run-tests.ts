@@ -37,6 +37,7 @@ function mustPass (cmd: string, args: string[]): void {
 if (filters.length === 0) {
   mustPass('npx', ['tsc', '--noEmit', '-p', '.'])
   mustPass('npx', ['eslint', '.'])
+  mustPass('npx', ['depcruise', 'src', 'bench', '--config', '.dependency-cruiser.cjs'])
 }
 mustPass(process.execPath, ['scripts/build.mjs', '--if-stale'])
 const scratch = mkdtempSync(path.join(tmpdir(), 'align-run-tests-'))

@@ -66,8 +66,13 @@ export function usearchIndex (p: HnswSetup): Candidate {
   let dim = 0
   let saved: string | undefined
   const make = (ef: number): Index => new Index({
-    dimensions: dim, metric: MetricKind.Cos, quantization: ScalarKind.F32,
-    connectivity: p.M, expansion_add: p.efConstruction, expansion_search: ef, multi: false
+    dimensions: dim,
+    metric: MetricKind.Cos,
+    quantization: ScalarKind.F32,
+    connectivity: p.M,
+    expansion_add: p.efConstruction,
+    expansion_search: ef,
+    multi: false
   })
   const need = (): Index => { if (index === undefined) throw new Error('not built'); return index }
   return {

@@ -29,15 +29,16 @@ export async function tokenizerContention (modelDir: string, files: string[], la
   const bytes = await Promise.all(files.slice(0, 1000).map(async (f) => await readFile(f)))
   const rows: ContentionRow[] = []
   for (const lanes of laneCounts) {
-    let stop = false
+    // an object: the loops read `stop` after each await, when the measuring code has set it
+    const run = { stop: false }
     let done = 0
     const loops = Array.from({ length: lanes }, async () => {
-      while (!stop) await prepareImage(bytes[done++ % bytes.length]!, folder.preprocessor)
+      while (!run.stop) await prepareImage(bytes[done++ % bytes.length]!, folder.preprocessor)
     })
     const t0 = performance.now()
     const lat = await tokenizeLatency(tok, ms)
     const rate = done / ((performance.now() - t0) / 1000)
-    stop = true
+    run.stop = true
     await Promise.all(loops)
     rows.push({ lanes, ...lat, decodesPerS: rate })
   }

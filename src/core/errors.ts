@@ -14,4 +14,6 @@ export const PayloadTooLargeError = createError<[string]>('PAYLOAD_TOO_LARGE', '
 export const UnsupportedImageError = createError<[string]>('UNSUPPORTED_MEDIA_TYPE', '%s', 415)
 export const RateLimitedError = createError<[string]>('RATE_LIMITED', '%s', 429)
 export const NotReadyError = createError<[string]>('NOT_READY', '%s', 503)
+/** the backend's database cannot be reached now (down, restarting, full of connections): waiting may fix it */
+export const BackendUnavailableError = createError<[string]>('BACKEND_UNAVAILABLE', '%s', 503)
 export const StorageFullError = createError<[string]>('INSUFFICIENT_STORAGE', '%s', 507)

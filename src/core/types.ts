@@ -10,7 +10,11 @@ export type Metadata = Record<string, unknown>
 export type MetadataFilter = Record<string, string | number | boolean>
 
 export interface ImageRecord {
-  id: string, sha256: string, width: number, height: number, metadata: Metadata
+  id: string,
+  sha256: string,
+  width: number,
+  height: number,
+  metadata: Metadata
   /**
    * where the image came from: its path relative to IMPORT_DIR (index jobs, `npm run index`) or the
    * uploaded file's name; null when nobody recorded one (images stored before schema 2)
@@ -26,15 +30,23 @@ export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
  * `duplicates` names, for the first duplicate items, the stored id whose bytes each repeats.
  */
 export interface JobView {
-  id: string, status: JobStatus, total: number, done: number, indexed: number, duplicate: number, failed: number
-  errors: Array<{ item: string, error: string }>, duplicates: Array<{ item: string, id: string }>
+  id: string,
+  status: JobStatus,
+  total: number,
+  done: number,
+  indexed: number,
+  duplicate: number,
+  failed: number
+  errors: Array<{ item: string, error: string }>,
+  duplicates: Array<{ item: string, id: string }>
   /** files a directory job's listing left out, by reason, with the first few paths */
   skipped: JobSkipped
   /** set when the job indexed nothing because its folder held no images (see jobWarning) */
   warning?: string
   /** true for the demo pool's job (queued on a first start), so the page can say what is running */
   demo?: true
-  createdAt: string, updatedAt: string
+  createdAt: string,
+  updatedAt: string
 }
 
 export type SkipReason = 'not an image' | 'unreadable'
@@ -88,3 +100,6 @@ export interface IngestResult { id: string, status: 'indexed' | 'duplicate' | 'f
 export type JobSource =
   | { items: Array<{ path: string, id?: string, metadata?: Metadata }> }
   | { directory: string, /** each file's id is its path (see idFromPath in src/jobs/sources.ts) */ idFromPath?: boolean }
+
+/** HNSW parameters, for either backend; what each does and its default: DEFAULT_HNSW in src/core/limits.ts. */
+export interface HnswParams { M: number, efConstruction: number, efSearch: number }

@@ -1,12 +1,12 @@
 /**
  * The root Fastify plugin: registers the plugins and the routes. `buildOptions` is shared
  * by the server and the tests so both validate and parse exactly alike; `buildApp` builds
- * a ready instance (services injected, opened from the config, or a never-ready stub).
+ * a ready instance over the services it is given (or a never-ready stub).
  */
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import type { Config } from '../main/config/config.js'
+import type { HttpConfig } from './http-config.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin, { renderFrameworkError } from './plugins/errors.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -22,21 +22,19 @@ import webRoutes from './routes/web/index.js'
 import type { Services } from '../services/types.js'
 
 export interface AppOptions {
-  config: Config
-  /** an opened Services instance; omitted → opened from the config; `'none'` → a never-ready stub (spec export) */
-  services?: Services | 'none'
-  /** close injected services with the app (default true) */
+  config: HttpConfig
+  /** the opened services (src/main/wiring); `'none'` → a never-ready stub (spec export) */
+  services: Services | 'none'
+  /** close the services with the app (default true) */
   closeServices?: boolean
   /** register the browser page from src/http/routes/web (default true; off in route tests and the spec export) */
   web?: boolean
   /** collect the process metrics (default true) */
   defaultMetrics?: boolean
-  /** the shared database answers but cannot be used: the server stops (see plugins/services.ts) */
-  onFatal?: (err: unknown) => void
 }
 
 /** Fastify server options shared by the server and the tests. */
-export function buildOptions (config: Config): FastifyServerOptions {
+export function buildOptions (config: HttpConfig): FastifyServerOptions {
   return {
     bodyLimit: config.maxBodyBytes,
     requestIdHeader: 'x-request-id',
@@ -67,9 +65,8 @@ async function app (instance: FastifyInstance, opts: AppOptions): Promise<void> 
   await instance.register(swaggerPlugin)
   await instance.register(servicesPlugin, {
     config,
-    ...(opts.services === undefined ? {} : { services: opts.services }),
-    ...(opts.closeServices === undefined ? {} : { closeServices: opts.closeServices }),
-    ...(opts.onFatal === undefined ? {} : { onFatal: opts.onFatal })
+    services: opts.services,
+    ...(opts.closeServices === undefined ? {} : { closeServices: opts.closeServices })
   })
 
   await instance.register(healthRoutes)

@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { Counter, Gauge, Histogram } from 'prom-client'
-import type { Config } from '../main/config/config.js'
+import type { HttpConfig } from './http-config.js'
 import { NotReadyError } from '../core/errors.js'
 import type { BatchEvent } from '../jobs/cluster/index-worker.js'
 import errorsPlugin from './plugins/errors.js'
@@ -28,7 +28,7 @@ export interface WorkerApp {
   onBatch: (e: BatchEvent) => void
 }
 
-export async function buildWorkerApp (config: Config, logger: FastifyBaseLogger, status: WorkerStatus): Promise<WorkerApp> {
+export async function buildWorkerApp (config: HttpConfig, logger: FastifyBaseLogger, status: WorkerStatus): Promise<WorkerApp> {
   const app = Fastify({ loggerInstance: logger, return503OnClosing: true })
   await app.register(errorsPlugin)
   await app.register(metricsPlugin, { defaultMetrics: true })
@@ -36,7 +36,7 @@ export async function buildWorkerApp (config: Config, logger: FastifyBaseLogger,
   const batches = new Counter({ name: 'align_index_batches_total', help: 'index batches by outcome: committed, skipped (job finished or cancelled, or nothing left), failed (back to the queue)', labelNames: ['outcome'] as const, registers })
   const images = new Counter({ name: 'align_index_images_total', help: 'items of committed batches: indexed (new), duplicate (content already stored), failed', labelNames: ['status'] as const, registers })
   const seconds = new Histogram({ name: 'align_index_batch_seconds', help: 'time per committed batch: read, decode, encode and commit', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers })
-  new Gauge({ name: 'align_index_batches_in_flight', help: 'batches this worker holds now', registers, collect () { this.set(status.inFlight()) } })
+  app.metrics.registry.registerMetric(new Gauge({ name: 'align_index_batches_in_flight', help: 'batches this worker holds now', registers: [], collect () { this.set(status.inFlight()) } }))
   // every series from the start, so dashboards see zeros before the first batch
   for (const outcome of ['committed', 'skipped', 'failed']) batches.inc({ outcome }, 0)
   for (const status of ['indexed', 'duplicate', 'failed']) images.inc({ status }, 0)

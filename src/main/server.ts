@@ -1,17 +1,15 @@
 /**
- * The process: configuration, logger, listen, graceful shutdown. Everything else is in app.ts.
- * SIGINT/SIGTERM close the app, which closes the services (checkpointing the index);
- * a second signal (not npm's echo of the first: stop-signals.ts), or a close that takes longer
- * than SHUTDOWN_GRACE_MS, exits at once.
+ * `npm start`: the API process. Configuration, logger, the DATA_DIR lock, the services
+ * (src/main/wiring), the app (src/http/app.ts), listen, and a graceful shutdown that closes the
+ * app, which closes the services (checkpointing the index).
  */
 import { pino } from 'pino'
 import { buildApp } from '../http/app.js'
 import { ensureDirs, type Config } from './config/config.js'
-import { readConfigOrExit } from './read-config.js'
-import { onStopSignals, type StopSignal } from './stop-signals.js'
-import { DataDirBusyError, lockDataDir, type DataDirLock } from '../backends/sqlite/store/index.js'
-
-const SHUTDOWN_GRACE_MS = 30_000
+import { toServicesConfig } from './wiring/services-config.js'
+import { DataDirBusyError, lockDataDir, type DataDirLock } from './data-dir-lock.js'
+import { handleShutdown, readConfigOrExit } from './process.js'
+import { openServerServices } from './wiring/open-services.js'
 
 /** this process's hold on DATA_DIR, or exit with a message naming the process that has it */
 function lockOrExit (config: Config): DataDirLock {
@@ -30,42 +28,26 @@ async function main (): Promise<void> {
   ensureDirs(config)
   const lock = lockOrExit(config)
 
-  // the services may fail for good while opening in the background (a shared database); until shutdown exists, keep the error
+  // a shared database may fail for good while the services open in the background: until the shutdown handler exists, keep the error
   let early: { err: unknown } | undefined
   let stopOnFatal = (err: unknown): void => { early = { err } }
-  const app = await buildApp({ config, logger, onFatal: (err) => { stopOnFatal(err) } })
+  const services = await openServerServices(toServicesConfig(config), logger, (err) => { stopOnFatal(err) })
+  const app = await buildApp({ config, services, logger })
 
-  let closing = false
-  const shutdown = (signal: StopSignal | 'fatal', again = false): void => {
-    if (again) {
-      logger.warn({ signal }, 'second signal: exiting without waiting')
-      process.exit(130)
-    }
-    if (closing) return // already on its way: a signal after a fatal error, or the other way round
-    closing = true
-    logger.info({ signal }, 'shutting down: finishing requests and checkpointing the index')
-    const timer = setTimeout(() => {
-      logger.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long: exiting')
-      process.exit(1)
-    }, SHUTDOWN_GRACE_MS)
-    timer.unref()
-    app.close().then(() => {
+  const shutdown = handleShutdown({
+    logger,
+    stopping: 'finishing requests and checkpointing the index',
+    close: async () => {
+      await app.close()
       lock.release()
-      logger.info('bye')
-      process.exit() // process.exitCode: 1 after a fatal error
-    }, (err: unknown) => {
-      logger.error({ err }, 'error while shutting down')
-      process.exit(1)
-    })
-  }
+    }
+  })
   stopOnFatal = (err) => {
     logger.fatal({ err }, `align-search cannot serve: ${err instanceof Error ? err.message : String(err)}`)
     process.exitCode = 1
     shutdown('fatal')
   }
   if (early !== undefined) stopOnFatal(early.err)
-  onStopSignals(shutdown)
-  process.on('unhandledRejection', (err) => { logger.error({ err }, 'unhandled rejection') })
 
   await app.listen({ port: config.port, host: config.host })
   const address = app.server.address()

@@ -3,11 +3,14 @@
  * index job. Its optional `manifest.jsonl` (lines `{file, label, set, license}`) gives each image
  * metadata `{label, set, demo: true}` (images without a manifest line get `{demo: true}`), and its labels become the initial text pool (for image → text search).
  */
+import { randomUUID } from 'node:crypto'
 import { readFile, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { JobItem } from '../backends/ports.js'
-import { walkImages } from '../jobs/index.js'
+import { walkImages, type JobExecutor } from '../jobs/index.js'
 import type { Logger, Metadata } from '../core/types.js'
+import type { Core } from './core.js'
+import { addTexts } from './texts.js'
 
 export const MANIFEST = 'manifest.jsonl'
 const QUEUED_KEY = 'demo_pool_job'
@@ -65,4 +68,31 @@ export async function planDemoPool (dir: string, backend: { getMeta: (k: string)
 /** Records that the demo pool was queued, so it is never queued twice. */
 export async function markDemoPoolQueued (backend: { setMeta: (k: string, v: string) => Promise<void> }, jobId: string): Promise<void> {
   await backend.setMeta(QUEUED_KEY, jobId)
+}
+
+/** demo labels per addTexts call */
+const TEXT_POOL_BATCH = 256
+
+/**
+ * On the very first start, queues the demo pool as an index job and adds its labels to the text
+ * pool in the background (registered in `background`, stopped early once `closed.value` is set).
+ */
+export async function queueDemoPool (core: Core, jobs: JobExecutor, dir: string, background: Set<Promise<unknown>>, closed: { value: boolean }): Promise<void> {
+  const { backend, encoder, logger } = core
+  const plan = await planDemoPool(dir, backend, logger)
+  if (plan === undefined) return
+  const id = randomUUID()
+  if (plan.items.length > 0) await jobs.submit({ id, kind: 'items', source: { demoPool: plan.root }, root: plan.root, items: plan.items })
+  await markDemoPoolQueued(backend, id)
+  logger.info({ job: id, images: plan.items.length, labels: plan.labels.length, demoPool: plan.root },
+    'demo pool queued: this is the first start, so the demo pool is being added to have something to search (tagged {"demo": true}; remove it with DELETE /v1/images?filter={"demo":true}, or start with DEMO_POOL= to index only your own images)')
+  if (plan.labels.length === 0) return
+  // the label is the text (image → text answers "pizza"); the model's template only shapes its vector
+  const texts = plan.labels.map((label) => ({ text: label, metadata: { label, demo: true } }))
+  const template = { template: encoder.config.promptTemplate }
+  const task = (async () => {
+    for (let i = 0; i < texts.length && !closed.value; i += TEXT_POOL_BATCH) await addTexts(core, texts.slice(i, i + TEXT_POOL_BATCH), template)
+  })().catch((err: unknown) => { logger.warn({ err }, 'demo pool text labels could not be added') })
+  background.add(task)
+  void task.finally(() => background.delete(task))
 }

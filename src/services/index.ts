@@ -1,6 +1,5 @@
-/** The core services: what src/http/plugins/services.ts, the CLI and the benchmarks open. */
-export { openServices, MAX_BATCH_ITEMS } from '../main/wiring/open-services.js'
-export type { ServicesConfig } from '../main/wiring/services-config.js'
+/** The use cases and the Services facade over them; src/main/wiring opens them. */
+export { servicesFacade, MAX_BATCH_ITEMS } from './services-facade.js'
 export { ingestImages, contentId, type IngestOptions } from './ingest-images.js'
 export { search, combineTerms, checkSearchRequest } from './search.js'
 export { classify } from './classify.js'

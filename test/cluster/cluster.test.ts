@@ -16,7 +16,8 @@ import { TIMEOUT } from '../helpers/timeouts.js'
 import { sleep, type Api, type Hit, type JobViewT } from '../reliability/support/api.js'
 import { distinctImage } from '../reliability/support/images.js'
 import { tempDirs } from '../reliability/support/servers.js'
-import { QUEUE_SCHEMA, QUEUES } from '../../src/backends/postgres/queue/pg-index-queue.js'
+import { QUEUES } from '../../src/backends/index-queue.js'
+import { QUEUE_SCHEMA } from '../../src/backends/postgres/queue/pg-index-queue.js'
 import { batchesIn, startApi, startWorker, storedImages, withDatabase, writeImages, type ApiProcess, type ClusterSettings, type WorkerProcess } from './support/cluster.js'
 
 const RETRY_AFTER_MS = 6000

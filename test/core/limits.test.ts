@@ -21,7 +21,7 @@ import { ClassifyBody } from '../../src/http/schemas/classify.js'
 import { EmbedBody } from '../../src/http/schemas/embed.js'
 import { SearchBody } from '../../src/http/schemas/search.js'
 import { TextsBody } from '../../src/http/schemas/texts.js'
-import { openServices } from '../../src/services/index.js'
+import { openServices } from '../../src/main/wiring/open-services.js'
 import type { Services } from '../../src/services/types.js'
 import { fakeLoadEncoder, makeImage } from '../helpers/fake-encoder.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
@@ -32,8 +32,16 @@ let services: Services
 describe('one value per limit', { timeout: TIMEOUT.unit }, () => {
   before(async () => {
     services = await openServices({
-      modelDir: 'unused', dataDir: dir, importDir: dir, executionProvider: 'cpu', encoderWorkers: 1, encoderThreads: 1,
-      maxImagePixels: 1e8, hnsw: { ...DEFAULT_HNSW }, checkpointEvery: 1000, loadEncoder: fakeLoadEncoder()
+      modelDir: 'unused',
+      dataDir: dir,
+      importDir: dir,
+      executionProvider: 'cpu',
+      encoderWorkers: 1,
+      encoderThreads: 1,
+      maxImagePixels: 1e8,
+      hnsw: { ...DEFAULT_HNSW },
+      checkpointEvery: 1000,
+      loadEncoder: fakeLoadEncoder()
     }, pino({ level: 'silent' }))
   })
   after(async () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { DataDirBusyError, lockDataDir } from '../../src/backends/sqlite/store/index.js'
+import { DataDirBusyError, lockDataDir } from '../../src/main/data-dir-lock.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))

@@ -126,7 +126,7 @@ describe('API key', { timeout: TIMEOUT.server }, () => {
     const names = [`../../${token}-a.png`, `/tmp/${token}-b.png`, `..\\..\\${token}-c.png`, `../${token}-d.png`, `....//....//${token}-e.png`, `%2e%2e%2f${token}-f.png`]
     const candidates = names.flatMap((n) => {
       const plain = n.replace(/\\/g, '/')
-      return [path.resolve(svc.app.config.dataDir, plain), path.resolve(process.cwd(), plain), path.resolve(svc.app.config.importDir, plain), `/tmp/${path.basename(plain)}`]
+      return [path.resolve(svc.config.dataDir, plain), path.resolve(process.cwd(), plain), path.resolve(svc.config.importDir, plain), `/tmp/${path.basename(plain)}`]
     }).filter((p) => !isUnder(dirs.dataDir, p))
     for (const c of candidates) assert.equal(existsSync(c), false, `${c} existed before the test`)
     const outsideBefore = new Set(listFiles(dirs.root).filter((f) => !isUnder(dirs.dataDir, f)))

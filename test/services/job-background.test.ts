@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test'
 import pino from 'pino'
 import sharp from 'sharp'
 import { loadEncoder, type AlignEncoder } from '../../src/ml/index.js'
-import { openServices, type ServicesConfig } from '../../src/services/index.js'
+import { openServices } from '../../src/main/wiring/open-services.js'
+import type { ServicesConfig } from '../../src/main/wiring/services-config.js'
 import type { Services } from '../../src/services/types.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
@@ -55,8 +56,7 @@ describe('an index job whose background process dies', { timeout: TIMEOUT.model 
     while (killed === undefined) {
       const view = (await services.getJob(id))!
       const pid = enc!.backgroundPid()
-      if (view.done > 0 && pid !== undefined) { process.kill(pid, 'SIGKILL'); killed = pid }
-      else await new Promise((resolve) => setTimeout(resolve, 5))
+      if (view.done > 0 && pid !== undefined) { process.kill(pid, 'SIGKILL'); killed = pid } else await new Promise((resolve) => setTimeout(resolve, 5))
     }
     const first = (await services.waitForJob!(id))!
     assert.equal(first.status, 'done')

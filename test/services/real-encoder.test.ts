@@ -11,7 +11,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import pino from 'pino'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import type { ServicesConfig } from '../../src/services/index.js'
+import type { ServicesConfig } from '../../src/main/wiring/services-config.js'
 import type { Services } from '../../src/services/types.js'
 
 const MODEL_DIR = 'models/align-mini'
@@ -42,7 +42,7 @@ describe('services with the real align-mini encoder', { timeout: TIMEOUT.model, 
   let openServices: (c: ServicesConfig, l: typeof logger) => Promise<Services>
 
   before(async () => {
-    ({ openServices } = await import('../../src/services/index.js'))
+    ({ openServices } = await import('../../src/main/wiring/open-services.js'))
     const { loadReference } = await import('../../src/ml/index.js')
     refs = (await loadReference(MODEL_DIR)).images
     services = await openServices(config, logger)

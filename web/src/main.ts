@@ -82,9 +82,15 @@ function toWire (terms: Term[]): { query: WireTerm[], files: Map<string, Blob> }
         files.set(name, t.blob)
         return { file: name, weight: t.weight }
       }
+      default: return unreachableTerm(t)
     }
   })
   return { query, files }
+}
+
+/** A term kind the switch above does not know: a type error at build time, so never reached at run time. */
+function unreachableTerm (t: never): never {
+  throw new Error(`unknown query term ${JSON.stringify(t)}`)
 }
 
 /** Run the current query; answers to superseded queries are dropped. */

@@ -15,6 +15,7 @@ import { PgTexts } from './pg-texts.js'
 import { sessionSettings, type SearchSettings } from './pg-vector-search.js'
 import type { PostgresBackendOptions } from './postgres-options.js'
 import { compareVersions, ITERATIVE_SCAN_VERSION } from './vector-extension.js'
+import { toBackendError } from './pg-errors.js'
 
 /** how long /ready waits for `SELECT 1` before calling the database unreachable */
 const HEALTH_TIMEOUT_MS = 2000
@@ -88,7 +89,7 @@ export async function openPostgresBackend (opts: PostgresBackendOptions, identit
   const hnsw = { ...DEFAULT_HNSW, ...opts.hnsw }
   const vectorType = opts.vectorType ?? 'vector'
   const wanted = pgvectorIndexParams(hnsw.M, hnsw.efConstruction)
-  const prepared = await prepareDatabase(opts.databaseUrl, identity, { vectorType, ...wanted }, opts.logger)
+  const prepared = await prepareDatabase(opts.databaseUrl, identity, { vectorType, ...wanted }, opts.logger).catch((err: unknown) => { throw toBackendError(err) })
   const iterativeScan = compareVersions(prepared.vectorVersion, ITERATIVE_SCAN_VERSION) >= 0
   if (!iterativeScan) {
     opts.logger?.warn({ pgvector: prepared.vectorVersion },

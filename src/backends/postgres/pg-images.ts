@@ -1,5 +1,4 @@
 /** The images collection of the PostgreSQL backend: rows, thumbnails (bytea) and the one atomic ingest write. */
-import type pg from 'pg'
 import type { ImageRecord, Metadata } from '../../core/types.js'
 import { resolveItemOutcomes } from '../job-outcomes.js'
 import type { ImageCollection, JobProgress, NewImage, WriteOutcome } from '../ports.js'

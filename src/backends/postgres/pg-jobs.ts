@@ -11,9 +11,23 @@ import type { JobDuplicate, JobError, JobItem, JobKind, JobProgress, JobRow, Job
 import { withTransaction } from './pg-pool.js'
 
 interface DbJob {
-  id: string, kind: string, status: string, source: unknown, root: string, cleanup: boolean, expanded: boolean
-  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: JobError[], duplicates: JobDuplicate[], skipped: JobSkipped
-  created_at: Date, updated_at: Date
+  id: string,
+  kind: string,
+  status: string,
+  source: unknown,
+  root: string,
+  cleanup: boolean,
+  expanded: boolean
+  total: number,
+  done: number,
+  indexed: number,
+  duplicate: number,
+  failed: number,
+  errors: JobError[],
+  duplicates: JobDuplicate[],
+  skipped: JobSkipped
+  created_at: Date,
+  updated_at: Date
 }
 
 type Queryable = Pick<pg.ClientBase, 'query'>
@@ -136,9 +150,20 @@ export async function completeItems (c: Queryable, jobId: string, outcomes: Reso
 function toView (r: JobRow): JobView {
   const warning = jobWarning(r)
   return {
-    id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
-    errors: r.errors, duplicates: r.duplicates, skipped: r.skipped, ...(warning === undefined ? {} : { warning }), ...(isDemoJob(r.source) ? { demo: true as const } : {}),
-    createdAt: r.createdAt, updatedAt: r.updatedAt
+    id: r.id,
+    status: r.status,
+    total: r.total,
+    done: r.done,
+    indexed: r.indexed,
+    duplicate: r.duplicate,
+    failed: r.failed,
+    errors: r.errors,
+    duplicates: r.duplicates,
+    skipped: r.skipped,
+    ...(warning === undefined ? {} : { warning }),
+    ...(isDemoJob(r.source) ? { demo: true as const } : {}),
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt
   }
 }
 

@@ -1,6 +1,5 @@
 /** What opening the PostgreSQL backend takes (from DATABASE_URL, DATABASE_POOL_SIZE, PG_VECTOR_TYPE, HNSW_*). */
-import type { HnswParams } from '../sqlite/hnsw/index.js'
-import type { Logger } from '../../core/types.js'
+import type { HnswParams, Logger } from '../../core/types.js'
 
 /**
  * How the HNSW index stores vectors. `vector` is float32; `halfvec` indexes `embedding::halfvec(D)`

@@ -37,7 +37,7 @@ export function vectorVersionProblem (version: string | undefined, database: str
   if (version === undefined) return `the PostgreSQL server of database ${database} has no "vector" extension: ${INSTALL_HINT}`
   if (compareVersions(version, MIN_VECTOR_VERSION) < 0) {
     return `database ${database} has pgvector ${version}; align-search needs ${MIN_VECTOR_VERSION} or newer: ` +
-      `upgrade pgvector on the server (Debian/Ubuntu: sudo bash scripts/install-postgres.sh), then run ALTER EXTENSION vector UPDATE; in the database`
+      'upgrade pgvector on the server (Debian/Ubuntu: sudo bash scripts/install-postgres.sh), then run ALTER EXTENSION vector UPDATE; in the database'
   }
   return undefined
 }

@@ -6,7 +6,7 @@
 import multipart from '@fastify/multipart'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Config } from '../../main/config/config.js'
+import type { HttpConfig } from '../http-config.js'
 import { BadRequestError, PayloadTooLargeError, UnsupportedImageError } from '../../core/errors.js'
 import type { Metadata } from '../../services/types.js'
 import { ID_PATTERN } from '../../core/ids.js'
@@ -127,11 +127,11 @@ export function filesWithFields (parts: FormPart[]): FormFile[] {
 }
 
 /** The limits a route's `readForm` call uses by default. */
-export function formLimits (config: Config, maxFiles = config.maxFiles): ReadFormOptions {
+export function formLimits (config: HttpConfig, maxFiles = config.maxFiles): ReadFormOptions {
   return { maxFiles, maxUploadBytes: config.maxUploadBytes, maxTotalBytes: config.maxUploadTotalBytes }
 }
 
-export default fp(async function multipartPlugin (app: FastifyInstance, opts: { config: Config }) {
+export default fp(async function multipartPlugin (app: FastifyInstance, opts: { config: HttpConfig }) {
   await app.register(multipart, {
     limits: { fileSize: opts.config.maxUploadBytes, files: opts.config.maxFiles, fieldSize: MAX_FIELD_BYTES },
     throwFileSizeLimit: true

@@ -7,7 +7,7 @@ import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Config } from '../../main/config/config.js'
+import type { HttpConfig } from '../http-config.js'
 import { RateLimitedError } from '../../core/errors.js'
 
 /** The Content-Security-Policy: the page's own scripts and styles, images also from data: and blob: URLs. */
@@ -45,7 +45,7 @@ export function withTlsUpgrade (csp: string, protocol: string): string {
   return `${csp.replace(/;\s*$/, '')};upgrade-insecure-requests`
 }
 
-export default fp(async function securityPlugin (app: FastifyInstance, opts: { config: Config }) {
+export default fp(async function securityPlugin (app: FastifyInstance, opts: { config: HttpConfig }) {
   const { config } = opts
   await app.register(helmet, {
     contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },

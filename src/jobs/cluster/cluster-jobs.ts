@@ -7,7 +7,7 @@ import type { JobItem, JobStore, NewJob, UploadStaging } from '../../backends/po
 import { isTerminal, type JobView } from '../../core/types.js'
 import type { JobExecutor } from '../job-executor.js'
 import { uploadItems, type UploadFile } from '../staging.js'
-import type { IndexQueue } from '../../backends/postgres/queue/pg-index-queue.js'
+import type { IndexQueue } from '../../backends/index-queue.js'
 import type { IndexWorker } from './index-worker.js'
 
 /** how often waitFor reads the job (it may finish on any machine, so there is nothing to listen to) */

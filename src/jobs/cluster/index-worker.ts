@@ -16,7 +16,7 @@ import type { JobItem, JobRow, JobStore, UploadStaging } from '../../backends/po
 import { isTerminal, type Logger } from '../../core/types.js'
 import { filesUnder, ingestBatch, type IngestFn, type ReadFiles } from '../ingest-batch.js'
 import { DEFAULT_MAX_FILE_BYTES, idFromPath, skipCounter, walkImages } from '../sources.js'
-import { QUEUES, type BatchMessage, type FailedMessage, type IndexQueue, type PlanMessage, type QueueMessage, type QueueName } from '../../backends/postgres/queue/pg-index-queue.js'
+import { QUEUES, type BatchMessage, type FailedMessage, type IndexQueue, type PlanMessage, type QueueMessage, type QueueName } from '../../backends/index-queue.js'
 
 /** What one batch message came to, for logs and metrics. */
 export interface BatchEvent {

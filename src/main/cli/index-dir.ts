@@ -9,9 +9,10 @@ import { statSync } from 'node:fs'
 import path from 'node:path'
 import { pino } from 'pino'
 import { ConfigError, ensureDirs, loadConfig, type Config } from '../config/config.js'
-import { openCoreServices } from '../../http/plugins/services.js'
+import { toServicesConfig } from '../wiring/services-config.js'
+import { openServerServices } from '../wiring/open-services.js'
 import type { JobView, Services } from '../../services/types.js'
-import { DataDirBusyError, lockDataDir, type DataDirLock } from '../../backends/sqlite/store/index.js'
+import { DataDirBusyError, lockDataDir, type DataDirLock } from '../data-dir-lock.js'
 import { onStopSignals } from '../stop-signals.js'
 
 const USAGE = 'usage: npm run index -- <dir> [--id-from-path]   (indexes every image under <dir> into DATA_DIR; --id-from-path: each image\'s id is its path under <dir>, "/" written as ":")'
@@ -127,13 +128,16 @@ async function main (): Promise<void> {
     // a server would not see what this process adds, and two writers must not share one index
     process.stderr.write(`${err.message}.\n` +
       'Stop it first, or let the running server index the folder: place it under its IMPORT_DIR and\n' +
-      `  curl -X POST http://<server>/v1/index-jobs -H 'content-type: application/json' -d '{"directory":"<folder under IMPORT_DIR>"}'\n` +
+      '  curl -X POST http://<server>/v1/index-jobs -H \'content-type: application/json\' -d \'{"directory":"<folder under IMPORT_DIR>"}\'\n' +
       '(or use "Index a folder" on its page).\n')
     process.exit(75) // EX_TEMPFAIL
   }
   const logger = pino({ level: config.logLevel }, pino.destination(2))
   process.stderr.write(`loading ${config.modelDir} and the index in ${config.dataDir}…\n`)
-  const services = await openCoreServices(config, logger)
+  const services = await openServerServices(toServicesConfig(config), logger, (err) => {
+    process.stderr.write(`cannot index: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.exit(1)
+  })
   let code = 0
   try {
     await waitReady(services, 10 * 60_000)

@@ -1,18 +1,8 @@
 /** Chooses and opens the storage backend the services run over. */
 import type { Logger } from '../../core/types.js'
 import type { Backend, BackendIdentity } from '../../backends/ports.js'
-import type { PgVectorType } from '../../backends/postgres/postgres-options.js'
+import type { DatabaseConfig } from '../config/config.js'
 import { openSqliteBackend } from '../../backends/sqlite/open-sqlite-backend.js'
-
-/** The PostgreSQL backend's settings; present only when DATABASE_URL is set. */
-export interface DatabaseConfig {
-  /** postgres:// or postgresql:// connection URL */
-  url: string
-  /** most connections this process opens */
-  poolSize: number
-  /** how the HNSW index stores vectors: `halfvec` halves its size (an expression index over the `vector` column) */
-  vectorType: PgVectorType
-}
 
 /** What choosing and opening a backend needs (ServicesConfig fits). */
 export interface BackendConfig {
@@ -24,6 +14,11 @@ export interface BackendConfig {
   checkpointEvery: number
   /** PostgreSQL + pgvector when set (DATABASE_URL); otherwise the embedded SQLite backend in DATA_DIR */
   database?: DatabaseConfig | undefined
+}
+
+/** The backend `config` chooses: PostgreSQL when DATABASE_URL is set, else the embedded one. */
+export function backendKind (config: BackendConfig): 'postgres' | 'sqlite' {
+  return config.database === undefined ? 'sqlite' : 'postgres'
 }
 
 /**

@@ -5,12 +5,12 @@
 import { openBackend } from './open-backend.js'
 import type { Backend, BackendHealth } from '../../backends/ports.js'
 import type { BatchEvent, IndexWorker } from '../../jobs/cluster/index-worker.js'
-import type { IndexQueue } from '../../backends/postgres/queue/pg-index-queue.js'
+import type { IndexQueue } from '../../backends/index-queue.js'
 import type { Logger } from '../../core/types.js'
 import type { ServicesConfig } from './services-config.js'
 import { loadConfiguredEncoder } from './load-encoder.js'
 import type { Core } from '../../services/core.js'
-import { indexWorker, openIndexQueue } from './open-cluster-jobs.js'
+import { indexWorker, openIndexQueue } from './open-jobs.js'
 
 export interface IndexWorkerProcess {
   readonly worker: IndexWorker

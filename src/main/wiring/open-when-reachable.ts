@@ -1,7 +1,8 @@
 /**
  * Services over a shared database that may be down when the process starts. The server listens at
  * once; until the database answers, /ready is 503 with the reason and the log says why, and the
- * open is retried with backoff, so a process manager never sees a crash loop. A database that
+ * open is retried with backoff (retryWhileUnavailable, src/main/process.ts), so a process manager
+ * never sees a crash loop. A database that
  * answers but cannot be used (another model's data, no vector extension, a wrong password) is not
  * retried: `onFatal` gets that error, since waiting would not fix it.
  */
@@ -9,19 +10,7 @@ import type { ModelConfig } from '../../ml/types.js'
 import { NotReadyError } from '../../core/errors.js'
 import type { Logger } from '../../core/types.js'
 import type { Services } from '../../services/types.js'
-
-/** Error codes (Node's and PostgreSQL's SQLSTATE) of a server that is not there yet or not taking connections. */
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', '57P01', '57P02', '57P03', '53300'])
-
-/** Whether waiting may fix `err`: the server is unreachable, starting up, shutting down or full. */
-export function isUnreachable (err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    const code = (e as { code?: unknown }).code
-    if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true
-    if (/Connection terminated|timeout expired/i.test(e.message)) return true
-  }
-  return false
-}
+import { retryWhileUnavailable } from '../process.js'
 
 export interface OpenWhenReachableOptions {
   logger: Logger
@@ -45,37 +34,28 @@ const NOT_LOADED: ModelConfig = { name: 'not loaded', modelId: 'not loaded', emb
  * reason) until `open` resolves, then goes to the opened services.
  */
 export function openWhenReachable (open: () => Promise<Services>, opts: OpenWhenReachableOptions): Services {
-  const { logger } = opts
-  const maxDelay = opts.maxDelayMs ?? 30_000
-  let delay = opts.firstDelayMs ?? 1000
   let current: Services | undefined
   let reason = 'connecting to the database'
-  let stopped = false
-  let timer: NodeJS.Timeout | undefined
-
-  const attempt = async (): Promise<void> => {
-    try {
-      const opened = await open()
-      if (stopped) { await opened.close(); return }
-      current = opened
-    } catch (err) {
-      if (stopped) return
-      if (!isUnreachable(err)) { opts.onFatal(err); return }
-      reason = err instanceof Error ? err.message : String(err)
-      logger.warn({ err, retryInMs: delay }, `the database is unreachable, retrying: ${reason}`)
-      timer = setTimeout(() => { opening = attempt() }, delay)
-      delay = Math.min(delay * 2, maxDelay)
-    }
-  }
-  let opening = attempt()
+  const stop = new AbortController()
+  const opening = retryWhileUnavailable(open, {
+    logger: opts.logger,
+    what: 'opening the services',
+    signal: stop.signal,
+    onWaiting: (why) => { reason = why },
+    ...(opts.firstDelayMs === undefined ? {} : { firstDelayMs: opts.firstDelayMs }),
+    ...(opts.maxDelayMs === undefined ? {} : { maxDelayMs: opts.maxDelayMs })
+  }).then(async (opened) => {
+    if (opened === undefined) return
+    if (stop.signal.aborted) { await opened.close(); return }
+    current = opened
+  }, (err: unknown) => { if (!stop.signal.aborted) opts.onFatal(err) })
 
   const notReady = async (): Promise<never> => { throw new NotReadyError(`not ready: ${reason}`) }
   const local: Partial<Services> = {
     ready: () => current?.ready() ?? false,
     health: async () => (current !== undefined ? await current.health() : { ok: false, reason }),
     close: async () => {
-      stopped = true
-      clearTimeout(timer)
+      stop.abort()
       await opening
       await current?.close()
     }

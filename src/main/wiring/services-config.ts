@@ -1,9 +1,10 @@
-import type { DatabaseConfig } from './open-backend.js'
+/** What opening the services needs (ServicesConfig), and how the process's Config maps onto it. */
+import type { Config, DatabaseConfig } from '../config/config.js'
 import type { Backend, BackendIdentity } from '../../backends/ports.js'
 import type { Encoder, EncoderOptions, ExecutionProvider } from '../../ml/types.js'
 import type { Logger } from '../../core/types.js'
 
-/** What `openServices` needs; src/main/config/config.ts maps the environment onto it. */
+/** What `openServices` needs; `toServicesConfig` below fills it from the process's Config. */
 export interface ServicesConfig {
   /** model folder (config.json, preprocessor_config.json, tokenizer.json, text.onnx, vision.onnx) */
   modelDir: string
@@ -40,4 +41,25 @@ export interface ServicesConfig {
   indexRetryAfterMs?: number
   /** largest file an index job reads, bytes (default 64 MiB) */
   maxFileBytes?: number
+}
+
+/** The part of the configuration the core services take. */
+export function toServicesConfig (config: Config): ServicesConfig {
+  return {
+    modelDir: config.modelDir,
+    dataDir: config.dataDir,
+    importDir: config.importDir,
+    executionProvider: config.executionProvider,
+    encoderWorkers: config.encoderWorkers,
+    encoderThreads: config.encoderThreads,
+    indexJobNice: config.indexJobNice,
+    maxImagePixels: config.maxImagePixels,
+    hnsw: { ...config.hnsw },
+    checkpointEvery: config.checkpointEvery,
+    database: config.database,
+    indexWorker: config.indexWorker,
+    jobBatchSize: config.indexBatchSize,
+    indexRetryAfterMs: config.indexRetryAfterMs,
+    ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir })
+  }
 }

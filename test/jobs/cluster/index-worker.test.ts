@@ -12,7 +12,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pino } from 'pino'
 import { openPostgresBackend, type PostgresBackend } from '../../../src/backends/postgres/open-postgres-backend.js'
-import { IndexQueue } from '../../../src/backends/postgres/queue/pg-index-queue.js'
+import { PgIndexQueue } from '../../../src/backends/postgres/queue/pg-index-queue.js'
 import { IndexWorker } from '../../../src/jobs/cluster/index-worker.js'
 import { queueTiming } from '../../../src/backends/postgres/queue/queue-timing.js'
 import type { IngestFn } from '../../../src/jobs/index.js'
@@ -27,7 +27,7 @@ const skip = 'url' in pgServer ? undefined : `no PostgreSQL: ${pgServer.skip}`
 describe('index workers of one queue', { timeout: TIMEOUT.server, ...(skip === undefined ? {} : { skip }) }, () => {
   const importDir = mkdtempSync(path.join(tmpdir(), 'align-worker-'))
   let backend: PostgresBackend
-  let queue: IndexQueue
+  let queue: PgIndexQueue
   const running: IndexWorker[] = []
 
   const worker = (ingest: IngestFn): IndexWorker => {
@@ -54,7 +54,7 @@ describe('index workers of one queue', { timeout: TIMEOUT.server, ...(skip === u
   before(async () => {
     const url = 'url' in pgServer ? pgServer.url : ''
     backend = await openPostgresBackend({ databaseUrl: url, poolSize: 4 }, { modelId: 'test-model', dim: 4 })
-    queue = await IndexQueue.open({ databaseUrl: url, retryAfterMs: RETRY_AFTER_MS, logger })
+    queue = await PgIndexQueue.open({ databaseUrl: url, retryAfterMs: RETRY_AFTER_MS, logger })
   })
 
   after(async () => {
@@ -104,7 +104,7 @@ describe('index workers of one queue', { timeout: TIMEOUT.server, ...(skip === u
     if (!('url' in pgServer) || !pgServer.multiConnection) { t.skip('needs fresh databases of its own'); return }
     for (let round = 0; round < 5; round++) {
       const url = await pgServer.newDatabase()
-      const queues = await Promise.all(Array.from({ length: 4 }, async () => await IndexQueue.open({ databaseUrl: url, retryAfterMs: RETRY_AFTER_MS, logger })))
+      const queues = await Promise.all(Array.from({ length: 4 }, async () => await PgIndexQueue.open({ databaseUrl: url, retryAfterMs: RETRY_AFTER_MS, logger })))
       for (const q of queues) await q.close()
     }
   })

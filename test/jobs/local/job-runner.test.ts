@@ -5,7 +5,8 @@ import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import pino from 'pino'
 import { BadRequestError } from '../../../src/core/errors.js'
-import { openServices, type ServicesConfig } from '../../../src/services/index.js'
+import { openServices } from '../../../src/main/wiring/open-services.js'
+import type { ServicesConfig } from '../../../src/main/wiring/services-config.js'
 import type { JobView, Services } from '../../../src/services/types.js'
 import { fakeLoadEncoder, makeImage, type FakeEncoderOptions } from '../../helpers/fake-encoder.js'
 import { TIMEOUT } from '../../helpers/timeouts.js'
@@ -96,10 +97,9 @@ describe('index jobs through the services', { timeout: TIMEOUT.unit }, () => {
   it('cancels a running job after its current batch, and a queued one before it starts', async () => {
     const d = dirs()
     await writeImages(d.importDir, 60)
-    let services: Services | undefined
     let running = ''
     let calls = 0
-    services = await openServices(config(d, {
+    const services: Services = await openServices(config(d, {
       beforeEncode: async () => {
         if (++calls === 2) assert.equal((await services!.cancelJob(running))?.status, 'cancelled')
         await new Promise((resolve) => setTimeout(resolve, 5))

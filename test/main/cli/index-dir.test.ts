@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { lockDataDir } from '../../../src/backends/sqlite/store/index.js'
+import { lockDataDir } from '../../../src/main/data-dir-lock.js'
 import { startServer } from '../../helpers/spawn-server.js'
 import { TIMEOUT } from '../../helpers/timeouts.js'
 

@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
-import { ConfigError, ensureDirs, loadConfig, toServicesConfig } from '../../../src/main/config/config.js'
+import { ConfigError, ensureDirs, loadConfig } from '../../../src/main/config/config.js'
+import { toServicesConfig } from '../../../src/main/wiring/services-config.js'
 
 // every folder a test makes lives under one root, removed when the file's tests end
 const root = mkdtempSync(path.join(tmpdir(), 'align-config-'))

@@ -3,12 +3,15 @@
  * DATA_DIR and IMPORT_DIR, no demo pool, quiet logs. Either the real server process
  * (`spawnService`) or the real app in this process (`buildService`, for `app.inject`).
  */
+import { pino } from 'pino'
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../../src/http/app.js'
-import { loadConfig } from '../../../src/main/config/config.js'
+import { loadConfig, type Config } from '../../../src/main/config/config.js'
+import { toServicesConfig } from '../../../src/main/wiring/services-config.js'
+import { openServices } from '../../../src/main/wiring/open-services.js'
 import { startServer, type RunningServer } from '../../helpers/spawn-server.js'
 import { Api, httpTransport, injectTransport } from './api.js'
 
@@ -62,15 +65,16 @@ export async function spawnService (env: Record<string, string>, nodeArgs: strin
   return { server, api: new Api(httpTransport(server.url)) }
 }
 
-export interface InProcessService { app: FastifyInstance, api: Api, close: () => Promise<void> }
+export interface InProcessService { app: FastifyInstance, config: Config, api: Api, close: () => Promise<void> }
 
 /** Builds the real app in this process from `env` (as the server would), for `app.inject`. */
 export async function buildService (env: Record<string, string>): Promise<InProcessService> {
   const config = loadConfig({ ...process.env, ...env })
   mkdirSync(config.dataDir, { recursive: true })
   mkdirSync(config.importDir, { recursive: true })
-  const app = await buildApp({ config, logger: false, web: true })
-  return { app, api: new Api(injectTransport(app)), close: async () => { await app.close() } }
+  const services = await openServices(toServicesConfig(config), pino({ level: 'silent' }))
+  const app = await buildApp({ config, services, logger: false, web: true })
+  return { app, config, api: new Api(injectTransport(app)), close: async () => { await app.close() } }
 }
 
 /** Resident set size of a process, bytes (Linux /proc). */

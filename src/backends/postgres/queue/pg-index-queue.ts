@@ -1,6 +1,6 @@
 /**
- * The shared index queue: pg-boss in the same PostgreSQL as the data, so a cluster runs one
- * database. Three queues:
+ * The shared index queue (the port in src/jobs/cluster/index-queue.ts) on pg-boss, in the same
+ * PostgreSQL as the data, so a cluster runs one database. Three queues:
  *   - plan:   one message per index job; a worker lists a directory job's files and splits the job
  *             into batch messages;
  *   - batch:  one message per range of a job's items; any worker claims one, encodes it and commits;
@@ -14,32 +14,12 @@ import { createHash } from 'node:crypto'
 import pg from 'pg'
 import PgBoss from 'pg-boss'
 import type { Logger } from '../../../core/types.js'
+import { QUEUES, type BatchMessage, type IndexQueue, type PlanMessage, type QueueMessage, type QueueName } from '../../index-queue.js'
+import { toBackendError } from '../pg-errors.js'
 import { queueTiming, type QueueTiming } from './queue-timing.js'
 
 /** pg-boss's tables live in their own schema, apart from the data and from any other pg-boss an app may run */
 export const QUEUE_SCHEMA = 'align_queue'
-
-export const QUEUES = {
-  plan: 'align-index-plan',
-  batch: 'align-index-batch',
-  failed: 'align-index-failed'
-} as const
-export type QueueName = typeof QUEUES[keyof typeof QUEUES]
-
-export interface PlanMessage { jobId: string }
-/** items `first`..`last` (job item seqs, inclusive) of job `jobId`; `n` numbers the batch within the job */
-export interface BatchMessage { jobId: string, n: number, first: number, last: number }
-/** what the dead letter queue receives: the data of the message that failed */
-export type FailedMessage = PlanMessage | BatchMessage
-
-export interface QueueMessage<T> {
-  id: string
-  data: T
-  /** tries before this one */
-  retryCount: number
-  /** dead letters: why the message they stand for failed last */
-  error?: string
-}
 
 /** times a plan or batch is tried before its job is failed (a worker that dies holding it counts) */
 const RETRY_LIMIT = 5
@@ -66,7 +46,8 @@ export function messageId (jobId: string, kind: 'plan' | 'batch', n = 0): string
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${num.slice(0, 4)}-${num.slice(4, 8)}-${num.slice(8)}`
 }
 
-export class IndexQueue {
+/** The index queue (src/jobs/cluster/index-queue.ts) on pg-boss. */
+export class PgIndexQueue implements IndexQueue {
   private listener: pg.Client | undefined
   private listening: Promise<void> | undefined
   private closed = false
@@ -74,7 +55,7 @@ export class IndexQueue {
   private constructor (private readonly boss: PgBoss, readonly timing: QueueTiming, private readonly opts: IndexQueueOptions) {}
 
   /** Connects, installs or upgrades pg-boss's schema (under its own lock) and creates the queues. */
-  static async open (opts: IndexQueueOptions): Promise<IndexQueue> {
+  static async open (opts: IndexQueueOptions): Promise<PgIndexQueue> {
     const timing = queueTiming(opts.retryAfterMs)
     const boss = new PgBoss({
       connectionString: opts.databaseUrl,
@@ -92,8 +73,8 @@ export class IndexQueue {
       lastError = err.message
       opts.logger.warn({ err: err.message }, 'index queue: maintenance failed; it retries')
     })
-    await boss.start()
     try {
+      await boss.start()
       await oneAtATime(opts.databaseUrl, async () => {
         await boss.createQueue(QUEUES.failed, { name: QUEUES.failed, retryLimit: RETRY_LIMIT })
         for (const name of [QUEUES.plan, QUEUES.batch]) {
@@ -102,9 +83,9 @@ export class IndexQueue {
       })
     } catch (err) {
       await boss.stop({ graceful: false }).catch(() => {})
-      throw err
+      throw toBackendError(err)
     }
-    return new IndexQueue(boss, timing, opts)
+    return new PgIndexQueue(boss, timing, opts)
   }
 
   /** Queues the planning of job `jobId` (once: a second send while the first is kept inserts nothing). */

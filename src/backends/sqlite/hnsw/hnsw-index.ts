@@ -233,8 +233,18 @@ export class HnswIndex implements VectorIndex {
       await fsyncFile(tmp)
       const { bytes, sha256 } = await hashFile(tmp)
       const info: SnapshotInfo = {
-        format: 1, dim: this.dim, space: 'cosine', M: this.params.M, efConstruction: this.params.efConstruction,
-        capacity, count, deleted, bytes, sha256, meta, writtenAt: new Date().toISOString()
+        format: 1,
+        dim: this.dim,
+        space: 'cosine',
+        M: this.params.M,
+        efConstruction: this.params.efConstruction,
+        capacity,
+        count,
+        deleted,
+        bytes,
+        sha256,
+        meta,
+        writtenAt: new Date().toISOString()
       }
       await rename(tmp, file)
       await writeFileAtomic(sidecarPath(file), JSON.stringify(info))

@@ -1,4 +1,5 @@
 import { DEFAULT_HNSW as DEFAULTS } from '../../../core/limits.js'
+import type { HnswParams } from '../../../core/types.js'
 
 /** The vector index contract: labels are non-negative integers chosen by the caller (the SQLite row's label). */
 
@@ -8,8 +9,7 @@ export interface SearchResult {
   score: number
 }
 
-/** HNSW parameters; what each does and its default: DEFAULT_HNSW in src/core/limits.ts. */
-export interface HnswParams { M: number, efConstruction: number, efSearch: number }
+export type { HnswParams }
 
 export const DEFAULT_HNSW: Readonly<HnswParams> = DEFAULTS
 

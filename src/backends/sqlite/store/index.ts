@@ -7,4 +7,3 @@ export { VectorRows, type VectorTableName, type VectorRow, type VectorRowRef, ty
 export { ImageRows, type NewImageRow } from './image-rows.js'
 export { TextRows, type NewTextRow } from './text-rows.js'
 export { JobRows, MAX_JOB_ERRORS, MAX_JOB_DUPLICATES, isTerminal, type JobRow, type JobItem, type JobKind, type JobError, type JobDuplicate, type ItemOutcome, type NewJob } from './job-rows.js'
-export { lockDataDir, DataDirBusyError, LOCK_FILE, type DataDirLock, type LockHolder } from '../../../main/data-dir-lock.js'

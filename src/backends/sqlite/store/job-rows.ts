@@ -16,9 +16,23 @@ export type { JobKind, JobItem, JobError, JobDuplicate, JobRow, NewJob } from '.
 export type ItemOutcome = ResolvedItemOutcome
 
 interface RawJob {
-  id: string, kind: string, status: string, source: string, root: string, cleanup: number, expanded: number
-  total: number, done: number, indexed: number, duplicate: number, failed: number, errors: string, duplicates: string, skipped: string
-  created_at: string, updated_at: string
+  id: string,
+  kind: string,
+  status: string,
+  source: string,
+  root: string,
+  cleanup: number,
+  expanded: number
+  total: number,
+  done: number,
+  indexed: number,
+  duplicate: number,
+  failed: number,
+  errors: string,
+  duplicates: string,
+  skipped: string
+  created_at: string,
+  updated_at: string
 }
 
 export { isTerminal } from '../../../core/types.js'
@@ -151,9 +165,20 @@ export class JobRows {
 function toView (r: JobRow): JobView {
   const warning = jobWarning(r)
   return {
-    id: r.id, status: r.status, total: r.total, done: r.done, indexed: r.indexed, duplicate: r.duplicate, failed: r.failed,
-    errors: r.errors, duplicates: r.duplicates, skipped: r.skipped, ...(warning === undefined ? {} : { warning }), ...(isDemoJob(r.source) ? { demo: true as const } : {}),
-    createdAt: r.createdAt, updatedAt: r.updatedAt
+    id: r.id,
+    status: r.status,
+    total: r.total,
+    done: r.done,
+    indexed: r.indexed,
+    duplicate: r.duplicate,
+    failed: r.failed,
+    errors: r.errors,
+    duplicates: r.duplicates,
+    skipped: r.skipped,
+    ...(warning === undefined ? {} : { warning }),
+    ...(isDemoJob(r.source) ? { demo: true as const } : {}),
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt
   }
 }
 

@@ -5,7 +5,6 @@ import { NotFoundError } from '../../../../core/errors.js'
 import { IdParams, errorResponses, type TypeBoxProvider } from '../../../schemas/common.js'
 import { TextsBody, TextsResponse } from '../../../schemas/texts.js'
 
-
 export default async function textRoutes (app: FastifyInstance): Promise<void> {
   const r = app.withTypeProvider<TypeBoxProvider>()
 
