@@ -24,8 +24,13 @@ describe('the page during the first start', { skip: noBrowser }, () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'align-search-web-jobs-'))
     // the whole demo pool: its job runs long enough (tens of seconds here) to watch it
     server = await startServer({
-      DATA_DIR: path.join(tmp, 'data'), IMPORT_DIR: path.join(tmp, 'import'), DEMO_POOL: path.resolve('demo/pool'),
-      API_KEY: '', API_KEY_READS: '', RATE_LIMIT_MAX: '', CORS_ORIGIN: ''
+      DATA_DIR: path.join(tmp, 'data'),
+      IMPORT_DIR: path.join(tmp, 'import'),
+      DEMO_POOL: path.resolve('demo/pool'),
+      API_KEY: '',
+      API_KEY_READS: '',
+      RATE_LIMIT_MAX: '',
+      CORS_ORIGIN: ''
     }, { timeoutMs: TIMEOUT.server })
     browser = await launchBrowser()
   }, { timeout: TIMEOUT.browser })
