@@ -127,8 +127,8 @@ export interface JobRow {
   id: string
   kind: JobKind
   status: JobStatus
-  /** the source as the client gave it */
-  source: unknown
+  /** what the job was made from, as the client gave it */
+  source: JobSourceRecord
   /** absolute folder the item paths are relative to */
   root: string
   /** remove `root` when the job finishes (uploads staged under DATA_DIR) */
@@ -153,14 +153,24 @@ export interface JobRow {
   updatedAt: string
 }
 
-export interface NewJob { id: string, kind: JobKind, source: unknown, root: string, cleanup?: boolean, items?: JobItem[] }
+/**
+ * What a job was made from, stored with it and shown in its view: a count of listed items or
+ * uploaded files, a folder under IMPORT_DIR, or the demo pool's folder. One key tells which.
+ */
+export type JobSourceRecord =
+  | { items: number }
+  | { upload: number }
+  | { directory: string, idFromPath?: boolean }
+  | { demoPool: string }
+
+export interface NewJob { id: string, kind: JobKind, source: JobSourceRecord, root: string, cleanup?: boolean, items?: JobItem[] }
 
 export interface JobStore {
   /** Creates a queued job; without `items` it is a directory job whose files are listed later by `expand`. */
   create (job: NewJob): Promise<void>
   get (id: string): Promise<JobRow | undefined>
   view (id: string): Promise<JobView | undefined>
-  /** newest first; `before` is the createdAt/id cursor of the previous page's last job */
+  /** newest first; `before` is the id of the previous page's last job (an unknown id gives an empty page) */
   list (opts: { limit: number, before?: string }): Promise<JobView[]>
   /** queued and running jobs, oldest first */
   unfinished (): Promise<JobRow[]>
@@ -228,4 +238,9 @@ export interface Backend {
 }
 
 /** What opening a backend checks: the model that writes into it. A different model is refused (409). */
-export interface BackendIdentity { modelId: string, dim: number }
+export interface BackendIdentity {
+  /** model id from the model folder's config.json */
+  modelId: string
+  /** embedding dimension */
+  dim: number
+}

@@ -1,11 +1,11 @@
-import createError from '@fastify/error'
-
 /**
  * Every error the API can answer with. The response shape is always
  * `{statusCode, code, error, message}`; the root error handler renders these.
- * Core modules (ml, index, storage, jobs, services) throw these too: @fastify/error
+ * Every layer below http (core, ml, backends, jobs, services) throws these too: @fastify/error
  * is a plain Error factory and does not pull in the framework.
  */
+import createError from '@fastify/error'
+
 export const BadRequestError = createError<[string]>('BAD_REQUEST', '%s', 400)
 export const UnauthorizedError = createError('UNAUTHORIZED', 'Missing or invalid API key: send Authorization: Bearer <key>', 401)
 export const NotFoundError = createError<[string]>('NOT_FOUND', '%s', 404)

@@ -1,3 +1,4 @@
+/** A full disk, from SQLite or the file system, as the API's 507. */
 import { StorageFullError } from './errors.js'
 
 /** true for "disk full" from SQLite (SQLITE_FULL) or the file system (ENOSPC, EDQUOT) */

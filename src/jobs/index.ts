@@ -1,3 +1,4 @@
+/** The index-job machinery that services and the wiring use: sources, staging, ingest batches, the local runner and the executor port. */
 export { runIndexJob, removeStaging, DEFAULT_BATCH_SIZE, type IndexJobDeps, type IndexJobResult, type IngestFn, type IngestJobProgress } from './local/run-index-job.js'
 export { JobRunner } from './local/job-runner.js'
 export {

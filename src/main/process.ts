@@ -96,7 +96,7 @@ export async function retryWhileUnavailable<T> (open: () => Promise<T>, opts: Re
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err
       opts.onWaiting?.(err.message)
-      opts.logger.warn({ retryInMs: delay }, `${opts.what}: ${err.message}; trying again`)
+      opts.logger.warn({ retryInMs: delay }, `the database is unreachable, retrying (${opts.what}): ${err.message}`)
       try {
         await sleep(delay, undefined, opts.signal === undefined ? {} : { signal: opts.signal })
       } catch {

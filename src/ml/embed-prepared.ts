@@ -1,3 +1,4 @@
+/** Pairs prepared images with their embeddings for ingest, keeping each item's error in its place. */
 import type { EmbeddedImage, PreparedImage } from './types.js'
 
 /**

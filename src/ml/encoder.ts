@@ -1,3 +1,8 @@
+/**
+ * The encoder: a model folder's tokenizer, preprocessing and ONNX towers (in worker threads, with a
+ * background process for index jobs) behind the Encoder interface the services use. Embeddings come
+ * out L2-normalized.
+ */
 import type { ModelFolder } from './model-folder.js'
 import { loadModelFolder, ModelFolderError } from './model-folder.js'
 import { prepareImage } from './preprocess.js'
@@ -7,7 +12,7 @@ import { embedPrepared } from './embed-prepared.js'
 import { TextTokenizer } from './tokenize.js'
 import type { EmbeddedImage, EmbedForIngestOptions, Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage } from './types.js'
 import { l2normalizeInPlace } from '../core/vector-math.js'
-import type { BatchEvent, Tower, TowerStats } from './worker-pool.js'
+import type { OnnxRunEvent, Tower, TowerStats } from './worker-pool.js'
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH, WorkerPool } from './worker-pool.js'
 
 /** Process-wide, so that two encoders (tests, benchmarks) or concurrent calls never exceed it together. */
@@ -33,7 +38,7 @@ export interface AlignEncoder extends Encoder {
 
 /** EncoderOptions plus an optional per-run hook (benchmarks, metrics). */
 export interface AlignEncoderOptions extends EncoderOptions {
-  onBatch?: (e: BatchEvent) => void
+  onBatch?: (e: OnnxRunEvent) => void
 }
 
 function fixedDim (shape: Array<number | string> | undefined, index: number): number | undefined {

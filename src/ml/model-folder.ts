@@ -1,3 +1,7 @@
+/**
+ * The model-folder contract (models/README.md): config.json, preprocessor_config.json, tokenizer.json,
+ * text.onnx and vision.onnx, validated on load with a message that names the file and the field.
+ */
 import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { ModelConfig } from './types.js'

@@ -1,3 +1,7 @@
+/**
+ * reference.json, the exporter's own outputs for a few texts and images: what the parity tests and
+ * `tools/` compare the ONNX towers against.
+ */
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { ModelFolderError } from './model-folder.js'

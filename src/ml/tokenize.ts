@@ -1,3 +1,7 @@
+/**
+ * Text → token ids with the model folder's tokenizer.json (the `tokenizers` package), truncated to
+ * the model's max length, and packed into padded int64 batches for the text tower.
+ */
 import { Tokenizer } from 'tokenizers'
 import { BadRequestError } from '../core/errors.js'
 import { ModelFolderError } from './model-folder.js'

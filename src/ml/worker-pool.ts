@@ -1,8 +1,13 @@
-import { Worker } from 'node:worker_threads'
+/**
+ * The scheduler over the ONNX worker threads (onnx-threads.ts): a queue per tower, calls made in the
+ * same tick coalesced into one run, texts ahead of images (a search waits; indexing can), and each
+ * run's outputs split back to its callers. The encoder (encoder.ts) is its one user.
+ */
+import { OnnxThread } from './onnx-threads.js'
 import type { TokenizedText } from './tokenize.js'
 import { packTokens } from './tokenize.js'
 import type { ExecutionProvider } from './types.js'
-import type { FromWorker, ReadyMessage, SessionInfo, TextRunMessage, ToWorker, VisionRunMessage } from './worker-protocol.js'
+import type { ReadyMessage, SessionInfo, TextRunMessage, VisionRunMessage } from './worker-protocol.js'
 
 export type Tower = 'vision' | 'text'
 
@@ -18,7 +23,7 @@ export interface PoolLogger {
 }
 
 /** One ONNX run, as reported to `onBatch` (for benchmarks and metrics). */
-export interface BatchEvent {
+export interface OnnxRunEvent {
   tower: Tower
   /** items in this run */
   size: number
@@ -58,36 +63,15 @@ export interface WorkerPoolOptions {
   usesTokenTypeIds: boolean
   padId?: number
   logger?: PoolLogger
-  onBatch?: (e: BatchEvent) => void
+  onBatch?: (e: OnnxRunEvent) => void
 }
 
-interface Job {
+/** One model input waiting for a run: an image's pixels or a text's tokens. */
+interface QueuedInput {
   item: Float32Array | TokenizedText
   resolve: (v: Float32Array) => void
   reject: (e: Error) => void
   queuedAt: number
-}
-
-interface Slot {
-  worker: Worker
-  busy: boolean
-  inflight?: { id: number, tower: Tower, jobs: Job[], queuedAt: number, dispatchedAt: number }
-}
-
-/**
- * How to start onnx-worker in a thread. Under tsx the source is .ts, and Node 20 does not apply
- * an inherited `--import tsx` to a worker's entry file, so a tiny eval'd bootstrap registers tsx's
- * loader inside the worker and then imports the .ts file. Compiled to .js, the file runs directly.
- */
-function spawnWorker (): Worker {
-  const self = import.meta.url
-  if (self.endsWith('.ts')) {
-    const tsxApi = import.meta.resolve('tsx/esm/api')
-    const entry = new URL('./onnx-worker.ts', self).href
-    const code = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}) })`
-    return new Worker(code, { eval: true })
-  }
-  return new Worker(new URL('./onnx-worker.js', self))
 }
 
 /**
@@ -100,8 +84,10 @@ export class WorkerPool {
   readonly provider: ExecutionProvider
   /** the sessions' declared inputs and outputs */
   readonly sessions: { vision: SessionInfo, text: SessionInfo }
-  private readonly slots: Slot[]
-  private readonly queues: Record<Tower, Job[]> = { vision: [], text: [] }
+  private readonly threads: OnnxThread[]
+  private readonly queues: Record<Tower, QueuedInput[]> = { vision: [], text: [] }
+  /** the inputs of each thread's run in flight */
+  private readonly inflight = new Map<OnnxThread, QueuedInput[]>()
   private readonly counters: Record<Tower, TowerStats> = {
     vision: { batches: 0, items: 0, runMs: 0, largestBatch: 0 },
     text: { batches: 0, items: 0, runMs: 0, largestBatch: 0 }
@@ -112,32 +98,29 @@ export class WorkerPool {
   private drainScheduled = false
   private closed = false
 
-  private constructor (private readonly opts: WorkerPoolOptions, slots: Slot[], ready: ReadyMessage) {
-    this.slots = slots
+  private constructor (private readonly opts: WorkerPoolOptions, threads: OnnxThread[], ready: ReadyMessage) {
+    this.threads = threads
     this.provider = ready.provider
     this.sessions = { vision: ready.vision, text: ready.text }
     const maxBatch = Math.max(1, opts.maxBatch ?? DEFAULT_MAX_BATCH)
     this.maxBatch = { text: maxBatch, vision: Math.min(maxBatch, Math.max(1, opts.maxVisionBatch ?? DEFAULT_MAX_VISION_BATCH)) }
-    for (const slot of slots) this.attach(slot)
   }
 
   /** Starts the workers and loads both sessions in each. Rejects (and stops every worker) if any fails. */
   static async start (opts: WorkerPoolOptions): Promise<WorkerPool> {
     const n = Math.max(1, opts.workers ?? 1)
     const threads = Math.max(1, opts.threads ?? 1)
-    const workers = Array.from({ length: n }, () => spawnWorker())
-    try {
-      const readies = await Promise.all(workers.map(async (w) => await initWorker(w, { type: 'init', visionPath: opts.visionPath, textPath: opts.textPath, threads, provider: opts.provider })))
-      const ready = readies[0]!
-      if (ready.fallbackReason !== undefined) {
-        opts.logger?.warn({ requested: opts.provider, provider: ready.provider, reason: ready.fallbackReason }, 'ONNX execution provider unavailable, falling back to CPU')
-      }
-      opts.logger?.info({ provider: ready.provider, workers: n, threads }, `ONNX sessions ready on ${ready.provider}`)
-      return new WorkerPool(opts, workers.map((worker) => ({ worker, busy: false })), ready)
-    } catch (err) {
-      await Promise.all(workers.map(async (w) => await w.terminate()))
-      throw err
+    // the pool exists only once every thread is ready; an exit before that rejects the start instead
+    const box: { pool?: WorkerPool } = {}
+    const started = await OnnxThread.startAll(n, { type: 'init', visionPath: opts.visionPath, textPath: opts.textPath, threads, provider: opts.provider }, opts.logger,
+      (thread, code) => { box.pool?.lost(thread, code) })
+    const { ready } = started
+    if (ready.fallbackReason !== undefined) {
+      opts.logger?.warn({ requested: opts.provider, provider: ready.provider, reason: ready.fallbackReason }, 'ONNX execution provider unavailable, falling back to CPU')
     }
+    opts.logger?.info({ provider: ready.provider, workers: n, threads }, `ONNX sessions ready on ${ready.provider}`)
+    box.pool = new WorkerPool(opts, started.threads, ready)
+    return box.pool
   }
 
   /** Raw vision tower outputs for CHW pixel tensors of [3, inputHeight, inputWidth]. */
@@ -165,14 +148,13 @@ export class WorkerPool {
     if (this.closed) return
     this.closed = true
     const err = new Error('the encoder was closed')
-    for (const tower of ['vision', 'text'] as const) for (const job of this.queues[tower].splice(0)) job.reject(err)
-    for (const slot of this.slots) for (const job of slot.inflight?.jobs ?? []) job.reject(err)
-    await Promise.all(this.slots.map(async (s) => await s.worker.terminate()))
+    for (const tower of ['vision', 'text'] as const) for (const input of this.queues[tower].splice(0)) input.reject(err)
+    await Promise.all(this.threads.map(async (t) => await t.terminate(err)))
   }
 
   /** Number of live worker threads (0 after close). */
   get size (): number {
-    return this.closed ? 0 : this.slots.length
+    return this.closed ? 0 : this.threads.length
   }
 
   private async enqueue (tower: Tower, items: Array<Float32Array | TokenizedText>): Promise<Float32Array[]> {
@@ -197,11 +179,11 @@ export class WorkerPool {
 
   private drain (): void {
     if (this.closed) return
-    for (const slot of this.slots) {
-      if (slot.busy) continue
+    for (const thread of this.threads) {
+      if (thread.busy) continue
       const tower = this.nextTower()
       if (tower === undefined) return
-      this.dispatch(slot, tower, this.queues[tower].splice(0, this.maxBatch[tower]))
+      this.dispatch(thread, tower, this.queues[tower].splice(0, this.maxBatch[tower]))
     }
   }
 
@@ -218,20 +200,20 @@ export class WorkerPool {
     return performance.now() - v.queuedAt >= VISION_MAX_WAIT_MS ? 'vision' : 'text'
   }
 
-  private dispatch (slot: Slot, tower: Tower, jobs: Job[]): void {
+  private dispatch (thread: OnnxThread, tower: Tower, inputs: QueuedInput[]): void {
     const id = this.nextId++
-    const queuedAt = jobs[0]!.queuedAt
+    const queuedAt = inputs[0]!.queuedAt
     let msg: VisionRunMessage | TextRunMessage
     let transfer: ArrayBuffer[]
     if (tower === 'vision') {
       const { inputHeight: height, inputWidth: width } = this.opts
       const per = 3 * height * width
-      const pixels = new Float32Array(jobs.length * per)
-      jobs.forEach((j, i) => pixels.set(j.item as Float32Array, i * per))
-      msg = { type: 'run', id, tower, batch: jobs.length, pixels, height, width }
+      const pixels = new Float32Array(inputs.length * per)
+      inputs.forEach((j, i) => pixels.set(j.item as Float32Array, i * per))
+      msg = { type: 'run', id, tower, batch: inputs.length, pixels, height, width }
       transfer = [pixels.buffer]
     } else {
-      const b = packTokens(jobs.map((j) => j.item as TokenizedText), this.opts.usesTokenTypeIds, this.opts.padId ?? 0)
+      const b = packTokens(inputs.map((j) => j.item as TokenizedText), this.opts.usesTokenTypeIds, this.opts.padId ?? 0)
       msg = { type: 'run', id, tower, batch: b.batch, length: b.length, inputIds: b.inputIds, attentionMask: b.attentionMask }
       transfer = [b.inputIds.buffer as ArrayBuffer, b.attentionMask.buffer as ArrayBuffer]
       if (b.tokenTypeIds !== undefined) {
@@ -239,45 +221,33 @@ export class WorkerPool {
         transfer.push(b.tokenTypeIds.buffer as ArrayBuffer)
       }
     }
-    slot.busy = true
-    slot.inflight = { id, tower, jobs, queuedAt, dispatchedAt: performance.now() }
-    slot.worker.postMessage(msg satisfies ToWorker, transfer)
-  }
-
-  private attach (slot: Slot): void {
-    slot.worker.on('message', (msg: FromWorker) => {
-      const inflight = slot.inflight
-      if (msg.type === 'ready' || inflight === undefined || msg.id !== inflight.id) return
-      slot.busy = false
-      slot.inflight = undefined
-      if (msg.type === 'error') {
-        const err = new Error(`${inflight.tower} tower run failed: ${msg.message}`)
-        for (const job of inflight.jobs) job.reject(err)
-      } else {
-        this.settle(inflight.tower, inflight.jobs, msg.data, msg.dims, msg.runMs, inflight.dispatchedAt - inflight.queuedAt)
-      }
+    const dispatchedAt = performance.now()
+    this.inflight.set(thread, inputs)
+    thread.run(msg, transfer).then((reply) => {
+      this.settle(tower, inputs, reply.data, reply.dims, reply.runMs, dispatchedAt - queuedAt)
+    }, (err: Error) => {
+      const failed = new Error(`${tower} tower run failed: ${err.message}`)
+      for (const input of inputs) input.reject(failed)
+    }).finally(() => {
+      this.inflight.delete(thread)
       this.drain()
     })
-    slot.worker.on('error', (err) => {
-      this.opts.logger?.warn({ err }, 'ONNX worker crashed')
-    })
-    slot.worker.on('exit', (code) => {
-      if (this.closed) return
-      // A worker that dies takes its in-flight run with it; the rest of the pool carries on.
-      const err = new Error(`ONNX worker exited unexpectedly (code ${code})`)
-      for (const job of slot.inflight?.jobs ?? []) job.reject(err)
-      slot.inflight = undefined
-      const i = this.slots.indexOf(slot)
-      if (i >= 0) this.slots.splice(i, 1)
-      if (this.slots.length === 0) {
-        this.closed = true
-        for (const tower of ['vision', 'text'] as const) for (const job of this.queues[tower].splice(0)) job.reject(err)
-      }
-      this.opts.logger?.warn({ code, workersLeft: this.slots.length }, 'ONNX worker exited')
-    })
   }
 
-  private settle (tower: Tower, jobs: Job[], data: Float32Array, dims: number[], runMs: number, queueMs: number): void {
+  /** A thread exited on its own: its run already failed (onnx-threads.ts); the rest of the pool carries on. */
+  private lost (thread: OnnxThread, code: number): void {
+    if (this.closed) return
+    const i = this.threads.indexOf(thread)
+    if (i >= 0) this.threads.splice(i, 1)
+    if (this.threads.length === 0) {
+      this.closed = true
+      const err = new Error(`ONNX worker exited unexpectedly (code ${code})`)
+      for (const tower of ['vision', 'text'] as const) for (const input of this.queues[tower].splice(0)) input.reject(err)
+    }
+    this.opts.logger?.warn({ code, workersLeft: this.threads.length }, 'ONNX worker exited')
+  }
+
+  private settle (tower: Tower, jobs: QueuedInput[], data: Float32Array, dims: number[], runMs: number, queueMs: number): void {
     const dim = dims[1] ?? 0
     if (dims.length !== 2 || dims[0] !== jobs.length) {
       const err = new Error(`${tower} tower returned shape [${dims.join(', ')}], expected [${jobs.length}, dim]`)
@@ -293,23 +263,4 @@ export class WorkerPool {
     c.largestBatch = Math.max(c.largestBatch, jobs.length)
     this.opts.onBatch?.({ tower, size: jobs.length, runMs, queueMs })
   }
-}
-
-async function initWorker (worker: Worker, msg: ToWorker): Promise<ReadyMessage> {
-  return await new Promise<ReadyMessage>((resolve, reject) => {
-    const cleanup = (): void => {
-      worker.off('message', onMessage)
-      worker.off('error', onError)
-      worker.off('exit', onExit)
-    }
-    const onMessage = (m: FromWorker): void => {
-      if (m.type === 'ready') { cleanup(); resolve(m) } else if (m.type === 'error' && m.id === undefined) { cleanup(); reject(new Error(`loading the ONNX models failed: ${m.message}`)) }
-    }
-    const onError = (err: Error): void => { cleanup(); reject(new Error(`the ONNX worker failed to start: ${err.message}`)) }
-    const onExit = (code: number): void => { cleanup(); reject(new Error(`the ONNX worker exited during start (code ${code})`)) }
-    worker.on('message', onMessage)
-    worker.on('error', onError)
-    worker.on('exit', onExit)
-    worker.postMessage(msg)
-  })
 }

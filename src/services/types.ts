@@ -59,7 +59,7 @@ export interface Services {
   search (req: SearchRequest): Promise<SearchHit[]>
   classify (image: Buffer, labels: string[], template?: string): Promise<Array<{ label: string, probability: number, score: number }>>
   createJob (source: JobSource): Promise<string>
-  /** stage uploaded files under DATA_DIR and create a job over them */
+  /** stage uploaded files where every index worker can read them (DATA_DIR/uploads, or the database in cluster mode) and create a job over them */
   createUploadJob (files: Array<{ bytes: Buffer, filename: string, id?: string, metadata?: Metadata }>): Promise<string>
   getJob (id: string): Promise<JobView | undefined>
   /** up to `limit` jobs, newest first; `before` is the id of the previous page's last job */
@@ -70,3 +70,16 @@ export interface Services {
   stats (): Promise<IndexStats>
   close (): Promise<void>
 }
+
+/**
+ * The Services calls that need the opened model and backend, written once: the never-ready stub
+ * (src/http/plugins/services.ts) and the services-while-the-database-is-down proxy
+ * (src/main/wiring/open-when-reachable.ts) answer each of them, and the compiler checks the list
+ * against the interface both ways.
+ */
+export const SERVICE_CALLS = ['embedTexts', 'embedImages', 'addImages', 'getImage', 'getThumbnail', 'deleteImage', 'addTexts', 'deleteText', 'listRows', 'deleteRows',
+  'search', 'classify', 'createJob', 'createUploadJob', 'getJob', 'listJobs', 'cancelJob', 'stats'] as const satisfies ReadonlyArray<keyof Services>
+export type ServiceCall = typeof SERVICE_CALLS[number]
+/** fails to compile when Services gains a call that SERVICE_CALLS lacks */
+type MissingCall = Exclude<keyof Services, ServiceCall | 'model' | 'ready' | 'health' | 'close' | 'waitForJob'>
+export const noMissingCall: [MissingCall] extends [never] ? true : MissingCall = true

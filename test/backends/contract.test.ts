@@ -97,7 +97,7 @@ for (const subject of subjects) {
     })
 
     it('a job counts indexed and duplicate items apart, naming the stored id each duplicate repeats', async () => {
-      await backend.jobs.create({ id: 'job-2', kind: 'items', source: {}, root: '/data', items: [{ path: 'four.png' }, { path: 'new.png' }, { path: 'new-again.png' }] })
+      await backend.jobs.create({ id: 'job-2', kind: 'items', source: { items: 3 }, root: '/data', items: [{ path: 'four.png' }, { path: 'new.png' }, { path: 'new-again.png' }] })
       const fresh = { ...pool.extra(4), id: undefined }
       const out = await backend.images.add([pool.rows[4]!, fresh], {
         jobId: 'job-2',
@@ -280,7 +280,7 @@ for (const subject of subjects) {
       assert.equal(await backend.jobs.setStatusUnlessTerminal('nope', 'running'), false)
       assert.equal(await backend.jobs.view('nope'), undefined)
 
-      for (let i = 0; i < 4; i++) await backend.jobs.create({ id: `job-page-${i}`, kind: 'upload', source: null, root: `/staged/${i}`, cleanup: true, items: [] })
+      for (let i = 0; i < 4; i++) await backend.jobs.create({ id: `job-page-${i}`, kind: 'upload', source: { upload: 0 }, root: `/staged/${i}`, cleanup: true, items: [] })
       const newest = ['job-page-3', 'job-page-2', 'job-page-1', 'job-page-0', 'job-dir', 'job-2', 'job-1']
       const page1 = await backend.jobs.list({ limit: 4 })
       assert.deepEqual(page1.map((j) => j.id), newest.slice(0, 4))
@@ -307,8 +307,8 @@ for (const subject of subjects) {
       await staging.put('staged-1', files)
       await staging.put('staged-2', files.slice(0, 1))
       assert.deepEqual(await staging.read('staged-1', ['00001-b.png', 'nope.png', '00000-a.png']), [files[1]!.bytes, undefined, files[0]!.bytes])
-      await backend.jobs.create({ id: 'staged-1', kind: 'upload', source: null, root: 'staged', cleanup: true, items: [] })
-      await backend.jobs.create({ id: 'staged-2', kind: 'upload', source: null, root: 'staged', cleanup: true, items: [] })
+      await backend.jobs.create({ id: 'staged-1', kind: 'upload', source: { upload: 0 }, root: 'staged', cleanup: true, items: [] })
+      await backend.jobs.create({ id: 'staged-2', kind: 'upload', source: { upload: 0 }, root: 'staged', cleanup: true, items: [] })
       await backend.jobs.setStatus('staged-1', 'done')
       // staged-2 runs; a job not created yet (its API is between staging and creating it) is young: both kept
       await staging.put('staged-3', files.slice(0, 1))

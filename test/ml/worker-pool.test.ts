@@ -5,7 +5,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, test } from 'node:test'
 import { loadEncoder, loadReference } from '../../src/ml/index.js'
-import type { AlignEncoder, BatchEvent, PreparedImage, ReferenceData } from '../../src/ml/index.js'
+import type { AlignEncoder, OnnxRunEvent, PreparedImage, ReferenceData } from '../../src/ml/index.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
 const MODEL_DIR = 'models/align-mini'
@@ -20,7 +20,7 @@ describe('worker pool', { timeout: TIMEOUT.model }, () => {
   let enc: AlignEncoder
   let ref: ReferenceData
   let prepared: PreparedImage[]
-  const batches: BatchEvent[] = []
+  const batches: OnnxRunEvent[] = []
   before(async () => {
     ref = await loadReference(MODEL_DIR)
     enc = await loadEncoder({ modelDir: MODEL_DIR, executionProvider: 'cpu', maxBatch: 4, onBatch: (e) => batches.push(e) })

@@ -21,5 +21,7 @@ export function isUnreachable (err: unknown): boolean {
 /** `err` as the backend reports it: BackendUnavailableError when waiting may fix it, else `err` itself. */
 export function toBackendError (err: unknown): unknown {
   if (err instanceof BackendUnavailableError || !isUnreachable(err)) return err
-  return Object.assign(new BackendUnavailableError(`PostgreSQL is unavailable: ${(err as Error).message}`), { cause: err })
+  const message = (err as Error).message
+  // pg-pool's own errors already say "cannot connect to PostgreSQL at …"; a bare server message does not
+  return Object.assign(new BackendUnavailableError(message.includes('PostgreSQL') ? message : `PostgreSQL is unavailable: ${message}`), { cause: err })
 }

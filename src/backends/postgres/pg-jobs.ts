@@ -7,14 +7,14 @@ import type pg from 'pg'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../core/limits.js'
 import { isDemoJob, jobWarning, noneSkipped, type JobSkipped, type JobStatus, type JobView } from '../../core/types.js'
 import { resolveItemOutcomes, type ResolvedItemOutcome } from '../job-outcomes.js'
-import type { JobDuplicate, JobError, JobItem, JobKind, JobProgress, JobRow, JobStore, NewJob } from '../ports.js'
+import type { JobDuplicate, JobError, JobItem, JobKind, JobProgress, JobRow, JobSourceRecord, JobStore, NewJob } from '../ports.js'
 import { withTransaction } from './pg-pool.js'
 
 interface DbJob {
   id: string,
   kind: string,
   status: string,
-  source: unknown,
+  source: JobSourceRecord,
   root: string,
   cleanup: boolean,
   expanded: boolean
@@ -41,7 +41,7 @@ export class PgJobs implements JobStore {
   async create (job: NewJob): Promise<void> {
     await withTransaction(this.pool, async (c) => {
       await c.query('INSERT INTO jobs (id, kind, status, source, root, cleanup, expanded, total) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [job.id, job.kind, 'queued', JSON.stringify(job.source ?? null), job.root, job.cleanup === true, job.items !== undefined, job.items?.length ?? 0])
+        [job.id, job.kind, 'queued', JSON.stringify(job.source), job.root, job.cleanup === true, job.items !== undefined, job.items?.length ?? 0])
       if (job.items !== undefined) await insertItems(c, job.id, job.items)
     })
   }

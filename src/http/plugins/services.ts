@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { NotReadyError } from '../../core/errors.js'
-import type { Services } from '../../services/types.js'
+import { SERVICE_CALLS, type ServiceCall, type Services } from '../../services/types.js'
 import type { HttpConfig } from '../http-config.js'
 
 declare module 'fastify' {
@@ -24,29 +24,13 @@ export interface ServicesPluginOptions {
 }
 /** A Services stand-in that is never ready: every call answers 503. */
 export function unavailableServices (): Services {
-  const fail = (): never => { throw new NotReadyError('services are not available') }
+  const fail = async (): Promise<never> => { throw new NotReadyError('services are not available') }
+  const calls = Object.fromEntries(SERVICE_CALLS.map((name) => [name, fail])) as unknown as Pick<Services, ServiceCall>
   return {
+    ...calls,
     model: { name: 'unavailable', modelId: 'unavailable', embeddingDim: 0, maxTextLength: 0, temperature: 1, promptTemplate: '{}', usesTokenTypeIds: false, license: '', source: '' },
     ready: () => false,
     health: async () => ({ ok: false, reason: 'services are not available' }),
-    embedTexts: async () => fail(),
-    embedImages: async () => fail(),
-    addImages: async () => fail(),
-    getImage: async () => fail(),
-    getThumbnail: async () => fail(),
-    deleteImage: async () => fail(),
-    addTexts: async () => fail(),
-    deleteText: async () => fail(),
-    listRows: async () => fail(),
-    deleteRows: async () => fail(),
-    search: async () => fail(),
-    classify: async () => fail(),
-    createJob: async () => fail(),
-    createUploadJob: async () => fail(),
-    getJob: async () => fail(),
-    listJobs: async () => fail(),
-    cancelJob: async () => fail(),
-    stats: async () => fail(),
     close: async () => {}
   }
 }

@@ -76,11 +76,12 @@ export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }
 
   try {
     if (!job.expanded) {
-      const source = job.source as { directory?: string, idFromPath?: boolean }
-      const directory = source.directory ?? '.'
+      const { source } = job
+      const directory = 'directory' in source ? source.directory : '.'
+      const byPath = 'directory' in source && source.idFromPath === true
       const items: JobItem[] = []
       const { onSkip, skipped } = skipCounter()
-      for await (const rel of walkImages(job.root, directory, signal, onSkip)) items.push(source.idFromPath === true ? { path: rel, id: idFromPath(rel) } : { path: rel })
+      for await (const rel of walkImages(job.root, directory, signal, onSkip)) items.push(byPath ? { path: rel, id: idFromPath(rel) } : { path: rel })
       if (signal?.aborted !== true) {
         await jobs.expand(jobId, items, skipped)
         log.info({ total: items.length, directory, skipped: { notImage: skipped.notImage, unreadable: skipped.unreadable } }, 'index job: directory listed')

@@ -9,7 +9,7 @@
 import type { ModelConfig } from '../../ml/types.js'
 import { NotReadyError } from '../../core/errors.js'
 import type { Logger } from '../../core/types.js'
-import type { Services } from '../../services/types.js'
+import { SERVICE_CALLS, type Services } from '../../services/types.js'
 import { retryWhileUnavailable } from '../process.js'
 
 export interface OpenWhenReachableOptions {
@@ -21,9 +21,8 @@ export interface OpenWhenReachableOptions {
   maxDelayMs?: number
 }
 
-/** The calls that go to the opened services, or answer 503 before (a test checks the list covers Services). */
-export const DELEGATED_CALLS = ['embedTexts', 'embedImages', 'addImages', 'getImage', 'getThumbnail', 'deleteImage', 'addTexts', 'deleteText',
-  'search', 'classify', 'createJob', 'createUploadJob', 'getJob', 'listJobs', 'cancelJob', 'stats'] as const satisfies ReadonlyArray<keyof Services>
+/** The calls that go to the opened services, or answer 503 before. */
+export const DELEGATED_CALLS = SERVICE_CALLS
 const delegated = new Set<string | symbol>(DELEGATED_CALLS)
 
 /** What /v1/info shows before the model is loaded. */

@@ -23,6 +23,8 @@ describe('PostgreSQL errors in backend terms', () => {
     assert.ok(down instanceof BackendUnavailableError)
     assert.equal((down as { statusCode?: number }).statusCode, 503)
     assert.match((down as Error).message, /PostgreSQL is unavailable: terminating connection/)
+    const refused = toBackendError(new Error('cannot connect to PostgreSQL at app@db:5432/x: connect ECONNREFUSED', { cause: coded('connect ECONNREFUSED', 'ECONNREFUSED') }))
+    assert.equal((refused as Error).message, 'cannot connect to PostgreSQL at app@db:5432/x: connect ECONNREFUSED')
     const wrongPassword = coded('password authentication failed', '28P01')
     assert.equal(toBackendError(wrongPassword), wrongPassword)
   })

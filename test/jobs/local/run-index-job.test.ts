@@ -60,7 +60,7 @@ describe('runIndexJob', { timeout: TIMEOUT.unit }, () => {
     const t = await setup(70)
     const items = Array.from({ length: 70 }, (_, i) => ({ path: `f${String(i).padStart(3, '0')}.png` }))
     items.push({ path: 'gone.png' })
-    await t.jobs.create({ id: 'j', kind: 'items', source: {}, root: t.root, items })
+    await t.jobs.create({ id: 'j', kind: 'items', source: { items: items.length }, root: t.root, items })
     const seen: string[] = []
     const batches: number[] = []
     const ingest: IngestFn = async (its, o) => { batches.push(its.length); return await recordingIngest(t.jobs, seen)(its, o) }

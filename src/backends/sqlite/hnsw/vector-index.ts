@@ -1,3 +1,4 @@
+/** The in-process vector index's contract and HNSW defaults; hnsw-index.ts implements it with hnswlib-node. */
 import { DEFAULT_HNSW as DEFAULTS } from '../../../core/limits.js'
 import type { HnswParams } from '../../../core/types.js'
 

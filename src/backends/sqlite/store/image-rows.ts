@@ -1,20 +1,12 @@
+/** SQLite rows of the images (the `images` table): record, thumbnail, embedding, source. */
 import type Database from 'better-sqlite3'
 import type { ImageRecord, Metadata } from '../../../core/types.js'
+import type { NewImage } from '../../ports.js'
 import { vectorToBlob } from './vector-codec.js'
 import { VectorRows, type VectorRowRef } from './vector-rows.js'
 
-export interface NewImageRow {
-  id: string
-  sha256: string
-  width: number
-  height: number
-  metadata: Metadata
-  embedding: Float32Array
-  /** small WebP for the UI */
-  thumbnail: Buffer | null
-  /** relative path or uploaded file name; stored as null when absent */
-  source?: string | null
-}
+/** An image as the row store takes it: the port's NewImage with its id decided, and a source that may be null. */
+export type NewImageRow = Omit<NewImage, 'id' | 'source'> & { id: string, source?: string | null }
 
 interface ImageRecordRow { id: string, sha256: string, width: number, height: number, metadata: string, source: string | null, created_at: string }
 

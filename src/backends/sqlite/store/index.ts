@@ -1,3 +1,4 @@
+/** The embedded engine's SQLite store: one file in DATA_DIR with images, texts, embeddings and jobs. */
 export { openStore, Store, DB_FILE, type StoreIdentity } from './open-store.js'
 export { SCHEMA_VERSION } from './schema.js'
 export { ID_PATTERN, idProblem } from '../../../core/ids.js'

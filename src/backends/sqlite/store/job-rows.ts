@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3'
 import type { ResolvedItemOutcome } from '../../job-outcomes.js'
-import type { JobKind, JobItem, JobError, JobDuplicate, JobRow, NewJob } from '../../ports.js'
+import type { JobKind, JobItem, JobError, JobDuplicate, JobRow, JobSourceRecord, NewJob } from '../../ports.js'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../../core/limits.js'
 import { isDemoJob, jobWarning, noneSkipped, type JobSkipped, type JobStatus, type JobView } from '../../../core/types.js'
 
@@ -187,7 +187,7 @@ function toRow (r: RawJob): JobRow {
     id: r.id,
     kind: r.kind as JobKind,
     status: r.status as JobStatus,
-    source: JSON.parse(r.source) as unknown,
+    source: JSON.parse(r.source) as JobSourceRecord,
     root: r.root,
     cleanup: r.cleanup === 1,
     expanded: r.expanded === 1,

@@ -13,16 +13,13 @@ import { migrate, SCHEMA_VERSION } from './schema.js'
 import { mapStorageError } from '../../../core/storage-error.js'
 import { TextRows } from './text-rows.js'
 import type { VectorRows, VectorTableName } from './vector-rows.js'
+import type { BackendIdentity } from '../../ports.js'
 
 /** File name of the database inside DATA_DIR. */
 export const DB_FILE = 'align-search.db'
 
-export interface StoreIdentity {
-  /** model id from the model folder's config.json */
-  modelId: string
-  /** embedding dimension */
-  dim: number
-}
+/** the model a store was written by: the backend's identity (src/backends/ports.ts) */
+export type StoreIdentity = BackendIdentity
 
 export class Store {
   readonly images: ImageRows

@@ -1,3 +1,4 @@
+/** SQLite rows of the text pool (the `texts` table) and their embeddings. */
 import type Database from 'better-sqlite3'
 import type { Metadata } from '../../../core/types.js'
 import { vectorToBlob } from './vector-codec.js'

@@ -93,7 +93,7 @@ describe('openStore', { timeout: TIMEOUT.unit }, () => {
     const dir = freshDir()
     let store = openStore(dir, { modelId: 'm', dim: 4 })
     const items = ['a.png', 'b.png', 'c.png', 'd.png', 'e.png'].map((p) => ({ path: p }))
-    store.jobs.create({ id: 'j1', kind: 'items', source: { items }, root: '/import', items })
+    store.jobs.create({ id: 'j1', kind: 'items', source: { items: items.length }, root: '/import', items })
     const first = store.jobs.pending('j1', 2)
     assert.deepEqual(first.map((x) => x.item.path), ['a.png', 'b.png'])
     store.transaction(() => store.jobs.complete('j1', [
@@ -120,7 +120,7 @@ describe('openStore', { timeout: TIMEOUT.unit }, () => {
   it('caps the stored errors of a job but keeps the count exact', () => {
     const store = openStore(freshDir(), { modelId: 'm', dim: 4 })
     const items = Array.from({ length: MAX_JOB_ERRORS + 50 }, (_, i) => ({ path: `${i}.png` }))
-    store.jobs.create({ id: 'j', kind: 'items', source: {}, root: '/r', items })
+    store.jobs.create({ id: 'j', kind: 'items', source: { items: items.length }, root: '/r', items })
     const extra = 50
     store.transaction(() => store.jobs.complete('j', items.map((it, seq) => ({ seq, status: 'failed', item: it.path, error: 'bad' }))))
     const view = store.jobs.view('j')!
@@ -128,7 +128,7 @@ describe('openStore', { timeout: TIMEOUT.unit }, () => {
     assert.equal(view.errors.length, MAX_JOB_ERRORS)
     // duplicates are kept within their own bound the same way
     const dups = Array.from({ length: MAX_JOB_DUPLICATES + extra }, (_, i) => ({ path: `${i}.png` }))
-    store.jobs.create({ id: 'd', kind: 'items', source: {}, root: '/r', items: dups })
+    store.jobs.create({ id: 'd', kind: 'items', source: { items: dups.length }, root: '/r', items: dups })
     store.transaction(() => store.jobs.complete('d', dups.map((it, seq) => ({ seq, status: 'duplicate', item: it.path, id: `stored-${seq}` }))))
     const dv = store.jobs.view('d')!
     assert.deepEqual([dv.done, dv.duplicate, dv.indexed], [MAX_JOB_DUPLICATES + extra, MAX_JOB_DUPLICATES + extra, 0])
