@@ -5,7 +5,7 @@
  *
  * Everything is async, and every write that must be atomic is one call.
  */
-import type { ImageRecord, JobStatus, JobView, Metadata, MetadataFilter } from '../core/types.js'
+import type { ImageRecord, JobSkipped, JobStatus, JobView, Metadata, MetadataFilter } from '../core/types.js'
 
 export type BackendName = 'sqlite' | 'postgres'
 export type CollectionName = 'images' | 'texts'
@@ -34,6 +34,9 @@ export interface VectorSearchOptions {
   excludeIds?: string[]
 }
 
+/** One row of a listing: images carry `source`, texts `text`. */
+export interface ListedRow { id: string, metadata: Metadata, createdAt: string, text?: string, source?: string | null }
+
 /** What happened to one row of a write. */
 export type WriteOutcome =
   | { status: 'indexed', id: string }
@@ -56,6 +59,11 @@ export interface VectorCollection {
   embedding (id: string): Promise<Float32Array | undefined>
   /** the k nearest rows by cosine, best first */
   search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]>
+  /**
+   * One page of stored rows in id order: those with an id after `after` (the previous page's last
+   * id), matching `filter` exactly on metadata keys; `limit` rows at most.
+   */
+  list (opts: { limit: number, after?: string, filter?: MetadataFilter }): Promise<ListedRow[]>
   /**
    * Deletes row `id`; resolves true when it existed. Once it resolves, no search in any process
    * sharing this backend returns the row.
@@ -148,6 +156,8 @@ export interface JobRow {
   attempt?: number
   /** cluster jobs: the batch size its planner split it by */
   batchSize?: number
+  /** what a directory job's listing left out */
+  skipped: JobSkipped
   createdAt: string
   updatedAt: string
 }
@@ -179,11 +189,11 @@ export interface JobStore {
   /** Appends a job-level error (kept within MAX_JOB_ERRORS). */
   addError (id: string, error: JobError): Promise<void>
   /**
-   * Lists a directory job's files and sets its total, once: the job row is locked, and a job
+   * Lists a directory job's files, records what the listing skipped and sets its total, once: the job row is locked, and a job
    * already expanded is left as it is (resolves false), so a plan delivered twice never resets
    * progress. Resolves true when this call listed the job.
    */
-  expand (id: string, items: JobItem[]): Promise<boolean>
+  expand (id: string, items: JobItem[], skipped?: JobSkipped): Promise<boolean>
   /** up to `limit` items still pending, in order; only those after `afterSeq` when given (a batch's range) */
   pending (id: string, limit: number, afterSeq?: number): Promise<Array<{ seq: number, item: JobItem }>>
   /**

@@ -34,14 +34,14 @@ const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0))
  * Accepts only the magic numbers of the formats we decode. This keeps SVG (which librsvg would
  * rasterize, following external and file:// references), PDF and friends away from sharp entirely.
  */
-function sniff (bytes: Buffer): void {
+function sniff (bytes: Buffer): string {
   if (bytes.length === 0) throw new UnsupportedImageError('the image is empty (0 bytes)')
-  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return // JPEG
-  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return // PNG
-  if (startsWith(bytes, ascii('GIF87a')) || startsWith(bytes, ascii('GIF89a'))) return
-  if (startsWith(bytes, ascii('RIFF')) && startsWith(bytes, ascii('WEBP'), 8)) return
-  if (startsWith(bytes, [0x49, 0x49, 0x2a, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2a])) return // TIFF
-  if (startsWith(bytes, ascii('ftyp'), 4)) return // AVIF / HEIF family; sharp decides which brands it can decode
+  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return 'JPEG'
+  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'PNG'
+  if (startsWith(bytes, ascii('GIF87a')) || startsWith(bytes, ascii('GIF89a'))) return 'GIF'
+  if (startsWith(bytes, ascii('RIFF')) && startsWith(bytes, ascii('WEBP'), 8)) return 'WebP'
+  if (startsWith(bytes, [0x49, 0x49, 0x2a, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2a])) return 'TIFF'
+  if (startsWith(bytes, ascii('ftyp'), 4)) return 'AVIF/HEIF' // sharp decides which brands it can decode
   const head = bytes.subarray(0, 4096).toString('utf8').replace(/^\uFEFF/, '').trimStart().toLowerCase()
   if (head.startsWith('<') && (head.includes('<svg') || head.startsWith('<?xml') || head.startsWith('<!doctype svg'))) {
     throw new UnsupportedImageError('SVG images are not accepted (they are not rasterized: an SVG may reference external or file:// resources); send a PNG or JPEG instead')
@@ -51,12 +51,22 @@ function sniff (bytes: Buffer): void {
   throw new UnsupportedImageError(`not a supported image: the bytes are not ${ACCEPTED_NAMES}`)
 }
 
-function decodeError (err: unknown, maxPixels: number): Error {
-  const msg = err instanceof Error ? err.message : String(err)
-  if (/pixel limit/i.test(msg)) {
+/** libvips words for "this build cannot read that kind of file", as opposed to damaged data */
+const UNSUPPORTED_HINTS = /unsupported|not a known|no (decoding )?plugin|not supported|compression .* not|bad (brand|ftyp)/i
+
+/**
+ * One line for a decoder failure: the format, whether the file is corrupt (damaged or truncated
+ * data) or unsupported (a variant this build cannot decode), and libvips's reason, each distinct
+ * line once (libvips repeats its messages, one per line). The caller names the file.
+ */
+export function decodeError (err: unknown, maxPixels: number, format = 'image'): Error {
+  const raw = err instanceof Error ? err.message : String(err)
+  if (/pixel limit/i.test(raw)) {
     return new PayloadTooLargeError(`the image has more than ${maxPixels} pixels (width × height); scale it down before uploading`)
   }
-  return new UnsupportedImageError(`the image could not be decoded: ${msg}`)
+  const reason = [...new Set(raw.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== ''))].join('; ').slice(0, 300)
+  const kind = UNSUPPORTED_HINTS.test(raw) ? 'uses a variant this server cannot decode (unsupported)' : 'is corrupt or truncated'
+  return new UnsupportedImageError(`the ${format} file ${kind}: ${reason === '' ? 'the decoder gave no reason' : reason}`)
 }
 
 /**
@@ -166,14 +176,14 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
   const t0 = performance.now()
   const maxPixels = opts.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS
   const thumbSize = opts.thumbnailSize ?? DEFAULT_THUMBNAIL_SIZE
-  sniff(bytes)
+  const format = sniff(bytes)
   // failOn 'error' rejects truncated and corrupt data but tolerates libjpeg's benign warnings.
   const input = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 })
   let meta: Metadata
   try {
     meta = await input.metadata()
   } catch (err) {
-    throw decodeError(err, maxPixels)
+    throw decodeError(err, maxPixels, format)
   }
   if (meta.format === undefined || !ACCEPTED_FORMATS.has(meta.format)) {
     throw new UnsupportedImageError(`image format ${meta.format ?? 'unknown'} is not accepted; send ${ACCEPTED_NAMES}`)
@@ -201,7 +211,7 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
       ])
     }
   } catch (err) {
-    throw decodeError(err, maxPixels)
+    throw decodeError(err, maxPixels, format)
   }
   const { data, info } = decoded
   if (info.channels !== 3 || info.width !== pre.size.width || info.height !== pre.size.height) {

@@ -26,7 +26,7 @@ export function checkSearchRequest (req: SearchRequest, dim: number): Array<{ ki
   parseFilter(req.filter) // throws BadRequestError naming the bad part
   if (!Array.isArray(req.query) || req.query.length === 0) throw new BadRequestError('query must be a non-empty array of terms')
   if (req.query.length > MAX_QUERY_TERMS) throw new BadRequestError(`query has ${req.query.length} terms; at most ${MAX_QUERY_TERMS}`)
-  return req.query.map((t: QueryTerm, i) => {
+  const kinds = req.query.map((t: QueryTerm, i) => {
     if (!isPlainObject(t)) throw new BadRequestError(`query[${i}] must be an object`)
     const present = KINDS.filter((k) => (t as Record<string, unknown>)[k] !== undefined)
     if (present.length !== 1) throw new BadRequestError(`query[${i}] needs exactly one of text, imageId, image, vector`)
@@ -45,6 +45,11 @@ export function checkSearchRequest (req: SearchRequest, dim: number): Array<{ ki
     }
     return { kind, weight }
   })
+  if (kinds.every((k) => k.weight <= 0)) {
+    throw new BadRequestError('query: every term\'s weight is 0 or negative, so the query points away from everything it names and would rank "anti-results"; ' +
+      'give at least one term a positive weight (a negative weight removes a concept from the positive terms)')
+  }
+  return kinds
 }
 
 /** Each term as a unit vector, in query order. Texts and images are encoded in one batch each. */

@@ -15,6 +15,7 @@ import { ingestImages } from './ingest-images.js'
 import { search } from './search.js'
 import { addTexts } from './texts.js'
 import type { BackupService } from './backups.js'
+import { deleteRows, listRows } from './rows.js'
 import type { IngestItem, JobSource, Services } from './types.js'
 
 /** most items in one addImages call (embed calls: MAX_EMBED_TEXTS / MAX_EMBED_IMAGES in src/core/limits.ts) */
@@ -65,7 +66,9 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
       return bytes === undefined ? undefined : { bytes, contentType: 'image/webp' }
     },
     deleteImage: async (id) => await backend.images.remove(id),
-    addTexts: async (items) => await addTexts(core, items),
+    addTexts: async (items, opts) => await addTexts(core, items, opts),
+    listRows: async (collection, opts) => await listRows(core, collection, opts),
+    deleteRows: async (collection, filter) => await deleteRows(core, collection, filter),
     deleteText: async (id) => await backend.texts.remove(id),
     search: async (req) => await search(core, req),
     classify: async (image, labels, template) => await classify(core, image, labels, template),

@@ -258,6 +258,24 @@ for (const subject of subjects) {
       assert.equal((await backend.texts.search(texts[7]!.embedding, { k: 3 }))[0]?.id === texts[7]!.id, false)
     })
 
+    it('lists rows page by page after a cursor, with an exact-match filter, each row once', async () => {
+      const texts = pool.texts(30).slice(0, 30)
+      await backend.texts.add(texts.map((t) => ({ ...t, sha256: `list-${t.sha256}`.slice(0, 64), id: `list-${t.id}`, metadata: { ...t.metadata, listing: true } })))
+      const seen: string[] = []
+      let after: string | undefined
+      for (let pages = 0; pages < 20; pages++) {
+        const page = await backend.texts.list({ limit: 7, filter: { listing: true }, ...(after === undefined ? {} : { after }) })
+        assert.ok(page.every((r) => r.metadata.listing === true && typeof r.text === 'string' && typeof r.createdAt === 'string'))
+        seen.push(...page.map((r) => r.id))
+        if (page.length < 7) break
+        after = page.at(-1)!.id
+      }
+      assert.equal(new Set(seen).size, seen.length, 'a row came twice')
+      assert.deepEqual([...seen].sort(), texts.map((t) => `list-${t.id}`).sort())
+      const odd = await backend.texts.list({ limit: 100, filter: { listing: true, parity: 'odd' } })
+      assert.deepEqual(odd.map((r) => r.id).sort(), texts.filter((t) => t.metadata.parity === 'odd').map((t) => `list-${t.id}`).sort())
+    })
+
     it('keeps job rows: items, expansion, pending, completion counted once, status, errors, newest-first pages', async () => {
       await backend.jobs.create({ id: 'job-dir', kind: 'directory', source: { directory: 'photos' }, root: '/import/photos' })
       const dir = await backend.jobs.get('job-dir')
@@ -296,6 +314,16 @@ for (const subject of subjects) {
       assert.deepEqual(page2.map((j) => j.id), newest.slice(4))
       assert.deepEqual(await backend.jobs.list({ limit: 4, before: 'nope' }), [])
       assert.equal((await backend.jobs.get('job-page-0'))?.cleanup, true)
+    })
+
+    it('a directory job keeps what its listing skipped; one with no images carries a warning', async () => {
+      await backend.jobs.create({ id: 'job-skips', kind: 'directory', source: { directory: 'notes' }, root: '/import/notes' })
+      const skipped = { notImage: 2, unreadable: 1, paths: [{ path: 'notes/a.txt', reason: 'not an image' as const }, { path: 'notes/b', reason: 'not an image' as const }, { path: 'notes/c.png', reason: 'unreadable' as const }] }
+      await backend.jobs.expand('job-skips', [], skipped)
+      await backend.jobs.setStatus('job-skips', 'done') // a finished job, as the runner leaves it (the next test counts unfinished ones)
+      const view = await backend.jobs.view('job-skips')
+      assert.deepEqual(view?.skipped, skipped)
+      assert.equal(view?.warning, 'the folder holds no images: nothing was indexed (2 not an image by extension, 1 unreadable; e.g. notes/a.txt, notes/b, notes/c.png)')
     })
 
     it('stages job uploads for every process: stored together, read by path, removed with a finished job', async (t) => {

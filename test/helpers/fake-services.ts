@@ -138,6 +138,26 @@ export function createFakeServices (): FakeServices {
       })
     },
     deleteText: async (id) => texts.delete(id),
+    async listRows (collection, { limit, after, filter }) {
+      calls.push(['listRows', { collection, limit, after, filter }])
+      const rows = collection === 'texts'
+        ? [...texts.values()].map((t) => ({ id: t.id, metadata: t.metadata, createdAt: now(), text: t.text }))
+        : [...images.values()].map((i) => ({ id: i.record.id, metadata: i.record.metadata, createdAt: i.record.createdAt, source: i.record.source }))
+      return rows
+        .filter((r) => (after === undefined || r.id > after) && Object.entries(filter ?? {}).every(([k, v]) => r.metadata[k] === v))
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .slice(0, limit)
+    },
+    async deleteRows (collection, filter) {
+      calls.push(['deleteRows', { collection, filter }])
+      const map: Map<string, { metadata?: Metadata, record?: { metadata: Metadata } }> = collection === 'texts' ? texts : images
+      let n = 0
+      for (const [id, row] of [...map]) {
+        const metadata = row.metadata ?? row.record?.metadata ?? {}
+        if (Object.entries(filter).every(([k, v]) => metadata[k] === v)) { map.delete(id); n++ }
+      }
+      return n
+    },
     async search (req: SearchRequest): Promise<SearchHit[]> {
       calls.push(['search', req])
       const filter = parseFilter(req.filter) // the real service's check: a 400 naming the bad part
@@ -179,13 +199,13 @@ export function createFakeServices (): FakeServices {
       calls.push(['createJob', source])
       const id = `job_${++seq}`
       const total = 'items' in source ? source.items.length : 0
-      jobs.set(id, { id, status: 'queued', total, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], createdAt: now(), updatedAt: now() })
+      jobs.set(id, { id, status: 'queued', total, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], skipped: { notImage: 0, unreadable: 0, paths: [] }, createdAt: now(), updatedAt: now() })
       return id
     },
     async createUploadJob (files) {
       calls.push(['createUploadJob', files])
       const id = `job_${++seq}`
-      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], createdAt: now(), updatedAt: now() })
+      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], skipped: { notImage: 0, unreadable: 0, paths: [] }, createdAt: now(), updatedAt: now() })
       return id
     },
     getJob: async (id) => jobs.get(id),

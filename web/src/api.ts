@@ -57,6 +57,9 @@ export interface JobView {
   failed: number
   errors?: Array<{ item: string, error: string }>
   duplicates?: Array<{ item: string, id: string }>
+  skipped?: { notImage: number, unreadable: number, paths: Array<{ path: string, reason: string }> }
+  warning?: string
+  demo?: boolean
 }
 export interface ClassifyResponse { model?: string, results: Array<{ label: string, probability: number, score: number }> }
 
@@ -152,6 +155,11 @@ export async function startUploadJob (files: File[]): Promise<string> {
 
 export async function getJob (id: string): Promise<JobView> {
   return await request('GET', `/v1/index-jobs/${encodeURIComponent(id)}`)
+}
+
+/** the newest jobs, wherever they were started (this page, another browser, the CLI, the demo pool) */
+export async function listJobs (limit = 20): Promise<JobView[]> {
+  return (await request<{ jobs: JobView[] }>('GET', `/v1/index-jobs?limit=${limit}`)).jobs
 }
 
 export async function cancelJob (id: string): Promise<JobView | undefined> {

@@ -138,7 +138,7 @@ async function runSearch (push = false, focusFrom = -1): Promise<void> {
     statusEl.textContent = `${formatCount(n)} ${state.mode === 'texts' ? 'text' : 'image'}${n === 1 ? '' : 's'}` +
       (typeof res.tookMs === 'number' ? ` · ${Math.round(res.tookMs)} ms` : '') +
       (typeof res.model === 'string' ? ` · ${res.model}` : '') +
-      (n > 0 ? ' · hover or focus a result to see how it matches each term' : '')
+      (n > 0 ? ' · tap a score (or hover, or focus a result) to see how it matches each term' : '')
     loadMore.hidden = n < state.k || state.k >= MAX_K
     if (focusFrom >= 0) resultsEl.querySelectorAll<HTMLElement>('.more-like, .text-hit')[focusFrom]?.focus()
   } catch (err) {

@@ -3,7 +3,8 @@
  * searchable by every process, and a committed DELETE is gone for all of them.
  */
 import type pg from 'pg'
-import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
+import type { MetadataFilter } from '../../core/types.js'
+import type { ListedRow, VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
 import { fromVectorLiteral, newSearchCounters, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
 
 /** from this many rows (as the planner estimates them) on, /v1/info shows the estimate */
@@ -49,6 +50,20 @@ export class PgCollection implements VectorCollection {
 
   async search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]> {
     return await searchNearest(this.pool, this.settings, query, opts, this.counters)
+  }
+
+  async list (opts: { limit: number, after?: string, filter?: MetadataFilter }): Promise<ListedRow[]> {
+    const extra = this.table === 'texts' ? 'text' : 'source'
+    // metadata @> filter is the same exact match searches use (GIN-indexed)
+    const r = await this.pool.query<{ id: string, metadata: Record<string, unknown>, created_at: Date, text?: string, source?: string | null }>(
+      `SELECT id, metadata, created_at, ${extra} FROM ${this.table} WHERE id > $1 AND metadata @> $2::jsonb ORDER BY id LIMIT $3`,
+      [opts.after ?? '', JSON.stringify(opts.filter ?? {}), opts.limit])
+    return r.rows.map((row) => {
+      const out: ListedRow = { id: row.id, metadata: row.metadata, createdAt: row.created_at.toISOString() }
+      if (row.text !== undefined) out.text = row.text
+      if (row.source !== undefined) out.source = row.source
+      return out
+    })
   }
 
   async remove (id: string): Promise<boolean> {

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../core/limits.js'
-import type { JobStatus, JobView } from '../../core/types.js'
+import { isDemoJob, jobWarning, noneSkipped, type JobSkipped, type JobStatus, type JobView } from '../../core/types.js'
 import { resolveItemOutcomes, type ResolvedItemOutcome } from '../job-outcomes.js'
 import type { ClusterJobStore, JobDuplicate, JobError, JobItem, JobKind, JobProgress, JobRow, JobSourceRecord, NewJob } from '../ports.js'
 import { withTransaction } from './pg-pool.js'
@@ -26,6 +26,7 @@ interface DbJob {
   failed: number,
   attempt: number,
   batch_size: number | null,
+  skipped: JobSkipped
   created_at: Date,
   updated_at: Date
 }
@@ -104,14 +105,14 @@ export class PgJobs implements ClusterJobStore {
     })
   }
 
-  async expand (id: string, items: JobItem[]): Promise<boolean> {
+  async expand (id: string, items: JobItem[], skipped: JobSkipped = noneSkipped()): Promise<boolean> {
     return await withTransaction(this.pool, async (c) => {
       // the row lock makes a second planner of the same job wait here, then find it expanded
       const job = await c.query<{ expanded: boolean }>('SELECT expanded FROM jobs WHERE id = $1 FOR UPDATE', [id])
       if (job.rows[0] === undefined || job.rows[0].expanded) return false
       await c.query('DELETE FROM job_items WHERE job_id = $1', [id])
       await insertItems(c, id, items)
-      await c.query('UPDATE jobs SET expanded = true, total = $2, updated_at = clock_timestamp() WHERE id = $1', [id, items.length])
+      await c.query('UPDATE jobs SET expanded = true, total = $2, skipped = $3, updated_at = clock_timestamp() WHERE id = $1', [id, items.length, JSON.stringify(skipped)])
       return true
     })
   }
@@ -223,6 +224,7 @@ async function appendNotes (c: Queryable, jobId: string, kind: 'error' | 'duplic
 }
 
 function toView (r: JobRow): JobView {
+  const warning = jobWarning(r)
   return {
     id: r.id,
     status: r.status,
@@ -233,6 +235,9 @@ function toView (r: JobRow): JobView {
     failed: r.failed,
     errors: r.errors,
     duplicates: r.duplicates,
+    skipped: r.skipped,
+    ...(warning === undefined ? {} : { warning }),
+    ...(isDemoJob(r.source) ? { demo: true as const } : {}),
     createdAt: r.createdAt,
     updatedAt: r.updatedAt
   }
@@ -256,6 +261,7 @@ function toRow (r: DbJob, notes: { errors: JobError[], duplicates: JobDuplicate[
     duplicates: notes.duplicates,
     attempt: r.attempt,
     ...(r.batch_size === null ? {} : { batchSize: r.batch_size }),
+    skipped: r.skipped,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString()
   }

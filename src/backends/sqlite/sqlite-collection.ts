@@ -4,9 +4,10 @@
  */
 import type { TableIndex } from './hnsw/index.js'
 import type { Store, VectorRows } from './store/index.js'
-import { parseFilter } from '../../core/metadata-filter.js'
+import { matchesFilter, parseFilter } from '../../core/metadata-filter.js'
 import { clampCosine, l2normalize } from '../../core/vector-math.js'
-import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
+import type { MetadataFilter } from '../../core/types.js'
+import type { ListedRow, VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
 import { LabelSet } from './filter/label-set.js'
 import { MetadataIndex } from './filter/metadata-index.js'
 import { TopK } from './filter/top-k.js'
@@ -127,6 +128,26 @@ export class SqliteCollection implements VectorCollection {
       hits.push(hit)
     }
     return hits
+  }
+
+  async list (opts: { limit: number, after?: string, filter?: MetadataFilter }): Promise<ListedRow[]> {
+    // pages of rows in id order, filtered here with the same filter language as searches use
+    const out: ListedRow[] = []
+    let after = opts.after ?? ''
+    const node = parseFilter(opts.filter)
+    const hasFilter = node !== undefined
+    while (out.length < opts.limit) {
+      const page = this.rows.page(after, hasFilter ? 500 : opts.limit - out.length)
+      for (const r of page) {
+        if (node !== undefined && !matchesFilter(r.metadata, node)) continue
+        out.push(r)
+        if (out.length === opts.limit) break
+      }
+      const last = page.at(-1)
+      if (last === undefined || page.length < (hasFilter ? 500 : 1)) break
+      after = last.id
+    }
+    return out
   }
 
   /** Adds committed rows to the metadata index; call right after the commit, in the same tick. */

@@ -18,7 +18,7 @@ import { access, constants, readdir, realpath } from 'node:fs/promises'
 import type { ClusterJobStore, JobItem, JobRow, UploadStaging } from '../../backends/ports.js'
 import { isTerminal, type Logger } from '../../core/types.js'
 import { filesUnder, ingestBatch, type IngestFn, type ReadFiles } from '../ingest-batch.js'
-import { DEFAULT_MAX_FILE_BYTES, idFromPath, walkImages } from '../sources.js'
+import { DEFAULT_MAX_FILE_BYTES, idFromPath, skipCounter, walkImages } from '../sources.js'
 import type { BatchMessage, FailedMessage, IndexQueue, PlanMessage, QueueMessage } from '../../backends/index-queue.js'
 
 /** What one batch message came to, for logs and metrics. */
@@ -93,12 +93,14 @@ export class IndexHandlers {
     if (!(await jobs.setStatusUnlessTerminal(jobId, 'running'))) return
     const log = logger.child({ job: jobId })
     if (!job.expanded) {
-      const source = job.source as { directory?: string, idFromPath?: boolean }
-      const directory = source.directory ?? '.'
+      const { source } = job
+      const directory = 'directory' in source ? source.directory : '.'
+      const byPath = 'directory' in source && source.idFromPath === true
       const items: JobItem[] = []
-      for await (const rel of walkImages(await this.rootOf(job), directory)) items.push(source.idFromPath === true ? { path: rel, id: idFromPath(rel) } : { path: rel })
+      const { onSkip, skipped } = skipCounter()
+      for await (const rel of walkImages(await this.rootOf(job), directory, undefined, onSkip)) items.push(byPath ? { path: rel, id: idFromPath(rel) } : { path: rel })
       // a second planner of the same job (the first was thought dead during a slow walk) changes nothing
-      if (await jobs.expand(jobId, items)) log.info({ total: items.length, directory }, 'index job: directory listed')
+      if (await jobs.expand(jobId, items, skipped)) log.info({ total: items.length, directory }, 'index job: directory listed')
       else log.info({ directory }, 'index job: already listed by another worker; its listing stays')
     }
     await jobs.setBatchSize(jobId, Math.max(1, this.deps.batchSize))
@@ -199,7 +201,7 @@ export class IndexHandlers {
 
   /** the folder a job's paths are relative to, on this machine */
   private async rootOf (job: JobRow): Promise<string> {
-    const demo = (job.source as { demoPool?: string } | null)?.demoPool
+    const demo = 'demoPool' in job.source ? job.source.demoPool : undefined
     // resolved, so files are checked against the real folder (IMPORT_DIR may be a symlink to the mount)
     return await realpath(demo !== undefined ? (this.deps.demoPoolDir ?? job.root) : this.deps.importDir)
   }

@@ -10,7 +10,7 @@
  */
 import type Database from 'better-sqlite3'
 
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   updated_at TEXT NOT NULL,
   indexed    INTEGER NOT NULL DEFAULT 0,
   duplicate  INTEGER NOT NULL DEFAULT 0,
-  duplicates TEXT NOT NULL DEFAULT '[]'
+  duplicates TEXT NOT NULL DEFAULT '[]',
+  skipped    TEXT NOT NULL DEFAULT '{"notImage":0,"unreadable":0,"paths":[]}'
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 
@@ -95,6 +96,21 @@ const UPGRADES: ReadonlyArray<(db: Database.Database) => void> = [
       ALTER TABLE jobs ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE jobs ADD COLUMN duplicate INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE jobs ADD COLUMN duplicates TEXT NOT NULL DEFAULT '[]';`)
+  },
+  // 2 → 3: what a directory job's listing skipped; and the demo pool's images and texts carry
+  // {"demo": true}, so one call can remove them (DELETE /v1/images?filter={"demo":true}). Its images
+  // are the items of the job recorded under meta demo_pool_job; its texts were stored with metadata
+  // {"label": <text>} and encoded through the model's template, so they also get a key of their own
+  // (see textKey in src/services/texts.ts) and stop shadowing a user's plain text of the same words
+  (db) => {
+    db.exec(`
+      ALTER TABLE jobs ADD COLUMN skipped TEXT NOT NULL DEFAULT '{"notImage":0,"unreadable":0,"paths":[]}';
+      UPDATE images SET metadata = json_set(metadata, '$.demo', json('true'))
+        WHERE id IN (SELECT json_extract(item, '$.id') FROM job_items
+                     WHERE job_id = (SELECT value FROM meta WHERE key = 'demo_pool_job'));
+      UPDATE texts SET metadata = json_set(metadata, '$.demo', json('true')), sha256 = 'demo:' || sha256
+        WHERE json_extract(metadata, '$.label') = text
+          AND EXISTS (SELECT 1 FROM meta WHERE key = 'demo_pool_job');`)
   }
 ]
 

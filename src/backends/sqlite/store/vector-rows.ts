@@ -132,6 +132,17 @@ export class VectorRows {
     }
   }
 
+  /** up to `n` rows with an id after `after`, in id order (for listings) */
+  page (after: string, n: number): Array<{ id: string, metadata: Record<string, unknown>, createdAt: string, text?: string, source?: string | null }> {
+    return this.st.page.all(after, n).map((r) => {
+      const out: { id: string, metadata: Record<string, unknown>, createdAt: string, text?: string, source?: string | null } =
+        { id: r.id, metadata: JSON.parse(r.metadata) as Record<string, unknown>, createdAt: r.created_at }
+      if (r.text !== undefined) out.text = r.text
+      if (r.source !== undefined) out.source = r.source
+      return out
+    })
+  }
+
   /** Deletes row `id` and frees its label for reuse; returns where it was in the index. Call inside a transaction. */
   remove (id: string): VectorRowRef | undefined {
     const ref = this.st.refById.get(id)
@@ -160,6 +171,8 @@ function prepare (db: Database.Database, t: VectorTableName) {
     embeddingById: db.prepare<[string], { embedding: Buffer }>(`SELECT embedding FROM ${t} WHERE id = ?`),
     idBySha: db.prepare<[string], { id: string }>(`SELECT id FROM ${t} WHERE sha256 = ?`),
     shaById: db.prepare<[string], { sha256: string }>(`SELECT sha256 FROM ${t} WHERE id = ?`),
+    page: db.prepare<[string, number], { id: string, metadata: string, created_at: string, text?: string, source?: string | null }>(
+      `SELECT id, metadata, created_at, ${t === 'texts' ? 'text' : 'source'} FROM ${t} WHERE id > ? ORDER BY id LIMIT ?`),
     hit: db.prepare<[number], { id: string, label: number, metadata: string, text?: string, source?: string | null }>(t === 'texts'
       ? 'SELECT id, label, metadata, text FROM texts WHERE label = ?'
       : 'SELECT id, label, metadata, source FROM images WHERE label = ?')

@@ -13,6 +13,7 @@ import indexJobRoutes from './index-jobs/index.js'
 import infoRoutes from './info/index.js'
 import searchRoutes from './search/index.js'
 import textRoutes from './texts/index.js'
+import listingRoutes from './listing/index.js'
 
 export default async function v1Routes (app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', async (request) => {
@@ -27,6 +28,7 @@ export default async function v1Routes (app: FastifyInstance): Promise<void> {
   await app.register(imageRoutes)
   await app.register(indexJobRoutes)
   await app.register(textRoutes)
+  await app.register(listingRoutes)
   await app.register(embedRoutes)
   await app.register(classifyRoutes)
   await app.register(infoRoutes)
