@@ -64,7 +64,7 @@ describe('PostgreSQL unreachable', async () => {
     const down = await ready(server.url)
     assert.equal(down.status, 503)
     assert.match(down.body.message ?? '', /the backend cannot serve: PostgreSQL is unavailable: the connection was refused/)
-    assert.match(server.logs(), /opening the services: PostgreSQL is unavailable.*trying again/)
+    assert.match(server.logs(), /the database is unreachable, retrying \(opening the services\): PostgreSQL is unavailable/)
     const search = await new Api(httpTransport(server.url)).get('/v1/search?q=cat')
     assertUnavailable(search, 'search while the database was down at start')
     assert.doesNotMatch(search.json.message, /model/, 'the cause is the database, not the model')

@@ -106,9 +106,10 @@ describe('cluster mode through database crashes and lost hosts', { timeout: TIME
     const lost = await startWorker({ ...settings, databaseUrl: proxy.urlFor(pg.url) }, 'worker-lost')
     workers = [lost]
     const shas = await writeImages(dirs.importDir, 'lost', 10_000, 64)
-    // frozen just after it sends the statement that locks the job's row (completeItems in pg-jobs.ts; pg-boss's
-    // fetch says FOR UPDATE too, hence the longer text): the lock is held, the transaction open
-    const frozen = proxy.freezeOn('FROM jobs WHERE id = $1 FOR UPDATE')
+    // frozen just after it sends the statement with which a batch's commit locks the job's row (completeItems in
+    // pg-jobs.ts; pg-boss's fetch and the planner's expand say FOR UPDATE too, hence the whole text): the lock is
+    // held, the transaction open
+    const frozen = proxy.freezeOn('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE')
     const posted = await api(0).post('/v1/index-jobs', { directory: 'lost' })
     assert.equal(posted.status, 202, posted.text)
     const jobId = posted.json.jobId as string

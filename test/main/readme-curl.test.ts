@@ -29,9 +29,19 @@ const MIN_CURLS = 20
 export interface Example { command: string, inline: boolean }
 export interface Skipped { command: string, why: string }
 
-/** Joins backslash-continued lines and drops comment lines. */
+/** Joins backslash-continued lines and lines inside an open single quote (a JSON body over two lines), and drops comment lines. */
 function commandsOf (block: string): string[] {
-  return block.replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+  const lines = block.replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+  const out: string[] = []
+  let open = ''
+  for (const line of lines) {
+    const joined = open === '' ? line : `${open}\n${line}`
+    if ((joined.match(/'/g)?.length ?? 0) % 2 === 1) { open = joined; continue }
+    out.push(joined)
+    open = ''
+  }
+  if (open !== '') out.push(open)
+  return out
 }
 
 /** The README's curl examples in order (```sh blocks first, then inline spans), and what is left out. */
@@ -47,7 +57,8 @@ export function readmeExamples (markdown: string): { examples: Example[], skippe
     for (const command of commands) {
       // a chain runs part by part, so only the part that reads the home folder is skipped
       for (const part of command.split(/\s*&&\s*/)) {
-        if (/(^|\s)~\//.test(part)) skipped.push({ command: part, why: 'reads the home folder of whoever runs it' })
+        if (/^npm /.test(part)) skipped.push({ command: part, why: 'not a curl example (an npm script beside them)' })
+        else if (/(^|\s)~\//.test(part)) skipped.push({ command: part, why: 'reads the home folder of whoever runs it' })
         else examples.push({ command: part, inline: false })
       }
     }
@@ -57,8 +68,8 @@ export function readmeExamples (markdown: string): { examples: Example[], skippe
   return { examples, skipped }
 }
 
-/** The command as it runs here: `curl -f`, this server's address, the last job id. */
-function substitute (command: string, base: string, jobId: string | undefined): string {
+/** The command as it runs here: `curl -f`, this server's address, the last job id and backup name. */
+function substitute (command: string, base: string, jobId: string | undefined, backupName?: string): string {
   let c = command
     .replace(/(https?:\/\/)?localhost:8080/g, base)
     .replace(/\$API\b/g, base)
@@ -66,6 +77,10 @@ function substitute (command: string, base: string, jobId: string | undefined): 
   if (c.includes('<jobId>')) {
     assert.ok(jobId !== undefined, `no job id to substitute yet: ${command}`)
     c = c.replaceAll('<jobId>', jobId)
+  }
+  if (c.includes('<name>')) {
+    assert.ok(backupName !== undefined, `no backup name to substitute yet: ${command}`)
+    c = c.replaceAll('<name>', backupName)
   }
   return c
 }
@@ -119,9 +134,10 @@ describe('the README\'s curl examples', { timeout: TIMEOUT.server }, () => {
     const curls = examples.filter((e) => e.command.startsWith('curl '))
     assert.ok(curls.length >= MIN_CURLS, `only ${curls.length} curl examples found in README.md`)
     let jobId: string | undefined
+    let backupName: string | undefined
     const failures: string[] = []
     for (const ex of examples) {
-      const command = substitute(ex.command, server.url, jobId)
+      const command = substitute(ex.command, server.url, jobId, backupName)
       if (command.startsWith('curl ')) assert.ok(command.includes(server.url), `an example that does not call the server: ${ex.command}`)
       const r = spawnSync('bash', ['-c', command], { cwd: tmp, encoding: 'utf8', timeout: 60_000 })
       if (r.status !== 0) {
@@ -129,8 +145,9 @@ describe('the README\'s curl examples', { timeout: TIMEOUT.server }, () => {
         continue
       }
       try {
-        const out = JSON.parse(r.stdout) as { jobId?: unknown }
+        const out = JSON.parse(r.stdout) as { jobId?: unknown, name?: unknown }
         if (typeof out.jobId === 'string') jobId = out.jobId
+        if (typeof out.name === 'string' && /\/v1\/backups/.test(command)) backupName = out.name
       } catch { /* not every answer is JSON (mkdir, a DELETE's empty body) */ }
     }
     console.log(`README: ran ${examples.length} commands (${curls.length} curl); skipped ${skipped.length}:\n` +

@@ -260,7 +260,7 @@ describe('GET /v1/search', { timeout: TIMEOUT.unit }, () => {
     const { app } = await seeded(t)
     let res = await app.inject({ method: 'GET', url: '/v1/search' })
     assert.equal(res.statusCode, 400)
-    assert.equal(errorBody(res).message, "querystring must have required property 'q'; expected fields: q (required), k, minScore")
+    assert.equal(errorBody(res).message, "querystring must have required property 'q'; expected fields: q (required), k, minScore, filter")
     for (const [k, message] of [['0', 'querystring/k must be >= 1'], ['abc', 'querystring/k must be integer'], ['1001', 'querystring/k must be <= 1000']]) {
       res = await app.inject({ method: 'GET', url: `/v1/search?q=cat&k=${k}` })
       assert.equal(res.statusCode, 400)
