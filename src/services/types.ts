@@ -79,5 +79,5 @@ export const SERVICE_CALLS = ['embedTexts', 'embedImages', 'addImages', 'getImag
   'search', 'classify', 'createJob', 'createUploadJob', 'getJob', 'listJobs', 'cancelJob', 'stats'] as const satisfies ReadonlyArray<keyof Services>
 export type ServiceCall = typeof SERVICE_CALLS[number]
 /** fails to compile when Services gains a call that SERVICE_CALLS lacks */
-type MissingCall = Exclude<keyof Services, ServiceCall | 'model' | 'ready' | 'health' | 'close' | 'waitForJob'>
+type MissingCall = Exclude<keyof Services, ServiceCall | 'model' | 'ready' | 'health' | 'close' | 'waitForJob' | 'backups'>
 export const noMissingCall: [MissingCall] extends [never] ? true : MissingCall = true
