@@ -39,6 +39,7 @@ export function setupBackupsPanel (): BackupsPanel {
   const elapsed = byId('backup-elapsed')
   const status = byId('backup-status')
   const errorBox = byId('backup-error')
+  const intro = byId('backup-intro')
 
   let shown: BackupInfo[] = []
   /** a backup this page asked for is being written */
@@ -49,6 +50,7 @@ export function setupBackupsPanel (): BackupsPanel {
 
   const say = (text: string): void => { if (status.textContent !== text) status.textContent = text }
   const syncButton = (): void => {
+    intro.hidden = unavailable
     button.disabled = writing || unavailable
     if (writing) button.setAttribute('aria-busy', 'true')
     else button.removeAttribute('aria-busy')
