@@ -9,6 +9,7 @@ import { renderChips } from './chips.js'
 import { hitLabel, renderResults } from './results.js'
 import { setupIndexPanel } from './jobs.js'
 import { setupClassify } from './classify.js'
+import { setupBackupsPanel } from './backups.js'
 import { refreshInfo } from './info.js'
 import { clampWeight, paramsToState, parseFilterText, stateToParams, MAX_K, PAGE_SIZE, type QueryState, type Term } from './state.js'
 
@@ -288,6 +289,8 @@ window.addEventListener('popstate', () => {
   void labelImageTerms().then(async () => { await runSearch(false) })
 })
 
+const backups = setupBackupsPanel()
+
 // API key: stored in this browser only, sent on writes.
 const keyInput = byId<HTMLInputElement>('api-key-input')
 keyInput.value = getApiKey()
@@ -295,6 +298,8 @@ byId<HTMLFormElement>('api-key-form').addEventListener('submit', (e) => {
   e.preventDefault()
   setApiKey(keyInput.value.trim())
   byId('api-key-status').textContent = keyInput.value.trim() === '' ? 'No key stored.' : 'Key saved in this browser.'
+  // the backups need the key: read them again with it
+  void backups.refresh({ clearError: true })
 })
 
 setupIndexPanel({ onIndexed: () => { void refreshInfo() } })
