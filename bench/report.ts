@@ -1,6 +1,8 @@
 /** Writes bench/report.md (one table per measurement, a summary of targets) and bench/report.json. */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { ALL_SECTIONS } from './lib/args.js'
 import { describeMachine } from './lib/machine.js'
 import { fmt } from './lib/stats.js'
 import type { BenchOptions, Cell, SectionResult, Table, Target } from './lib/types.js'
@@ -45,12 +47,27 @@ function section (s: SectionResult): string {
   return out.join('\n')
 }
 
-export async function writeReport (opts: BenchOptions, sections: SectionResult[], wallMs: number): Promise<{ md: string, json: string }> {
+/**
+ * The sections of an earlier report.json in `outDir` that this run did not redo, each marked with
+ * the run it came from, so `--sections photos` updates one section and keeps the rest.
+ */
+async function earlierSections (outDir: string, ran: SectionResult[]): Promise<Array<SectionResult & { from?: string }>> {
+  const file = path.join(outDir, 'report.json')
+  if (!existsSync(file)) return []
+  const old = JSON.parse(await readFile(file, 'utf8')) as { commandLine?: string, generatedAt?: string, sections?: Array<SectionResult & { from?: string }> }
+  const done = new Set(ran.map((s) => s.id))
+  return (old.sections ?? []).filter((s) => !done.has(s.id)).map((s) => ({ ...s, from: s.from ?? `${old.commandLine ?? '?'} on ${old.generatedAt ?? '?'}` }))
+}
+
+const order = (id: string): number => { const i = (ALL_SECTIONS as readonly string[]).indexOf(id); return i < 0 ? ALL_SECTIONS.length : i }
+
+export async function writeReport (opts: BenchOptions, ran: SectionResult[], wallMs: number): Promise<{ md: string, json: string }> {
+  const sections: Array<SectionResult & { from?: string }> = [...ran, ...await earlierSections(opts.outDir, ran)].sort((a, b) => order(a.id) - order(b.id))
   const targets = sections.flatMap((s) => s.skipped !== undefined && s.targets.length === 0 ? [] : s.targets)
   const md = [
     '# align-search benchmark report',
     '',
-    `Produced by \`${opts.commandLine}\` on ${new Date().toISOString()} in ${fmt(wallMs / 1000)} s.`,
+    `Produced by \`${opts.commandLine}\` on ${new Date().toISOString()} in ${fmt(wallMs / 1000)} s${sections.some((s) => s.from !== undefined) ? '; sections it did not run are kept from the earlier runs named in the table below' : ''}.`,
     'Every speed target is a ratio measured side by side in the same run; absolute figures are shown for context only.',
     '',
     '## Targets',
@@ -59,7 +76,7 @@ export async function writeReport (opts: BenchOptions, sections: SectionResult[]
     '',
     '## Sections run',
     '',
-    markdownTable({ columns: ['section', 'status', 'wall s'], rows: sections.map((s) => [s.title, s.skipped === undefined ? 'ran' : `skipped: ${s.skipped}`, fmt(s.wallMs / 1000)]) }),
+    markdownTable({ columns: ['section', 'status', 'wall s'], rows: sections.map((s) => [s.title, `${s.skipped === undefined ? 'ran' : `skipped: ${s.skipped}`}${s.from === undefined ? '' : ` (kept from \`${s.from}\`)`}`, fmt(s.wallMs / 1000)]) }),
     '',
     ...sections.map(section)
   ].join('\n')

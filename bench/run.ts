@@ -14,6 +14,7 @@ import { machineInfo } from './lib/machine.js'
 import { embedPool, type PoolEmbeddings } from './lib/pool.js'
 import type { BenchOptions, SectionResult } from './lib/types.js'
 import { memorySection } from './memory.js'
+import { photosSection } from './photos.js'
 import { writeReport } from './report.js'
 import { serviceSection } from './service.js'
 import { startupSection } from './startup.js'
@@ -38,6 +39,7 @@ async function main (): Promise<void> {
     service: async (o) => await serviceSection(o, log),
     memory: async (o) => await memorySection(o, await getPool(), log),
     'align-base': async (o) => await alignBaseSection(o, log),
+    photos: async (o) => await photosSection(o, log),
     backends: async (o) => await backendsSection(o, await getPool(), log),
     startup: async (o) => await startupSection(o, log)
   }

@@ -4,7 +4,8 @@
     python3 tools/export_align.py --random-init full --out /tmp/align-random      # no weights needed: checks the export path
     python3 tools/export_align.py --random-init tiny --out test/fixtures/align-tiny
 
-Needs torch, transformers and onnx (and onnxruntime for the parity check). The two towers are wrapped so that
+Needs torch, transformers and onnx (and onnxruntime for the parity check). write_model_folder is the one export
+path: tools/align_shape.py (align-base's shape, random weights, no transformers) calls it with its own towers. The two towers are wrapped so that
   vision.onnx: pixel_values [B,3,H,W] → image_embeds [B,D]  (pooled EfficientNet output; no projection)
   text.onnx:   input_ids, attention_mask, token_type_ids [B,S] int64 → text_embeds [B,D]  (text_projection of [CLS])
 See models/README.md and ALIGN-NOTES.md for the facts behind each step.
@@ -71,14 +72,19 @@ def random_model(kind, vocab_file):
         model.temperature.fill_(1 / 64)
         # transformers' init (normal, std 0.02) makes a deep random EfficientNet's output vanish (~1e-28),
         # which would let any runtime pass the parity check; He init keeps activations at unit scale.
-        for mod in model.vision_model.modules():
-            if isinstance(mod, nn.Conv2d):
-                nn.init.kaiming_normal_(mod.weight, mode="fan_in", nonlinearity="relu")  # fan_in: right for depthwise convs too
+        he_init_convs(model.vision_model)
     tok = bert_tokenizer(vocab_file)
     proc = EfficientNetImageProcessor(size={"height": size, "width": size}, crop_size={"height": crop, "width": crop}, do_center_crop=True,
                                       rescale_factor=1 / 127.5, rescale_offset=True, do_normalize=False, include_top=False,
                                       resample=Image.BILINEAR)
     return model, tok, proc, f"random-init ALIGN ({kind}) for export checks"
+
+
+def he_init_convs(module):
+    """He (fan_in) init of every conv, for random-weight exports: see random_model. fan_in is right for depthwise convs too."""
+    for mod in module.modules():
+        if isinstance(mod, nn.Conv2d):
+            nn.init.kaiming_normal_(mod.weight, mode="fan_in", nonlinearity="relu")
 
 
 def bert_tokenizer(vocab_file):
@@ -114,10 +120,85 @@ def test_images(size):
     return out
 
 
+class HfTokenizer:
+    """A transformers fast tokenizer behind the interface write_model_folder takes."""
+
+    def __init__(self, tok, max_length):
+        self.tok, self.max_length = tok, max_length
+
+    def encode(self, text):
+        enc = self.tok(text, truncation=True, max_length=self.max_length)
+        ids = enc["input_ids"]
+        return ids, enc.get("token_type_ids", [0] * len(ids))
+
+    def save(self, path):
+        self.tok.backend_tokenizer.save(path)
+
+
+def hf_preprocess(proc):
+    """A transformers image processor as a PIL image → [1,3,H,W] float tensor function."""
+    return lambda img: proc(images=img, return_tensors="pt")["pixel_values"]
+
+
+def export_onnx(out, vision, text, input_size, opset):
+    """Writes vision.onnx ([B,3,H,W] → [B,D], dynamic batch) and text.onnx (three int64 [B,S] → [B,D], dynamic batch and length)."""
+    with torch.no_grad():
+        px = torch.zeros(2, 3, input_size, input_size)
+        torch.onnx.export(vision, (px,), f"{out}/vision.onnx", input_names=["pixel_values"], output_names=["image_embeds"],
+                          dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}}, opset_version=opset, **EXPORT_KW)
+        ids = torch.ones(2, 8, dtype=torch.long)
+        torch.onnx.export(text, (ids, ids, torch.zeros_like(ids)), f"{out}/text.onnx",
+                          input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["text_embeds"],
+                          dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ("input_ids", "attention_mask", "token_type_ids")} | {"text_embeds": {0: "batch"}},
+                          opset_version=opset, **EXPORT_KW)
+
+
+REFERENCE_TEXTS = ["a photo of a cat", "a photo of a dog", "two cats on a red sofa", "hand"]
+
+
+def reference(vision, text, tokenizer, preprocess, input_size, tolerance):
+    """reference.json's content: what PyTorch computes for fixed texts and generated images, with the exact
+    token ids and pixel_values it was fed, so the runtime's parity test checks towers and inputs separately."""
+    ref = {"tolerance": tolerance, "texts": [], "images": []}
+    with torch.no_grad():
+        for t in REFERENCE_TEXTS:
+            ids, types = tokenizer.encode(t)
+            ids_t = torch.tensor([ids], dtype=torch.long)
+            e = text(ids_t, torch.ones_like(ids_t), torch.tensor([types], dtype=torch.long))[0]
+            ref["texts"].append({"text": t, "input_ids": list(ids), "text_embeds": e.tolist()})
+        for img, png in test_images(input_size):
+            pv = preprocess(img)
+            e = vision(pv)[0]
+            ref["images"].append({"name": f"generated {input_size}px", "png_base64": base64.b64encode(png).decode(),
+                                  "pixel_values": pv[0].flatten().tolist(), "image_embeds": e.tolist()})
+    return ref
+
+
+def write_model_folder(out, vision, text, tokenizer, preprocess, preprocessor_config, config, tolerance=1e-4, opset=17):
+    """The one export path: both towers to ONNX, tokenizer.json, the two configs, reference.json, then the parity check.
+
+    vision: nn.Module, pixel_values [B,3,H,W] → [B,D];  text: nn.Module, (input_ids, attention_mask, token_type_ids) → [B,D]
+    tokenizer: .encode(text) → (ids, token_type_ids) with specials and truncation; .save(path) writes tokenizer.json
+    preprocess: PIL RGB image → [1,3,H,W] float tensor, the function preprocessor_config describes
+    """
+    os.makedirs(out, exist_ok=True)
+    vision.eval()
+    text.eval()
+    pc = preprocessor_config
+    input_size = pc["crop_size"]["height"] if pc.get("do_center_crop") else pc["size"]["height"]
+    export_onnx(out, vision, text, input_size, opset)
+    tokenizer.save(f"{out}/tokenizer.json")
+    json.dump(pc, open(f"{out}/preprocessor_config.json", "w"), indent=2)
+    json.dump(config, open(f"{out}/config.json", "w"), indent=2)
+    ref = reference(vision, text, tokenizer, preprocess, input_size, tolerance)
+    json.dump(ref, open(f"{out}/reference.json", "w"))
+    check_parity(out, ref, config)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoint", help="a Hugging Face id or local folder of an AlignModel")
-    ap.add_argument("--random-init", choices=["full", "tiny"], help="export a randomly initialised model instead")
+    ap.add_argument("--random-init", choices=["full", "tiny"], help="export a randomly initialised model instead (needs transformers; tools/align_shape.py does not)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--opset", type=int, default=17)
@@ -139,44 +220,12 @@ def main():
         sys.exit("give --checkpoint or --random-init")
     model.eval()
     model.vision_model.pooler = MeanPool()
-    vision, text = Vision(model).eval(), Text(model).eval()
-
-    crop = proc.crop_size["height"] if proc.do_center_crop else proc.size["height"]
-    with torch.no_grad():
-        px = torch.zeros(2, 3, crop, crop)
-        torch.onnx.export(vision, (px,), f"{args.out}/vision.onnx", input_names=["pixel_values"], output_names=["image_embeds"],
-                          dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}}, opset_version=args.opset, **EXPORT_KW)
-        ids = torch.ones(2, 8, dtype=torch.long)
-        torch.onnx.export(text, (ids, ids, torch.zeros_like(ids)), f"{args.out}/text.onnx",
-                          input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["text_embeds"],
-                          dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ("input_ids", "attention_mask", "token_type_ids")} | {"text_embeds": {0: "batch"}},
-                          opset_version=args.opset, **EXPORT_KW)
-
-    getattr(tok, "backend_tokenizer", None).save(f"{args.out}/tokenizer.json")
-    pc = proc.to_dict()
-    json.dump(pc, open(f"{args.out}/preprocessor_config.json", "w"), indent=2)
     dim = model.config.projection_dim
     cfg = {"name": name, "model_id": f"{name}-{dim}", "embedding_dim": dim, "max_text_length": args.max_length,
            "temperature": float(model.temperature.detach()), "prompt_template": "a photo of a {}.", "uses_token_type_ids": True,
            "license": "see the checkpoint's model card (kakaobrain/align-base: BSD-3-Clause)" if args.checkpoint else "Apache-2.0 (random weights)",
            "source": source}
-    json.dump(cfg, open(f"{args.out}/config.json", "w"), indent=2)
-
-    texts = ["a photo of a cat", "a photo of a dog", "two cats on a red sofa", "hand"]
-    ref = {"tolerance": 1e-4, "texts": [], "images": []}
-    with torch.no_grad():
-        for t in texts:
-            enc = tok(t, truncation=True, max_length=args.max_length, return_tensors="pt")
-            tt = enc.get("token_type_ids", torch.zeros_like(enc["input_ids"]))
-            e = text(enc["input_ids"], enc["attention_mask"], tt)[0]
-            ref["texts"].append({"text": t, "input_ids": enc["input_ids"][0].tolist(), "text_embeds": e.tolist()})
-        for img, png in test_images(crop):
-            pv = proc(images=img, return_tensors="pt")["pixel_values"]
-            e = vision(pv)[0]
-            ref["images"].append({"name": f"generated {crop}px", "png_base64": base64.b64encode(png).decode(),
-                                  "pixel_values": pv[0].flatten().tolist(), "image_embeds": e.tolist()})
-    json.dump(ref, open(f"{args.out}/reference.json", "w"))
-    check_parity(args.out, ref, cfg)
+    write_model_folder(args.out, Vision(model), Text(model), HfTokenizer(tok, args.max_length), hf_preprocess(proc), proc.to_dict(), cfg, opset=args.opset)
 
 
 def check_parity(out, ref, cfg):

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import type { BenchOptions } from './types.js'
 
-export const ALL_SECTIONS = ['ann', 'encoders', 'service', 'ingest', 'cluster', 'scaling', 'memory', 'align-base', 'backends', 'startup'] as const
+export const ALL_SECTIONS = ['ann', 'encoders', 'service', 'ingest', 'cluster', 'scaling', 'memory', 'align-base', 'backends', 'photos', 'startup'] as const
 
 export const USAGE = `npm run bench -- [options]
   --n N                 ANN / memory set size (default 100000)

@@ -26,8 +26,12 @@ export interface TestPostgres {
   multiConnection: boolean
   /** another fresh, empty database (not on PGlite) */
   newDatabase: () => Promise<string>
-  /** stops the server and starts it again on the same port and data (own cluster only) */
-  serverDown?: () => Promise<void>
+  /**
+   * stops the server (own cluster only); `immediate` is a crash: no checkpoint, sessions cut, and
+   * recovery from the WAL at the next start (use it with `synchronousCommit`)
+   */
+  serverDown?: (mode?: 'fast' | 'immediate') => Promise<void>
+  /** starts it again on the same port and data */
   serverUp?: () => Promise<void>
   stop: () => Promise<void>
 }
@@ -39,6 +43,12 @@ export interface StartOptions {
   engine?: 'auto' | 'server' | 'pglite'
   /** PGlite only: load the pgvector extension (default true; false makes a server without it) */
   vector?: boolean
+  /**
+   * own cluster only: synchronous_commit=on, so an acknowledged commit survives a crash
+   * (`serverDown('immediate')`); default off, for speed. fsync stays off: a crash of the server's
+   * processes keeps what reached the OS, only a crash of the machine would not.
+   */
+  synchronousCommit?: boolean
 }
 
 export async function startTestPostgres (opts: StartOptions = {}): Promise<TestPostgresResult> {
@@ -47,7 +57,7 @@ export async function startTestPostgres (opts: StartOptions = {}): Promise<TestP
   if (engine !== 'pglite') {
     const external = process.env.DATABASE_URL
     if (external !== undefined && external.trim() !== '') return await fromExternal(external.trim())
-    const cluster = await startCluster()
+    const cluster = await startCluster(opts.synchronousCommit === true)
     if ('url' in cluster) return cluster
     reasons.push(cluster.skip)
     if (engine === 'server') return { skip: reasons.join('; ') }
@@ -146,7 +156,7 @@ function clusterUser (): { uid: number, gid: number } | undefined {
   }
 }
 
-async function startCluster (): Promise<TestPostgresResult> {
+async function startCluster (synchronousCommit: boolean): Promise<TestPostgresResult> {
   const bin = findBinDir()
   if (bin === undefined) return { skip: 'no PostgreSQL binaries (initdb) found: run scripts/install-postgres.sh or set DATABASE_URL' }
   const share = execFileSync(path.join(bin, 'pg_config'), ['--sharedir'], { encoding: 'utf8' }).trim()
@@ -166,8 +176,9 @@ async function startCluster (): Promise<TestPostgresResult> {
     return { skip: `initdb failed: ${String(init.stderr).trim()}` }
   }
   // throwaway data: durability settings off, so the tests measure the backend and not the disk
+  // (synchronous_commit on for the crash tests: an acknowledged commit must outlive `pg_ctl -m immediate`)
   const serverOptions = (port: number): string =>
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50`
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=${synchronousCommit ? 'on' : 'off'} -c full_page_writes=off -c max_connections=50`
   let port = 0
   const up = async (): Promise<void> => {
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -177,7 +188,7 @@ async function startCluster (): Promise<TestPostgresResult> {
     }
     throw new Error(`pg_ctl start failed; see ${path.join(dir, 'log')}`)
   }
-  // fast, not immediate: synchronous_commit is off, so an immediate stop could lose the last commits
+  // fast by default: with synchronous_commit off an immediate stop could lose the last commits
   const down = (mode: 'fast' | 'immediate'): void => { run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']) }
   const cleanup = (): void => {
     down('immediate')
@@ -200,7 +211,10 @@ async function startCluster (): Promise<TestPostgresResult> {
     multiConnection: true,
     newDatabase: async () => await createDatabase(adminUrl(), created),
     // same port on the way back up: clients reconnect to the URL they were given
-    serverDown: async () => { down('fast') },
+    serverDown: async (mode = 'fast') => {
+      if (mode === 'immediate' && !synchronousCommit) throw new Error('an immediate stop with synchronous_commit off may lose acknowledged commits: start with { synchronousCommit: true }')
+      down(mode)
+    },
     serverUp: async () => {
       const r = run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '60', '-o', serverOptions(port), 'start'])
       if (r.status !== 0) throw new Error(`pg_ctl start failed: ${String(r.stderr)}`)

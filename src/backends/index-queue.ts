@@ -18,9 +18,10 @@ export const QUEUES = {
 } as const
 export type QueueName = typeof QUEUES[keyof typeof QUEUES]
 
-export interface PlanMessage { jobId: string }
-/** items `first`..`last` (job item seqs, inclusive) of job `jobId`; `n` numbers the batch within the job */
-export interface BatchMessage { jobId: string, n: number, first: number, last: number }
+/** `attempt`: the job's run (absent = 0); a resumed job's messages are new messages */
+export interface PlanMessage { jobId: string, attempt?: number }
+/** items `first`..`last` (job item seqs, inclusive) of run `attempt` of job `jobId`; `n` numbers the batch within the job */
+export interface BatchMessage { jobId: string, n: number, first: number, last: number, attempt?: number }
 /** what the dead letter queue receives: the data of the message that failed */
 export type FailedMessage = PlanMessage | BatchMessage
 
@@ -36,8 +37,8 @@ export interface QueueMessage<T> {
 export interface IndexQueue {
   /** how often a holder of a message must beat, and how often an idle worker polls, ms */
   readonly timing: { readonly heartbeatMs: number, readonly pollMs: number }
-  /** Queues the planning of a job; sending the same job's plan twice queues it once. */
-  sendPlan: (jobId: string) => Promise<void>
+  /** Queues the planning of run `attempt` (default 0) of a job; sending the same plan twice queues it once. */
+  sendPlan: (jobId: string, attempt?: number) => Promise<void>
   /** Queues batches; a batch already sent (same job and number) is not queued again. */
   sendBatches: (batches: BatchMessage[]) => Promise<void>
   /** Calls `onWork` whenever a sender says there is work (polling stays the safety net). */

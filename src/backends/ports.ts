@@ -5,7 +5,7 @@
  *
  * Everything is async, and every write that must be atomic is one call.
  */
-import type { ImageRecord, JobStatus, JobView, Metadata, MetadataFilter } from '../core/types.js'
+import type { ImageRecord, JobSkipped, JobStatus, JobView, Metadata, MetadataFilter } from '../core/types.js'
 
 export type BackendName = 'sqlite' | 'postgres'
 export type CollectionName = 'images' | 'texts'
@@ -34,6 +34,9 @@ export interface VectorSearchOptions {
   excludeIds?: string[]
 }
 
+/** One row of a listing: images carry `source`, texts `text`. */
+export interface ListedRow { id: string, metadata: Metadata, createdAt: string, text?: string, source?: string | null }
+
 /** What happened to one row of a write. */
 export type WriteOutcome =
   | { status: 'indexed', id: string }
@@ -43,6 +46,11 @@ export type WriteOutcome =
 /** A vector table: images or texts. */
 export interface VectorCollection {
   count (): Promise<number>
+  /**
+   * The count for display, cheap at any size: exact on small tables, the planner's estimate
+   * (`exact: false`) on large ones. Absent where count() is cheap already.
+   */
+  displayCount?: () => Promise<{ n: number, exact: boolean }>
   /** stored ids by content hash (sha256 hex); hashes not stored are absent */
   idsBySha (sha256s: string[]): Promise<Map<string, string>>
   /** which of `ids` are stored */
@@ -51,6 +59,11 @@ export interface VectorCollection {
   embedding (id: string): Promise<Float32Array | undefined>
   /** the k nearest rows by cosine, best first */
   search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]>
+  /**
+   * One page of stored rows in id order: those with an id after `after` (the previous page's last
+   * id), matching `filter` exactly on metadata keys; `limit` rows at most.
+   */
+  list (opts: { limit: number, after?: string, filter?: MetadataFilter }): Promise<ListedRow[]>
   /**
    * Deletes row `id`; resolves true when it existed. Once it resolves, no search in any process
    * sharing this backend returns the row.
@@ -166,6 +179,12 @@ export interface JobRow {
   errors: JobError[]
   /** the first MAX_JOB_DUPLICATES duplicates */
   duplicates: JobDuplicate[]
+  /** cluster jobs: the run (0, one more per resume) */
+  attempt?: number
+  /** cluster jobs: the batch size its planner split it by */
+  batchSize?: number
+  /** what a directory job's listing left out */
+  skipped: JobSkipped
   createdAt: string
   updatedAt: string
 }
@@ -196,8 +215,12 @@ export interface JobStore {
   setStatusUnlessTerminal (id: string, status: JobStatus): Promise<boolean>
   /** Appends a job-level error (kept within MAX_JOB_ERRORS). */
   addError (id: string, error: JobError): Promise<void>
-  /** Lists a directory job's files (replacing any earlier partial listing) and sets its total. */
-  expand (id: string, items: JobItem[]): Promise<void>
+  /**
+   * Lists a directory job's files, records what the listing skipped and sets its total, once: the job row is locked, and a job
+   * already expanded is left as it is (resolves false), so a plan delivered twice never resets
+   * progress. Resolves true when this call listed the job.
+   */
+  expand (id: string, items: JobItem[], skipped?: JobSkipped): Promise<boolean>
   /** up to `limit` items still pending, in order; only those after `afterSeq` when given (a batch's range) */
   pending (id: string, limit: number, afterSeq?: number): Promise<Array<{ seq: number, item: JobItem }>>
   /**
@@ -220,8 +243,29 @@ export interface UploadStaging {
   read (jobId: string, paths: string[]): Promise<Array<Buffer | undefined>>
   /** Removes the files of job `jobId`. */
   remove (jobId: string): Promise<void>
-  /** Removes the files of jobs that are finished or unknown (left by a crash); resolves with how many jobs. */
-  removeFinished (): Promise<number>
+  /**
+   * Removes the files of jobs that are done, cancelled, unknown (left by a crash), or failed more
+   * than `keepFailedMs` ago (a failed job keeps its files that long, so it can be resumed);
+   * resolves with how many jobs.
+   */
+  removeFinished (keepFailedMs?: number): Promise<number>
+}
+
+/**
+ * What cluster jobs (src/jobs/cluster) need of the job rows beyond JobStore: the run a message
+ * belongs to, the batch size a planner chose, and resuming a failed job. The PostgreSQL backend's.
+ */
+export interface ClusterJobStore extends JobStore {
+  /** the job's run number (0, then one more per resume): its queue messages' ids include it */
+  attempt (id: string): Promise<number | undefined>
+  /** Records the batch size job `id` was split by (the sweep re-sends lost batches by it). */
+  setBatchSize (id: string, size: number): Promise<void>
+  /** the batch numbers (seq / batch size) of running, expanded jobs' items still pending, by job */
+  pendingBatches (): Promise<Array<{ jobId: string, attempt: number, batchSize: number, total: number, batches: number[] }>>
+  /** Marks job `id` failed with `error` unless it is finished already; resolves true when it did. */
+  fail (id: string, error: JobError): Promise<boolean>
+  /** A failed job queued again as its next run; resolves with that run's number, or undefined when the job is not failed. */
+  resume (id: string): Promise<number | undefined>
 }
 
 export interface IndexInfo {
@@ -232,6 +276,10 @@ export interface IndexInfo {
   efSearch: number
   /** hnswlib's allocated capacity; null where the index grows by itself */
   capacity: number | null
+  /** PostgreSQL: how the index stores vectors, from the database's index record */
+  vectorType?: 'vector' | 'halfvec'
+  /** PostgreSQL: this process's settings that differ from the database's record, which it follows instead */
+  settingsIgnored?: string[]
 }
 
 /** One backup file (the embedded backend's `backups` capability). */
@@ -347,6 +395,8 @@ export interface Backend {
   readonly backups?: BackupStore
   /** a second model's vectors beside the active ones (model switches); absent on PostgreSQL so far */
   readonly models?: ModelSlots
+  /** the job rows as cluster jobs use them; absent when only this process runs jobs (SQLite) */
+  readonly clusterJobs?: ClusterJobStore
   /** small settings kept beside the data (e.g. the demo pool's job id) */
   getMeta (key: string): Promise<string | undefined>
   setMeta (key: string, value: string): Promise<void>

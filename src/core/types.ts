@@ -6,8 +6,8 @@ import type { LogFn } from 'pino'
 
 export type Metadata = Record<string, unknown>
 
-/** Exact match on top-level metadata keys; the backend applies it (SQLite while walking HNSW, PostgreSQL as `metadata @> $1`). */
-export type MetadataFilter = Record<string, string | number | boolean>
+/** A metadata filter as JSON (see ./metadata-filter.ts for the language); each backend applies it. */
+export type { MetadataFilter } from './metadata-filter.js'
 
 export interface ImageRecord {
   id: string,
@@ -39,8 +39,44 @@ export interface JobView {
   failed: number
   errors: Array<{ item: string, error: string }>,
   duplicates: Array<{ item: string, id: string }>
+  /** files a directory job's listing left out, by reason, with the first few paths */
+  skipped: JobSkipped
+  /** set when the job indexed nothing because its folder held no images (see jobWarning) */
+  warning?: string
+  /** true for the demo pool's job (queued on a first start), so the page can say what is running */
+  demo?: true
   createdAt: string,
   updatedAt: string
+}
+
+export type SkipReason = 'not an image' | 'unreadable'
+/**
+ * What a directory job's listing left out: `notImage` (the extension is not an image's),
+ * `unreadable` (no read permission, a dangling symlink, a folder that cannot be listed), and the
+ * first MAX_SKIPPED_PATHS of them.
+ */
+export interface JobSkipped { notImage: number, unreadable: number, paths: Array<{ path: string, reason: SkipReason }> }
+
+/** the first skipped paths a job keeps (the counts stay exact) */
+export const MAX_SKIPPED_PATHS = 20
+
+export function noneSkipped (): JobSkipped { return { notImage: 0, unreadable: 0, paths: [] } }
+
+/** whether a job's stored source is the demo pool's (`{demoPool: <folder>}`, see src/main/wiring/open-services.ts) */
+export function isDemoJob (source: unknown): boolean {
+  return typeof source === 'object' && source !== null && 'demoPool' in source
+}
+
+/**
+ * The warning a finished directory job carries when its folder gave it nothing to index: empty, or
+ * only files that are not images. Derived from the counts, so both backends say the same.
+ */
+export function jobWarning (job: { kind: string, status: JobStatus, expanded: boolean, total: number, skipped: JobSkipped }): string | undefined {
+  if (job.kind !== 'directory' || !job.expanded || job.total > 0) return undefined
+  const { notImage, unreadable, paths } = job.skipped
+  if (notImage + unreadable === 0) return 'the folder holds no files: nothing was indexed'
+  const first = paths.slice(0, 3).map((p) => p.path).join(', ')
+  return `the folder holds no images: nothing was indexed (${notImage} not an image by extension, ${unreadable} unreadable; e.g. ${first})`
 }
 
 /** The slice of a pino logger the core uses; pino's Logger and Fastify's `app.log` both fit. */

@@ -2,7 +2,7 @@
  * The settings the HTTP layer reads: a subset of the process's Config (src/main/config), named
  * here so that http/ depends on what it uses rather than on the process that starts it.
  */
-import type { ExecutionProvider } from '../ml/types.js'
+import type { ExecutionProviderSetting } from '../ml/types.js'
 
 export interface HttpConfig {
   /** when set, writes (and reads if `apiKeyReads`) need `Authorization: Bearer <apiKey>` */
@@ -24,5 +24,5 @@ export interface HttpConfig {
   /** largest JSON request body, bytes */
   maxBodyBytes: number
   /** the configured ONNX execution provider, shown by /v1/info */
-  executionProvider: ExecutionProvider
+  executionProvider: ExecutionProviderSetting
 }

@@ -9,7 +9,7 @@ import { Counter, Gauge, Histogram } from 'prom-client'
 import type { HttpConfig } from './http-config.js'
 import { NotReadyError } from '../core/errors.js'
 import type { BatchEvent } from '../jobs/cluster/index-worker.js'
-import errorsPlugin from './plugins/errors.js'
+import errorsPlugin, { RETRY_AFTER_S } from './plugins/errors.js'
 import metricsPlugin from './plugins/metrics.js'
 import metricsRoutes from './routes/metrics/index.js'
 import type { BackendHealth } from '../backends/ports.js'
@@ -46,7 +46,7 @@ export async function buildWorkerApp (config: HttpConfig, logger: FastifyBaseLog
     // answered, not thrown: a worker still loading its model is routine, not an error to log with a stack
     const notReady = async (message: string): Promise<void> => {
       const err = new NotReadyError(message)
-      await reply.code(503).send({ statusCode: 503, code: err.code, error: 'Service Unavailable', message: err.message })
+      await reply.code(503).header('retry-after', String(RETRY_AFTER_S)).send({ statusCode: 503, code: err.code, error: 'Service Unavailable', message: err.message })
     }
     const health = await status.health().catch((err: unknown) => ({ ok: false, reason: (err as Error).message }))
     if (!status.running()) return await notReady(`the index worker is not running: ${health.ok ? 'loading the model, or shutting down' : health.reason ?? 'starting'}`)

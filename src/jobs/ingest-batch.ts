@@ -8,8 +8,8 @@ import { idProblem } from '../core/ids.js'
 import type { IngestItem, IngestResult } from '../core/types.js'
 import { DEFAULT_MAX_FILE_BYTES, readJobFile } from './sources.js'
 
-/** Reads a batch's files: bytes, or why the file could not be read, one per item in order. */
-export type ReadFiles = (items: JobItem[]) => Promise<Array<{ bytes: Buffer } | { error: string }>>
+/** Reads a batch's files: bytes, or why the file could not be read (`missing`: it is not there), one per item in order. */
+export type ReadFiles = (items: JobItem[]) => Promise<Array<{ bytes: Buffer } | { error: string, missing?: boolean }>>
 
 /** The job's side of one ingest call: each item's job key (in item order) and the outcomes already known (unreadable files). */
 export interface IngestJobProgress { jobId: string, items: Array<{ seq: number, item: string }>, known: JobItemOutcome[] }
@@ -38,7 +38,7 @@ export function filesUnder (root: string, maxBytes = DEFAULT_MAX_FILE_BYTES, con
     try {
       return { bytes: await readJobFile(root, item.path, maxBytes) }
     } catch (err) {
-      return { error: readError(err, item.path) }
+      return (err as { code?: string }).code === 'ENOENT' ? { error: readError(err, item.path), missing: true } : { error: readError(err, item.path) }
     }
   })
 }

@@ -22,6 +22,8 @@ export interface JobExecutor {
   unstage (jobId: string, root: string): Promise<void>
   /** Cancels a queued or running job; resolves with its view, or undefined when there is no such job. */
   cancel (id: string): Promise<JobView | undefined>
+  /** Runs a failed job again (cluster mode only); `resumed` is false when the job had not failed. */
+  resume?: (id: string) => Promise<{ view: JobView | undefined, resumed: boolean }>
   /** Resolves with the job's view once it is done, failed or cancelled (or the executor closes). */
   waitFor (id: string): Promise<JobView | undefined>
   close (): Promise<void>

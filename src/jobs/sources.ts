@@ -4,12 +4,12 @@
  * `..` nor through a symlink. Files are re-checked when read, in case the tree changed since.
  */
 import { realpathSync, statSync } from 'node:fs'
-import { open, readdir, realpath, stat } from 'node:fs/promises'
+import { access, constants, open, readdir, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { BadRequestError, PayloadTooLargeError } from '../core/errors.js'
 import type { JobItem } from '../backends/ports.js'
 import { idProblem } from '../core/ids.js'
-import type { JobSource, Metadata } from '../core/types.js'
+import { MAX_SKIPPED_PATHS, noneSkipped, type JobSkipped, type JobSource, type Metadata, type SkipReason } from '../core/types.js'
 
 /** File extensions a directory job picks up (lower case, without the dot). */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'png', 'webp', 'gif', 'avif', 'tif', 'tiff', 'bmp'])
@@ -125,30 +125,64 @@ export function resolveJobSource (source: JobSource, root: string | undefined, r
   return { kind: 'items', root: rootReal, items: out }
 }
 
+/** Told about each file a listing leaves out, with its path relative to the root and why. */
+export type OnSkip = (rel: string, reason: SkipReason) => void
+
 /**
  * Lists image files under `root/dir`, recursively, in a stable (sorted) order, as paths relative
- * to `root`. Skips hidden entries, symlinked folders (no cycles) and symlinks that leave `root`.
+ * to `root`. Skips hidden entries and symlinked folders (no cycles) silently; every other file it
+ * leaves out (not an image by extension; unreadable: no read permission, a dangling symlink or one
+ * that leaves `root`, a sub-folder that cannot be listed) is reported to `onSkip`.
  */
-export async function * walkImages (root: string, dir: string, signal?: AbortSignal): AsyncGenerator<string> {
+export async function * walkImages (root: string, dir: string, signal?: AbortSignal, onSkip: OnSkip = () => {}): AsyncGenerator<string> {
   const rootReal = await realpath(root)
-  yield * walkFolder(rootReal, dir === '' ? '.' : dir, signal)
+  yield * walkFolder(rootReal, dir === '' ? '.' : dir, signal, onSkip, true)
 }
 
-async function * walkFolder (rootReal: string, rel: string, signal?: AbortSignal): AsyncGenerator<string> {
+async function * walkFolder (rootReal: string, rel: string, signal: AbortSignal | undefined, onSkip: OnSkip, top: boolean): AsyncGenerator<string> {
   if (signal?.aborted === true) return
-  const entries = await readdir(path.join(rootReal, rel), { withFileTypes: true })
+  let entries
+  try {
+    entries = await readdir(path.join(rootReal, rel), { withFileTypes: true })
+  } catch (err) {
+    // the job's own folder must be readable; a sub-folder that is not is counted, not fatal
+    if (top) throw err
+    onSkip(rel, 'unreadable')
+    return
+  }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   for (const e of entries) {
     if (e.name.startsWith('.')) continue
     const childRel = rel === '.' ? e.name : `${rel}/${e.name}`
-    if (e.isDirectory()) { yield * walkFolder(rootReal, childRel, signal); continue }
-    if (!hasImageExtension(e.name)) continue
-    if (e.isFile()) { yield childRel; continue }
+    if (e.isDirectory()) { yield * walkFolder(rootReal, childRel, signal, onSkip, false); continue }
+    if (!e.isFile() && !e.isSymbolicLink()) continue
+    if (!hasImageExtension(e.name)) {
+      if (e.isFile()) onSkip(childRel, 'not an image')
+      continue
+    }
+    let target = path.join(rootReal, childRel)
     if (e.isSymbolicLink()) {
       try {
-        const target = await realpath(path.join(rootReal, childRel))
-        if (inside(rootReal, target) && (await stat(target)).isFile()) yield childRel
-      } catch { /* dangling link: skip */ }
+        target = await realpath(target)
+        if (!inside(rootReal, target) || !(await stat(target)).isFile()) { onSkip(childRel, 'unreadable'); continue }
+      } catch { onSkip(childRel, 'unreadable'); continue }
+    }
+    try {
+      await access(target, constants.R_OK)
+    } catch { onSkip(childRel, 'unreadable'); continue }
+    yield childRel
+  }
+}
+
+/** Collects a listing's skips into a job's `skipped` (exact counts, the first MAX_SKIPPED_PATHS paths). */
+export function skipCounter (): { onSkip: OnSkip, skipped: JobSkipped } {
+  const skipped = noneSkipped()
+  return {
+    skipped,
+    onSkip: (rel, reason) => {
+      if (reason === 'not an image') skipped.notImage++
+      else skipped.unreadable++
+      if (skipped.paths.length < MAX_SKIPPED_PATHS) skipped.paths.push({ path: rel, reason })
     }
   }
 }

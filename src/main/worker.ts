@@ -32,7 +32,8 @@ async function main (): Promise<void> {
       inFlight: () => opened.worker?.worker.inFlight ?? 0
     })
     // listening before the model loads: /health answers at once, /ready once the worker runs
-    await http.app.listen({ port: config.workerPort, host: config.host })
+    // WORKER_HOST, not HOST: the worker's port has no auth, so it stays on loopback unless asked
+    await http.app.listen({ port: config.workerPort, host: config.workerHost })
   }
 
   handleShutdown({

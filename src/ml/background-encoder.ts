@@ -120,7 +120,6 @@ export class BackgroundImageEncoder {
     child.send({ type: 'init', ...this.opts.init, nice } satisfies ToBackground)
     child.on('message', (msg: FromBackground) => {
       if (msg.type === 'ready') {
-        if (msg.fallbackReason !== undefined) this.opts.logger?.warn({ reason: msg.fallbackReason }, 'background image encoder fell back to the CPU')
         return
       }
       const p = this.pending.get(msg.id)

@@ -6,10 +6,11 @@
 import { readdirSync } from 'node:fs'
 import os from 'node:os'
 import { setImmediate as yieldTick } from 'node:timers/promises'
-import ort from 'onnxruntime-node'
+import type * as Ort from 'onnxruntime-node'
+import { ort } from './ort.js'
 import type { BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
 import { createLimiter, decodeConcurrency } from './decode-limit.js'
-import { runVisionSession, sessionOptions, withCpuFallback } from './ort-session.js'
+import { runVisionSession, sessionOptionsFor } from './ort-session.js'
 import { prepareImage } from './preprocess.js'
 import type { PreparedImage } from './types.js'
 import { l2normalizeInPlace } from '../core/vector-math.js'
@@ -33,14 +34,14 @@ function lowerPriority (nice: number): void {
 
 const send = (msg: FromBackground): void => { process.send?.(msg) }
 const slot = createLimiter(decodeConcurrency())
-let setup: { init: BackgroundInit, vision: Promise<ort.InferenceSession> } | undefined
+let setup: { init: BackgroundInit, vision: Promise<Ort.InferenceSession> } | undefined
 let firstDone = false
 
-async function openVision (init: BackgroundInit): Promise<ort.InferenceSession> {
-  let session: ort.InferenceSession | undefined
-  const opened = await withCpuFallback(init.provider, async (p) => (session = await ort.InferenceSession.create(init.visionPath, sessionOptions(p, init.threads))), async () => { await session?.release() })
-  send({ type: 'ready', provider: opened.provider, ...(opened.fallbackReason === undefined ? {} : { fallbackReason: opened.fallbackReason }) })
-  return opened.value
+/** The provider is the one the server's own sessions opened on (EncoderOptions.executionProvider, resolved there). */
+async function openVision (init: BackgroundInit): Promise<Ort.InferenceSession> {
+  const session = await ort.InferenceSession.create(init.visionPath, sessionOptionsFor(init.visionPath, init.provider, init.threads))
+  send({ type: 'ready', provider: init.provider })
+  return session
 }
 
 const failure = (err: unknown): EmbedItem => {
@@ -48,7 +49,7 @@ const failure = (err: unknown): EmbedItem => {
   return { ok: false, code: (e as { code?: string }).code, message: e.message }
 }
 
-async function encode (session: ort.InferenceSession, images: PreparedImage[], init: BackgroundInit): Promise<Float32Array[]> {
+async function encode (session: Ort.InferenceSession, images: PreparedImage[], init: BackgroundInit): Promise<Float32Array[]> {
   const out: Float32Array[] = []
   const per = 3 * init.pre.inputHeight * init.pre.inputWidth
   for (let start = 0; start < images.length; start += init.maxBatch) {

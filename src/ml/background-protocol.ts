@@ -27,6 +27,6 @@ export type EmbedItem =
   | { ok: false, code: string | undefined, message: string }
 
 export type FromBackground =
-  | { type: 'ready', provider: ExecutionProvider, fallbackReason?: string }
+  | { type: 'ready', provider: ExecutionProvider }
   /** one per embed, items in the order sent; Buffers arrive as Uint8Array */
   | { type: 'embedded', id: number, items: EmbedItem[] }

@@ -12,6 +12,7 @@ import { embedPrepared } from './embed-prepared.js'
 import { TextTokenizer } from './tokenize.js'
 import type { EmbeddedImage, EmbedForIngestOptions, Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage } from './types.js'
 import { l2normalizeInPlace } from '../core/vector-math.js'
+import { openWithProviders, visionBatchFor } from './ort-session.js'
 import type { OnnxRunEvent, Tower, TowerStats } from './worker-pool.js'
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH, WorkerPool } from './worker-pool.js'
 
@@ -78,27 +79,36 @@ function checkSessions (pool: WorkerPool, folder: ModelFolder): void {
  *
  * @param opts.workers worker threads (default 1); opts.threads intra-op threads each (default 1);
  *   opts.maxBatch items per ONNX run (default 32); opts.maxImagePixels decode limit (default 100 MP);
- *   opts.executionProvider 'cpu' or 'cuda' ('cuda' falls back to CPU with a warning when unavailable).
+ *   opts.executionProvider 'cpu', 'cuda' (fails when CUDA cannot be used) or 'cuda,cpu' (then runs on the CPU, with a warning).
  * @throws ModelFolderError when the folder is incomplete or its files disagree
  */
 export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEncoder> {
   const folder = await loadModelFolder(opts.modelDir)
   const { config, preprocessor } = folder
   const tokenizer = TextTokenizer.fromFile(folder.tokenizerPath, config.maxTextLength, config.usesTokenTypeIds)
-  const pool = await WorkerPool.start({
+  // images per vision run from the input size: 8 for small inputs, 1 at 289 px (ort-session.ts visionBatchFor)
+  const visionBatch = visionBatchFor(preprocessor.inputHeight, preprocessor.inputWidth, Math.min(opts.maxBatch ?? DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH))
+  // A provider that cannot be used fails here, at start, with what it needs; the CPU is only tried
+  // after CUDA when the setting says so ('cuda,cpu'), and then the reason is logged.
+  const opened = await openWithProviders(opts.executionProvider, async (provider) => await WorkerPool.start({
     visionPath: folder.visionPath,
     textPath: folder.textPath,
-    provider: opts.executionProvider,
+    provider,
     workers: opts.workers,
     threads: opts.threads,
     maxBatch: opts.maxBatch,
+    maxVisionBatch: visionBatch,
     inputHeight: preprocessor.inputHeight,
     inputWidth: preprocessor.inputWidth,
     usesTokenTypeIds: config.usesTokenTypeIds,
     padId: tokenizer.padId,
     logger: opts.logger,
     onBatch: opts.onBatch
-  })
+  }), async () => {})
+  if (opened.fallbackReason !== undefined) {
+    opts.logger?.warn({ requested: opts.executionProvider, provider: opened.provider, reason: opened.fallbackReason }, `EXECUTION_PROVIDER=${opts.executionProvider}: running on ${opened.provider}`)
+  }
+  const pool = opened.value
   try {
     checkSessions(pool, folder)
   } catch (err) {
@@ -132,7 +142,7 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
       visionPath: folder.visionPath,
       provider: pool.provider,
       threads: opts.threads ?? 1,
-      maxBatch: Math.min(opts.maxBatch ?? DEFAULT_MAX_BATCH, DEFAULT_MAX_VISION_BATCH)
+      maxBatch: visionBatch
     },
     logger: opts.logger
   })

@@ -1,5 +1,5 @@
 /** The ml module's public API: load an encoder from a model folder, and the pieces benchmarks and tools reuse. */
-export type { Encoder, EncoderOptions, ExecutionProvider, ModelConfig, PreparedImage, EmbeddedImage, EmbedForIngestOptions } from './types.js'
+export type { Encoder, EncoderOptions, ExecutionProvider, ExecutionProviderSetting, ModelConfig, PreparedImage, EmbeddedImage, EmbedForIngestOptions } from './types.js'
 export { loadEncoder } from './encoder.js'
 export { embedPrepared } from './embed-prepared.js'
 export type { AlignEncoder, AlignEncoderOptions } from './encoder.js'

@@ -3,16 +3,16 @@
  * so it lives here, off the event loop. Started by worker-pool.ts; speaks worker-protocol.ts.
  */
 import { parentPort } from 'node:worker_threads'
-import ort from 'onnxruntime-node'
-import { runVisionSession, sessionOptions, withCpuFallback } from './ort-session.js'
-import type { ExecutionProvider } from './types.js'
+import type * as Ort from 'onnxruntime-node'
+import { ort } from './ort.js'
+import { runVisionSession, sessionOptionsFor } from './ort-session.js'
 import type { ErrorMessage, FromWorker, InitMessage, ReadyMessage, ResultMessage, SessionInfo, TextRunMessage, ToWorker, VisionRunMessage } from './worker-protocol.js'
 
 const port = parentPort
 if (port === null) throw new Error('onnx-worker.ts must run in a worker thread')
 
-let vision: ort.InferenceSession | undefined
-let text: ort.InferenceSession | undefined
+let vision: Ort.InferenceSession | undefined
+let text: Ort.InferenceSession | undefined
 
 function post (msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   try {
@@ -23,39 +23,38 @@ function post (msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   }
 }
 
-function describe (session: ort.InferenceSession): SessionInfo {
-  const meta = (list: readonly ort.InferenceSession.ValueMetadata[]) => list.map((m) => m.isTensor
+function describe (session: Ort.InferenceSession): SessionInfo {
+  const meta = (list: readonly Ort.InferenceSession.ValueMetadata[]) => list.map((m) => m.isTensor
     ? { name: m.name, type: m.type as string, shape: [...m.shape] }
     : { name: m.name, type: 'non-tensor', shape: [] })
   return { inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) }
 }
 
-async function createSessions (msg: InitMessage, provider: ExecutionProvider): Promise<void> {
-  const options = sessionOptions(provider, msg.threads)
-  vision = await ort.InferenceSession.create(msg.visionPath, options)
-  text = await ort.InferenceSession.create(msg.textPath, options)
-}
-
+/**
+ * Opens both sessions on the one provider the pool asks for. A failure is answered as an error:
+ * the encoder (openWithProviders, ort-session.ts) decides whether EXECUTION_PROVIDER allows another.
+ */
 async function init (msg: InitMessage): Promise<void> {
-  const { provider, fallbackReason } = await withCpuFallback(msg.provider, async (p) => await createSessions(msg, p), async () => {
+  try {
+    vision = await ort.InferenceSession.create(msg.visionPath, sessionOptionsFor(msg.visionPath, msg.provider, msg.threads))
+    text = await ort.InferenceSession.create(msg.textPath, sessionOptionsFor(msg.textPath, msg.provider, msg.threads))
+  } catch (err) {
     await vision?.release()
-    await text?.release()
     vision = undefined
-    text = undefined
-  })
-  const ready: ReadyMessage = { type: 'ready', provider, vision: describe(vision!), text: describe(text!) }
-  if (fallbackReason !== undefined) ready.fallbackReason = fallbackReason
+    throw err
+  }
+  const ready: ReadyMessage = { type: 'ready', provider: msg.provider, vision: describe(vision), text: describe(text) }
   post(ready)
 }
 
-async function runVision (msg: VisionRunMessage): Promise<ort.Tensor> {
+async function runVision (msg: VisionRunMessage): Promise<Ort.Tensor> {
   return await runVisionSession(vision!, msg.pixels, msg.batch, msg.height, msg.width)
 }
 
-async function runText (msg: TextRunMessage): Promise<ort.Tensor> {
+async function runText (msg: TextRunMessage): Promise<Ort.Tensor> {
   const s = text!
   const dims = [msg.batch, msg.length]
-  const feeds: Record<string, ort.Tensor> = {}
+  const feeds: Record<string, Ort.Tensor> = {}
   for (const name of s.inputNames) {
     if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', msg.inputIds, dims)
     else if (name === 'attention_mask') feeds[name] = new ort.Tensor('int64', msg.attentionMask, dims)

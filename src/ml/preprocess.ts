@@ -2,6 +2,7 @@ import sharp from 'sharp'
 import type { Metadata, OutputInfo, Sharp } from 'sharp'
 import { PayloadTooLargeError, UnsupportedImageError } from '../core/errors.js'
 import type { PreprocessorConfig } from './model-folder.js'
+import { sharedDecodeSize, type DecodeSize } from './decode-plan.js'
 import type { PreparedImage } from './types.js'
 
 export interface PrepareOptions {
@@ -9,6 +10,11 @@ export interface PrepareOptions {
   maxImagePixels?: number
   /** long side of the WebP thumbnail in px (default 192; never enlarged); 0 skips the thumbnail (an empty Buffer is returned) */
   thumbnailSize?: number
+  /**
+   * Decode at full size, with no shrink-on-load, into one raw copy of the whole image (72 MB for
+   * 24 MP): the reference the usual reduced decode is measured against. Default false.
+   */
+  fullDecode?: boolean
 }
 
 export const DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
@@ -28,14 +34,14 @@ const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0))
  * Accepts only the magic numbers of the formats we decode. This keeps SVG (which librsvg would
  * rasterize, following external and file:// references), PDF and friends away from sharp entirely.
  */
-function sniff (bytes: Buffer): void {
+function sniff (bytes: Buffer): string {
   if (bytes.length === 0) throw new UnsupportedImageError('the image is empty (0 bytes)')
-  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return // JPEG
-  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return // PNG
-  if (startsWith(bytes, ascii('GIF87a')) || startsWith(bytes, ascii('GIF89a'))) return
-  if (startsWith(bytes, ascii('RIFF')) && startsWith(bytes, ascii('WEBP'), 8)) return
-  if (startsWith(bytes, [0x49, 0x49, 0x2a, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2a])) return // TIFF
-  if (startsWith(bytes, ascii('ftyp'), 4)) return // AVIF / HEIF family; sharp decides which brands it can decode
+  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return 'JPEG'
+  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'PNG'
+  if (startsWith(bytes, ascii('GIF87a')) || startsWith(bytes, ascii('GIF89a'))) return 'GIF'
+  if (startsWith(bytes, ascii('RIFF')) && startsWith(bytes, ascii('WEBP'), 8)) return 'WebP'
+  if (startsWith(bytes, [0x49, 0x49, 0x2a, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2a])) return 'TIFF'
+  if (startsWith(bytes, ascii('ftyp'), 4)) return 'AVIF/HEIF' // sharp decides which brands it can decode
   const head = bytes.subarray(0, 4096).toString('utf8').replace(/^\uFEFF/, '').trimStart().toLowerCase()
   if (head.startsWith('<') && (head.includes('<svg') || head.startsWith('<?xml') || head.startsWith('<!doctype svg'))) {
     throw new UnsupportedImageError('SVG images are not accepted (they are not rasterized: an SVG may reference external or file:// resources); send a PNG or JPEG instead')
@@ -45,12 +51,22 @@ function sniff (bytes: Buffer): void {
   throw new UnsupportedImageError(`not a supported image: the bytes are not ${ACCEPTED_NAMES}`)
 }
 
-function decodeError (err: unknown, maxPixels: number): Error {
-  const msg = err instanceof Error ? err.message : String(err)
-  if (/pixel limit/i.test(msg)) {
+/** libvips words for "this build cannot read that kind of file", as opposed to damaged data */
+const UNSUPPORTED_HINTS = /unsupported|not a known|no (decoding )?plugin|not supported|compression .* not|bad (brand|ftyp)/i
+
+/**
+ * One line for a decoder failure: the format, whether the file is corrupt (damaged or truncated
+ * data) or unsupported (a variant this build cannot decode), and libvips's reason, each distinct
+ * line once (libvips repeats its messages, one per line). The caller names the file.
+ */
+export function decodeError (err: unknown, maxPixels: number, format = 'image'): Error {
+  const raw = err instanceof Error ? err.message : String(err)
+  if (/pixel limit/i.test(raw)) {
     return new PayloadTooLargeError(`the image has more than ${maxPixels} pixels (width × height); scale it down before uploading`)
   }
-  return new UnsupportedImageError(`the image could not be decoded: ${msg}`)
+  const reason = [...new Set(raw.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== ''))].join('; ').slice(0, 300)
+  const kind = UNSUPPORTED_HINTS.test(raw) ? 'uses a variant this server cannot decode (unsupported)' : 'is corrupt or truncated'
+  return new UnsupportedImageError(`the ${format} file ${kind}: ${reason === '' ? 'the decoder gave no reason' : reason}`)
 }
 
 /**
@@ -102,16 +118,6 @@ export function toChwTensor (rgb: Uint8Array, width: number, height: number, pre
 /** Raw interleaved 8-bit pixels as sharp's raw input option describes them. */
 interface RawImage { data: Buffer, info: { width: number, height: number, channels: 1 | 2 | 3 | 4 } }
 
-/**
- * PNG and GIF images up to this many pixels are decoded once, to raw 8-bit sRGB (≤ 16 MB with
- * alpha), and the model input and the thumbnail are both derived from that one decode. Larger ones
- * stream through two pipelines instead, so a 100 MP upload never becomes a full-size raw copy in
- * memory. JPEG and WebP keep two pipelines too: their model input uses sharp's shrink-on-load
- * (a cheap reduced-size decode) that a full-size shared decode would change the pixels of.
- */
-export const SHARED_DECODE_MAX_PIXELS = 4_000_000
-const SHARED_DECODE_FORMATS = new Set(['png', 'gif'])
-
 /** WebP settings of the thumbnail. Effort 1 would save ~4% of an image's preparation for ~33% bigger thumbnails (measured); 2 is kept. */
 const THUMBNAIL_WEBP = { quality: 80, effort: 2 }
 
@@ -136,9 +142,19 @@ function thumbnailWebp (img: Sharp, size: number, width: number, height: number)
     .toBuffer()
 }
 
-/** One decode: oriented, first frame, 8-bit sRGB, alpha kept (the thumbnail keeps it, the model input flattens it). */
-async function decodeRaw (input: Sharp): Promise<RawImage> {
-  const { data, info } = await input.autoOrient().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true })
+/**
+ * The one decode: oriented, first frame, 8-bit sRGB, alpha kept (the thumbnail keeps it, the model
+ * input flattens it), reduced to `size` when that is smaller. For a JPEG the reduction starts in
+ * the decoder (libjpeg's DCT scaling, sharp's fastShrinkOnLoad), so a 24 MP photo is never
+ * decoded at full size; sharedDecodeSize leaves the margin that keeps this faithful. Other formats
+ * keep sharp's exact reduction (WebP's scaled decode is coarser).
+ */
+async function decodeShared (input: Sharp, size: DecodeSize, full: DecodeSize, format: string, kernel: PreprocessorConfig['kernel']): Promise<RawImage> {
+  const oriented = input.autoOrient()
+  const reduced = size.width < full.width || size.height < full.height
+    ? oriented.resize(size.width, size.height, { fit: 'fill', kernel, fastShrinkOnLoad: format === 'jpeg' })
+    : oriented
+  const { data, info } = await reduced.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true })
   return { data, info: { width: info.width, height: info.height, channels: info.channels } }
 }
 
@@ -149,8 +165,9 @@ async function decodeRaw (input: Sharp): Promise<RawImage> {
  * EXIF orientation → first frame only → alpha flattened onto `background` (white) → 8-bit sRGB RGB
  * (CMYK, grayscale, 16-bit converted) → resize to `size` ignoring the aspect ratio (ALIGN does) with
  * the `resample` kernel → center crop → rescale/normalize → CHW Float32Array.
- * A WebP thumbnail (aspect kept, long side ≤ thumbnailSize) is made from the same decode for PNG
- * and GIF up to SHARED_DECODE_MAX_PIXELS pixels, else from a second pipeline run concurrently.
+ * A WebP thumbnail (aspect kept, long side ≤ thumbnailSize) is made from the same decode, which is
+ * reduced (for JPEG, in the decoder) to DECODE_MARGIN× the larger of the two outputs; only an
+ * image whose shared decode would exceed SHARED_DECODE_MAX_PIXELS goes through two pipelines.
  *
  * @throws UnsupportedImageError (415) for empty, SVG, unknown or undecodable input
  * @throws PayloadTooLargeError (413) when width × height exceeds maxImagePixels; only the header is read
@@ -159,14 +176,14 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
   const t0 = performance.now()
   const maxPixels = opts.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS
   const thumbSize = opts.thumbnailSize ?? DEFAULT_THUMBNAIL_SIZE
-  sniff(bytes)
+  const format = sniff(bytes)
   // failOn 'error' rejects truncated and corrupt data but tolerates libjpeg's benign warnings.
   const input = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 })
   let meta: Metadata
   try {
     meta = await input.metadata()
   } catch (err) {
-    throw decodeError(err, maxPixels)
+    throw decodeError(err, maxPixels, format)
   }
   if (meta.format === undefined || !ACCEPTED_FORMATS.has(meta.format)) {
     throw new UnsupportedImageError(`image format ${meta.format ?? 'unknown'} is not accepted; send ${ACCEPTED_NAMES}`)
@@ -179,8 +196,9 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
   let decoded: { data: Buffer, info: OutputInfo }
   let thumb: Buffer
   try {
-    if (pixelCount <= SHARED_DECODE_MAX_PIXELS && SHARED_DECODE_FORMATS.has(meta.format)) {
-      const raw = await decodeRaw(input)
+    const shared = opts.fullDecode === true ? { width, height } : sharedDecodeSize(width, height, pre.size, thumbSize)
+    if (shared !== undefined) {
+      const raw = await decodeShared(input, shared, { width, height }, meta.format, pre.kernel)
       const fromRaw = (): Sharp => sharp(raw.data, { raw: raw.info, limitInputPixels: false })
       ;[decoded, thumb] = await Promise.all([
         modelPixels(fromRaw(), pre),
@@ -193,7 +211,7 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
       ])
     }
   } catch (err) {
-    throw decodeError(err, maxPixels)
+    throw decodeError(err, maxPixels, format)
   }
   const { data, info } = decoded
   if (info.channels !== 3 || info.width !== pre.size.width || info.height !== pre.size.height) {

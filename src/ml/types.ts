@@ -12,10 +12,16 @@ export interface ModelConfig {
 }
 
 export type ExecutionProvider = 'cpu' | 'cuda'
+/**
+ * What EXECUTION_PROVIDER may say: one provider, used or the start fails, or 'cuda,cpu', which falls
+ * back to the CPU (logged) when CUDA cannot be used. There is no silent fallback.
+ */
+export type ExecutionProviderSetting = ExecutionProvider | 'cuda,cpu'
+export const EXECUTION_PROVIDER_SETTINGS = ['cpu', 'cuda', 'cuda,cpu'] as const satisfies readonly ExecutionProviderSetting[]
 
 export interface Encoder {
   readonly config: ModelConfig
-  /** the provider actually in use, after any fallback */
+  /** the provider actually in use (the second of 'cuda,cpu' when CUDA could not be used) */
   readonly provider: ExecutionProvider
   /** the vision tower's input, px (a model switch needs source images at least this large) */
   readonly inputSize?: { height: number, width: number }
@@ -60,7 +66,7 @@ export interface PreparedImage {
 
 export interface EncoderOptions {
   modelDir: string
-  executionProvider: ExecutionProvider
+  executionProvider: ExecutionProviderSetting
   /** worker threads running ONNX sessions (default 1) */
   workers?: number
   /** intra-op threads per ONNX session (default 1) */

@@ -115,9 +115,6 @@ export class WorkerPool {
     const started = await OnnxThread.startAll(n, { type: 'init', visionPath: opts.visionPath, textPath: opts.textPath, threads, provider: opts.provider }, opts.logger,
       (thread, code) => { box.pool?.lost(thread, code) })
     const { ready } = started
-    if (ready.fallbackReason !== undefined) {
-      opts.logger?.warn({ requested: opts.provider, provider: ready.provider, reason: ready.fallbackReason }, 'ONNX execution provider unavailable, falling back to CPU')
-    }
     opts.logger?.info({ provider: ready.provider, workers: n, threads }, `ONNX sessions ready on ${ready.provider}`)
     box.pool = new WorkerPool(opts, started.threads, ready)
     return box.pool

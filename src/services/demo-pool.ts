@@ -1,7 +1,7 @@
 /**
  * The demo pool: on the very first start (no images yet), a folder of demo images is queued as an
  * index job. Its optional `manifest.jsonl` (lines `{file, label, set, license}`) gives each image
- * metadata `{label, set}`, and its labels become the initial text pool (for image → text search).
+ * metadata `{label, set, demo: true}` (images without a manifest line get `{demo: true}`), and its labels become the initial text pool (for image → text search).
  */
 import { randomUUID } from 'node:crypto'
 import { readFile, realpath, stat } from 'node:fs/promises'
@@ -58,7 +58,8 @@ export async function planDemoPool (dir: string, backend: { getMeta: (k: string)
     const meta = manifest.get(rel)
     // readable ids ("twemoji-cat-face"), so the README's examples and shared links can name demo images
     const id = path.basename(rel, path.extname(rel)).replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128)
-    items.push(meta === undefined ? { path: rel, id } : { path: rel, id, metadata: meta })
+    // {"demo": true} on every demo image, so one call removes them all (DELETE /v1/images?filter=…)
+    items.push({ path: rel, id, metadata: { ...meta, demo: true } })
   }
   const labels = [...new Set([...manifest.values()].map((m) => m.label as string))]
   return { root, items, labels }
@@ -83,10 +84,11 @@ export async function queueDemoPool (core: Core, jobs: JobExecutor, dir: string,
   const id = randomUUID()
   if (plan.items.length > 0) await jobs.submit({ id, kind: 'items', source: { demoPool: plan.root }, root: plan.root, items: plan.items })
   await markDemoPoolQueued(backend, id)
-  logger.info({ job: id, images: plan.items.length, labels: plan.labels.length }, 'demo pool queued')
+  logger.info({ job: id, images: plan.items.length, labels: plan.labels.length, demoPool: plan.root },
+    'demo pool queued: this is the first start, so the demo pool is being added to have something to search (tagged {"demo": true}; remove it with DELETE /v1/images?filter={"demo":true}, or start with DEMO_POOL= to index only your own images)')
   if (plan.labels.length === 0) return
   // the label is the text (image → text answers "pizza"); the model's template only shapes its vector
-  const texts = plan.labels.map((label) => ({ text: label, metadata: { label } }))
+  const texts = plan.labels.map((label) => ({ text: label, metadata: { label, demo: true } }))
   const template = { template: { model: true as const } }
   const task = (async () => {
     for (let i = 0; i < texts.length && !closed.value; i += TEXT_POOL_BATCH) await addTexts(core, texts.slice(i, i + TEXT_POOL_BATCH), template)

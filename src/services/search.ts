@@ -5,6 +5,7 @@
 import { BadRequestError, NotFoundError, NotReadyError } from '../core/errors.js'
 import { MAX_K, MAX_QUERY_TERMS } from '../core/limits.js'
 import { cosine, l2normalize, norm } from '../core/vector-math.js'
+import { parseFilter } from '../core/metadata-filter.js'
 import type { QueryTerm, SearchHit, SearchRequest } from './types.js'
 import { isPlainObject, type Core } from './core.js'
 
@@ -22,17 +23,10 @@ export function checkSearchRequest (req: SearchRequest, dim: number): Array<{ ki
   if (req.minScore !== undefined && (typeof req.minScore !== 'number' || !Number.isFinite(req.minScore))) throw new BadRequestError('minScore must be a finite number')
   if (req.explain !== undefined && typeof req.explain !== 'boolean') throw new BadRequestError('explain must be a boolean')
   if (req.includeQueryImages !== undefined && typeof req.includeQueryImages !== 'boolean') throw new BadRequestError('includeQueryImages must be a boolean')
-  if (req.filter !== undefined) {
-    if (!isPlainObject(req.filter)) throw new BadRequestError('filter must be an object of metadata key → value')
-    for (const [key, v] of Object.entries(req.filter)) {
-      if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) {
-        throw new BadRequestError(`filter.${key} must be a string, a finite number or a boolean`)
-      }
-    }
-  }
+  parseFilter(req.filter) // throws BadRequestError naming the bad part
   if (!Array.isArray(req.query) || req.query.length === 0) throw new BadRequestError('query must be a non-empty array of terms')
   if (req.query.length > MAX_QUERY_TERMS) throw new BadRequestError(`query has ${req.query.length} terms; at most ${MAX_QUERY_TERMS}`)
-  return req.query.map((t: QueryTerm, i) => {
+  const kinds = req.query.map((t: QueryTerm, i) => {
     if (!isPlainObject(t)) throw new BadRequestError(`query[${i}] must be an object`)
     const present = KINDS.filter((k) => (t as Record<string, unknown>)[k] !== undefined)
     if (present.length !== 1) throw new BadRequestError(`query[${i}] needs exactly one of text, imageId, image, vector`)
@@ -51,6 +45,11 @@ export function checkSearchRequest (req: SearchRequest, dim: number): Array<{ ki
     }
     return { kind, weight }
   })
+  if (kinds.every((k) => k.weight <= 0)) {
+    throw new BadRequestError('query: every term\'s weight is 0 or negative, so the query points away from everything it names and would rank "anti-results"; ' +
+      'give at least one term a positive weight (a negative weight removes a concept from the positive terms)')
+  }
+  return kinds
 }
 
 /** Each term as a unit vector, in query order. Texts and images are encoded in one batch each. */
@@ -144,7 +143,7 @@ async function searchOnce (core: Core, req: SearchRequest): Promise<SearchHit[]>
   const excludeIds = queryImageIds(req)
   const found = await collection.search(query, {
     k: req.k,
-    ...(req.filter === undefined || Object.keys(req.filter).length === 0 ? {} : { filter: req.filter }),
+    ...(parseFilter(req.filter) === undefined ? {} : { filter: req.filter }),
     ...(req.minScore === undefined ? {} : { minScore: req.minScore }),
     ...(excludeIds.length === 0 ? {} : { excludeIds }),
     withEmbeddings: explain

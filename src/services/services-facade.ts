@@ -4,8 +4,8 @@
  * closing has begun; src/main/wiring/open-services.ts builds it.
  */
 import { randomUUID } from 'node:crypto'
-import type { NewJob } from '../backends/ports.js'
-import { BadRequestError, NotReadyError } from '../core/errors.js'
+import type { NewJob, VectorCollection } from '../backends/ports.js'
+import { BadRequestError, ConflictError, NotReadyError } from '../core/errors.js'
 import { idProblem } from '../core/ids.js'
 import { MAX_EMBED_IMAGES, MAX_EMBED_TEXTS } from '../core/limits.js'
 import { resolveJobSource, type JobExecutor, type UploadFile } from '../jobs/index.js'
@@ -16,6 +16,7 @@ import { search } from './search.js'
 import { addTexts } from './texts.js'
 import type { BackupService } from './backups.js'
 import type { ModelService } from './model-switch.js'
+import { deleteRows, listRows } from './rows.js'
 import type { IngestItem, JobSource, Services } from './types.js'
 
 /** most items in one addImages call (embed calls: MAX_EMBED_TEXTS / MAX_EMBED_IMAGES in src/core/limits.ts) */
@@ -68,7 +69,9 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
       return bytes === undefined ? undefined : { bytes, contentType: 'image/webp' }
     },
     deleteImage: async (id) => await backend.images.remove(id),
-    addTexts: async (items) => await addTexts(core, items),
+    addTexts: async (items, opts) => await addTexts(core, items, opts),
+    listRows: async (collection, opts) => await listRows(core, collection, opts),
+    deleteRows: async (collection, filter) => await deleteRows(core, collection, filter),
     deleteText: async (id) => await backend.texts.remove(id),
     search: async (req) => await search(core, req),
     classify: async (image, labels, template) => await classify(core, image, labels, template),
@@ -93,10 +96,17 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
     getJob: async (id) => await backend.jobs.view(id),
     listJobs: async (opts) => await backend.jobs.list(opts),
     cancelJob: async (id) => await jobs.cancel(id),
+    async resumeJob (id) {
+      if (jobs.resume === undefined) throw new BadRequestError('resuming a failed job needs cluster mode (DATABASE_URL): in embedded mode, create the job again')
+      const { view, resumed } = await jobs.resume(id)
+      if (view !== undefined && !resumed) throw new ConflictError(`index job "${id}" is ${view.status}: only a failed job can be resumed`)
+      return view
+    },
     waitForJob: async (id) => await jobs.waitFor(id),
     async stats () {
-      const [images, texts] = await Promise.all([backend.images.count(), backend.texts.count()])
-      return { backend: backend.name, images, texts, index: backend.indexInfo() }
+      const count = async (c: VectorCollection): Promise<{ n: number, exact: boolean }> => await c.displayCount?.() ?? { n: await c.count(), exact: true }
+      const [images, texts] = await Promise.all([count(backend.images), count(backend.texts)])
+      return { backend: backend.name, images: images.n, texts: texts.n, countsExact: images.exact && texts.exact, index: backend.indexInfo() }
     }
   }
 

@@ -10,14 +10,30 @@ import { isPlainObject, sha256, type Core } from './core.js'
 export interface TextInput { id?: string, text: string, metadata?: Metadata }
 
 /**
- * Adds texts; the same text (exact string) is stored once: later adds are `duplicate` with the
- * stored id. The whole call is validated first: a bad text or id throws BadRequestError naming
+ * The key a text is stored under (unique per collection): sha256 of the text itself, or, with a
+ * template, of the template and the text. "pizza" added plain and "pizza" added through "an icon of {}"
+ * are different vectors, so they are different entries; the same text through the same template is one.
+ */
+export function textKey (text: string, template: string | undefined): string {
+  return sha256(template === undefined ? text : `${template}\u0000${text}`)
+}
+
+/** Checks a client's template: one "{}" where the text goes. Throws BadRequestError. */
+export function checkTemplate (template: unknown): void {
+  if (template === undefined) return
+  if (typeof template !== 'string' || !template.includes('{}')) throw new BadRequestError('template must be a string with "{}" where each text goes, e.g. "an icon of {}"')
+}
+
+/**
+ * Adds texts; the same text (exact string, through the same template) is stored once: later adds
+ * are `duplicate` and answer the stored id (which may differ from the id they asked for). The whole call is validated first: a bad text or id throws BadRequestError naming
  * `items[i].…`, an id used by another text throws ConflictError, and nothing is stored.
  * With `template` (e.g. the model's "an icon of {}"), each text is a label: the label is stored
  * and returned by searches, and only its vector comes from the filled template.
  */
 export async function addTexts (core: Core, items: TextInput[], opts: { template?: string | { model: true } } = {}): Promise<Array<{ id: string, status: 'indexed' | 'duplicate' }>> {
   const { backend, encoder } = core
+  if (typeof opts.template !== 'object') checkTemplate(opts.template)
   if (!Array.isArray(items) || items.length === 0) throw new BadRequestError('items must be a non-empty array')
   if (items.length > MAX_TEXTS_PER_CALL) throw new BadRequestError(`items has ${items.length} entries; at most ${MAX_TEXTS_PER_CALL}`)
   const ids = new Map<string, number>()
@@ -35,7 +51,8 @@ export async function addTexts (core: Core, items: TextInput[], opts: { template
     }
   })
 
-  const shas = items.map((it) => sha256(it.text))
+  // "the model's template" is keyed with the serving model's template, as a literal one would be
+  const shas = items.map((it) => textKey(it.text, templateFor(opts.template, encoder.config.promptTemplate)))
   const [stored, usedIds] = await Promise.all([
     backend.texts.idsBySha([...new Set(shas)]),
     backend.texts.existingIds([...ids.keys()])

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ConflictError } from '../../src/core/errors.js'
+import { matchesFilter, parseFilter } from '../../src/core/metadata-filter.js'
 import { openPostgresBackend, PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
+import { reindex } from '../../src/backends/postgres/index-settings.js'
 import type { PgVectorType } from '../../src/backends/postgres/postgres-options.js'
 import { openSqliteBackend, type SqliteBackend } from '../../src/backends/sqlite/open-sqlite-backend.js'
 import type { Backend, BackendIdentity } from '../../src/backends/ports.js'
@@ -150,12 +152,12 @@ for (const subject of subjects) {
       const rare = pool.live().filter((r) => r.metadata.group === 'rare')
       assert.equal(rare.length, pool.rows.length / 50)
       const q = pool.query(3)
-      const passes = exactPasses(backend)
+      const exact = exactSearches(backend)
       const hits = await backend.images.search(q, { k: 10, filter: { group: 'rare' } })
       assert.equal(hits.length, 10)
       assert.ok(hits.every((h) => h.metadata.group === 'rare'))
-      assert.ok(recall(hits.map((h) => h.id), exactNearest(rare, q, 10).map((r) => r.id)) >= 0.9)
-      assert.equal(exactPasses(backend), passes, 'pgvector: the index scan itself found k matching rows (iterative scan), no exact second pass')
+      assert.deepEqual(hits.map((h) => h.id), exactNearest(rare, q, 10).map((r) => r.id), '100 matches: scored exactly')
+      assert.equal(exactSearches(backend), exact + 1, 'the planner counted 100 matches and took the exact path')
       const twoKeys = await backend.images.search(q, { k: 10, filter: { group: 'rare', cluster: 0 } })
       assert.ok(twoKeys.every((h) => h.metadata.group === 'rare' && h.metadata.cluster === 0))
       assert.deepEqual(await backend.images.search(q, { k: 10, filter: { group: 'none' } }), [])
@@ -165,15 +167,38 @@ for (const subject of subjects) {
       assert.deepEqual(all.map((h) => h.id).sort(), few, 'fewer than k match: every one of them comes back')
     })
 
+    it('every operator at 1% selectivity returns the k nearest matching rows, scored exactly over the matches alone', async () => {
+      const q = pool.query(4)
+      const live = pool.live()
+      const filters: Array<Record<string, unknown>> = [
+        { i: { $lt: 50 } },
+        { i: { $gte: 1000, $lte: 1049 } },
+        { i: { $in: Array.from({ length: 50 }, (_, n) => n * 100) } },
+        { group: 'rare', i: { $lt: 2500 } },
+        { $or: [{ i: { $lt: 25 } }, { i: { $gt: 4974 } }] },
+        { $and: [{ group: { $ne: 'common' } }, { cluster: { $nin: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] } }] },
+        { group: { $eq: 'rare' }, nope: { $exists: false }, cluster: { $exists: true }, i: { $gt: 2000 } }
+      ]
+      for (const filter of filters) {
+        const node = parseFilter(filter)!
+        const matching = live.filter((r) => matchesFilter(r.metadata, node))
+        assert.ok(matching.length >= 10 && matching.length <= live.length / 50, `${JSON.stringify(filter)}: ${matching.length} rows match`)
+        const exact = exactSearches(backend)
+        const hits = await backend.images.search(q, { k: 10, filter })
+        assert.deepEqual(hits.map((h) => h.id), exactNearest(matching, q, 10).map((r) => r.id), JSON.stringify(filter))
+        assert.equal(exactSearches(backend), exact + 1, 'few matches: the exact path')
+      }
+    })
+
     it('excludeIds: excluding the 100 nearest still returns k others', async () => {
       const q = pool.query(5)
       const nearest = exactNearest(pool.live(), q, 100).map((r) => r.id)
-      const passes = exactPasses(backend)
+      const walks = walkThenExact(backend)
       const hits = await backend.images.search(q, { k: 10, excludeIds: nearest })
       assert.equal(hits.length, 10)
       assert.ok(!hits.some((h) => nearest.includes(h.id)))
       assert.ok(recall(hits.map((h) => h.id), exactNearest(pool.live().filter((r) => !nearest.includes(r.id)), q, 10).map((r) => r.id)) >= 0.9)
-      assert.equal(exactPasses(backend), passes, 'pgvector: found through the index scan, no exact second pass')
+      assert.equal(walkThenExact(backend), walks, 'found by the walk, no exact second pass')
     })
 
     it('minScore drops hits below it, after the k nearest are found', async () => {
@@ -233,14 +258,33 @@ for (const subject of subjects) {
       assert.equal((await backend.texts.search(texts[7]!.embedding, { k: 3 }))[0]?.id === texts[7]!.id, false)
     })
 
+    it('lists rows page by page after a cursor, with an exact-match filter, each row once', async () => {
+      const texts = pool.texts(30).slice(0, 30)
+      await backend.texts.add(texts.map((t) => ({ ...t, sha256: `list-${t.sha256}`.slice(0, 64), id: `list-${t.id}`, metadata: { ...t.metadata, listing: true } })))
+      const seen: string[] = []
+      let after: string | undefined
+      for (let pages = 0; pages < 20; pages++) {
+        const page = await backend.texts.list({ limit: 7, filter: { listing: true }, ...(after === undefined ? {} : { after }) })
+        assert.ok(page.every((r) => r.metadata.listing === true && typeof r.text === 'string' && typeof r.createdAt === 'string'))
+        seen.push(...page.map((r) => r.id))
+        if (page.length < 7) break
+        after = page.at(-1)!.id
+      }
+      assert.equal(new Set(seen).size, seen.length, 'a row came twice')
+      assert.deepEqual([...seen].sort(), texts.map((t) => `list-${t.id}`).sort())
+      const odd = await backend.texts.list({ limit: 100, filter: { listing: true, parity: 'odd' } })
+      assert.deepEqual(odd.map((r) => r.id).sort(), texts.filter((t) => t.metadata.parity === 'odd').map((t) => `list-${t.id}`).sort())
+    })
+
     it('keeps job rows: items, expansion, pending, completion counted once, status, errors, newest-first pages', async () => {
       await backend.jobs.create({ id: 'job-dir', kind: 'directory', source: { directory: 'photos' }, root: '/import/photos' })
       const dir = await backend.jobs.get('job-dir')
       assert.deepEqual([dir?.kind, dir?.status, dir?.expanded, dir?.total, dir?.cleanup, dir?.root], ['directory', 'queued', false, 0, false, '/import/photos'])
       assert.deepEqual(dir?.source, { directory: 'photos' })
       const items = Array.from({ length: 7 }, (_, i) => ({ path: `p${i}.jpg`, ...(i === 2 ? { id: 'given', metadata: { a: 1 }, name: 'second' } : {}) }))
-      await backend.jobs.expand('job-dir', items.slice(0, 3))
-      await backend.jobs.expand('job-dir', items) // a listing that was cut short is replaced, not appended to
+      assert.equal(await backend.jobs.expand('job-dir', items), true)
+      // a second listing (a plan delivered twice) changes nothing: progress made since is never reset
+      assert.equal(await backend.jobs.expand('job-dir', items.slice(0, 3)), false)
       assert.deepEqual([(await backend.jobs.get('job-dir'))?.expanded, (await backend.jobs.get('job-dir'))?.total], [true, 7])
       assert.deepEqual(await backend.jobs.pending('job-dir', 3), items.slice(0, 3).map((item, seq) => ({ seq, item })))
       const progress = { jobId: 'job-dir', outcomes: [{ seq: 0, item: 'p0.jpg', status: 'failed' as const, error: 'unreadable' }, { seq: 1, item: 'p1.jpg', status: 'duplicate' as const, id: 'img-1' }] }
@@ -270,6 +314,16 @@ for (const subject of subjects) {
       assert.deepEqual(page2.map((j) => j.id), newest.slice(4))
       assert.deepEqual(await backend.jobs.list({ limit: 4, before: 'nope' }), [])
       assert.equal((await backend.jobs.get('job-page-0'))?.cleanup, true)
+    })
+
+    it('a directory job keeps what its listing skipped; one with no images carries a warning', async () => {
+      await backend.jobs.create({ id: 'job-skips', kind: 'directory', source: { directory: 'notes' }, root: '/import/notes' })
+      const skipped = { notImage: 2, unreadable: 1, paths: [{ path: 'notes/a.txt', reason: 'not an image' as const }, { path: 'notes/b', reason: 'not an image' as const }, { path: 'notes/c.png', reason: 'unreadable' as const }] }
+      await backend.jobs.expand('job-skips', [], skipped)
+      await backend.jobs.setStatus('job-skips', 'done') // a finished job, as the runner leaves it (the next test counts unfinished ones)
+      const view = await backend.jobs.view('job-skips')
+      assert.deepEqual(view?.skipped, skipped)
+      assert.equal(view?.warning, 'the folder holds no images: nothing was indexed (2 not an image by extension, 1 unreadable; e.g. notes/a.txt, notes/b, notes/c.png)')
     })
 
     it('stages job uploads for every process: stored together, read by path, removed with a finished job', async (t) => {
@@ -337,10 +391,22 @@ for (const subject of subjects) {
         assert.equal(sqlite.images.index.size, size - 1)
       })
     } else {
-      it('halfvec: switching PG_VECTOR_TYPE rebuilds the index over embedding::halfvec, and scores stay exact', async () => {
+      it('halfvec: PG_VECTOR_TYPE alone changes nothing (the database\'s index is followed); db:reindex switches it, and scores stay exact', async () => {
+        await backend.close()
+        backend = await subject.open(identity, { vectorType: 'halfvec' })
+        assert.equal(backend.indexInfo().kind, 'pgvector hnsw (vector)', 'a process set otherwise follows the database')
+        const pg = backend as PostgresBackend
+        const c = await pg.pool.connect()
+        try {
+          const { M, efConstruction } = pg.indexInfo()
+          assert.equal(await reindex(c, { vectorType: 'halfvec', M, efConstruction }, { graceMs: 0 }), true)
+        } finally {
+          c.release()
+        }
         await backend.close()
         backend = await subject.open(identity, { vectorType: 'halfvec' })
         assert.equal(backend.indexInfo().kind, 'pgvector hnsw (halfvec)')
+        assert.equal(backend.indexInfo().settingsIgnored, undefined)
         const q = pool.query(8)
         const hits = await backend.images.search(q, { k: 10 })
         assert.equal(hits.length, 10)
@@ -353,9 +419,14 @@ for (const subject of subjects) {
   })
 }
 
-/** PostgreSQL: how many searches needed the exact pass; undefined for other backends */
-function exactPasses (backend: Backend): number | undefined {
-  return backend instanceof PostgresBackend ? backend.images.counters.exactPasses : undefined
+/** how many filtered searches the planner scored exactly over the filter's matches */
+function exactSearches (backend: Backend): number {
+  return backend instanceof PostgresBackend ? backend.images.counters.exact : (backend as SqliteBackend).images.paths.exact
+}
+
+/** how many walks stopped short of k and were redone exactly */
+function walkThenExact (backend: Backend): number {
+  return backend instanceof PostgresBackend ? backend.images.counters.walkThenExact : (backend as SqliteBackend).images.paths.walkThenExact
 }
 
 function recall (got: string[], want: string[]): number {

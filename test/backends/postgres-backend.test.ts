@@ -2,7 +2,8 @@
  * What only the PostgreSQL backend promises, beyond the shared contract (contract.test.ts): many
  * processes start on one database at once, a server without a usable pgvector is refused with the
  * fix named, a server that goes away and comes back is survived, concurrent writers of the same
- * content agree on one row, and a walk of the HNSW index that stops short of k falls back to exact.
+ * content agree on one row, a walk of the HNSW index that stops short of k falls back to exact, and
+ * the search planner's statements use the intended indexes (EXPLAIN).
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -19,10 +20,11 @@ import { openBackend } from '../../src/main/wiring/open-backend.js'
 import { MIGRATIONS_DIR, MIGRATIONS_TABLE } from '../../src/backends/postgres/migrate.js'
 import { openPostgresBackend, type PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
 import { mapDiskFull } from '../../src/backends/postgres/pg-pool.js'
-import { searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
+import { countStatement, exactSettings, searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
+import { matchesFilter, parseFilter } from '../../src/core/metadata-filter.js'
 import { compareVersions, VectorExtensionError, vectorVersionProblem } from '../../src/backends/postgres/vector-extension.js'
 import { loadConfig } from '../../src/main/config/config.js'
-import { StorageFullError } from '../../src/core/errors.js'
+import { BackendUnavailableError, StorageFullError } from '../../src/core/errors.js'
 import type { Logger } from '../../src/core/types.js'
 import { startTestPostgres, type TestPostgres, type TestPostgresResult } from '../../scripts/lib/postgres-server.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
@@ -100,28 +102,88 @@ describe('PostgreSQL backend: refusals with the fix named', () => {
 
 for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
   describe(`PostgreSQL backend on ${name}${'url' in db ? ` (${db.kind})` : ''}`, { timeout: TIMEOUT.server, ...needs(db, 'a server') }, () => {
-    it('a walk of the HNSW index that stops short of k (pgvector 0.7: no iterative scan) takes the exact pass and still returns k', async () => {
-      const url = 'url' in db && db.multiConnection ? await db.newDatabase() : (db as TestPostgres).url
-      const backend = await openPostgresBackend({ databaseUrl: url, poolSize: 1 }, { modelId: 'walk-model', dim: 8 })
+    it('a filtered walk that stops short of k (no iterative scan, as on pgvector 0.7) takes the exact path and still returns k', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'walk-model', dim: 8 })
       try {
-        const pool = new Pool(5000, 20, 3, 8)
+        const pool = new Pool(6000, 20, 3, 8)
         for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
         const settings = backend.images.settings
         settings.iterativeScan = false // as on pgvector 0.7
+        settings.exactMaxMatches = 100 // so that 3000 matches walk
+        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
         const q = pool.query(0)
-        const excludeIds = exactNearest(pool.rows, q, 100).map((r) => r.id)
-        const opts = { k: 10, excludeIds }
-        // the precondition that makes this test mean something: the planner walks the HNSW index here
+        const opts = { k: 50, filter: { i: { $gte: 3000 } } }
+        // the precondition that makes this test mean something: PostgreSQL's planner walks the HNSW index for this statement
         const plan = await withTransaction(backend, `BEGIN; ${searchSettings(settings, opts)}`, async (c) => {
           const st = searchStatement(settings, q, opts)
           return (await c.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN ${st.text}`, values: st.values })).rows.map((r) => r['QUERY PLAN']).join('\n')
         })
         assert.match(plan, /Index Scan using images_embedding_vector_hnsw/)
-        const passes = backend.images.counters.exactPasses
+        const counters = { ...backend.images.counters }
         const hits = await backend.images.search(q, opts)
-        assert.equal(hits.length, 10)
-        assert.deepEqual(hits.map((h) => h.id), exactNearest(pool.rows.filter((r) => !excludeIds.includes(r.id)), q, 10).map((r) => r.id))
-        assert.equal(backend.images.counters.exactPasses, passes + 1)
+        assert.equal(backend.images.counters.walk, counters.walk + 1, 'the planner walked: 3000 matches > 100')
+        assert.equal(backend.images.counters.walkThenExact, counters.walkThenExact + 1, 'the walk met ef_search (50) candidates, about half of them matching')
+        assert.deepEqual(hits.map((h) => h.id), exactNearest(pool.rows.filter((r) => (r.metadata.i as number) >= 3000), q, 50).map((r) => r.id))
+      } finally {
+        await backend.close()
+      }
+    })
+
+    it('EXPLAIN: a plain search walks the HNSW index; a selective filter reads its matches through the metadata indexes, never the HNSW index nor the whole table', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'plan-model', dim: 8 })
+      try {
+        const pool = new Pool(6000, 20, 5, 8)
+        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
+        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
+        const settings = backend.images.settings
+        const q = pool.query(1)
+        const explain = async (begin: string, st: { text: string, values: unknown[] }, analyze = false): Promise<string> =>
+          await withTransaction(backend, begin, async (c) => (await c.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN ${analyze ? '(ANALYZE, COSTS OFF) ' : ''}${st.text}`, values: st.values })).rows.map((r) => r['QUERY PLAN']).join('\n'))
+        const plain = await explain('BEGIN', searchStatement(settings, q, { k: 10 }))
+        assert.match(plain, /Index Scan using images_embedding_vector_hnsw/)
+        assert.doesNotMatch(plain, /Seq Scan/)
+        // 1% exact-match filter (group "rare": 120 rows), and a 1% range: both exact, through their indexes
+        for (const [filter, index] of [[{ group: 'rare' }, /Bitmap Index Scan on images_metadata\b/], [{ i: { $lt: 60 } }, /images_metadata_keys_num/]] as const) {
+          const opts = { k: 10, filter }
+          const matches = pool.rows.filter((r) => matchesFilter(r.metadata, parseFilter(filter)!)).length
+          const counted = await explain(`BEGIN; ${exactSettings(settings)}`, countStatement(settings, opts, 4001))
+          assert.match(counted, index, `the count uses the index\n${counted}`)
+          const plan = await explain(`BEGIN; ${exactSettings(settings)}`, searchStatement(settings, q, opts, true), true)
+          assert.match(plan, index, plan)
+          assert.doesNotMatch(plan, /hnsw|Seq Scan on images\b/, plan)
+          // the exact path reads no more rows of the table than the filter matches
+          const read = [...plan.matchAll(/(?:Heap Scan|Index Scan|Index Only Scan)[^\n]* on images\b[^\n]*actual time=[\d.]+\.\.[\d.]+ rows=(\d+) loops=(\d+)/g)].reduce((n, m) => n + Number(m[1]) * Number(m[2]), 0)
+          assert.ok(read > 0 && read <= matches, `read ${read} rows of images for ${matches} matches\n${plan}`)
+          const exact = backend.images.counters.exact
+          const hits = await backend.images.search(q, opts)
+          assert.equal(backend.images.counters.exact, exact + 1)
+          assert.deepEqual(hits.map((h) => h.id), exactNearest(pool.rows.filter((r) => matchesFilter(r.metadata, parseFilter(filter)!)), q, 10).map((r) => r.id))
+        }
+        // a filter matching more than the cutoff (here 1000; 4000 by default) walks the HNSW index with the iterative scan
+        settings.exactMaxMatches = 1000
+        const half = { k: 10, filter: { i: { $gte: 3000 } } }
+        const walkPlan = await explain(`BEGIN; ${searchSettings(settings, half)}`, searchStatement(settings, q, half))
+        assert.match(walkPlan, /Index Scan using images_embedding_vector_hnsw/)
+        const walks = backend.images.counters.walk
+        assert.equal((await backend.images.search(q, half)).length, 10)
+        assert.equal(backend.images.counters.walk, walks + 1)
+      } finally {
+        await backend.close()
+      }
+    })
+
+    it('a search past its time bound is cancelled by statement_timeout', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'timeout-model', dim: 8 })
+      try {
+        const pool = new Pool(2000, 20, 9, 8)
+        await backend.images.add(pool.rows)
+        assert.match(searchSettings(backend.images.settings, { k: 10 }), /SET LOCAL statement_timeout = 10000/)
+        backend.images.settings.timeoutMs = 1
+        // 1 ms: the count or the exact sort of 2000 matches cannot finish in it
+        await assert.rejects(backend.images.search(pool.query(0), { k: 10, filter: { i: { $lt: 2000 } } }), /PG_STATEMENT_TIMEOUT|statement timeout/)
       } finally {
         await backend.close()
       }
@@ -148,7 +210,7 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
       const url = await db.newDatabase()
       const first = await openPostgresBackend({ databaseUrl: url, poolSize: 3, hnsw: { M: 8, efConstruction: 40, efSearch: 20 } }, identity)
-      assert.deepEqual(first.indexInfo(), { kind: 'pgvector hnsw (vector)', M: 8, efConstruction: 40, efSearch: 20, capacity: null })
+      assert.deepEqual(first.indexInfo(), { kind: 'pgvector hnsw (vector)', vectorType: 'vector', M: 8, efConstruction: 40, efSearch: 20, capacity: null })
       assert.equal(first.pool.options.max, 3, 'DATABASE_POOL_SIZE')
       // a plain search runs on the session's settings, with no SET of its own: every pooled connection has HNSW_EF_SEARCH
       const shown = await Promise.all([1, 2, 3].map(async () => (await first.pool.query<Record<string, string>>('SHOW hnsw.ef_search')).rows[0]?.['hnsw.ef_search']))
@@ -157,7 +219,7 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       const logger = recordingLogger()
       const second = await openPostgresBackend({ databaseUrl: url, hnsw: { M: 16 }, logger }, identity)
       assert.equal(second.indexInfo().M, 8, 'the index as built, not as configured')
-      assert.ok(logger.lines.some((l) => l.level === 'warn' && /DROP INDEX images_embedding_vector_hnsw/.test(l.msg)))
+      assert.ok(logger.lines.some((l) => l.level === 'warn' && /HNSW_M=16, the database's index: 8.*npm run db:reindex/.test(l.msg)))
       await second.close()
     })
 
@@ -255,9 +317,10 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
         const down = [await backend.health(), await backend.health(), await backend.health()]
         for (const h of down) {
           assert.equal(h.ok, false)
-          assert.match(h.reason ?? '', /PostgreSQL at .* is unreachable: /)
+          assert.match(h.reason ?? '', /^PostgreSQL is unreachable: /)
+          assert.doesNotMatch(h.reason ?? '', /127\.0\.0\.1|postgres@/, '/ready answers name no address')
         }
-        await assert.rejects(backend.images.search(pool.query(0), { k: 3 }))
+        await assert.rejects(backend.images.search(pool.query(0), { k: 3 }), BackendUnavailableError)
         assert.equal(logger.lines.filter((l) => l.level === 'error' && /unreachable/.test(l.msg)).length, 1, 'said once, not at every probe')
         await db.serverUp()
         let back = await backend.health()

@@ -5,7 +5,8 @@
  * like the real decoder does (UNSUPPORTED_MEDIA_TYPE).
  */
 import { createHash } from 'node:crypto'
-import { NotFoundError, UnsupportedImageError } from '../../src/core/errors.js'
+import { ConflictError, NotFoundError, UnsupportedImageError } from '../../src/core/errors.js'
+import { matchesFilter, parseFilter } from '../../src/core/metadata-filter.js'
 import type {
   BackendHealth, ImageRecord, IndexStats, IngestItem, IngestResult, JobSource, JobView, Metadata,
   QueryTerm, SearchHit, SearchRequest, Services
@@ -137,8 +138,29 @@ export function createFakeServices (): FakeServices {
       })
     },
     deleteText: async (id) => texts.delete(id),
+    async listRows (collection, { limit, after, filter }) {
+      calls.push(['listRows', { collection, limit, after, filter }])
+      const rows = collection === 'texts'
+        ? [...texts.values()].map((t) => ({ id: t.id, metadata: t.metadata, createdAt: now(), text: t.text }))
+        : [...images.values()].map((i) => ({ id: i.record.id, metadata: i.record.metadata, createdAt: i.record.createdAt, source: i.record.source }))
+      return rows
+        .filter((r) => (after === undefined || r.id > after) && Object.entries(filter ?? {}).every(([k, v]) => r.metadata[k] === v))
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .slice(0, limit)
+    },
+    async deleteRows (collection, filter) {
+      calls.push(['deleteRows', { collection, filter }])
+      const map: Map<string, { metadata?: Metadata, record?: { metadata: Metadata } }> = collection === 'texts' ? texts : images
+      let n = 0
+      for (const [id, row] of [...map]) {
+        const metadata = row.metadata ?? row.record?.metadata ?? {}
+        if (Object.entries(filter).every(([k, v]) => metadata[k] === v)) { map.delete(id); n++ }
+      }
+      return n
+    },
     async search (req: SearchRequest): Promise<SearchHit[]> {
       calls.push(['search', req])
+      const filter = parseFilter(req.filter) // the real service's check: a 400 naming the bad part
       const terms = req.query.map(termVector)
       const q = new Float32Array(FAKE_DIM)
       req.query.forEach((t, i) => { const v = terms[i]; if (v !== undefined) v.forEach((x, j) => { q[j] = (q[j] ?? 0) + x * (t.weight ?? 1) }) })
@@ -149,7 +171,7 @@ export function createFakeServices (): FakeServices {
       const excluded = new Set(req.target === 'images' && req.includeQueryImages !== true ? req.query.flatMap((t) => 'imageId' in t ? [t.imageId] : []) : [])
       return pool
         .filter((p) => !excluded.has(p.id))
-        .filter((p) => req.filter === undefined || Object.entries(req.filter).every(([k, v]) => p.metadata[k] === v))
+        .filter((p) => filter === undefined || matchesFilter(p.metadata, filter))
         .map((p) => ({
           id: p.id,
           score: dot(qn, p.vector),
@@ -177,13 +199,13 @@ export function createFakeServices (): FakeServices {
       calls.push(['createJob', source])
       const id = `job_${++seq}`
       const total = 'items' in source ? source.items.length : 0
-      jobs.set(id, { id, status: 'queued', total, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], createdAt: now(), updatedAt: now() })
+      jobs.set(id, { id, status: 'queued', total, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], skipped: { notImage: 0, unreadable: 0, paths: [] }, createdAt: now(), updatedAt: now() })
       return id
     },
     async createUploadJob (files) {
       calls.push(['createUploadJob', files])
       const id = `job_${++seq}`
-      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], createdAt: now(), updatedAt: now() })
+      jobs.set(id, { id, status: 'queued', total: files.length, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], skipped: { notImage: 0, unreadable: 0, paths: [] }, createdAt: now(), updatedAt: now() })
       return id
     },
     getJob: async (id) => jobs.get(id),
@@ -200,7 +222,15 @@ export function createFakeServices (): FakeServices {
       if (job.status === 'queued' || job.status === 'running') { job.status = 'cancelled'; job.updatedAt = now() }
       return job
     },
-    stats: async (): Promise<IndexStats> => ({ backend: 'sqlite', images: images.size, texts: texts.size, index: { kind: 'hnswlib', M: 16, efConstruction: 200, efSearch: 64, capacity: 1024 } }),
+    async resumeJob (id) {
+      const job = jobs.get(id)
+      if (job === undefined) return undefined
+      if (job.status !== 'failed') throw new ConflictError(`index job "${id}" is ${job.status}: only a failed job can be resumed`)
+      job.status = 'queued'
+      job.updatedAt = now()
+      return job
+    },
+    stats: async (): Promise<IndexStats> => ({ backend: 'sqlite', images: images.size, texts: texts.size, countsExact: true, index: { kind: 'hnswlib', M: 16, efConstruction: 200, efSearch: 64, capacity: 1024 } }),
     async close () { fake.closed = true }
   }
   return fake

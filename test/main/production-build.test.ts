@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -38,10 +38,13 @@ describe('the production image, built as the Dockerfile builds it', { timeout: T
       copyFileSync(path.join(ROOT, f), path.join(app, f))
     }
     // npm ci's result: hard links cost no space, and prune only unlinks them, leaving the originals
-    execFileSync('cp', ['-al', path.join(ROOT, 'node_modules'), path.join(app, 'node_modules')])
+    // the real folder, never a symlink to it (a worktree may link node_modules): prune must not reach the original
+    const installed = realpathSync(path.join(ROOT, 'node_modules'))
+    execFileSync('cp', ['-al', installed, path.join(app, 'node_modules')])
+    assert.ok(!lstatSync(path.join(app, 'node_modules')).isSymbolicLink())
     // the one file npm rewrites in place: a copy, so the checkout's own is never touched
     const lock = path.join(app, 'node_modules/.package-lock.json')
-    if (existsSync(lock)) { rmSync(lock); copyFileSync(path.join(ROOT, 'node_modules/.package-lock.json'), lock) }
+    if (existsSync(lock)) { rmSync(lock); copyFileSync(path.join(installed, '.package-lock.json'), lock) }
 
     step(app, 'npm', ['run', 'typecheck'])
     step(app, 'npm', ['run', 'build'])

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
 import sharp from 'sharp'
 import { PayloadTooLargeError, UnsupportedImageError } from '../../src/core/errors.js'
+import { decodeError } from '../../src/ml/preprocess.js'
 import { loadModelFolder, parsePreprocessorConfig, prepareImage, toChwTensor } from '../../src/ml/index.js'
 import type { PreparedImage, PreprocessorConfig } from '../../src/ml/index.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
@@ -151,7 +152,19 @@ describe('image preprocessing', { timeout: TIMEOUT.unit }, () => {
   test('a truncated JPEG → 415', async () => {
     const { data, info } = rawImage(256, 256, (x, y) => [x % 256, y % 256, (x * y) % 256])
     const jpeg = await sharp(data, { raw: info }).jpeg({ quality: 90 }).toBuffer()
-    await rejects415(jpeg.subarray(0, jpeg.length >> 1), /could not be decoded/)
+    // one line: the format, corrupt (not unsupported), and libvips's reason once, not repeated per line
+    await rejects415(jpeg.subarray(0, jpeg.length >> 1), /^the JPEG file is corrupt or truncated: [^\n]+$/)
+    await assert.rejects(prepareImage(jpeg.subarray(0, jpeg.length >> 1), pre), (err: Error) => {
+      const parts = err.message.split(': ').slice(1).join(': ').split('; ')
+      assert.equal(new Set(parts).size, parts.length, `a reason repeats: ${err.message}`)
+      return true
+    })
+  })
+  test('a decoder message of several repeated lines → one line naming the format and whether it is corrupt or unsupported', () => {
+    const corrupt = decodeError(new Error('VipsJpeg: Premature end of input file\nVipsJpeg: Premature end of input file\n'), 1e8, 'JPEG')
+    assert.equal(corrupt.message, 'the JPEG file is corrupt or truncated: VipsJpeg: Premature end of input file')
+    const unsupported = decodeError(new Error('heifload_buffer: Unsupported feature: Unsupported codec\n'), 1e8, 'AVIF/HEIF')
+    assert.equal(unsupported.message, 'the AVIF/HEIF file uses a variant this server cannot decode (unsupported): heifload_buffer: Unsupported feature: Unsupported codec')
   })
   test('SVG is refused, never rasterized → 415', async () => {
     await rejects415(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="file:///etc/passwd"/></svg>'), /SVG/)

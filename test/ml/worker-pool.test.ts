@@ -103,18 +103,18 @@ describe('worker pool', { timeout: TIMEOUT.model }, () => {
     await pool.close() // idempotent
   })
 
-  test('"cuda" falls back to CPU with a warning when CUDA is unavailable', async (t) => {
+  test('"cuda,cpu" falls back to CPU with a warning when CUDA is unavailable (plain "cuda" fails instead: execution-provider.test.ts)', async (t) => {
     const warnings: Array<{ o: object, m?: string }> = []
     const infos: Array<{ o: object, m?: string }> = []
     const logger = { info: (o: object, m?: string) => infos.push({ o, m }), warn: (o: object, m?: string) => warnings.push({ o, m }) }
-    const gpu = await loadEncoder({ modelDir: MODEL_DIR, executionProvider: 'cuda', logger })
+    const gpu = await loadEncoder({ modelDir: MODEL_DIR, executionProvider: 'cuda,cpu', logger })
     try {
       if (gpu.provider === 'cuda') {
         t.diagnostic('CUDA is available here: fallback not exercised')
         assert.equal(warnings.length, 0)
       } else {
         assert.equal(gpu.provider, 'cpu')
-        assert.ok(warnings.some((w) => /falling back to CPU/.test(w.m ?? '')), 'no fallback warning logged')
+        assert.ok(warnings.some((w) => /EXECUTION_PROVIDER=cuda,cpu: running on cpu/.test(w.m ?? '')), 'no fallback warning logged')
       }
       assert.ok(infos.some((i) => (i.o as { provider?: string }).provider === gpu.provider), 'active provider not logged')
       assert.equal((await gpu.encodeTexts(['cat']))[0]!.length, gpu.config.embeddingDim)

@@ -196,7 +196,7 @@ describe('bad input', { timeout: TIMEOUT.server * 2 }, () => {
       {}, { query: [] }, { query: [{}] }, { query: [{ text: '' }] }, { query: [{ weight: 1 }] },
       { query: 'a cat' }, { query: [{ text: 'a', imageId: 'seed-0' }] }, { query: [{ text: 'a', bogus: 1 }] },
       { query: [{ text: 'a' }], target: 'videos' }, { query: [{ vector: [] }] }, { query: [{ vector: [1, 2, 3] }] },
-      { query: [{ file: 'x' }] }, { query: [{ text: 'a' }], filter: { album: { $ne: 1 } } }, [], 'null', '"a cat"', '{"query":'
+      { query: [{ file: 'x' }] }, { query: [{ text: 'a' }], filter: { album: { $near: 1 } } }, { query: [{ text: 'a' }], filter: { album: { $in: [] } } }, [], 'null', '"a cat"', '{"query":'
     ]
     await unchanged(async () => {
       for (const json of bodies) assertError(await api.search(json), 400, 'BAD_REQUEST', `search ${JSON.stringify(json)}`)

@@ -126,6 +126,9 @@ describe('services (fake encoder)', { timeout: TIMEOUT.unit }, () => {
     await fails({ query: [{ vector: [...new Array(15).fill(0), Number.NaN] }] }, BadRequestError, 400, /query\[0\]\.vector\[15\]/)
     await fails({ query: [{ vector: new Array(16).fill(0) }] }, BadRequestError, 400, /query\[0\]\.vector has \(almost\) zero length/)
     await fails({ query: [{ text: 'a', weight: 1 }, { text: 'a', weight: -1 }] }, BadRequestError, 400, /cancel out/)
+    // one negative term (or only negative and zero ones) would rank "anti-results": refused, saying why
+    await fails({ query: [{ text: 'a', weight: -1 }] }, BadRequestError, 400, /every term's weight is 0 or negative.*give at least one term a positive weight/)
+    await fails({ query: [{ text: 'a', weight: 0 }, { imageId: 'img-0', weight: -0.5 }] }, BadRequestError, 400, /every term's weight is 0 or negative/)
     await fails({ query: [{ text: 'a', imageId: 'img-0' }] }, BadRequestError, 400, /query\[0\] needs exactly one of/)
     await fails({ query: [] }, BadRequestError, 400, /query must be a non-empty array/)
     await fails({ query: [{ text: 'a' }], k: 0 }, BadRequestError, 400, /^k must be an integer from 1 to 1000/)

@@ -11,13 +11,15 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 export interface Browser { context: BrowserContext, close: () => Promise<void> }
 
-/** A fresh headless chromium with its own throwaway profile. */
-export async function launchBrowser (viewport = { width: 1280, height: 900 }): Promise<Browser> {
+/** A fresh headless chromium with its own throwaway profile; `touch` emulates a phone (touch events, no hover). */
+export async function launchBrowser (viewport = { width: 1280, height: 900 }, touch = false): Promise<Browser> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'align-search-chromium-'))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport,
+    hasTouch: touch,
+    isMobile: touch,
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-quic']
   })

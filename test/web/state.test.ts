@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import { defaultState, paramsToState, stateToParams, PAGE_SIZE, type QueryState } from '../../web/src/state.js'
+import { defaultState, paramsToState, parseFilterText, stateToParams, PAGE_SIZE, type QueryState } from '../../web/src/state.js'
 
 test('a query survives the round trip through the URL, in order and with its weights', { timeout: TIMEOUT.unit }, () => {
   const state: QueryState = {
@@ -13,7 +13,8 @@ test('a query survives the round trip through the URL, in order and with its wei
     ],
     mode: 'texts',
     minScore: 0.3,
-    k: 48
+    k: 48,
+    filter: '{"album":{"$in":["x","y"]},"taken":{"$gte":"2020-01-01"}}'
   }
   const { params, omitted } = stateToParams(state)
   assert.equal(omitted, 0)
@@ -46,4 +47,13 @@ test('the GET API\'s form of a link is read too: a plain q is a text term, minSc
   assert.equal(s.minScore, 0.25)
   // and it is written back in the page's own form
   assert.equal(stateToParams(s).params.toString(), 'q=t%3Apizza&q=t%3Ax%3Anot+a+kind&min=0.25&k=5')
+})
+
+test('the filter travels as the GET API\'s `filter` parameter, and text that is not a JSON object is named before any request', { timeout: TIMEOUT.unit }, () => {
+  const s = paramsToState(new URLSearchParams('q=cat&filter=%7B%22album%22%3A%22x%22%7D'))
+  assert.equal(s.filter, '{"album":"x"}')
+  assert.deepEqual(parseFilterText(s.filter), { album: 'x' })
+  assert.equal(parseFilterText('  '), undefined)
+  assert.match(parseFilterText('{album: x}') as string, /not valid JSON/)
+  assert.match(parseFilterText('["x"]') as string, /must be a JSON object/)
 })

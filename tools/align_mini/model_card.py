@@ -115,6 +115,7 @@ def main():
         for kind, k in a.get("by kind", {}).items():
             w(f"| &nbsp;&nbsp;{name}: {kind} | {k['pairs']} | {pct(k['image+text'])} | {pct(k['image only'])} | {pct(k['text only'])} |")
     w("\nExamples of pairs (base → variant, modifier): " + "; ".join(f"{b} → {v} (+\"{t}\")" for b, v, t in next(iter(m["arithmetic"].values()))["examples"]) + ".\n")
+    templates_section(w, args.model_dir)
     w("## Data and licenses\n")
     w(f"The weights are derived from the sets below and are distributed under **{cfg['license']}**, with attribution to "
       "their authors (see `collections.json` in `@iconify/json` for each author). Only sets whose license allows redistributing "
@@ -139,6 +140,31 @@ def main():
       "- Word order is ignored by the text tower (\"dog chasing cat\" = \"cat chasing dog\"); emoji and icon names rarely depend on it.\n")
     open(f"{args.model_dir}/README.md", "w").write("\n".join(L))
     print(f"wrote {args.model_dir}/README.md")
+
+
+def templates_section(w, model_dir):
+    """Which prompt templates suit the model for users' captions (templates.json, tools/measure-templates.ts)."""
+    path = f"{model_dir}/templates.json"
+    if not os.path.exists(path):
+        return
+    t = json.load(open(path))
+    w("## Prompt templates\n")
+    w(f"The model's template is `{t['promptTemplate']}` (`prompt_template` in `config.json`): the demo pool's labels are encoded "
+      "through it, and `POST /v1/classify` uses it by default. Which template suits a user's own captions (`POST /v1/texts` with "
+      "`\"template\"`) was measured by `tools/measure-templates.ts` through the server: the everyday words "
+      f"(`test/fixtures/everyday-words.json`) added as captions, and how often each is in the top {t['k']} texts for the demo images "
+      f"of its concept (image → text), {t['rows'][0]['cases']} word/image cases over the whole demo pool ({t['images']} images, "
+      f"{t['demoLabels']} demo labels); beside it, how often the demo's own label of that image is. "
+      "`test/services/user-captions.test.ts` asserts these within bounds.\n")
+    w(f"| template | user's caption in the top {t['k']} | demo label in the top {t['k']} |\n|---|---|---|")
+    for r in t["rows"]:
+        name = "none (the text as given)" if r["template"] is None else f"`{r['template']}`"
+        w(f"| {name} | {r['user']}/{r['cases']} = {100 * r['user'] / r['cases']:.0f}% | {100 * r['demo'] / r['cases']:.0f}% |")
+    w("\nFor this model, the plain text, the model's template and `{} emoji` serve captions about equally; a photo template "
+      "(`a photo of a {}`, `a photo of {}.`, the real ALIGN's zero-shot prompts) sinks them, so do not use one with align-mini. "
+      "The gap to the demo's labels is the words, not the template: the labels are the CLDR names the model was trained on "
+      "(\"dog face\"), the captions what people type (\"dogs\"). A caption whose text and template match a demo label is that "
+      "label (`POST /v1/texts` answers `duplicate` with its id).\n")
 
 
 TARGETS = {"text→image R@1": 0.40, "text→image R@10": 0.75, "image→image R@10": 0.80, "arithmetic R@1": 0.55, "everyday success@5": 0.85}

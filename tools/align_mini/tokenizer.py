@@ -68,12 +68,14 @@ class WordPiece:
     def __init__(self, vocab, max_len):
         self.vocab = {t: i for i, t in enumerate(vocab)}
         self.max_len = max_len
+        # looked up, not assumed: align-mini puts the specials first, a BERT vocabulary at 0 and 100–103
+        self.unk, self.cls, self.sep = self.vocab["[UNK]"], self.vocab["[CLS]"], self.vocab["[SEP]"]
 
     def word_ids(self, word, whole=True):
         """Greedy longest-match-first, as the `tokenizers` WordPiece model does; whole=False skips the
         whole-word entry, giving the word's sub-word pieces (training-time piece dropout only)."""
         if len(word) > 100:
-            return [UNK]
+            return [self.unk]
         ids, start = [], 0
         while start < len(word):
             end, found = len(word) - (0 if whole or start > 0 or len(word) < 2 else 1), None
@@ -84,7 +86,7 @@ class WordPiece:
                     break
                 end -= 1
             if found is None:
-                return [UNK]
+                return [self.unk]
             ids.append(found)
             start = end
         return ids
@@ -93,17 +95,18 @@ class WordPiece:
         words = pre_tokenize(text)
         keep = [True] * len(words) if not piece_dropout else [rng.random() >= piece_dropout for _ in words]
         ids = [i for w, k in zip(words, keep) for i in self.word_ids(w, k)]
-        return [CLS] + ids[: self.max_len - 2] + [SEP]
+        return [self.cls] + ids[: self.max_len - 2] + [self.sep]
 
 
 def tokenizer_json(vocab, max_len):
+    ids = {t: i for i, t in enumerate(vocab)}
     return {
         "version": "1.0",
         "truncation": {"direction": "Right", "max_length": max_len, "strategy": "LongestFirst", "stride": 0},
         "padding": None,
         "added_tokens": [
-            {"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
-            for i, t in enumerate(SPECIALS)
+            {"id": ids[t], "content": t, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+            for t in SPECIALS
         ],
         "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True, "strip_accents": None, "lowercase": True},
         "pre_tokenizer": {"type": "BertPreTokenizer"},
@@ -112,11 +115,11 @@ def tokenizer_json(vocab, max_len):
             "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
             "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "[SEP]", "type_id": 0}},
                      {"Sequence": {"id": "B", "type_id": 1}}, {"SpecialToken": {"id": "[SEP]", "type_id": 1}}],
-            "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [CLS], "tokens": ["[CLS]"]}, "[SEP]": {"id": "[SEP]", "ids": [SEP], "tokens": ["[SEP]"]}},
+            "special_tokens": {t: {"id": t, "ids": [ids[t]], "tokens": [t]} for t in ("[CLS]", "[SEP]")},
         },
         "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
         "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
-                  "vocab": {t: i for i, t in enumerate(vocab)}},
+                  "vocab": ids},
     }
 
 

@@ -36,6 +36,8 @@ export interface SearchBody {
   target: 'images' | 'texts'
   k: number
   minScore?: number
+  /** the metadata filter (the API's language, src/core/metadata-filter.ts) */
+  filter?: Record<string, unknown>
   explain: boolean
 }
 
@@ -55,6 +57,9 @@ export interface JobView {
   failed: number
   errors?: Array<{ item: string, error: string }>
   duplicates?: Array<{ item: string, id: string }>
+  skipped?: { notImage: number, unreadable: number, paths: Array<{ path: string, reason: string }> }
+  warning?: string
+  demo?: boolean
 }
 export interface ClassifyResponse { model?: string, results: Array<{ label: string, probability: number, score: number }> }
 
@@ -168,12 +173,66 @@ export async function getJob (id: string): Promise<JobView> {
   return await request('GET', `/v1/index-jobs/${encodeURIComponent(id)}`)
 }
 
+/** the newest jobs, wherever they were started (this page, another browser, the CLI, the demo pool) */
+export async function listJobs (limit = 20): Promise<JobView[]> {
+  return (await request<{ jobs: JobView[] }>('GET', `/v1/index-jobs?limit=${limit}`)).jobs
+}
+
 export async function cancelJob (id: string): Promise<JobView | undefined> {
   return await request('DELETE', `/v1/index-jobs/${encodeURIComponent(id)}`)
 }
 
 export async function classify (image: string, labels: string[], template?: string): Promise<ClassifyResponse> {
   return await request('POST', '/v1/classify', { image, labels, ...(template !== undefined && template !== '' ? { template } : {}) })
+}
+
+/** One backup file in BACKUP_DIR (GET /v1/backups). */
+export interface BackupInfo {
+  name: string
+  bytes: number
+  /** ISO time of the moment the backup holds */
+  createdAt: string
+  images: number
+  texts: number
+  unfinishedJobs: Array<{ id: string, status: string, done: number, failed: number, total: number }>
+  /** written by the schedule (BACKUP_EVERY) */
+  scheduled: boolean
+}
+
+export async function listBackups (): Promise<BackupInfo[]> {
+  return (await request<{ backups: BackupInfo[] }>('GET', '/v1/backups')).backups
+}
+
+/** Writes a backup now; resolves when the file is complete (409 while another is written). */
+export async function createBackup (): Promise<BackupInfo> {
+  return await request('POST', '/v1/backups')
+}
+
+export async function deleteBackup (name: string): Promise<void> {
+  await request('DELETE', backupUrl(name))
+}
+
+export function backupUrl (name: string): string {
+  return `/v1/backups/${encodeURIComponent(name)}`
+}
+
+/**
+ * Download a backup with the stored key in the Authorization header (a plain link cannot send
+ * one): the file is read into a Blob, which Chromium keeps on disk once it is large.
+ */
+export async function downloadBackupBlob (name: string): Promise<Blob> {
+  let res: Response
+  try {
+    res = await fetch(backupUrl(name), { headers: { authorization: `Bearer ${getApiKey()}` } })
+  } catch (err) {
+    throw new ApiError(0, 'NETWORK', `Could not reach the server (${(err as Error).message}).`)
+  }
+  if (!res.ok) {
+    const e = await res.json().catch(() => ({})) as { message?: unknown, code?: unknown }
+    throw new ApiError(res.status, typeof e.code === 'string' ? e.code : `HTTP_${res.status}`,
+      typeof e.message === 'string' ? e.message : `The server answered ${res.status} ${res.statusText}`)
+  }
+  return await res.blob()
 }
 
 export function thumbnailUrl (id: string): string {

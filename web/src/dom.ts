@@ -46,6 +46,15 @@ export function formatCount (n: number): string {
   return n.toLocaleString('en-US')
 }
 
+/** A file size in decimal units, as `ls -h --si` and the README write them: 812 B, 24.4 MB. */
+export function formatBytes (n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB']
+  let i = 0
+  let x = n
+  while (x >= 1000 && i < units.length - 1) { x /= 1000; i++ }
+  return i === 0 ? `${x} B` : `${x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : Math.round(x)} ${units[i] ?? ''}`
+}
+
 /** Read a File or Blob as a data URL (the page's CSP allows data: images, not blob:). */
 export async function readAsDataUrl (blob: Blob): Promise<string> {
   return await new Promise((resolve, reject) => {

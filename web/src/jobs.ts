@@ -1,13 +1,16 @@
 /** The indexing panel: direct uploads, upload jobs and directory jobs, each with a live progress bar. */
 import { h, byId, showError, formatCount } from './dom.js'
 import { limits } from './info.js'
-import { ApiError, cancelJob, getJob, startDirectoryJob, startUploadJob, uploadImages, type JobView } from './api.js'
+import { ApiError, cancelJob, getJob, listJobs, startDirectoryJob, startUploadJob, uploadImages, type JobView } from './api.js'
+import { noteJob } from './activity.js'
 
 /** More files than this go to one background job instead of chunked POST /v1/images requests. */
 const DIRECT_UPLOAD_LIMIT = 256
 /** files per POST /v1/images; the server's MAX_FILES (from /v1/info) may lower it */
 const DIRECT_CHUNK = 32
 const POLL_MS = 500
+/** how often the panel looks for jobs started elsewhere (the demo pool, the CLI, another browser) */
+const DISCOVER_MS = 2000
 const STORAGE = 'align-search.jobs'
 const ACTIVE = new Set(['queued', 'running'])
 
@@ -22,10 +25,11 @@ function jobCard (title: string, onCancel?: () => void): JobCard {
   const bar = h('div', { class: 'progress', role: 'progressbar', 'aria-label': `Progress of ${title}`, 'aria-valuemin': 0, 'aria-valuemax': 1, 'aria-valuenow': 0 }, fill)
   const counts = h('p', { class: 'job-counts' }, '…')
   const errors = h('details', { class: 'job-errors', hidden: true })
+  const note = h('p', { class: 'job-note', hidden: true })
   const cancel = onCancel === undefined ? null : h('button', { type: 'button', class: 'job-cancel', onclick: onCancel }, 'Cancel')
   const root = h('li', { class: 'job' },
     h('div', { class: 'job-head' }, h('strong', { class: 'job-title' }, title), status),
-    bar, counts, errors, cancel)
+    bar, counts, note, errors, cancel)
   const update = (v: JobView): void => {
     root.dataset.status = v.status
     status.textContent = v.status
@@ -50,6 +54,15 @@ function jobCard (title: string, onCancel?: () => void): JobCard {
         h('ul', {}, ...list.slice(0, 100).map((e) => h('li', {}, h('code', {}, e.item), ': ', e.error)))
       )
     }
+    // what the folder's listing left out, and why a job indexed nothing
+    const skipped = v.skipped === undefined ? 0 : v.skipped.notImage + v.skipped.unreadable
+    const lines = [
+      v.warning ?? '',
+      skipped > 0 ? `Skipped ${formatCount(v.skipped!.notImage)} not an image, ${formatCount(v.skipped!.unreadable)} unreadable (e.g. ${v.skipped!.paths.slice(0, 3).map((p) => p.path).join(', ')})` : ''
+    ].filter((l) => l !== '')
+    note.hidden = lines.length === 0
+    note.textContent = lines.join('. ')
+    note.classList.toggle('warning', v.warning !== undefined)
     if (cancel !== null) cancel.hidden = !ACTIVE.has(v.status)
   }
   return { root, update }
@@ -67,7 +80,7 @@ function rememberedJobs (): string[] {
 }
 
 export interface IndexPanelEvents {
-  /** something was indexed: refresh counts */
+  /** something was indexed: refresh counts (also called every few seconds while a job runs) */
   onIndexed: () => void
 }
 
@@ -77,7 +90,10 @@ export function setupIndexPanel (ev: IndexPanelEvents): void {
   const errorBox = byId('index-error')
   const fail = (err: unknown): void => showError(errorBox, err instanceof Error ? err.message : String(err))
 
+  const tracked = new Set<string>()
   const trackJob = (jobId: string, title: string): void => {
+    if (tracked.has(jobId)) return
+    tracked.add(jobId)
     const card = jobCard(title, () => {
       cancelJob(jobId).then((v) => { if (v !== undefined && v !== null) card.update(v) }).catch(fail)
     })
@@ -88,6 +104,7 @@ export function setupIndexPanel (ev: IndexPanelEvents): void {
       try {
         const v = await getJob(jobId)
         card.update(v)
+        noteJob(v)
         if (ACTIVE.has(v.status)) { setTimeout(() => { void poll() }, POLL_MS); return }
         // finished: it stays on this page, but a reload only brings back jobs still running
         rememberJobs(rememberedJobs().filter((x) => x !== jobId))
@@ -150,4 +167,19 @@ export function setupIndexPanel (ev: IndexPanelEvents): void {
   })
 
   for (const id of rememberedJobs()) trackJob(id, `Job ${id.slice(0, 8)}`)
+
+  // every running job, wherever it started, gets a card; while any runs the header's counts refresh
+  const discover = async (): Promise<void> => {
+    try {
+      const jobs = await listJobs()
+      const active = jobs.filter((v) => ACTIVE.has(v.status))
+      for (const v of active.reverse()) {
+        noteJob(v)
+        trackJob(v.id, v.demo === true ? 'Demo pool' : `Job ${v.id.slice(0, 8)}`)
+      }
+      if (active.length > 0) ev.onIndexed()
+    } catch { /* the next round retries; a per-job poll reports errors */ }
+    setTimeout(() => { void discover() }, DISCOVER_MS)
+  }
+  void discover()
 }

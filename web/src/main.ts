@@ -9,9 +9,10 @@ import { renderChips } from './chips.js'
 import { hitLabel, renderResults } from './results.js'
 import { setupIndexPanel } from './jobs.js'
 import { setupClassify } from './classify.js'
+import { setupBackupsPanel } from './backups.js'
 import { refreshInfo } from './info.js'
 import { setupModels } from './models.js'
-import { clampWeight, paramsToState, stateToParams, MAX_K, PAGE_SIZE, type QueryState, type Term } from './state.js'
+import { clampWeight, paramsToState, parseFilterText, stateToParams, MAX_K, PAGE_SIZE, type QueryState, type Term } from './state.js'
 
 const form = byId<HTMLFormElement>('query-form')
 const textInput = byId<HTMLInputElement>('query-text')
@@ -19,6 +20,7 @@ const fileInput = byId<HTMLInputElement>('query-file')
 const chips = byId<HTMLUListElement>('chips')
 const minScore = byId<HTMLInputElement>('min-score')
 const minScoreValue = byId<HTMLOutputElement>('min-score-value')
+const filterInput = byId<HTMLInputElement>('filter')
 const statusEl = byId('search-status')
 const errorEl = byId('search-error')
 const resultsEl = byId('results')
@@ -64,6 +66,7 @@ function renderControls (): void {
   for (const radio of document.querySelectorAll<HTMLInputElement>('input[name="mode"]')) radio.checked = radio.value === state.mode
   minScore.value = String(state.minScore)
   minScoreValue.textContent = state.minScore > 0 ? state.minScore.toFixed(2) : 'off'
+  filterInput.value = state.filter
 }
 
 function scheduleSearch (delayMs: number, push = false): void {
@@ -111,7 +114,22 @@ async function runSearch (push = false, focusFrom = -1): Promise<void> {
   inflight = controller
   const terms = state.terms.map((t) => ({ ...t }))
   const { query, files } = toWire(terms)
-  const body: SearchBody = { query, target: state.mode, k: state.k, explain: true, ...(state.minScore > 0 ? { minScore: state.minScore } : {}) }
+  const filter = parseFilterText(state.filter)
+  if (typeof filter === 'string') {
+    resultsEl.replaceChildren()
+    loadMore.hidden = true
+    statusEl.textContent = 'The search failed.'
+    showError(errorEl, filter)
+    return
+  }
+  const body: SearchBody = {
+    query,
+    target: state.mode,
+    k: state.k,
+    explain: true,
+    ...(state.minScore > 0 ? { minScore: state.minScore } : {}),
+    ...(filter === undefined ? {} : { filter })
+  }
   resultsEl.setAttribute('aria-busy', 'true')
   statusEl.textContent = 'Searching…'
   try {
@@ -122,7 +140,7 @@ async function runSearch (push = false, focusFrom = -1): Promise<void> {
     statusEl.textContent = `${formatCount(n)} ${state.mode === 'texts' ? 'text' : 'image'}${n === 1 ? '' : 's'}` +
       (typeof res.tookMs === 'number' ? ` · ${Math.round(res.tookMs)} ms` : '') +
       (typeof res.model === 'string' ? ` · ${res.model}` : '') +
-      (n > 0 ? ' · hover or focus a result to see how it matches each term' : '')
+      (n > 0 ? ' · tap a score (or hover, or focus a result) to see how it matches each term' : '')
     loadMore.hidden = n < state.k || state.k >= MAX_K
     if (focusFrom >= 0) resultsEl.querySelectorAll<HTMLElement>('.more-like, .text-hit')[focusFrom]?.focus()
   } catch (err) {
@@ -217,6 +235,13 @@ minScore.addEventListener('input', () => {
   scheduleSearch(300)
 })
 
+filterInput.addEventListener('change', () => {
+  if (filterInput.value.trim() === state.filter) return
+  state.filter = filterInput.value.trim()
+  state.k = PAGE_SIZE
+  scheduleSearch(0, true)
+})
+
 loadMore.addEventListener('click', () => {
   const shown = resultsEl.querySelectorAll('.card, .text-hit').length
   state.k = Math.min(MAX_K, state.k + PAGE_SIZE)
@@ -265,6 +290,8 @@ window.addEventListener('popstate', () => {
   void labelImageTerms().then(async () => { await runSearch(false) })
 })
 
+const backups = setupBackupsPanel()
+
 // API key: stored in this browser only, sent on writes.
 const keyInput = byId<HTMLInputElement>('api-key-input')
 keyInput.value = getApiKey()
@@ -272,6 +299,8 @@ byId<HTMLFormElement>('api-key-form').addEventListener('submit', (e) => {
   e.preventDefault()
   setApiKey(keyInput.value.trim())
   byId('api-key-status').textContent = keyInput.value.trim() === '' ? 'No key stored.' : 'Key saved in this browser.'
+  // the backups need the key: read them again with it
+  void backups.refresh({ clearError: true })
 })
 
 setupIndexPanel({ onIndexed: () => { void refreshInfo() } })

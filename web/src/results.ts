@@ -1,4 +1,5 @@
 /** Rendering of search results: a thumbnail grid (images) or a ranked list (texts), and the empty state. */
+import { indexingNow } from './activity.js'
 import { h, formatScore } from './dom.js'
 import { thumbnailUrl, type SearchHit } from './api.js'
 import { termLabel, type Term } from './state.js'
@@ -55,15 +56,36 @@ function explanation (hit: SearchHit, terms: Term[], id: string): HTMLElement {
   )
 }
 
+/**
+ * The score, and where the hit has per-term cosines a button that shows or hides them: a tap or click
+ * toggles the explanation (touch screens have no hover), hover and keyboard focus still show it.
+ */
+function scoreToggle (hit: SearchHit, explainId: string, row: HTMLElement): HTMLElement {
+  if (hit.terms === undefined) return h('span', { class: 'card-score', title: 'combined score' }, formatScore(hit.score))
+  const button = h('button', {
+    type: 'button',
+    class: 'card-score explain-toggle',
+    title: 'combined score: tap for each term',
+    'aria-expanded': 'false',
+    'aria-controls': explainId,
+    onclick: (e: Event) => {
+      e.stopPropagation()
+      const open = row.dataset.explain !== 'open'
+      if (open) row.dataset.explain = 'open'
+      else delete row.dataset.explain
+      button.setAttribute('aria-expanded', String(open))
+    }
+  }, formatScore(hit.score))
+  return button
+}
+
 function imageCard (hit: SearchHit, rank: number, terms: Term[], ev: ResultEvents): HTMLLIElement {
   const label = hitLabel(hit)
   const explainId = `explain-${rank}`
+  const meta = h('div', { class: 'card-meta' }, h('span', { class: 'card-label', title: hitTitle(hit) }, label))
   const card = h('li', { class: 'card', 'data-id': hit.id, draggable: 'true' },
     h('img', { class: 'thumb', src: thumbnailUrl(hit.id), alt: label, loading: 'lazy', width: 160, height: 160, draggable: 'false' }),
-    h('div', { class: 'card-meta' },
-      h('span', { class: 'card-label', title: hitTitle(hit) }, label),
-      h('span', { class: 'card-score', title: 'combined score' }, formatScore(hit.score))
-    ),
+    meta,
     h('button', {
       type: 'button',
       class: 'more-like',
@@ -73,6 +95,7 @@ function imageCard (hit: SearchHit, rank: number, terms: Term[], ev: ResultEvent
     }, 'More like this'),
     hit.terms === undefined ? null : explanation(hit, terms, explainId)
   )
+  meta.append(scoreToggle(hit, explainId, card))
   // Dragging a result onto the query bar adds it as an image term.
   card.addEventListener('dragstart', (e) => {
     e.dataTransfer?.setData('application/x-align-image', JSON.stringify({ id: hit.id, label }))
@@ -82,11 +105,20 @@ function imageCard (hit: SearchHit, rank: number, terms: Term[], ev: ResultEvent
 }
 
 function textRow (hit: SearchHit, terms: Term[], rank: number): HTMLLIElement {
-  return h('li', { class: 'text-hit', tabindex: 0, 'aria-describedby': hit.terms === undefined ? null : `explain-${rank}` },
-    h('span', { class: 'text-hit-text' }, hit.text ?? hitLabel(hit)),
-    h('span', { class: 'card-score' }, formatScore(hit.score)),
-    hit.terms === undefined ? null : explanation(hit, terms, `explain-${rank}`)
+  const row = h('li', { class: 'text-hit', tabindex: 0, 'aria-describedby': hit.terms === undefined ? null : `explain-${rank}` },
+    h('span', { class: 'text-hit-text' }, hit.text ?? hitLabel(hit))
   )
+  row.append(scoreToggle(hit, `explain-${rank}`, row))
+  if (hit.terms !== undefined) row.append(explanation(hit, terms, `explain-${rank}`))
+  return row
+}
+
+/** Why no image matched: an index job still running (the demo pool on a first start) is not an empty index. */
+function emptyImagesText (): string {
+  const now = indexingNow()
+  if (now === 'demo') return 'No images yet: indexing the demo pool… Results appear as images are indexed; see its progress in the indexing panel.'
+  if (now === 'other') return 'No images matched yet: an index job is running (see the indexing panel); search again as it progresses.'
+  return 'No images matched — is the index empty? Add images in the indexing panel.'
 }
 
 /** Render hits, or an honest empty state that says why nothing is shown. */
@@ -96,7 +128,7 @@ export function renderResults (root: HTMLElement, hits: SearchHit[], terms: Term
       ? `Nothing scored above ${minScore.toFixed(2)} — lower the threshold or change the query.`
       : mode === 'texts'
         ? 'No texts matched — is any text indexed? (see the counts above)'
-        : 'No images matched — is the index empty? Add images in the indexing panel.'
+        : emptyImagesText()
     root.replaceChildren(h('p', { class: 'empty' }, why))
     return
   }

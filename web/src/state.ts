@@ -3,7 +3,8 @@
  * URL form: `?q=t:cat%20face&q=i@-0.5:<imageId>&q=v:0.1,0.2&mode=images&min=0.3&k=24`
  * — one `q` per term, in order: kind (t text, i imageId, v vector), an optional
  * `@weight`, then the value. Uploaded images cannot travel in a URL.
- * The GET API's own form is read too, so its links open here: `?q=cat%20face&k=5&minScore=0.3`
+ * The GET API's own form is read too, so its links open here: `?q=cat%20face&k=5&minScore=0.3`;
+ * `filter` holds the metadata filter as JSON text in both forms.
  * (a `q` without a kind prefix is a text term).
  */
 import { MAX_K } from '../../src/core/limits.js'
@@ -22,6 +23,8 @@ export interface QueryState {
   /** 0 means no threshold */
   minScore: number
   k: number
+  /** the metadata filter as the person typed it (JSON); '' for none */
+  filter: string
 }
 
 export const PAGE_SIZE = 24
@@ -31,7 +34,7 @@ export const MIN_WEIGHT = -2
 export const MAX_WEIGHT = 2
 
 export function defaultState (): QueryState {
-  return { terms: [], mode: 'images', minScore: 0, k: PAGE_SIZE }
+  return { terms: [], mode: 'images', minScore: 0, k: PAGE_SIZE, filter: '' }
 }
 
 export function clampWeight (w: number): number {
@@ -85,6 +88,7 @@ export function stateToParams (s: QueryState): { params: URLSearchParams, omitte
   if (s.mode !== 'images') params.set('mode', s.mode)
   if (s.minScore > 0) params.set('min', String(s.minScore))
   if (s.k !== PAGE_SIZE) params.set('k', String(s.k))
+  if (s.filter.trim() !== '') params.set('filter', s.filter.trim())
   return { params, omitted }
 }
 
@@ -99,5 +103,18 @@ export function paramsToState (params: URLSearchParams): QueryState {
   if (Number.isFinite(min) && min > 0 && min <= 1) s.minScore = min
   const k = Number(params.get('k'))
   if (Number.isInteger(k) && k > 0) s.k = Math.min(k, MAX_K)
+  s.filter = params.get('filter')?.trim() ?? ''
   return s
+}
+
+/** The filter text as the request's object; a string saying what is wrong when it is not a JSON object. */
+export function parseFilterText (text: string): Record<string, unknown> | undefined | string {
+  if (text.trim() === '') return undefined
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return 'The filter is not valid JSON: write it like {"album": "holiday"}.'
+  }
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : 'The filter must be a JSON object, like {"album": "holiday"}.'
 }

@@ -5,8 +5,10 @@
  *   1. the versioned migrations in ./migrations (node-pg-migrate; the model's dimension reaches
  *      them as the session setting align_search.dim, see 0001_initial-schema.sql);
  *   2. the model identity: a database written by another model (or dimension) is refused;
- *   3. the HNSW indexes, which follow settings rather than versions (PG_VECTOR_TYPE, HNSW_M,
- *      HNSW_EF_CONSTRUCTION), so they are ensured at every start instead of migrated once.
+ *   3. the record of what built the index (index-settings.ts): written at the first start, then
+ *      followed; the indexes it names are built only where missing. A process configured otherwise
+ *      is told each difference and follows the database; nothing here drops or rebuilds an index.
+ * The connection has no statement timeout (migrations and index builds take what they take).
  */
 import { fileURLToPath } from 'node:url'
 import { PG_MIGRATE_LOCK_ID, runner } from 'node-pg-migrate'
@@ -14,22 +16,22 @@ import pg from 'pg'
 import { ConflictError } from '../../core/errors.js'
 import type { Logger } from '../../core/types.js'
 import type { BackendIdentity } from '../ports.js'
-import { isDatabaseError } from './pg-pool.js'
-import type { PgVectorType } from './postgres-options.js'
+import { ensureRecordedIndexes, inferIndexSettings, readIndexRecord, settingsDifferences, writeIndexRecord, type IndexRecord, type IndexSettings } from './index-settings.js'
+import { connectionConfig, isDatabaseError } from './pg-pool.js'
+import type { ConnectionTimeouts } from './postgres-options.js'
 import { assertVectorExtension, cannotCreateExtension, readVectorExtension } from './vector-extension.js'
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url))
 export const MIGRATIONS_TABLE = 'align_search_migrations'
-export const VECTOR_TABLES = ['images', 'texts'] as const
-export type VectorTable = typeof VECTOR_TABLES[number]
-
-export interface IndexSettings { vectorType: PgVectorType, M: number, efConstruction: number }
+export { hnswIndexName, indexedExpression, pgvectorIndexParams, VECTOR_TABLES, type IndexSettings, type VectorTable } from './index-settings.js'
 
 export interface PreparedDatabase {
   /** the pgvector version created in the database */
   vectorVersion: string
-  /** the images index as it is stored (it may predate the current settings) */
-  index: { M: number, efConstruction: number }
+  /** the database's record of the index: what every search follows */
+  index: IndexRecord
+  /** each configured setting that differs from the record (followed, not applied) */
+  differences: string[]
 }
 
 /** "user@host:port/db": the database as messages name it, never with a password */
@@ -43,15 +45,17 @@ export function describeDatabase (databaseUrl: string): string {
   }
 }
 
-export async function prepareDatabase (databaseUrl: string, identity: BackendIdentity, index: IndexSettings, logger?: Logger): Promise<PreparedDatabase> {
+export async function prepareDatabase (databaseUrl: string, identity: BackendIdentity, index: IndexSettings, logger?: Logger, timeouts?: ConnectionTimeouts): Promise<PreparedDatabase> {
   const database = describeDatabase(databaseUrl)
-  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, application_name: 'align-search migrate' })
+  const client = new pg.Client({ ...connectionConfig(databaseUrl, 'align-search migrate', 'maintenance', timeouts), connectionTimeoutMillis: 10_000 })
   client.on('error', () => {}) // a lost connection also fails the query in flight, which reports it
   try {
     await client.connect()
   } catch (err) {
     await client.end().catch(() => {})
-    throw new Error(`cannot connect to PostgreSQL at ${database}: ${(err as Error).message}`, { cause: err })
+    // the address goes to the log only: this message may reach clients (/ready)
+    logger?.warn({ database, err: (err as Error).message }, 'cannot connect to PostgreSQL')
+    throw new Error('cannot connect to PostgreSQL', { cause: err })
   }
   try {
     assertVectorExtension(await readVectorExtension(client), database)
@@ -61,12 +65,19 @@ export async function prepareDatabase (databaseUrl: string, identity: BackendIde
       const vector = await readVectorExtension(client)
       assertVectorExtension(vector, database) // an older extension may have been created before us
       await checkIdentity(client, identity, database)
-      let stored = { M: index.M, efConstruction: index.efConstruction }
-      for (const table of VECTOR_TABLES) {
-        const built = await ensureHnswIndex(client, table, identity.dim, index, logger)
-        if (table === 'images') stored = built
+      let record = await readIndexRecord(client)
+      if (record === undefined) {
+        record = { ...identity, ...await inferIndexSettings(client, index) }
+        await writeIndexRecord(client, 'active', record)
       }
-      return { vectorVersion: vector.installed ?? vector.available ?? 'unknown', index: stored }
+      await ensureRecordedIndexes(client, record, logger)
+      const differences = settingsDifferences(record, index)
+      if (differences.length > 0) {
+        logger?.warn({ differences, database: { vectorType: record.vectorType, M: record.M, efConstruction: record.efConstruction } },
+          `index settings differ from the database's (${differences.join('; ')}): following the database and leaving its index as it is. ` +
+          'Make the settings match on every machine, or change the index with: npm run db:reindex -- --vector-type <vector|halfvec> --m <M> --ef-construction <n>')
+      }
+      return { vectorVersion: vector.installed ?? vector.available ?? 'unknown', index: record, differences }
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [String(PG_MIGRATE_LOCK_ID)]).catch(() => {})
     }
@@ -111,41 +122,4 @@ async function checkIdentity (client: pg.Client, { modelId, dim }: BackendIdenti
       `database ${database} was built with model ${storedModel ?? '?'} (dim ${storedDim ?? '?'}); this server runs ${modelId} (dim ${dim}). ` +
       'Embeddings of different models cannot be compared. Point DATABASE_URL at an empty database, or empty this one and re-index: npm run index -- <dir>. See README "Changing the model"')
   }
-}
-
-/** pgvector's bounds: m in 2..100, ef_construction at least 2·m */
-export function pgvectorIndexParams (M: number, efConstruction: number): { M: number, efConstruction: number } {
-  const m = Math.min(100, Math.max(2, M))
-  return { M: m, efConstruction: Math.min(1000, Math.max(efConstruction, 2 * m)) }
-}
-
-export function hnswIndexName (table: VectorTable, vectorType: PgVectorType): string {
-  return `${table}_embedding_${vectorType}_hnsw`
-}
-
-/** the indexed expression, which a search must repeat verbatim for the planner to use the index */
-export function indexedExpression (vectorType: PgVectorType, dim: number): string {
-  return vectorType === 'vector' ? 'embedding' : `(embedding::halfvec(${dim}))`
-}
-
-async function ensureHnswIndex (client: pg.Client, table: VectorTable, dim: number, settings: IndexSettings, logger: Logger | undefined): Promise<{ M: number, efConstruction: number }> {
-  const name = hnswIndexName(table, settings.vectorType)
-  const other = hnswIndexName(table, settings.vectorType === 'vector' ? 'halfvec' : 'vector')
-  const wanted = pgvectorIndexParams(settings.M, settings.efConstruction)
-  const exists = await client.query('SELECT 1 FROM pg_class WHERE oid = to_regclass($1)', [name])
-  if (exists.rowCount === 0) {
-    const ops = settings.vectorType === 'vector' ? 'vector_cosine_ops' : 'halfvec_cosine_ops'
-    logger?.info({ table, index: name, ...wanted }, 'building the HNSW index (once; large tables take a while)')
-    await client.query(`CREATE INDEX ${name} ON ${table} USING hnsw (${indexedExpression(settings.vectorType, dim)} ${ops}) WITH (m = ${wanted.M}, ef_construction = ${wanted.efConstruction})`)
-  }
-  // one index per table: the other type's graph would only cost memory and write time
-  await client.query(`DROP INDEX IF EXISTS ${other}`)
-  const { rows } = await client.query<{ reloptions: string[] | null }>('SELECT reloptions FROM pg_class WHERE oid = to_regclass($1)', [name])
-  const options = new Map((rows[0]?.reloptions ?? []).map((o) => o.split('=') as [string, string]))
-  const stored = { M: Number(options.get('m') ?? 16), efConstruction: Number(options.get('ef_construction') ?? 64) }
-  if (stored.M !== wanted.M || stored.efConstruction !== wanted.efConstruction) {
-    logger?.warn({ table, index: name, stored, configured: wanted },
-      `the HNSW index was built with other parameters; to rebuild it with the configured ones: DROP INDEX ${name}; then restart`)
-  }
-  return stored
 }

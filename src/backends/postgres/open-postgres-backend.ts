@@ -1,11 +1,14 @@
 /**
  * The shared backend: PostgreSQL is the source of truth and, through pgvector's HNSW index, the
  * vector index too, so any number of processes can serve and write the same pool.
+ * /ready probes through a connection of its own (a pool of one), so a request pool saturated by
+ * slow searches does not make every replica look dead to a load balancer.
  */
 import pg from 'pg'
 import { DEFAULT_HNSW } from '../../core/limits.js'
 import type { Logger } from '../../core/types.js'
 import type { Backend, BackendHealth, BackendIdentity, IndexInfo } from '../ports.js'
+import { RECORD_REFRESH_MS, readIndexRecord, type IndexRecord } from './index-settings.js'
 import { describeDatabase, pgvectorIndexParams, prepareDatabase } from './migrate.js'
 import { PgImages } from './pg-images.js'
 import { PgJobs } from './pg-jobs.js'
@@ -23,9 +26,12 @@ const HEALTH_TIMEOUT_MS = 2000
 export class PostgresBackend implements Backend {
   readonly name = 'postgres' as const
   private lastHealth: BackendHealth = { ok: true }
+  private refresh: NodeJS.Timeout | undefined
 
   constructor (
     readonly pool: pg.Pool,
+    /** /ready's own connection */
+    private readonly probePool: pg.Pool,
     readonly images: PgImages,
     readonly texts: PgTexts,
     readonly jobs: PgJobs,
@@ -34,6 +40,9 @@ export class PostgresBackend implements Backend {
     private readonly database: string,
     private readonly logger: Logger | undefined
   ) {}
+
+  /** the job rows as cluster jobs use them (the same PgJobs) */
+  get clusterJobs (): PgJobs { return this.jobs }
 
   async getMeta (key: string): Promise<string | undefined> {
     const r = await this.pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key])
@@ -48,6 +57,24 @@ export class PostgresBackend implements Backend {
     return { ...this.info }
   }
 
+  /**
+   * Re-reads the database's index record every `everyMs`, so this process searches through the
+   * index a `db:reindex` swapped in (its searches name the indexed expression) before the old
+   * index is dropped.
+   */
+  followIndexRecord (apply: (record: IndexRecord) => void, everyMs = RECORD_REFRESH_MS): void {
+    clearInterval(this.refresh)
+    this.refresh = setInterval(() => {
+      readIndexRecord(this.probePool).then((record) => {
+        if (record === undefined || record.vectorType === this.info.vectorType) return
+        this.logger?.info({ vectorType: record.vectorType, M: record.M, efConstruction: record.efConstruction }, 'the index record changed (db:reindex): following it')
+        apply(record)
+        Object.assign(this.info, { kind: `pgvector hnsw (${record.vectorType})`, vectorType: record.vectorType, M: record.M, efConstruction: record.efConstruction })
+      }).catch(() => {}) // an unreachable database shows in /ready; the next tick tries again
+    }, everyMs)
+    this.refresh.unref()
+  }
+
   /** `SELECT 1` within HEALTH_TIMEOUT_MS; never throws. Logs when the answer changes, not at every probe. */
   async health (): Promise<BackendHealth> {
     let timer: NodeJS.Timeout | undefined
@@ -56,12 +83,14 @@ export class PostgresBackend implements Backend {
     })
     let now: BackendHealth
     try {
-      const probe = this.pool.query('SELECT 1')
+      const probe = this.probePool.query('SELECT 1')
       probe.catch(() => {}) // settles after the timeout too; its failure is already reported
       await Promise.race([probe, timeout])
       now = { ok: true }
     } catch (err) {
-      now = { ok: false, reason: `PostgreSQL at ${this.database} is unreachable: ${(err as Error).message}` }
+      // the reason reaches clients (/ready): the cause, never the address (the log has it)
+      const mapped = toBackendError(err)
+      now = { ok: false, reason: `PostgreSQL is unreachable: ${(mapped instanceof Error ? mapped.message : String(mapped)).replace(/^PostgreSQL is unavailable: /, '')}` }
     } finally {
       clearTimeout(timer)
     }
@@ -74,7 +103,8 @@ export class PostgresBackend implements Backend {
   }
 
   async close (): Promise<void> {
-    await this.pool.end()
+    clearInterval(this.refresh)
+    await Promise.all([this.pool.end(), this.probePool.end()])
   }
 }
 
@@ -89,17 +119,31 @@ export async function openPostgresBackend (opts: PostgresBackendOptions, identit
   const hnsw = { ...DEFAULT_HNSW, ...opts.hnsw }
   const vectorType = opts.vectorType ?? 'vector'
   const wanted = pgvectorIndexParams(hnsw.M, hnsw.efConstruction)
-  const prepared = await prepareDatabase(opts.databaseUrl, identity, { vectorType, ...wanted }, opts.logger).catch((err: unknown) => { throw toBackendError(err) })
+  const prepared = await prepareDatabase(opts.databaseUrl, identity, { vectorType, ...wanted }, opts.logger, opts.timeouts).catch((err: unknown) => { throw toBackendError(err) })
+  // the database's record, not this process's settings: the searches must name the index that exists
+  const record = prepared.index
   const iterativeScan = compareVersions(prepared.vectorVersion, ITERATIVE_SCAN_VERSION) >= 0
   if (!iterativeScan) {
     opts.logger?.warn({ pgvector: prepared.vectorVersion },
       `pgvector ${prepared.vectorVersion} has no iterative index scans: filtered searches through the HNSW index stop at ef_search candidates and then read every matching row; upgrade to ${ITERATIVE_SCAN_VERSION}+`)
   }
   const efSearch = Math.min(1000, hnsw.efSearch)
-  const settings = (table: 'images' | 'texts'): SearchSettings => ({ table, dim: identity.dim, vectorType, efSearch, iterativeScan, sessionDefaults: true })
+  const settings = (table: 'images' | 'texts'): SearchSettings => ({ table, dim: identity.dim, vectorType: record.vectorType, efSearch, iterativeScan, sessionDefaults: true })
   // the plain search's ef_search as a session default: one round trip per search instead of three
-  const pool = createPool(opts.databaseUrl, opts.poolSize ?? 10, opts.logger, sessionSettings(efSearch))
-  const info: IndexInfo = { kind: `pgvector hnsw (${vectorType})`, M: prepared.index.M, efConstruction: prepared.index.efConstruction, efSearch, capacity: null }
-  return new PostgresBackend(pool, new PgImages(pool, settings('images')), new PgTexts(pool, settings('texts')), new PgJobs(pool), new PgStaging(pool), info,
-    describeDatabase(opts.databaseUrl), opts.logger)
+  const pool = createPool(opts.databaseUrl, { poolSize: opts.poolSize ?? 10, logger: opts.logger, session: sessionSettings(efSearch), timeouts: opts.timeouts })
+  const probePool = createPool(opts.databaseUrl, { poolSize: 1, logger: opts.logger, timeouts: opts.timeouts, applicationName: 'align-search ready' })
+  const info: IndexInfo = {
+    kind: `pgvector hnsw (${record.vectorType})`,
+    vectorType: record.vectorType,
+    M: record.M,
+    efConstruction: record.efConstruction,
+    efSearch,
+    capacity: null,
+    ...(prepared.differences.length > 0 ? { settingsIgnored: prepared.differences } : {})
+  }
+  const images = new PgImages(pool, settings('images'))
+  const texts = new PgTexts(pool, settings('texts'))
+  const backend = new PostgresBackend(pool, probePool, images, texts, new PgJobs(pool), new PgStaging(pool, opts.stagingMaxBytes), info, describeDatabase(opts.databaseUrl), opts.logger)
+  backend.followIndexRecord((r) => { images.settings.vectorType = r.vectorType; texts.settings.vectorType = r.vectorType }, opts.recordRefreshMs)
+  return backend
 }

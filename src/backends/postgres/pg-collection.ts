@@ -3,12 +3,16 @@
  * searchable by every process, and a committed DELETE is gone for all of them.
  */
 import type pg from 'pg'
-import type { VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
-import { fromVectorLiteral, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
+import type { MetadataFilter } from '../../core/types.js'
+import type { ListedRow, VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
+import { fromVectorLiteral, newSearchCounters, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
+
+/** from this many rows (as the planner estimates them) on, /v1/info shows the estimate */
+export const ESTIMATE_FROM = 100_000
 
 export class PgCollection implements VectorCollection {
-  /** filtered searches that found fewer than k through the HNSW index and took the exact pass */
-  readonly counters: SearchCounters = { exactPasses: 0 }
+  /** how searches were answered: exact, walked, walked then exact */
+  readonly counters: SearchCounters = newSearchCounters()
 
   constructor (protected readonly pool: pg.Pool, readonly settings: SearchSettings) {}
 
@@ -17,6 +21,17 @@ export class PgCollection implements VectorCollection {
   async count (): Promise<number> {
     const r = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.table}`)
     return r.rows[0]?.n ?? 0
+  }
+
+  /**
+   * count(*) reads the whole table (seconds at 10M rows, on every /v1/info): from ESTIMATE_FROM
+   * rows on, the planner's estimate (pg_class.reltuples, kept by ANALYZE and autovacuum) instead.
+   */
+  async displayCount (): Promise<{ n: number, exact: boolean }> {
+    const r = await this.pool.query<{ n: number }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = $1::regclass', [this.table])
+    const estimate = r.rows[0]?.n ?? -1 // -1: never analyzed yet
+    if (estimate >= ESTIMATE_FROM) return { n: Math.round(estimate), exact: false }
+    return { n: await this.count(), exact: true }
   }
 
   async idsBySha (sha256s: string[]): Promise<Map<string, string>> {
@@ -35,6 +50,20 @@ export class PgCollection implements VectorCollection {
 
   async search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]> {
     return await searchNearest(this.pool, this.settings, query, opts, this.counters)
+  }
+
+  async list (opts: { limit: number, after?: string, filter?: MetadataFilter }): Promise<ListedRow[]> {
+    const extra = this.table === 'texts' ? 'text' : 'source'
+    // metadata @> filter is the same exact match searches use (GIN-indexed)
+    const r = await this.pool.query<{ id: string, metadata: Record<string, unknown>, created_at: Date, text?: string, source?: string | null }>(
+      `SELECT id, metadata, created_at, ${extra} FROM ${this.table} WHERE id > $1 AND metadata @> $2::jsonb ORDER BY id LIMIT $3`,
+      [opts.after ?? '', JSON.stringify(opts.filter ?? {}), opts.limit])
+    return r.rows.map((row) => {
+      const out: ListedRow = { id: row.id, metadata: row.metadata, createdAt: row.created_at.toISOString() }
+      if (row.text !== undefined) out.text = row.text
+      if (row.source !== undefined) out.source = row.source
+      return out
+    })
   }
 
   async remove (id: string): Promise<boolean> {

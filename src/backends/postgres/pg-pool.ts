@@ -3,26 +3,81 @@
  * not crash the process: node-postgres reports a dead idle connection as an 'error' event on the
  * pool, and a dead borrowed one as an 'error' event on the client, and an unhandled 'error' event
  * kills Node. Both are handled here; the pool opens new connections once the server is back.
+ * Every error leaves through toBackendError, so a database that went away mid-request reaches
+ * the caller as BackendUnavailableError (503), whatever the statement was.
+ * Every connection carries the timeouts of ConnectionTimeouts (connectionConfig), so a host that
+ * vanishes never holds locks for longer than the server's idle-in-transaction timeout.
  */
 import pg from 'pg'
 import { StorageFullError } from '../../core/errors.js'
 import type { Logger } from '../../core/types.js'
+import { toBackendError } from './pg-errors.js'
+import { DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './postgres-options.js'
 
 /** how long a connection attempt may take before the query fails (an unreachable host otherwise hangs) */
 const CONNECT_TIMEOUT_MS = 5000
 
+/** what a connection is for: `request` and `queue` get the statement timeout; `maintenance` (migrations, index builds) does not */
+export type ConnectionRole = 'request' | 'queue' | 'maintenance'
+
 /**
- * @param session SET statement every new connection runs first (node-postgres queues it ahead of the
- *   connection's first query), e.g. the search's ef_search, so a search needs no SET of its own
+ * node-postgres settings for one connection (a Client's, or each of a Pool's), with the timeouts:
+ * statement_timeout, lock_timeout and idle_in_transaction_session_timeout travel as startup
+ * parameters; the server's side of the TCP connection gets tcp_user_timeout and keepalives through
+ * `options` (a dead client's session, and its locks, go within seconds); our side gets keepalives
+ * after `keepAliveIdleMs`, and a client-side timer a little past the statement timeout, since no
+ * statement timeout fires when the server itself is what went silent.
+ * PgBouncer in transaction mode passes no startup `options` on: set these on the role there
+ * (ALTER ROLE ... SET), as the README says.
  */
-export function createPool (databaseUrl: string, poolSize: number, logger: Logger | undefined, session?: string): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: databaseUrl,
-    max: poolSize,
+export function connectionConfig (connectionString: string, applicationName: string, role: ConnectionRole, timeouts: ConnectionTimeouts = DEFAULT_TIMEOUTS): pg.ClientConfig {
+  const t = timeouts
+  const tcpUserMs = t.tcpUserTimeoutMs
+  const keepIdleS = Math.max(1, Math.round(t.keepAliveIdleMs / 1000))
+  const serverTcp = [
+    `-c tcp_keepalives_idle=${keepIdleS}`,
+    `-c tcp_keepalives_interval=${Math.max(1, Math.round(keepIdleS / 3))}`,
+    '-c tcp_keepalives_count=3',
+    ...(tcpUserMs > 0 ? [`-c tcp_user_timeout=${tcpUserMs}`] : [])
+  ]
+  const statementMs = role === 'maintenance' ? 0 : t.statementTimeoutMs
+  return {
+    connectionString,
+    application_name: applicationName,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    idleTimeoutMillis: 30_000,
     keepAlive: true,
-    application_name: 'align-search'
+    keepAliveInitialDelayMillis: t.keepAliveIdleMs,
+    // 0 is "no limit" on the server, but node-postgres leaves 0 out: state it through options then
+    ...(statementMs > 0 ? { statement_timeout: statementMs, query_timeout: statementMs + Math.max(5000, tcpUserMs) } : {}),
+    ...(t.lockTimeoutMs > 0 ? { lock_timeout: t.lockTimeoutMs } : {}),
+    ...(t.idleInTransactionTimeoutMs > 0 ? { idle_in_transaction_session_timeout: t.idleInTransactionTimeoutMs } : {}),
+    options: [...serverTcp, ...(statementMs === 0 ? ['-c statement_timeout=0'] : [])].join(' ')
+  }
+}
+
+export interface PoolOptions {
+  poolSize: number
+  logger?: Logger | undefined
+  /**
+   * SET statement every new connection runs first (node-postgres queues it ahead of the
+   * connection's first query), e.g. the search's ef_search, so a search needs no SET of its own
+   */
+  session?: string | undefined
+  timeouts?: ConnectionTimeouts | undefined
+  /** default 'align-search' */
+  applicationName?: string
+}
+
+/**
+ * A pool whose `query` reports an unreachable database as BackendUnavailableError. pg.Pool's own
+ * query releases a connection that failed as broken, so a dead one is never handed out again.
+ */
+export function createPool (databaseUrl: string, opts: PoolOptions): pg.Pool {
+  const { logger, session } = opts
+  const pool = new pg.Pool({
+    ...connectionConfig(databaseUrl, opts.applicationName ?? 'align-search', 'request', opts.timeouts),
+    max: opts.poolSize,
+    idleTimeoutMillis: 30_000
   })
   if (session !== undefined) {
     pool.on('connect', (client) => {
@@ -33,6 +88,12 @@ export function createPool (databaseUrl: string, poolSize: number, logger: Logge
   pool.on('error', (err) => {
     logger?.warn({ err: err.message }, 'an idle PostgreSQL connection was lost; the pool opens a new one when needed')
   })
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown
+  // every caller here uses the promise form; the callback form is left as it is
+  pool.query = ((...args: unknown[]) => {
+    const result = query(...args)
+    return result instanceof Promise ? result.catch((err: unknown) => { throw toBackendError(err) }) : result
+  }) as typeof pool.query
   return pool
 }
 
@@ -41,12 +102,16 @@ export function createPool (databaseUrl: string, poolSize: number, logger: Logge
  * reused (pg-pool also drops one that ended); an error of our own leaves a healthy one in the pool.
  */
 export async function withClient<T> (pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
+  const client = await pool.connect().catch((err: unknown) => { throw toBackendError(err) })
   let broken: Error | undefined
   const onError = (err: Error): void => { broken = err }
   client.on('error', onError)
   try {
     return await fn(client)
+  } catch (err) {
+    // a client-side query timeout leaves the connection mid-statement: it must not be reused
+    if (err instanceof Error && /Query read timeout/.test(err.message)) broken ??= err
+    throw toBackendError(err)
   } finally {
     client.off('error', onError)
     client.release(broken ?? false)
@@ -74,7 +139,7 @@ export async function inTransaction<T> (client: pg.PoolClient, fn: (client: pg.P
 }
 
 /** SQLSTATEs after which the same transaction may succeed when run again */
-const RETRYABLE = new Set(['40001', '40P01']) // serialization failure, deadlock
+const RETRYABLE = new Set(['40001', '40P01', '55P03']) // serialization failure, deadlock, lock not granted within lock_timeout
 
 /**
  * Runs a transaction again (up to `attempts` times) when it lost a race: a deadlock, or a
@@ -85,7 +150,8 @@ export async function withRetriedTransaction<T> (pool: pg.Pool, fn: (client: pg.
     try {
       return await withTransaction(pool, fn)
     } catch (err) {
-      const retry = err instanceof RaceLost || (isDatabaseError(err) && RETRYABLE.has(err.code))
+      const cause = err instanceof Error && err.cause !== undefined ? err.cause : err
+      const retry = err instanceof RaceLost || cause instanceof RaceLost || (isDatabaseError(cause) && RETRYABLE.has(cause.code))
       if (!retry || i >= attempts) throw mapDiskFull(err)
     }
   }

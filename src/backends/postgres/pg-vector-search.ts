@@ -1,28 +1,30 @@
 /**
- * k-nearest search over one vector table, with the metadata filter (`metadata @> $2`, GIN-indexed)
- * and the excluded ids in the same statement. The planner picks the path, and each path returns
- * k rows whenever k rows qualify:
- * - through pgvector's HNSW index (unfiltered searches, and filters it expects to match many rows):
- *   `hnsw.iterative_scan = relaxed_order` (pgvector 0.8) lets the scan go on past ef_search
- *   candidates until k rows pass the WHERE clause or are still alive after deletes, and the outer
- *   ORDER BY puts the relaxed order back in exact distance order, over the float32 column (a halfvec
- *   index only chooses the candidates);
- * - through the GIN index (a filter it expects to be selective): the matching rows are read and
- *   sorted exactly. Measured at 20k rows with a 1% filter this is ~10× faster than forcing the HNSW
- *   walk, which has to visit ~k/1% candidates.
- * If a search brings back fewer than k (fewer qualify; or the walk stopped short: hnsw.max_scan_tuples
- * ran out, or pgvector 0.7 has no iterative scan), the statement runs once more without the HNSW
- * index: exact, and cheap in the usual case, because few rows qualify.
- * The pool's sessions start with this backend's ef_search (`sessionDefaults`, set at connect:
- * pg-pool.ts), so a plain search (no filter, no excluded ids, k ≤ ef_search) is one statement and
- * one round trip; the iterative scan matters only when rows are filtered out. Every other search takes
- * its own transaction with SET LOCAL, so a pooled connection goes back to the pool as it came.
+ * k-nearest search over one vector table, with the metadata filter (./pg-filter.ts) and the excluded
+ * ids in the same statement. A planner picks the path, and every path is bounded:
+ * - a plain search (no filter, no excluded ids) walks pgvector's HNSW index on the session's
+ *   defaults (pg-pool.ts sets ef_search at connect): one statement, one round trip. When the walk
+ *   brings back fewer than k (dead rows after deletes) it walks once more with the iterative scan,
+ *   which is bounded by hnsw.max_scan_tuples; it never scans the table;
+ * - a filtered search first counts the filter's matches, up to EXACT_MAX_MATCHES + 1, with index
+ *   scans only (the GIN index on metadata, the B-trees of <table>_metadata_keys): so the count reads
+ *   at most that many index entries. Few matches: they are read and sorted exactly (the exact path,
+ *   which reads no more rows than the indexed part of the filter matches). Many: the HNSW walk with
+ *   `hnsw.iterative_scan = relaxed_order` (pgvector 0.8), going on past ef_search candidates until k
+ *   rows pass the WHERE clause; the outer ORDER BY puts the relaxed order back in exact distance
+ *   order, over the float32 column (a halfvec index only chooses the candidates). A walk that stops
+ *   short of k (max_scan_tuples ran out, or pgvector 0.7) takes the exact path;
+ * - excluded ids alone take the iterative walk, and never a second pass.
+ * Every search but the plain one runs in its own transaction with SET LOCALs, among them
+ * `statement_timeout` (SearchSettings.timeoutMs), so each statement of it is bounded in time and a
+ * pooled connection goes back to the pool as it came.
  */
 import pg from 'pg'
 import pgvector from 'pgvector'
+import { parseFilter, type FilterNode } from '../../core/metadata-filter.js'
 import type { Metadata } from '../../core/types.js'
 import type { VectorHit, VectorSearchOptions } from '../ports.js'
 import { indexedExpression, type VectorTable } from './migrate.js'
+import { binder, filterCondition } from './pg-filter.js'
 import { inTransaction, withClient } from './pg-pool.js'
 import type { PgVectorType } from './postgres-options.js'
 
@@ -35,7 +37,16 @@ export interface SearchSettings {
   iterativeScan: boolean
   /** the pool's sessions already have `sessionSettings(...)`: a search with these settings needs no transaction */
   sessionDefaults?: boolean
+  /** statement_timeout of each statement of a filtered search, ms (default SEARCH_TIMEOUT_MS) */
+  timeoutMs?: number
+  /** a filter matching at most this many rows takes the exact path (default EXACT_MAX_MATCHES) */
+  exactMaxMatches?: number
 }
+
+/** a filter matching at most this many rows is scored exactly over its matches */
+export const EXACT_MAX_MATCHES = 4000
+/** default statement_timeout of a search's statements, ms */
+export const SEARCH_TIMEOUT_MS = 10_000
 
 interface HitRow { id: string, metadata: Metadata, text?: string, source?: string | null, embedding?: string, distance: number }
 
@@ -50,18 +61,22 @@ export function fromVectorLiteral (text: string): Float32Array {
   return Float32Array.from(pgvector.fromSql(text) as number[])
 }
 
-/** The statement and its parameters for one search (exported for the tests' EXPLAIN). */
-export function searchStatement (s: SearchSettings, query: Float32Array, opts: VectorSearchOptions): { text: string, values: unknown[] } {
-  const values: unknown[] = [toVectorLiteral(query)]
+/** the WHERE conditions of a search: the filter and the excluded ids */
+function conditions (s: SearchSettings, filter: FilterNode | undefined, opts: VectorSearchOptions, values: unknown[], exact: boolean): string[] {
+  const bind = binder(values)
   const where: string[] = []
-  if (opts.filter !== undefined && Object.keys(opts.filter).length > 0) {
-    values.push(JSON.stringify(opts.filter))
-    where.push(`metadata @> $${values.length}::jsonb`)
-  }
-  if (opts.excludeIds !== undefined && opts.excludeIds.length > 0) {
-    values.push(opts.excludeIds)
-    where.push(`NOT (id = ANY($${values.length}::text[]))`)
-  }
+  if (filter !== undefined) where.push(filterCondition(s.table, filter, bind, exact))
+  if (opts.excludeIds !== undefined && opts.excludeIds.length > 0) where.push(`NOT (id = ANY(${bind(opts.excludeIds)}::text[]))`)
+  return where
+}
+
+/**
+ * The statement and its parameters for one search (exported for the tests' EXPLAIN). `exact`: order
+ * by an expression no index has, so the rows come from the filter's indexes and are sorted exactly.
+ */
+export function searchStatement (s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, exact = false): { text: string, values: unknown[] } {
+  const values: unknown[] = [toVectorLiteral(query)]
+  const where = conditions(s, parseFilter(opts.filter), opts, values, exact)
   values.push(opts.k)
   const cols = ['id', 'metadata']
   cols.push(s.table === 'texts' ? 'text' : 'source')
@@ -75,23 +90,50 @@ export function searchStatement (s: SearchSettings, query: Float32Array, opts: V
     SELECT ${cols.join(', ')}, embedding <=> $1::vector AS distance
     FROM ${s.table}
     ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY ${indexed}
+    ORDER BY ${exact ? '(embedding <=> $1::vector) + 0' : indexed}
     LIMIT $${values.length}
   )
   SELECT * FROM nearest ORDER BY distance + 0`
   return { text, values }
 }
 
-/** ef_search at least k, as hnswlib does */
-function efFor (s: SearchSettings, opts: VectorSearchOptions): number {
-  return Math.min(MAX_EF_SEARCH, Math.max(s.efSearch, opts.k))
+/** How many rows a filter matches, counted up to `limit` (exported for the tests' EXPLAIN). */
+export function countStatement (s: SearchSettings, opts: VectorSearchOptions, limit: number): { text: string, values: unknown[] } {
+  const values: unknown[] = []
+  const where = conditions(s, parseFilter(opts.filter), opts, values, true)
+  values.push(limit)
+  return {
+    text: `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${s.table} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} LIMIT $${values.length}) m`,
+    values
+  }
 }
 
-/** the SET LOCALs of a search: ef_search at least k, and the iterative scan */
+/** ef_search at least k (as hnswlib does), plus the excluded ids, which the walk passes over */
+function efFor (s: SearchSettings, opts: VectorSearchOptions): number {
+  return Math.min(MAX_EF_SEARCH, Math.max(s.efSearch, opts.k + (opts.excludeIds?.length ?? 0)))
+}
+
+/** the SET LOCALs of a walk: ef_search at least k, the iterative scan, and the time bound */
 export function searchSettings (s: SearchSettings, opts: VectorSearchOptions): string {
-  const sets = [`SET LOCAL hnsw.ef_search = ${efFor(s, opts)}`]
+  const sets = [`SET LOCAL hnsw.ef_search = ${efFor(s, opts)}`, `SET LOCAL statement_timeout = ${timeoutOf(s)}`]
   if (s.iterativeScan) sets.push('SET LOCAL hnsw.iterative_scan = relaxed_order')
   return sets.join('; ')
+}
+
+/**
+ * The SET LOCALs of the count and the exact path: the rows come from the filter's indexes, not from
+ * a scan of the table. No sequential scan, and no hash or merge join, which would read every row of
+ * the table to meet the side table's matches; a nested loop looks each match up by id instead.
+ * These are cost penalties, not bans: a filter of negations alone has no index to use; and a penalty
+ * inflates the plan's cost past jit_above_cost, so JIT is off (it spent 400 ms compiling a 300-row
+ * scan). And the time bound.
+ */
+export function exactSettings (s: SearchSettings): string {
+  return `SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off; SET LOCAL statement_timeout = ${timeoutOf(s)}`
+}
+
+function timeoutOf (s: SearchSettings): number {
+  return Math.max(1, Math.round(s.timeoutMs ?? SEARCH_TIMEOUT_MS))
 }
 
 /** The plain search's setting as a session default, for the pool's connections. */
@@ -99,37 +141,60 @@ export function sessionSettings (efSearch: number): string {
   return `SET hnsw.ef_search = ${Math.min(MAX_EF_SEARCH, efSearch)}`
 }
 
-/** whether `opts` can run on a session's defaults: nothing filtered out, and k within ef_search */
-function plain (s: SearchSettings, opts: VectorSearchOptions): boolean {
-  const filtered = (opts.filter !== undefined && Object.keys(opts.filter).length > 0) || (opts.excludeIds !== undefined && opts.excludeIds.length > 0)
-  return s.sessionDefaults === true && !filtered && efFor(s, opts) === Math.min(MAX_EF_SEARCH, s.efSearch)
+/** How searches were answered (for tests, metrics and the bench). */
+export interface SearchCounters {
+  /** filtered searches scored exactly over the filter's matches */
+  exact: number
+  /** searches that walked the HNSW index with the iterative scan */
+  walk: number
+  /** walks that stopped short of k and took the exact path */
+  walkThenExact: number
+  /** plain searches that came back short (dead rows) and walked again with the iterative scan */
+  plainRetries: number
 }
 
-/** the exact pass: anything but an index scan (the GIN index is read as a bitmap) */
-const EXACT_SETTINGS = 'SET LOCAL enable_indexscan = off'
+export function newSearchCounters (): SearchCounters {
+  return { exact: 0, walk: 0, walkThenExact: 0, plainRetries: 0 }
+}
 
-/** Counts the searches that took the exact pass (for tests and metrics). */
-export interface SearchCounters { exactPasses: number }
-
-export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, counters?: SearchCounters): Promise<VectorHit[]> {
+export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, counters: SearchCounters = newSearchCounters()): Promise<VectorHit[]> {
   if (opts.k <= 0) return []
-  const statement = searchStatement(s, query, opts)
-  const exactPass = async (c: pg.PoolClient): Promise<HitRow[]> => {
-    if (counters !== undefined) counters.exactPasses++
-    await c.query(EXACT_SETTINGS)
-    return (await c.query<HitRow>(statement)).rows
-  }
+  const filter = parseFilter(opts.filter)
+  const excluding = opts.excludeIds !== undefined && opts.excludeIds.length > 0
+  const walk = searchStatement(s, query, opts)
+  const iterativeWalk = async (): Promise<HitRow[]> => await withClient(pool, async (client) =>
+    await inTransaction(client, async (c) => (await c.query<HitRow>(walk)).rows, `BEGIN; ${searchSettings(s, opts)}`))
   let rows: HitRow[]
-  if (plain(s, opts)) {
-    rows = (await pool.query<HitRow>(statement)).rows
-    // fewer than k: fewer qualify, or the walk stopped short
-    if (rows.length < opts.k) rows = await withClient(pool, async (client) => await inTransaction(client, exactPass))
+  if (filter === undefined) {
+    if (!excluding && s.sessionDefaults === true && efFor(s, opts) === Math.min(MAX_EF_SEARCH, s.efSearch)) {
+      rows = (await pool.query<HitRow>(walk)).rows
+      // short of k: fewer rows exist, or dead rows (deletes) used up ef_search candidates
+      if (rows.length < opts.k) {
+        counters.plainRetries++
+        rows = await iterativeWalk()
+      }
+    } else {
+      counters.walk++
+      rows = await iterativeWalk()
+    }
   } else {
-    // BEGIN and the SET LOCALs travel as one round trip
     rows = await withClient(pool, async (client) => await inTransaction(client, async (c) => {
-      const viaIndex = (await c.query<HitRow>(statement)).rows
-      return viaIndex.length >= opts.k ? viaIndex : await exactPass(c)
-    }, `BEGIN; ${searchSettings(s, opts)}`))
+      const cutoff = s.exactMaxMatches ?? EXACT_MAX_MATCHES
+      const matches = (await c.query<{ n: number }>(countStatement(s, opts, cutoff + 1))).rows[0]?.n ?? 0
+      if (matches === 0) return []
+      const exact = async (): Promise<HitRow[]> => (await c.query<HitRow>(searchStatement(s, query, opts, true))).rows
+      if (matches <= cutoff) {
+        counters.exact++
+        return await exact()
+      }
+      counters.walk++
+      await c.query(`RESET enable_seqscan; RESET enable_hashjoin; RESET enable_mergejoin; RESET jit; ${searchSettings(s, opts)}`)
+      const walked = (await c.query<HitRow>(walk)).rows
+      if (walked.length >= opts.k) return walked
+      counters.walkThenExact++
+      await c.query(exactSettings(s))
+      return await exact()
+    }, `BEGIN; ${exactSettings(s)}`))
   }
   const hits: VectorHit[] = []
   for (const row of rows) {

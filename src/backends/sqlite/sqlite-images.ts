@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { VectorRow } from './hnsw/index.js'
 import type { TableIndex } from './hnsw/index.js'
 import type { Store } from './store/index.js'
-import type { ImageRecord } from '../../core/types.js'
+import type { ImageRecord, Metadata } from '../../core/types.js'
 import { contentId } from '../../core/content-id.js'
 import { resolveItemOutcomes } from '../job-outcomes.js'
 import type { ImageCollection, JobProgress, NewImage, WriteOutcome } from '../ports.js'
@@ -25,7 +25,7 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
   async add (rows: NewImage[], progress?: JobProgress): Promise<WriteOutcome[]> {
     const images = this.store.images
     const standbyRows = this.store.standbyRows('images')
-    const added: VectorRow[] = []
+    const added: Array<VectorRow & { metadata: Metadata }> = []
     const addedStandby: Array<ReturnType<NonNullable<typeof standbyRows>['put']>> = []
     const outcomes = this.store.transaction(() => {
       const out = rows.map((row): WriteOutcome => {
@@ -49,7 +49,7 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
           ...(row.preview === undefined ? {} : { preview: row.preview }),
           ...(row.original === undefined ? {} : { original: row.original })
         })
-        added.push({ ...ref, vector: v.active })
+        added.push({ ...ref, vector: v.active, metadata: row.metadata })
         if (v.standby !== undefined && standbyRows !== undefined) addedStandby.push(standbyRows.put(id, v.standby))
         return { status: 'indexed', id }
       })
@@ -59,6 +59,7 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
       return out
     })
     // committed: searchable once the index has them (a failure here is logged and replayed at the next start)
+    this.indexMetadata(added)
     const index = this.index
     await Promise.all([added.length > 0 ? index.append(added).catch(() => {}) : undefined, this.appendStandby(addedStandby)])
     return outcomes

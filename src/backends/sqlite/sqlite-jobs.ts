@@ -1,6 +1,6 @@
 /** Index jobs in SQLite, behind the async JobStore port. */
 import { isTerminal, type Store } from './store/index.js'
-import type { JobStatus, JobView } from '../../core/types.js'
+import type { JobSkipped, JobStatus, JobView } from '../../core/types.js'
 import { resolveItemOutcomes } from '../job-outcomes.js'
 import type { JobError, JobItem, JobProgress, JobRow, JobStore, NewJob } from '../ports.js'
 
@@ -44,8 +44,8 @@ export class SqliteJobs implements JobStore {
     this.store.jobs.addError(id, error)
   }
 
-  async expand (id: string, items: JobItem[]): Promise<void> {
-    this.store.transaction(() => { this.store.jobs.expand(id, items) })
+  async expand (id: string, items: JobItem[], skipped?: JobSkipped): Promise<boolean> {
+    return this.store.transaction(() => this.store.jobs.expand(id, items, skipped))
   }
 
   async pending (id: string, limit: number, afterSeq = -1): Promise<Array<{ seq: number, item: JobItem }>> {

@@ -79,6 +79,7 @@ export class SqliteModelSlots implements ModelSlots {
       c.standby = standby
       active.modelId = this.store.modelId
       standby.modelId = previous.modelId
+      c.reindexMetadata() // every row now has the other slot's label
     }
     onSwapped?.()
     // the snapshots under the new file names are written in the background (queued behind inserts;

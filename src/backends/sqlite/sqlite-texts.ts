@@ -4,6 +4,7 @@ import { ConflictError } from '../../core/errors.js'
 import type { TableIndex, VectorRow } from './hnsw/index.js'
 import type { Store } from './store/index.js'
 import { contentId } from '../../core/content-id.js'
+import type { Metadata } from '../../core/types.js'
 import type { NewText, TextCollection, WriteOutcome } from '../ports.js'
 import { SqliteCollection } from './sqlite-collection.js'
 
@@ -15,7 +16,7 @@ export class SqliteTexts extends SqliteCollection implements TextCollection {
   async add (rows: NewText[]): Promise<WriteOutcome[]> {
     const texts = this.store.texts
     const standbyRows = this.store.standbyRows('texts')
-    const added: VectorRow[] = []
+    const added: Array<VectorRow & { metadata: Metadata }> = []
     const addedStandby: Array<ReturnType<NonNullable<typeof standbyRows>['put']>> = []
     const outcomes = this.store.transaction(() => rows.map((row): WriteOutcome => {
       const stored = texts.idBySha(row.sha256)
@@ -27,10 +28,11 @@ export class SqliteTexts extends SqliteCollection implements TextCollection {
       if (row.id === undefined && texts.ref(id) !== undefined) id = randomUUID()
       const v = this.vectorsOf(row)
       const ref = texts.insert({ id, text: row.text, sha256: row.sha256, metadata: row.metadata, embedding: v.active, template: row.template ?? null })
-      added.push({ ...ref, vector: v.active })
+      added.push({ ...ref, vector: v.active, metadata: row.metadata })
       if (v.standby !== undefined && standbyRows !== undefined) addedStandby.push(standbyRows.put(id, v.standby))
       return { status: 'indexed', id }
     }))
+    this.indexMetadata(added)
     const index = this.index
     await Promise.all([added.length > 0 ? index.append(added).catch(() => {}) : undefined, this.appendStandby(addedStandby)])
     return outcomes

@@ -2,6 +2,8 @@
  * The root error handler and not-found handler: every error leaves as
  * `{statusCode, code, error, message}`. Framework and plugin errors are mapped onto the
  * codes of src/core/errors.ts; details of unexpected 5xx errors are logged, never sent.
+ * A 503 (not ready yet, the database unreachable) carries `Retry-After`, so clients and load
+ * balancers wait instead of failing.
  */
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -9,7 +11,10 @@ import fp from 'fastify-plugin'
 import { ErrorResponse, type ErrorResponseT } from '../schemas/common.js'
 
 /** The codes defined in src/core/errors.ts: their messages are meant for clients. */
-const OWN_CODES = new Set(['BAD_REQUEST', 'UNAUTHORIZED', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED', 'NOT_READY', 'INSUFFICIENT_STORAGE', 'NOT_IMPLEMENTED'])
+const OWN_CODES = new Set(['BAD_REQUEST', 'UNAUTHORIZED', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED', 'NOT_READY', 'BACKEND_UNAVAILABLE', 'INSUFFICIENT_STORAGE', 'NOT_IMPLEMENTED'])
+
+/** seconds a client should wait before retrying a 503: about the time a restarting database or a loading model takes */
+export const RETRY_AFTER_S = 5
 
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -76,7 +81,11 @@ export default fp(async function errorsPlugin (app: FastifyInstance) {
   app.addSchema(ErrorResponse)
   app.setErrorHandler(function rootErrorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
     const body = renderError(err, request.headers['content-type'])
-    if (body.statusCode >= 500) {
+    if (body.statusCode === 503) {
+      // expected while a database restarts: one line, not a stack per request
+      request.log.warn({ err: { code: err.code, message: err.message, cause: (err.cause as Error | undefined)?.message } }, body.message)
+      void reply.header('retry-after', String(RETRY_AFTER_S))
+    } else if (body.statusCode >= 500) {
       request.log.error({ err }, 'request failed')
     } else {
       request.log.info({ err: { code: err.code, message: err.message }, statusCode: body.statusCode }, body.message)

@@ -7,7 +7,8 @@
 import AjvCompiler from '@fastify/ajv-compiler'
 import type { FastifySchemaValidationError } from 'fastify'
 
-const BASE = { removeAdditional: false, useDefaults: true, allErrors: false } as const
+// verbose: each error carries its parentSchema, so a wrong field's message can list the fields expected there
+const BASE = { removeAdditional: false, useDefaults: true, allErrors: false, verbose: true } as const
 
 type RouteDefinition = Parameters<ReturnType<AjvCompiler.BuildCompilerFromPool>>[0]
 
@@ -26,6 +27,15 @@ export function buildValidatorFactory (): AjvCompiler.BuildCompilerFromPool {
   }
 }
 
+/** `; expected fields: a (required), b, c` from the object schema an error is about; '' when unknown */
+function expectedFields (e: FastifySchemaValidationError): string {
+  const parent = (e as { parentSchema?: { properties?: Record<string, unknown>, required?: string[] } }).parentSchema
+  const names = Object.keys(parent?.properties ?? {})
+  if (names.length === 0) return ''
+  const required = new Set(parent?.required ?? [])
+  return `; expected fields: ${names.map((n) => required.has(n) ? `${n} (required)` : n).join(', ')}`
+}
+
 /**
  * Formats validation errors as `<part><path> <message>`, e.g. `body/k must be >= 1`,
  * names the property for errors ajv reports without one (additional properties), and lists the
@@ -36,6 +46,8 @@ export function formatSchemaErrors (errors: FastifySchemaValidationError[], data
     let msg = `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}`
     const { additionalProperty: extra, allowedValues } = e.params as { additionalProperty?: unknown, allowedValues?: unknown }
     if (typeof extra === 'string') msg += `: '${extra}'`
+    // an unknown or missing field: name the fields this object takes, so the right shape is one read away
+    if (e.keyword === 'additionalProperties' || e.keyword === 'required') msg += expectedFields(e)
     // an enum: say which values are allowed
     if (Array.isArray(allowedValues)) msg += `: ${allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
     return msg

@@ -20,16 +20,22 @@ export const InfoResponse = Type.Object({
     state: StringEnum(['building', 'ready'], { description: 'building: a switch is embedding into it; ready: complete, a swap away (POST /v1/models/swap)' })
   }), Type.Null()], { description: 'the model on standby beside the active one (GET /v1/models has the details); null when none' }),
   backend: StringEnum(['sqlite', 'postgres'], { description: 'the storage backend: embedded SQLite + hnswlib, or PostgreSQL + pgvector' }),
-  counts: Type.Object({ images: Type.Integer(), texts: Type.Integer() }),
+  counts: Type.Object({
+    images: Type.Integer(),
+    texts: Type.Integer(),
+    exact: Type.Boolean({ description: 'false when the counts are the planner\'s estimate (PostgreSQL tables of 100k rows or more): count(*) would read the whole table on every call' })
+  }),
   index: Type.Object({
     kind: Type.String({ description: 'the vector index, e.g. "hnswlib"' }),
     M: Type.Integer(),
     efConstruction: Type.Integer(),
     efSearch: Type.Integer(),
     capacity: Type.Union([Type.Integer(), Type.Null()], { description: 'allocated capacity (hnswlib); null where the index grows by itself' }),
+    vectorType: Type.Optional(StringEnum(['vector', 'halfvec'], { description: 'PostgreSQL: how the index stores vectors, from the database\'s index record' })),
+    settingsIgnored: Type.Optional(Type.Array(Type.String(), { description: 'PostgreSQL: settings of this process that differ from the database\'s index record; the process follows the database (change the index with npm run db:reindex)' })),
     distance: Type.Literal('cosine')
   }),
-  executionProvider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { description: 'requested ONNX execution provider' }),
+  executionProvider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.Literal('cuda,cpu')], { description: 'requested ONNX execution provider(s), in the order tried (EXECUTION_PROVIDER)' }),
   limits: Type.Object({
     maxUploadBytes: Type.Integer(),
     maxFiles: Type.Integer(),

@@ -1,6 +1,7 @@
 /** /v1/index-jobs shapes. */
 import { Type, type Static } from '@sinclair/typebox'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../core/limits.js'
+import { MAX_SKIPPED_PATHS } from '../../core/types.js'
 import { BinaryPart, ItemId, Metadata } from './common.js'
 
 export const JobItem = Type.Object({
@@ -51,6 +52,16 @@ export const JobView = Type.Object({
     item: Type.String({ description: 'the file (path under IMPORT_DIR, or uploaded file name)' }),
     id: Type.String({ description: 'the id under which its bytes are stored' })
   }), { description: `duplicate items and the stored id each repeats (the first ${MAX_JOB_DUPLICATES})` }),
+  skipped: Type.Object({
+    notImage: Type.Integer({ description: 'files left out because their extension is not an image\'s (.txt, no extension, …)' }),
+    unreadable: Type.Integer({ description: 'files left out because they cannot be read (permissions, a dangling symlink, a sub-folder that cannot be listed)' }),
+    paths: Type.Array(Type.Object({
+      path: Type.String({ description: 'relative to IMPORT_DIR' }),
+      reason: Type.Union([Type.Literal('not an image'), Type.Literal('unreadable')])
+    }), { description: `the first ${MAX_SKIPPED_PATHS} skipped files` })
+  }, { description: 'directory jobs: files the listing left out, by reason (not counted in total)' }),
+  demo: Type.Optional(Type.Literal(true, { description: 'the demo pool\'s job, queued on a first start' })),
+  warning: Type.Optional(Type.String({ description: 'a directory job whose folder held no images: it indexed nothing, and this says why' })),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' })
 }, { title: 'IndexJob' })

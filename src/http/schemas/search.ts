@@ -1,6 +1,7 @@
 /** POST/GET /v1/search shapes. */
 import { Type, type Static } from '@sinclair/typebox'
 import { MAX_K, MAX_QUERY_TERMS, MAX_TEXT_CHARS } from '../../core/limits.js'
+import { MAX_FILTER_DEPTH } from '../../core/metadata-filter.js'
 import { Base64Image, BinaryPart, ImageSource, Metadata, ModelName, StringEnum } from './common.js'
 
 /**
@@ -22,10 +23,16 @@ export const QueryTerm = Type.Object({
 })
 export type QueryTermT = Static<typeof QueryTerm>
 
-export const SearchFilter = Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), {
-  maxProperties: 32,
-  description: 'exact match on metadata keys; all must match',
-  examples: [{ album: 'holiday' }]
+/**
+ * The metadata filter (src/core/metadata-filter.ts): checked by the search service, whose 400 names
+ * the bad part in words, rather than by a schema whose union errors would list every branch.
+ */
+export const SearchFilter = Type.Unknown({
+  description: 'metadata filter: `{"key": value}` matches exactly (several keys must all match); per key an object of operators ' +
+    '`$eq`, `$ne`, `$in`, `$nin` (string, number or boolean values), `$gt`, `$gte`, `$lt`, `$lte` (a number, or an ISO-8601 date string: ' +
+    'the stored value must be of the same kind, and dates compare as UTC instants; no offset means UTC) and `$exists` (true/false); ' +
+    '`$and` / `$or`: arrays of filters, nested at most ' + String(MAX_FILTER_DEPTH) + ' levels. `$ne` and `$nin` also match items without the key.',
+  examples: [{ album: 'holiday' }, { album: { $in: ['holiday', 'family'] }, taken: { $gte: '2020-01-01' } }, { $or: [{ camera: 'x100' }, { iso: { $lt: 400 } }] }]
 })
 
 export const SearchBody = Type.Object({
@@ -54,7 +61,8 @@ export type SearchFormT = Static<typeof SearchForm>
 export const SearchQuerystring = Type.Object({
   q: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, description: 'text query' }),
   k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_K, default: 10, description: 'number of results' })),
-  minScore: Type.Optional(Type.Number({ minimum: -1, maximum: 1 }))
+  minScore: Type.Optional(Type.Number({ minimum: -1, maximum: 1 })),
+  filter: Type.Optional(Type.String({ minLength: 2, maxLength: 8192, description: 'the metadata filter as JSON (the same language as the POST body\'s `filter`), e.g. {"album":"holiday"}' }))
 }, { additionalProperties: false })
 export type SearchQuerystringT = Static<typeof SearchQuerystring>
 

@@ -3,8 +3,8 @@
  * any worker process (this one too, unless INDEX_WORKER=off) runs them. Every replica answers for
  * every job: progress, cancel and the list live in the database, not in a process.
  */
-import type { JobItem, JobStore, NewJob, UploadStaging } from '../../backends/ports.js'
-import { isTerminal, type JobView } from '../../core/types.js'
+import type { ClusterJobStore, JobItem, NewJob, UploadStaging } from '../../backends/ports.js'
+import { isTerminal, type JobView, type Logger } from '../../core/types.js'
 import type { JobExecutor } from '../job-executor.js'
 import { uploadItems, type UploadFile } from '../staging.js'
 import type { IndexQueue } from '../../backends/index-queue.js'
@@ -20,21 +20,48 @@ export class ClusterJobs implements JobExecutor {
 
   constructor (
     private readonly queue: IndexQueue,
-    private readonly jobs: JobStore,
+    private readonly jobs: ClusterJobStore,
     private readonly staging: UploadStaging,
     /** this process's own worker, when it processes index work too */
-    private readonly worker: IndexWorker | undefined
+    private readonly worker: IndexWorker | undefined,
+    private readonly logger?: Logger
   ) {}
 
   async start (): Promise<void> {
     this.worker?.start()
   }
 
+  /**
+   * Stores the job, then queues its plan. Once the job row is stored the job is accepted: a plan
+   * that cannot be sent now (or a crash right here) leaves it queued, with its staged files, and
+   * the workers' sweep sends its plan within a minute. Only a job that could not be stored fails.
+   */
   async submit (job: NewJob): Promise<void> {
     await this.jobs.create(job)
-    // a crash right here leaves the job queued without a plan: the workers' sweep queues it
-    await this.queue.sendPlan(job.id)
+    try {
+      await this.queue.sendPlan(job.id)
+    } catch (err) {
+      this.logger?.warn({ err, job: job.id }, 'index job stored but its plan could not be queued; the workers\' sweep queues it')
+    }
     this.worker?.wake()
+  }
+
+  /**
+   * Runs a failed job again as its next run: items already recorded stay, the rest are retried
+   * (an upload job's staged files are kept INDEX_FAILED_KEEP after it failed). Resolves with its
+   * view; undefined when there is no such job; the view unchanged when it had not failed.
+   */
+  async resume (id: string): Promise<{ view: JobView | undefined, resumed: boolean }> {
+    const attempt = await this.jobs.resume(id)
+    if (attempt !== undefined) {
+      try {
+        await this.queue.sendPlan(id, attempt)
+      } catch (err) {
+        this.logger?.warn({ err, job: id }, 'index job resumed but its plan could not be queued; the workers\' sweep queues it')
+      }
+      this.worker?.wake()
+    }
+    return { view: await this.jobs.view(id), resumed: attempt !== undefined }
   }
 
   async stageUploads (jobId: string, files: UploadFile[]): Promise<{ root: string, items: JobItem[] }> {

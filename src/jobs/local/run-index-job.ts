@@ -16,7 +16,7 @@ import { DEFAULT_INDEX_BATCH_SIZE } from '../../core/limits.js'
 import type { JobItem, JobRow, JobStore } from '../../backends/ports.js'
 import { isTerminal, type JobStatus, type Logger } from '../../core/types.js'
 import { filesUnder, ingestBatch, type Batch, type IngestFn } from '../ingest-batch.js'
-import { DEFAULT_MAX_FILE_BYTES, idFromPath, walkImages } from '../sources.js'
+import { DEFAULT_MAX_FILE_BYTES, idFromPath, skipCounter, walkImages } from '../sources.js'
 import { UPLOADS_DIR } from '../staging.js'
 
 export type { IngestFn, IngestJobProgress } from '../ingest-batch.js'
@@ -80,10 +80,11 @@ export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }
       const directory = 'directory' in source ? source.directory : '.'
       const byPath = 'directory' in source && source.idFromPath === true
       const items: JobItem[] = []
-      for await (const rel of walkImages(job.root, directory, signal)) items.push(byPath ? { path: rel, id: idFromPath(rel) } : { path: rel })
+      const { onSkip, skipped } = skipCounter()
+      for await (const rel of walkImages(job.root, directory, signal, onSkip)) items.push(byPath ? { path: rel, id: idFromPath(rel) } : { path: rel })
       if (signal?.aborted !== true) {
-        await jobs.expand(jobId, items)
-        log.info({ total: items.length, directory }, 'index job: directory listed')
+        await jobs.expand(jobId, items, skipped)
+        log.info({ total: items.length, directory, skipped: { notImage: skipped.notImage, unreadable: skipped.unreadable } }, 'index job: directory listed')
       }
     }
     await runBatches(jobId, job, deps, counts, signal, () => {

@@ -90,6 +90,13 @@ export async function indexDirectory (services: Services, out: NodeJS.WriteStrea
   }
 }
 
+/** exit status: 0 all indexed (or already present), 3 some files failed, 1 the job failed or was cancelled */
+export const EXIT_SOME_FAILED = 3
+export function exitCode (job: JobView): number {
+  if (job.status !== 'done') return 1
+  return job.failed > 0 ? EXIT_SOME_FAILED : 0
+}
+
 async function main (): Promise<void> {
   const arg = process.argv.slice(2).find((a) => !a.startsWith('-'))
   if (arg === undefined || process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -103,7 +110,8 @@ async function main (): Promise<void> {
   }
   let config: Config
   try {
-    config = { ...loadConfig({ LOG_LEVEL: 'warn', ...process.env }), importDir: dir }
+    // never the demo pool: `npm run index` fills an index with the user's own images only
+    config = { ...loadConfig({ LOG_LEVEL: 'warn', ...process.env }), importDir: dir, demoPoolDir: undefined }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`)
@@ -139,7 +147,12 @@ async function main (): Promise<void> {
     process.stderr.write(`${job.status}: ${job.indexed} indexed, ${job.duplicate} already present, ${job.failed} failed, of ${job.total} files${Number.isFinite(seconds) ? ` in ${seconds.toFixed(1)} s` : ''}\n`)
     for (const e of job.errors.slice(0, 20)) process.stderr.write(`  ${e.item}: ${e.error}\n`)
     if (job.errors.length > 20) process.stderr.write(`  … and ${job.errors.length - 20} more\n`)
-    code = job.status === 'done' ? 0 : 1
+    const { notImage, unreadable, paths } = job.skipped
+    if (notImage + unreadable > 0) {
+      process.stderr.write(`skipped ${notImage} not an image by extension, ${unreadable} unreadable${paths.length > 0 ? `, e.g. ${paths.slice(0, 5).map((p) => p.path).join(', ')}` : ''}\n`)
+    }
+    if (job.warning !== undefined) process.stderr.write(`warning: ${job.warning}\n`)
+    code = exitCode(job)
   } finally {
     // closing checkpoints the index
     await services.close()

@@ -6,8 +6,9 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
-import type { ExecutionProvider } from '../../ml/types.js'
-import type { PgVectorType } from '../../backends/postgres/postgres-options.js'
+import { DEFAULT_TIMEOUTS } from '../../backends/postgres/postgres-options.js'
+import { EXECUTION_PROVIDER_SETTINGS, type ExecutionProviderSetting } from '../../ml/types.js'
+import type { ConnectionTimeouts, PgVectorType } from '../../backends/postgres/postgres-options.js'
 import { ConfigError, MiB, Reader, type Env } from './env-reader.js'
 
 export { ConfigError }
@@ -23,6 +24,24 @@ export interface DatabaseConfig {
   poolSize: number
   /** how the HNSW index stores vectors: `halfvec` halves its size (an expression index over the `vector` column) */
   vectorType: PgVectorType
+  /** every connection's timeouts (PG_STATEMENT_TIMEOUT, PG_LOCK_TIMEOUT, ...; defaults DEFAULT_TIMEOUTS) */
+  timeouts?: ConnectionTimeouts
+}
+
+/** PostgreSQL only: the fault settings of cluster index jobs (README "Cluster mode: faults") */
+export interface ClusterJobsConfig {
+  /** INDEX_BATCH_TIMEOUT: a batch still running after this goes back to the queue, ms */
+  batchTimeoutMs: number
+  /** INDEX_RETRY_LIMIT: retries of a batch or plan before its job fails */
+  retryLimit: number
+  /** INDEX_RETRY_DELAY: the first retry's delay; each next one about doubles, ms */
+  retryDelayMs: number
+  /** INDEX_QUEUE_RETENTION: how long a queued message is kept before pg-boss drops it, ms */
+  queueRetentionMs: number
+  /** INDEX_FAILED_KEEP: how long a failed upload job keeps its staged files (so it can be resumed), ms */
+  failedKeepMs: number
+  /** STAGING_MAX_BYTES: the most upload bytes staged at once; more answers 507 */
+  stagingMaxBytes: number
 }
 
 export interface Config {
@@ -34,7 +53,7 @@ export interface Config {
   dataDir: string
   /** absolute path under which index jobs may read files */
   importDir: string
-  executionProvider: ExecutionProvider
+  executionProvider: ExecutionProviderSetting
   encoderWorkers: number
   encoderThreads: number
   /** nice value (0–19) of the process that decodes images for index jobs */
@@ -66,10 +85,14 @@ export interface Config {
   indexWorker: boolean
   /** `npm run worker` answers /health, /ready and /metrics on this port; undefined = no HTTP */
   workerPort: number | undefined
+  /** WORKER_HOST: the address the worker's port binds (default 127.0.0.1: it has no auth) */
+  workerHost: string
   /** images per index-job batch: the unit a worker claims, encodes and commits at once */
   indexBatchSize: number
   /** cluster mode: a batch whose worker died is retried by another worker within this time, ms */
   indexRetryAfterMs: number
+  /** cluster mode: how index jobs ride out faults (README "What a job does on each fault") */
+  clusterJobs: ClusterJobsConfig
   /** HNSW snapshot after this many inserts */
   checkpointEvery: number
   /** where backups are written (BACKUP_DIR; default DATA_DIR/backups) */
@@ -124,7 +147,9 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
 
   const databaseUrl = r.raw('DATABASE_URL')
   if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) {
-    r.problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL, got "${withoutPassword(databaseUrl)}"`)
+    r.problems.push(/^postgres(ql)?:\/\//i.test(databaseUrl)
+      ? `DATABASE_URL is not a valid URL: "${withoutPassword(databaseUrl)}" (percent-encode '/', '@', '#' and '?' in the password: '/' is %2F)`
+      : `DATABASE_URL must be a postgres:// or postgresql:// URL, got "${withoutPassword(databaseUrl)}"`)
   }
   // read (and so validated) even without DATABASE_URL, so a typo is caught before anyone relies on it
   const poolSize = r.int('DATABASE_POOL_SIZE', 10, 1, 1000)
@@ -135,6 +160,14 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     r.problems.push('INDEX_WORKER=off needs DATABASE_URL: with the embedded SQLite backend only this process can run index jobs (run `npm run worker` processes against PostgreSQL instead)')
   }
   const workerPortRaw = r.raw('WORKER_PORT')
+  // every PostgreSQL connection's timeouts (README "Cluster mode"); 0 turns one off
+  const timeouts = {
+    statementTimeoutMs: r.duration('PG_STATEMENT_TIMEOUT', DEFAULT_TIMEOUTS.statementTimeoutMs, 0, 86_400_000),
+    lockTimeoutMs: r.duration('PG_LOCK_TIMEOUT', DEFAULT_TIMEOUTS.lockTimeoutMs, 0, 86_400_000),
+    idleInTransactionTimeoutMs: r.duration('PG_IDLE_IN_TRANSACTION_TIMEOUT', DEFAULT_TIMEOUTS.idleInTransactionTimeoutMs, 0, 86_400_000),
+    tcpUserTimeoutMs: r.duration('PG_TCP_USER_TIMEOUT', DEFAULT_TIMEOUTS.tcpUserTimeoutMs, 0, 3_600_000),
+    keepAliveIdleMs: r.duration('PG_KEEPALIVE_IDLE', DEFAULT_TIMEOUTS.keepAliveIdleMs, 1000, 7_200_000)
+  }
 
   const maxUploadBytes = r.bytes('MAX_UPLOAD_BYTES', 20 * MiB, 1024, 1024 * MiB)
   const config: Config = {
@@ -143,7 +176,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     modelDir: abs(r.string('MODEL_DIR', 'models/align-mini')),
     dataDir: abs(r.string('DATA_DIR', 'index-data')),
     importDir: abs(r.string('IMPORT_DIR', 'import')),
-    executionProvider: r.oneOf('EXECUTION_PROVIDER', 'cpu', ['cpu', 'cuda'] as const),
+    executionProvider: r.oneOf('EXECUTION_PROVIDER', 'cpu', EXECUTION_PROVIDER_SETTINGS),
     encoderWorkers: r.int('ENCODER_WORKERS', 1, 1, 64),
     encoderThreads: r.int('ENCODER_THREADS', 1, 1, 256),
     indexJobNice: r.int('INDEX_JOB_NICE', DEFAULT_INDEX_JOB_NICE, 0, 19),
@@ -163,11 +196,20 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
       efConstruction: r.int('HNSW_EF_CONSTRUCTION', DEFAULT_HNSW.efConstruction, 1, 10_000),
       efSearch: r.int('HNSW_EF_SEARCH', DEFAULT_HNSW.efSearch, 1, 10_000)
     },
-    database: databaseUrl === undefined ? undefined : { url: databaseUrl, poolSize, vectorType },
+    database: databaseUrl === undefined ? undefined : { url: databaseUrl, poolSize, vectorType, timeouts },
     indexWorker,
     workerPort: workerPortRaw === undefined ? undefined : r.int('WORKER_PORT', 0, 0, 65535),
+    workerHost: r.string('WORKER_HOST', '127.0.0.1'),
     indexBatchSize: r.int('INDEX_BATCH_SIZE', DEFAULT_INDEX_BATCH_SIZE, 1, 1024),
     indexRetryAfterMs: r.duration('INDEX_RETRY_AFTER', DEFAULT_INDEX_RETRY_AFTER_MS, 5000, 3_600_000),
+    clusterJobs: {
+      batchTimeoutMs: r.duration('INDEX_BATCH_TIMEOUT', 10 * 60_000, 1000, 86_400_000),
+      retryLimit: r.int('INDEX_RETRY_LIMIT', 8, 0, 100),
+      retryDelayMs: r.duration('INDEX_RETRY_DELAY', 2000, 1000, 3_600_000),
+      queueRetentionMs: r.duration('INDEX_QUEUE_RETENTION', 90 * 86_400_000, 60_000, 3650 * 86_400_000),
+      failedKeepMs: r.duration('INDEX_FAILED_KEEP', 7 * 86_400_000, 0, 3650 * 86_400_000),
+      stagingMaxBytes: r.bytes('STAGING_MAX_BYTES', 8 * 1024 * MiB, MiB, 1024 * 1024 * MiB)
+    },
     checkpointEvery: r.int('CHECKPOINT_EVERY', 1000, 1, 10_000_000),
     backupDir: abs(r.string('BACKUP_DIR', path.join(r.string('DATA_DIR', 'index-data'), 'backups'))),
     backupEveryMs: r.raw('BACKUP_EVERY') === undefined ? undefined : r.duration('BACKUP_EVERY', 0, 60_000, 366 * 86_400_000),
@@ -179,6 +221,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     keepOriginals: r.oneOf('KEEP_ORIGINALS', 'none', ['none', 'uploads', 'all'] as const)
   }
   if (config.host.length === 0) r.problems.push('HOST must not be empty')
+  if (config.workerHost.length === 0) r.problems.push('WORKER_HOST must not be empty')
   if (r.problems.length > 0) throw new ConfigError(r.problems)
   return config
 }
@@ -194,13 +237,10 @@ function isPostgresUrl (raw: string): boolean {
 
 /** the URL as it may be printed: a password never reaches a log or an error message */
 export function withoutPassword (raw: string): string {
-  try {
-    const u = new URL(raw)
-    if (u.password !== '') u.password = '***'
-    return u.toString()
-  } catch {
-    return raw.replace(/:[^:@/]*@/, ':***@')
-  }
+  // not through URL: a password holding '/', '#', '?' or '@' breaks the parse, or parses partly
+  // into the host and path, which would then be printed; everything between the user's ':' and
+  // the last '@' is the password
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@')
 }
 
 /** Creates IMPORT_DIR (and DATA_DIR) when missing; called by the server and the CLI, not by loadConfig. */

@@ -16,6 +16,8 @@ export interface BackendConfig {
   backupDir?: string | undefined
   /** PostgreSQL + pgvector when set (DATABASE_URL); otherwise the embedded SQLite backend in DATA_DIR */
   database?: DatabaseConfig | undefined
+  /** PostgreSQL: STAGING_MAX_BYTES among the cluster job settings */
+  clusterJobs?: { stagingMaxBytes?: number }
 }
 
 /** The backend `config` chooses: PostgreSQL when DATABASE_URL is set, else the embedded one. */
@@ -31,7 +33,7 @@ export async function openBackend (config: BackendConfig, identity: BackendIdent
   if (config.database !== undefined) {
     // loaded only when chosen, so the embedded default never pays for pg's startup
     const { openPostgresBackend } = await import('../../backends/postgres/open-postgres-backend.js')
-    return await openPostgresBackend({ databaseUrl: config.database.url, poolSize: config.database.poolSize, vectorType: config.database.vectorType, hnsw: config.hnsw, logger }, identity)
+    return await openPostgresBackend({ databaseUrl: config.database.url, poolSize: config.database.poolSize, vectorType: config.database.vectorType, hnsw: config.hnsw, logger, ...(config.database.timeouts === undefined ? {} : { timeouts: config.database.timeouts }), ...(config.clusterJobs?.stagingMaxBytes === undefined ? {} : { stagingMaxBytes: config.clusterJobs.stagingMaxBytes }) }, identity)
   }
   return await openSqliteBackend({ dataDir: config.dataDir, hnsw: config.hnsw, checkpointEvery: config.checkpointEvery, logger, ...(config.backupDir === undefined ? {} : { backupDir: config.backupDir }) }, identity)
 }

@@ -6,7 +6,8 @@
 import type { IndexQueue } from '../../backends/index-queue.js'
 import { DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
 import { ClusterJobs } from '../../jobs/cluster/cluster-jobs.js'
-import { IndexWorker, type BatchEvent } from '../../jobs/cluster/index-worker.js'
+import { IndexWorker, type BatchEvent, type IndexWorkerDeps } from '../../jobs/cluster/index-worker.js'
+import { QUEUES } from '../../backends/index-queue.js'
 import { JobRunner, LocalJobs, type IngestFn, type JobExecutor } from '../../jobs/index.js'
 import type { Core } from '../../services/core.js'
 import { ingestImages } from '../../services/ingest-images.js'
@@ -23,7 +24,7 @@ export async function openJobs (core: Core, config: ServicesConfig): Promise<Job
     const staging = clusterStaging(core)
     const queue = await openIndexQueue(core, config)
     const worker = config.indexWorker === false ? undefined : indexWorker(core, config, queue)
-    return new ClusterJobs(queue, backend.jobs, staging, worker)
+    return new ClusterJobs(queue, clusterJobStore(core), staging, worker, logger)
   }
   const runner = new JobRunner({
     jobs: backend.jobs,
@@ -40,14 +41,28 @@ export async function openJobs (core: Core, config: ServicesConfig): Promise<Job
 export async function openIndexQueue (core: Core, config: ServicesConfig): Promise<IndexQueue> {
   if (config.database === undefined) throw new Error('the index queue needs DATABASE_URL (PostgreSQL)')
   const { PgIndexQueue } = await import('../../backends/postgres/queue/pg-index-queue.js')
-  return await PgIndexQueue.open({ databaseUrl: config.database.url, retryAfterMs: config.indexRetryAfterMs ?? DEFAULT_INDEX_RETRY_AFTER_MS, logger: core.logger })
+  const c = config.clusterJobs ?? {}
+  return await PgIndexQueue.open({
+    databaseUrl: config.database.url,
+    retryAfterMs: config.indexRetryAfterMs ?? DEFAULT_INDEX_RETRY_AFTER_MS,
+    logger: core.logger,
+    timeouts: config.database.timeouts,
+    ...(c.retryLimit === undefined ? {} : { retryLimit: c.retryLimit }),
+    ...(c.retryDelayMs === undefined ? {} : { retryDelaySeconds: c.retryDelayMs / 1000 }),
+    ...(c.queueRetentionMs === undefined ? {} : { retentionMinutes: c.queueRetentionMs / 60_000 })
+  })
 }
 
 /** A worker of the shared queue that indexes through `core` (not started yet). */
 export function indexWorker (core: Core, config: ServicesConfig, queue: IndexQueue, onBatch?: (e: BatchEvent) => void): IndexWorker {
+  const c = config.clusterJobs ?? {}
   return new IndexWorker({
     queue,
-    jobs: core.backend.jobs,
+    jobs: clusterJobStore(core),
+    ...(c.batchTimeoutMs === undefined ? {} : { batchTimeoutMs: c.batchTimeoutMs }),
+    ...(c.failedKeepMs === undefined ? {} : { keepFailedMs: c.failedKeepMs }),
+    // test-only (test/cluster): hold each batch between its commit and the queue's acknowledgement, for a SIGKILL to land there
+    ...(process.env.ALIGN_TEST_PAUSE_BEFORE_ACK === '1' ? { beforeAcknowledge: pauseBeforeAcknowledge(core) } : {}),
     staging: clusterStaging(core),
     ingest: jobIngest(core),
     logger: core.logger,
@@ -57,6 +72,21 @@ export function indexWorker (core: Core, config: ServicesConfig, queue: IndexQue
     ...(config.maxFileBytes === undefined ? {} : { maxFileBytes: config.maxFileBytes }),
     ...(onBatch === undefined ? {} : { onBatch })
   })
+}
+
+function clusterJobStore (core: Core): NonNullable<Core['backend']['clusterJobs']> {
+  const jobs = core.backend.clusterJobs
+  if (jobs === undefined) throw new Error(`the ${core.backend.name} backend has no shared job rows: cluster jobs need PostgreSQL`)
+  return jobs
+}
+
+/** never resolves for a batch: the worker logs and waits there until it is killed */
+function pauseBeforeAcknowledge (core: Core): NonNullable<IndexWorkerDeps['beforeAcknowledge']> {
+  return async (queue, msg) => {
+    if (queue !== QUEUES.batch) return
+    core.logger.warn({ message: msg.id }, 'index batch paused before acknowledgement')
+    await new Promise(() => {})
+  }
 }
 
 function clusterStaging (core: Core): NonNullable<Core['backend']['staging']> {

@@ -1,7 +1,7 @@
 /** What opening the services needs (ServicesConfig), and how the process's Config maps onto it. */
-import type { Config, DatabaseConfig } from '../config/config.js'
+import type { ClusterJobsConfig, Config, DatabaseConfig } from '../config/config.js'
 import type { Backend, BackendIdentity } from '../../backends/ports.js'
-import type { Encoder, EncoderOptions, ExecutionProvider } from '../../ml/types.js'
+import type { Encoder, EncoderOptions, ExecutionProviderSetting } from '../../ml/types.js'
 import type { Logger } from '../../core/types.js'
 
 /** What `openServices` needs; `toServicesConfig` below fills it from the process's Config. */
@@ -12,7 +12,7 @@ export interface ServicesConfig {
   dataDir: string
   /** root under which index jobs may read files */
   importDir: string
-  executionProvider: ExecutionProvider
+  executionProvider: ExecutionProviderSetting
   /** ONNX worker threads */
   encoderWorkers: number
   /** intra-op threads per worker */
@@ -52,6 +52,8 @@ export interface ServicesConfig {
   /** what ingest keeps for re-embedding with another model (default: a 320 px WebP preview, no originals) */
   preview?: { size: number, format: 'webp' | 'jpeg' }
   keepOriginals?: 'none' | 'uploads' | 'all'
+  /** PostgreSQL only: how index jobs ride out faults (defaults in src/jobs/cluster and src/backends/postgres/queue) */
+  clusterJobs?: Partial<ClusterJobsConfig>
 }
 
 /** The part of the configuration the core services take. */
@@ -74,6 +76,7 @@ export function toServicesConfig (config: Config): ServicesConfig {
     indexWorker: config.indexWorker,
     jobBatchSize: config.indexBatchSize,
     indexRetryAfterMs: config.indexRetryAfterMs,
+    clusterJobs: { ...config.clusterJobs },
     ...(config.demoPoolDir === undefined ? {} : { demoPoolDir: config.demoPoolDir }),
     modelsDir: config.modelsDir,
     preview: { ...config.preview },

@@ -19,6 +19,8 @@ export interface ClusterSettings {
   retryAfterMs: number
   /** INDEX_BATCH_SIZE */
   batchSize: number
+  /** more settings for every process (e.g. the PG_* timeouts) */
+  env?: Record<string, string>
 }
 
 export interface ApiProcess { server: RunningServer, api: Api }
@@ -40,7 +42,8 @@ function commonEnv (s: ClusterSettings, dataDir: string): Record<string, string>
     API_KEY_READS: '',
     RATE_LIMIT_MAX: '',
     CORS_ORIGIN: '',
-    LOG_LEVEL: 'warn'
+    LOG_LEVEL: 'warn',
+    ...s.env
   }
 }
 
@@ -52,8 +55,8 @@ export async function startApi (s: ClusterSettings, name: string): Promise<ApiPr
 }
 
 /** An index worker; its debug log names every batch it starts and commits. */
-export async function startWorker (s: ClusterSettings, name: string): Promise<WorkerProcess> {
-  const server = await startServer({ ...commonEnv(s, path.join(s.dirs.dataDir, name)), LOG_LEVEL: 'debug' },
+export async function startWorker (s: ClusterSettings, name: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
+  const server = await startServer({ ...commonEnv(s, path.join(s.dirs.dataDir, name)), LOG_LEVEL: 'debug', ...env },
     { entry: ENTRIES.worker, portVar: 'WORKER_PORT', timeoutMs: 120_000, verbose: process.env.CLUSTER_VERBOSE === '1' })
   return { server, name }
 }

@@ -27,7 +27,7 @@ describe('POST /v1/classify', { timeout: TIMEOUT.unit }, () => {
       [{ image, labels: ['cat'] }, 400, /^body\/labels must NOT have fewer than 2 items$/],
       [{ image, labels: Array.from({ length: 101 }, (_, i) => `l${i}`) }, 400, /^body\/labels must NOT have more than 100 items$/],
       [{ image, labels: ['a', ''] }, 400, /^body\/labels\/1 must NOT have fewer than 1 characters$/],
-      [{ labels: ['a'] }, 400, /^body must have required property 'image'$/],
+      [{ labels: ['a'] }, 400, /^body must have required property 'image'; expected fields: image \(required\), labels \(required\), template$/],
       [{ image, labels: ['a', 'b'], template: 'no placeholder' }, 400, /^body\/template must contain \{\}/],
       [{ image: 'not base64?', labels: ['a', 'b'] }, 400, /^body\/image is not valid base64/],
       [{ image: Buffer.from('hello').toString('base64'), labels: ['a', 'b'] }, 415, /not a supported image/]

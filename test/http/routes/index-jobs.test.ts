@@ -42,10 +42,12 @@ describe('/v1/index-jobs', { timeout: TIMEOUT.unit }, () => {
       [{}, /exactly one of "items" or "directory"/],
       [{ directory: 'a', items: [{ path: 'b' }] }, /exactly one of "items" or "directory"/],
       [{ items: [] }, /^body\/items must NOT have fewer than 1 items$/],
-      [{ items: [{ id: 'x' }] }, /^body\/items\/0 must have required property 'path'$/],
+      [{ items: [{ id: 'x' }] }, /^body\/items\/0 must have required property 'path'; expected fields: path \(required\), id, metadata$/],
       [{ items: [{ path: 'a', id: 'no spaces' }] }, /^body\/items\/0\/id must match pattern/],
       [{ directory: '' }, /^body\/directory must NOT have fewer than 1 characters$/],
-      [{ folder: 'x' }, /^body must NOT have additional properties: 'folder'$/]
+      [{ folder: 'x' }, /^body must NOT have additional properties: 'folder'; expected fields: items, directory, idFromPath$/],
+      // what a newcomer tried: the message names the fields a job takes
+      [{ path: 'mine' }, /^body must NOT have additional properties: 'path'; expected fields: items, directory, idFromPath$/]
     ]
     for (const [payload, message] of cases) {
       const res = await app.inject({ method: 'POST', url: '/v1/index-jobs', payload: payload as object })
@@ -95,7 +97,7 @@ describe('/v1/index-jobs', { timeout: TIMEOUT.unit }, () => {
     let res = await app.inject({ method: 'GET', url: `/v1/index-jobs/${jobId}` })
     assert.equal(res.statusCode, 200)
     const view = json(res)
-    assert.deepEqual(Object.keys(view).sort(), ['createdAt', 'done', 'duplicate', 'duplicates', 'errors', 'failed', 'id', 'indexed', 'status', 'total', 'updatedAt'])
+    assert.deepEqual(Object.keys(view).sort(), ['createdAt', 'done', 'duplicate', 'duplicates', 'errors', 'failed', 'id', 'indexed', 'skipped', 'status', 'total', 'updatedAt'])
     assert.equal(view.status, 'queued')
     assert.equal(view.total, 1)
     res = await app.inject({ method: 'DELETE', url: `/v1/index-jobs/${jobId}` })

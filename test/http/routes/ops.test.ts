@@ -39,7 +39,7 @@ describe('GET /v1/info', { timeout: TIMEOUT.unit }, () => {
     assert.deepEqual(info.model, {
       name: 'fake', modelId: 'fake-v1', dim: 8, temperature: 0.07, promptTemplate: 'a photo of {}', maxTextLength: 32, license: 'CC0-1.0', source: 'test/helpers/fake-services.ts'
     })
-    assert.deepEqual(info.counts, { images: 0, texts: 1 })
+    assert.deepEqual(info.counts, { images: 0, texts: 1, exact: true })
     assert.equal(info.backend, 'sqlite')
     assert.deepEqual(info.index, { kind: 'hnswlib', M: 16, efConstruction: 200, efSearch: 64, capacity: 1024, distance: 'cosine' })
     assert.equal(info.executionProvider, 'cuda')

@@ -121,17 +121,20 @@ describe('POST /v1/search', { timeout: TIMEOUT.unit }, () => {
   it('refuses malformed queries, naming the term', async (t) => {
     const { app } = await seeded(t)
     const cases: Array<[unknown, RegExp]> = [
-      [{}, /^body must have required property 'query'$/],
+      [{}, /^body must have required property 'query'; expected fields: query \(required\), target, k, minScore, filter, explain, includeQueryImages$/],
+      [{ q: 'cat' }, /^body must have required property 'query'; expected fields: query \(required\), target, k, minScore, filter, explain, includeQueryImages$/],
       [{ query: [] }, /^body\/query must NOT have fewer than 1 items$/],
       [{ query: 'cat' }, /^body\/query must be array$/],
       [{ query: [{ weight: 1 }] }, /^body\/query\/0 must have exactly one of text, imageId, image, vector, file$/],
       [{ query: [{ text: 'a', imageId: 'b' }] }, /^body\/query\/0 must have exactly one of .*, got text and imageId$/],
       [{ query: [{ text: '' }] }, /^body\/query\/0\/text must NOT have fewer than 1 characters$/],
-      [{ query: [{ text: 'a', colour: 'red' }] }, /^body\/query\/0 must NOT have additional properties: 'colour'$/],
+      [{ query: [{ text: 'a', colour: 'red' }] }, /^body\/query\/0 must NOT have additional properties: 'colour'; expected fields: text, imageId, image, vector, file, weight$/],
       [{ query: [{ text: 'a' }], target: 'videos' }, /^body\/target must be equal to one of the allowed values: "images", "texts"$/],
       [{ query: [{ text: 'a' }], minScore: 2 }, /^body\/minScore must be <= 1$/],
-      [{ query: [{ text: 'a' }], filter: { album: ['x'] } }, /^body\/filter\/album/],
-      [{ query: [{ text: 'a' }], sort: 'date' }, /^body must NOT have additional properties: 'sort'$/],
+      [{ query: [{ text: 'a' }], filter: { album: ['x'] } }, /^filter\.album must be a string, a finite number, a boolean or an object of operators/],
+      [{ query: [{ text: 'a' }], filter: { year: { $gt: 'soon' } } }, /^filter\.year\.\$gt must be a number or an ISO-8601 date string/],
+      [{ query: [{ text: 'a' }], filter: 'album' }, /^filter must be an object/],
+      [{ query: [{ text: 'a' }], sort: 'date' }, /^body must NOT have additional properties: 'sort'; expected fields: query \(required\), target, k, minScore, filter, explain, includeQueryImages$/],
       [{ query: [{ vector: [1, 2] }] }, new RegExp(`^body/query/0/vector must have ${FAKE_DIM} numbers`)],
       [{ query: [{ image: 'not base64!' }] }, /^body\/query\/0\/image is not valid base64/],
       [{ query: [{ text: 'a' }, { image: 'data:image/png,rawbytes' }] }, /^body\/query\/1\/image is a data: URL without ;base64/],
@@ -234,11 +237,30 @@ describe('GET /v1/search', { timeout: TIMEOUT.unit }, () => {
     assert.equal(req.k, 2)
   })
 
+  it('takes the metadata filter as JSON in `filter`', async (t) => {
+    const { app, services } = await seeded(t)
+    const filter = { album: { $in: ['x', 'y'] } }
+    const res = await app.inject({ method: 'GET', url: `/v1/search?q=cat&k=3&filter=${encodeURIComponent(JSON.stringify(filter))}` })
+    assert.equal(res.statusCode, 200)
+    assert.ok(json(res).results.every((r: any) => ['x', 'y'].includes(r.metadata.album)))
+    assert.deepEqual((services.calls.at(-1) as [string, any])[1].filter, filter)
+    for (const [given, message] of [
+      ['{album:x}', /^querystring\/filter must be a JSON object, e\.g\. \{"album":"holiday"\}; it is not valid JSON$/],
+      ['[1,2]', /^querystring\/filter must be a JSON object/],
+      ['{"album":{"$regex":"x"}}', /^filter\.album\.\$regex: unknown operator "\$regex"/]
+    ] as const) {
+      const bad = await app.inject({ method: 'GET', url: `/v1/search?q=cat&filter=${encodeURIComponent(given)}` })
+      assert.equal(bad.statusCode, 400, given)
+      assert.match(errorBody(bad).message, message)
+      assert.equal(errorBody(bad).code, 'BAD_REQUEST')
+    }
+  })
+
   it('refuses a missing q and a bad k, naming the parameter', async (t) => {
     const { app } = await seeded(t)
     let res = await app.inject({ method: 'GET', url: '/v1/search' })
     assert.equal(res.statusCode, 400)
-    assert.equal(errorBody(res).message, "querystring must have required property 'q'")
+    assert.equal(errorBody(res).message, "querystring must have required property 'q'; expected fields: q (required), k, minScore, filter")
     for (const [k, message] of [['0', 'querystring/k must be >= 1'], ['abc', 'querystring/k must be integer'], ['1001', 'querystring/k must be <= 1000']]) {
       res = await app.inject({ method: 'GET', url: `/v1/search?q=cat&k=${k}` })
       assert.equal(res.statusCode, 400)

@@ -23,7 +23,7 @@ describe('/v1/texts', { timeout: TIMEOUT.unit }, () => {
       [{ texts: [] }, 'body/texts must NOT have fewer than 1 items'],
       [{ texts: ['a cat'] }, 'body/texts/0 must be object'],
       [{ texts: [{ text: 'a', metadata: 'x' }] }, 'body/texts/0/metadata must be object'],
-      [{ text: 'a cat' }, "body must have required property 'texts'"]
+      [{ text: 'a cat' }, "body must have required property 'texts'; expected fields: texts (required), template"]
     ]
     for (const [payload, message] of cases) {
       const res = await app.inject({ method: 'POST', url: '/v1/texts', payload: payload as object })

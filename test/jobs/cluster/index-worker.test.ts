@@ -54,7 +54,7 @@ describe('index workers of one queue', { timeout: TIMEOUT.server, ...(skip === u
   before(async () => {
     const url = 'url' in pgServer ? pgServer.url : ''
     backend = await openPostgresBackend({ databaseUrl: url, poolSize: 4 }, { modelId: 'test-model', dim: 4 })
-    queue = await PgIndexQueue.open({ databaseUrl: url, retryAfterMs: RETRY_AFTER_MS, logger })
+    queue = await PgIndexQueue.open({ databaseUrl: url, retryAfterMs: RETRY_AFTER_MS, logger, retryLimit: 3, retryDelaySeconds: 1 })
   })
 
   after(async () => {
@@ -95,7 +95,7 @@ describe('index workers of one queue', { timeout: TIMEOUT.server, ...(skip === u
     await finished('doomed', 60_000)
     const view = await backend.jobs.view('doomed')
     assert.equal(view?.status, 'failed')
-    assert.equal(tries, 6, 'tried once and retried five times')
+    assert.equal(tries, 4, 'tried once and retried three times (retryLimit 3)')
     assert.match(view?.errors.map((e) => e.error).join('\n') ?? '', /batch 0 \(items 0–1\) failed on every try: the disk is on fire/)
   })
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -63,6 +63,29 @@ describe('npm run index and the server', { timeout: TIMEOUT.server }, () => {
       assert.equal(info.counts.images, 2)
     } finally {
       assert.equal(await again.stop(), 0, again.logs())
+    }
+  })
+
+  it('indexes only the folder (never the demo pool), reports what it skipped, and exits 3 when a file failed', async () => {
+    const mixed = path.join(dir, 'mixed')
+    mkdirSync(mixed)
+    copyFileSync(path.join(ROOT, 'demo/pool', IMAGES[0]!), path.join(mixed, 'good.png'))
+    writeFileSync(path.join(mixed, 'broken.png'), readFileSync(path.join(ROOT, 'demo/pool', IMAGES[1]!)).subarray(0, 200))
+    writeFileSync(path.join(mixed, 'notes.txt'), 'not an image')
+    // DEMO_POOL left at its default (demo/pool exists): an empty DATA_DIR must still get the folder only
+    const { DEMO_POOL: _unset, ...withDefaultDemo } = env
+    const data = path.join(dir, 'data-mixed')
+    const ran = await npmRunIndex(mixed, { ...withDefaultDemo, DATA_DIR: data })
+    assert.equal(ran.code, 3, ran.stderr)
+    assert.match(ran.stderr, /done: 1 indexed, 0 already present, 1 failed, of 2 files/)
+    assert.match(ran.stderr, /broken\.png: the PNG file is corrupt or truncated: [^\n]+\n/)
+    assert.match(ran.stderr, /skipped 1 not an image by extension, 0 unreadable, e\.g\. notes\.txt/)
+    const server = await startServer({ ...env, DATA_DIR: data }, { timeoutMs: TIMEOUT.model })
+    try {
+      const info = await (await fetch(`${server.url}/v1/info`)).json() as { counts: { images: number, texts: number } }
+      assert.deepEqual([info.counts.images, info.counts.texts], [1, 0])
+    } finally {
+      assert.equal(await server.stop(), 0, server.logs())
     }
   })
 

@@ -17,12 +17,13 @@ describe('openapi.yaml', { timeout: TIMEOUT.unit }, () => {
     const doc = parse(await generateOpenApi())
     const expected: Record<string, string[]> = {
       '/v1/search': ['get', 'post'],
-      '/v1/images': ['post'],
+      '/v1/images': ['get', 'post', 'delete'],
       '/v1/images/{id}': ['get', 'delete'],
       '/v1/images/{id}/thumbnail': ['get'],
       '/v1/index-jobs': ['get', 'post'],
       '/v1/index-jobs/{id}': ['get', 'delete'],
-      '/v1/texts': ['post'],
+      '/v1/index-jobs/{id}/resume': ['post'],
+      '/v1/texts': ['get', 'post', 'delete'],
       '/v1/texts/{id}': ['delete'],
       '/v1/embed': ['post'],
       '/v1/classify': ['post'],

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { DEFAULT_TIMEOUTS } from '../../../src/backends/postgres/postgres-options.js'
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -106,7 +107,7 @@ describe('loadConfig', () => {
     assert.equal(c.maxBodyBytes, 1048576)
     assert.deepEqual(c.hnsw, { M: 32, efConstruction: 400, efSearch: 128 })
     assert.equal(c.checkpointEvery, 50)
-    assert.deepEqual(c.database, { url: 'postgresql://align:secret@db.internal:5433/align', poolSize: 4, vectorType: 'halfvec' })
+    assert.deepEqual({ ...c.database, timeouts: undefined }, { url: 'postgresql://align:secret@db.internal:5433/align', poolSize: 4, vectorType: 'halfvec', timeouts: undefined })
     assert.equal(c.logLevel, 'debug')
     assert.equal(c.demoPoolDir, path.join(cwd, 'pool'))
     assert.equal(loadConfig({ CORS_ORIGIN: '*' }, cwd).corsOrigin, true)
@@ -125,20 +126,37 @@ describe('loadConfig', () => {
   it('maps onto the services configuration', () => {
     const c = loadConfig({ DEMO_POOL: '', HNSW_M: '24' }, tmp())
     const s = toServicesConfig(c)
-    assert.deepEqual(Object.keys(s).sort(), ['backupDir', 'backupEveryMs', 'backupKeep', 'checkpointEvery', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'indexRetryAfterMs', 'indexWorker', 'jobBatchSize', 'keepOriginals', 'maxImagePixels', 'modelDir', 'modelsDir', 'preview'])
+    assert.deepEqual(Object.keys(s).sort(), ['backupDir', 'backupEveryMs', 'backupKeep', 'checkpointEvery', 'clusterJobs', 'dataDir', 'database', 'encoderThreads', 'encoderWorkers', 'executionProvider', 'hnsw', 'importDir', 'indexJobNice', 'indexRetryAfterMs', 'indexWorker', 'jobBatchSize', 'keepOriginals', 'maxImagePixels', 'modelDir', 'modelsDir', 'preview'])
     assert.equal(s.hnsw.M, 24)
     assert.equal(s.indexJobNice, 19)
     assert.equal(s.modelDir, c.modelDir)
     assert.equal(s.database, undefined, 'no DATABASE_URL: the embedded backend')
-    assert.deepEqual(toServicesConfig(loadConfig({ DEMO_POOL: '', DATABASE_URL: 'postgres://db/align', DATABASE_POOL_SIZE: '4' }, tmp())).database, { url: 'postgres://db/align', poolSize: 4, vectorType: 'vector' })
+    assert.deepEqual(toServicesConfig(loadConfig({ DEMO_POOL: '', DATABASE_URL: 'postgres://db/align', DATABASE_POOL_SIZE: '4' }, tmp())).database, { url: 'postgres://db/align', poolSize: 4, vectorType: 'vector', timeouts: DEFAULT_TIMEOUTS })
   })
 
   it('DATABASE_URL chooses PostgreSQL with a pool of 10 and float32 vectors; its password never reaches an error', () => {
-    assert.deepEqual(loadConfig({ DATABASE_URL: 'postgres://localhost/align' }, tmp()).database, { url: 'postgres://localhost/align', poolSize: 10, vectorType: 'vector' })
+    assert.deepEqual(loadConfig({ DATABASE_URL: 'postgres://localhost/align' }, tmp()).database,
+      { url: 'postgres://localhost/align', poolSize: 10, vectorType: 'vector', timeouts: { statementTimeoutMs: 30_000, lockTimeoutMs: 10_000, idleInTransactionTimeoutMs: 20_000, tcpUserTimeoutMs: 20_000, keepAliveIdleMs: 10_000 } })
     const p = problems({ DATABASE_URL: 'mysql://root:hunter2@db/align' })
     assert.equal(p.length, 1)
     assert.match(p[0]!, /DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/)
     assert.doesNotMatch(p[0]!, /hunter2/)
+    // a password holding '/' makes the URL unparsable: still masked, whole
+    assert.match(problems({ DATABASE_URL: 'postgres://align:hun/ter2@db/align' }).join('\n'), /DATABASE_URL is not a valid URL: "postgres:\/\/align:\*\*\*@db\/align" \(percent-encode/)
+    for (const url of ['mysql://root:hun/ter2@db/align', 'mysql://root:a@b/c#d?e@db/align', 'postgres://root:hun/ter2@db/align']) {
+      const [only] = problems({ DATABASE_URL: url })
+      assert.match(only ?? '', /(mysql|postgres):\/\/root:\*\*\*@db\/align/)
+      assert.doesNotMatch(only ?? '', /hun|ter2|b\/c/)
+    }
+  })
+
+  it('every PostgreSQL connection\'s timeouts from PG_*, 0 turning one off; WORKER_HOST apart from HOST, loopback by default', () => {
+    const c = loadConfig({ DEMO_POOL: '', DATABASE_URL: 'postgres://db/align', PG_STATEMENT_TIMEOUT: '5s', PG_LOCK_TIMEOUT: '0', PG_IDLE_IN_TRANSACTION_TIMEOUT: '1m', PG_TCP_USER_TIMEOUT: '15s', PG_KEEPALIVE_IDLE: '3s' }, tmp())
+    assert.deepEqual(c.database?.timeouts, { statementTimeoutMs: 5000, lockTimeoutMs: 0, idleInTransactionTimeoutMs: 60_000, tcpUserTimeoutMs: 15_000, keepAliveIdleMs: 3000 })
+    assert.match(problems({ PG_STATEMENT_TIMEOUT: 'soon' }).join('\n'), /PG_STATEMENT_TIMEOUT must be a duration/)
+    assert.match(problems({ PG_KEEPALIVE_IDLE: '0' }).join('\n'), /PG_KEEPALIVE_IDLE must be between 1000/)
+    assert.deepEqual([c.host, c.workerHost], ['0.0.0.0', '127.0.0.1'])
+    assert.equal(loadConfig({ DEMO_POOL: '', WORKER_HOST: '0.0.0.0' }, tmp()).workerHost, '0.0.0.0')
   })
 
   it('process roles: npm start indexes too unless INDEX_WORKER=off, which needs DATABASE_URL; WORKER_PORT, INDEX_BATCH_SIZE and INDEX_RETRY_AFTER', () => {
@@ -148,6 +166,11 @@ describe('loadConfig', () => {
     const api = loadConfig({ DEMO_POOL: '', INDEX_WORKER: 'off', DATABASE_URL: 'postgres://db/align', WORKER_PORT: '9100', INDEX_BATCH_SIZE: '64', INDEX_RETRY_AFTER: '10s' }, tmp())
     assert.deepEqual([api.indexWorker, api.workerPort, api.indexBatchSize, api.indexRetryAfterMs], [false, 9100, 64, 10_000])
     assert.deepEqual([toServicesConfig(api).indexWorker, toServicesConfig(api).jobBatchSize], [false, 64])
+    // the cluster fault settings: defaults, and units up to days
+    assert.deepEqual(dflt.clusterJobs, { batchTimeoutMs: 600_000, retryLimit: 8, retryDelayMs: 2000, queueRetentionMs: 90 * 86_400_000, failedKeepMs: 7 * 86_400_000, stagingMaxBytes: 8 * 1024 ** 3 })
+    const tuned = loadConfig({ DEMO_POOL: '', INDEX_BATCH_TIMEOUT: '90s', INDEX_RETRY_LIMIT: '3', INDEX_RETRY_DELAY: '5s', INDEX_QUEUE_RETENTION: '30d', INDEX_FAILED_KEEP: '1d', STAGING_MAX_BYTES: '2GiB' }, tmp())
+    assert.deepEqual(toServicesConfig(tuned).clusterJobs, { batchTimeoutMs: 90_000, retryLimit: 3, retryDelayMs: 5000, queueRetentionMs: 30 * 86_400_000, failedKeepMs: 86_400_000, stagingMaxBytes: 2 * 1024 ** 3 })
+    assert.match(problems({ INDEX_RETRY_LIMIT: '-1' }).join('\n'), /INDEX_RETRY_LIMIT/)
     assert.match(problems({ INDEX_RETRY_AFTER: '2s' }).join('\n'), /INDEX_RETRY_AFTER must be between 5000 and 3600000/)
     assert.match(problems({ WORKER_PORT: 'x' }).join('\n'), /WORKER_PORT must be an integer/)
     assert.match(problems({ INDEX_BATCH_SIZE: '0' }).join('\n'), /INDEX_BATCH_SIZE must be between 1 and 1024/)

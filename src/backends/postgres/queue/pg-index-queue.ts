@@ -16,15 +16,27 @@ import PgBoss from 'pg-boss'
 import type { Logger } from '../../../core/types.js'
 import { QUEUES, type BatchMessage, type IndexQueue, type PlanMessage, type QueueMessage, type QueueName } from '../../index-queue.js'
 import { toBackendError } from '../pg-errors.js'
+import { connectionConfig } from '../pg-pool.js'
+import type { ConnectionTimeouts } from '../postgres-options.js'
 import { queueTiming, type QueueTiming } from './queue-timing.js'
 
 /** pg-boss's tables live in their own schema, apart from the data and from any other pg-boss an app may run */
 export const QUEUE_SCHEMA = 'align_queue'
 
-/** times a plan or batch is tried before its job is failed (a worker that dies holding it counts) */
-const RETRY_LIMIT = 5
-/** seconds between tries of a failed batch */
-const RETRY_DELAY_S = 1
+/** retries of a plan or batch before its job is failed (a worker that dies holding it counts); INDEX_RETRY_LIMIT */
+export const DEFAULT_RETRY_LIMIT = 8
+/**
+ * seconds before the first retry; each further one waits about twice as long (pg-boss
+ * retryBackoff: delay·2^(n-1) to twice that, jittered), so 8 retries from 2 s span about 4 to 8
+ * minutes: long enough to ride out a connection storm or a decoder's restart. INDEX_RETRY_DELAY
+ */
+export const DEFAULT_RETRY_DELAY_S = 2
+/**
+ * how long a message may wait in the queue before pg-boss drops it (its keep_until; pg-boss's own
+ * default is 14 days, which a large backlog can outlast). The sweep re-sends a running job's lost
+ * batches anyway; this keeps it from having to. INDEX_QUEUE_RETENTION
+ */
+export const DEFAULT_RETENTION_MINUTES = 90 * 24 * 60
 /** batch messages per INSERT */
 const INSERT_CHUNK = 1000
 /** the channel on which senders tell idle workers that there is work (pg-boss 10 only polls) */
@@ -34,14 +46,25 @@ export interface IndexQueueOptions {
   databaseUrl: string
   /** INDEX_RETRY_AFTER, ms: sets expiry, heartbeat, maintenance and polling (queue-timing.ts) */
   retryAfterMs: number
+  /** retries before a message goes to the dead letter (default DEFAULT_RETRY_LIMIT) */
+  retryLimit?: number
+  /** seconds before the first retry, doubling after (default DEFAULT_RETRY_DELAY_S) */
+  retryDelaySeconds?: number
+  /** minutes a queued message is kept before pg-boss drops it (default DEFAULT_RETENTION_MINUTES) */
+  retentionMinutes?: number
   /** connections of the queue's own pool (default 3: polling, heartbeat, maintenance) */
   poolSize?: number
+  /** every connection's timeouts, pg-boss's pool's too (default DEFAULT_TIMEOUTS) */
+  timeouts?: ConnectionTimeouts | undefined
   logger: Logger
 }
 
-/** A message id that depends only on the job, the kind of message and its number (UUID syntax; batches of a job sort by number). */
-export function messageId (jobId: string, kind: 'plan' | 'batch', n = 0): string {
-  const h = createHash('sha256').update(`${kind}\0${jobId}`).digest('hex')
+/**
+ * A message id that depends only on the job, its run (`attempt`, one more per resume), the kind of
+ * message and its number (UUID syntax; batches of a job sort by number).
+ */
+export function messageId (jobId: string, kind: 'plan' | 'batch', n = 0, attempt = 0): string {
+  const h = createHash('sha256').update(attempt === 0 ? `${kind}\0${jobId}` : `${kind}\0${jobId}\0${attempt}`).digest('hex')
   const num = n.toString(16).padStart(20, '0')
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${num.slice(0, 4)}-${num.slice(4, 8)}-${num.slice(8)}`
 }
@@ -52,16 +75,20 @@ export class PgIndexQueue implements IndexQueue {
   private listening: Promise<void> | undefined
   private closed = false
 
-  private constructor (private readonly boss: PgBoss, readonly timing: QueueTiming, private readonly opts: IndexQueueOptions) {}
+  private readonly retry: RetryPolicy
+
+  private constructor (private readonly boss: PgBoss, readonly timing: QueueTiming, private readonly opts: IndexQueueOptions) {
+    this.retry = retryPolicy(opts)
+  }
 
   /** Connects, installs or upgrades pg-boss's schema (under its own lock) and creates the queues. */
   static async open (opts: IndexQueueOptions): Promise<PgIndexQueue> {
     const timing = queueTiming(opts.retryAfterMs)
     const boss = new PgBoss({
-      connectionString: opts.databaseUrl,
+      // pg-boss hands its options to pg.Pool: the same timeouts as every other connection
+      ...connectionConfig(opts.databaseUrl, 'align-search queue', 'queue', opts.timeouts) as PgBoss.ConstructorOptions,
       schema: QUEUE_SCHEMA,
       max: opts.poolSize ?? 3,
-      application_name: 'align-search queue',
       supervise: true,
       maintenanceIntervalSeconds: timing.maintenanceIntervalSeconds,
       schedule: false
@@ -75,10 +102,16 @@ export class PgIndexQueue implements IndexQueue {
     })
     try {
       await boss.start()
-      await oneAtATime(opts.databaseUrl, async () => {
-        await boss.createQueue(QUEUES.failed, { name: QUEUES.failed, retryLimit: RETRY_LIMIT })
+      const retry = retryPolicy(opts)
+      await oneAtATime(opts, async () => {
+        // createQueue leaves an existing queue as it is; updateQueue then applies today's settings
+        const failed = { name: QUEUES.failed, retryLimit: retry.retryLimit, retentionMinutes: retry.retentionMinutes }
+        await boss.createQueue(QUEUES.failed, failed)
+        await boss.updateQueue(QUEUES.failed, failed)
         for (const name of [QUEUES.plan, QUEUES.batch]) {
-          await boss.createQueue(name, { name, retryLimit: RETRY_LIMIT, retryDelay: RETRY_DELAY_S, deadLetter: QUEUES.failed })
+          const options = { name, ...retry, deadLetter: QUEUES.failed }
+          await boss.createQueue(name, options)
+          await boss.updateQueue(name, options)
         }
       })
     } catch (err) {
@@ -88,21 +121,21 @@ export class PgIndexQueue implements IndexQueue {
     return new PgIndexQueue(boss, timing, opts)
   }
 
-  /** Queues the planning of job `jobId` (once: a second send while the first is kept inserts nothing). */
-  async sendPlan (jobId: string): Promise<void> {
-    if (await this.boss.send(QUEUES.plan, { jobId } satisfies PlanMessage, this.sendOptions(messageId(jobId, 'plan'))) !== null) await this.notify()
+  /** Queues the planning of run `attempt` of job `jobId` (once: a second send while the first is kept inserts nothing). */
+  async sendPlan (jobId: string, attempt = 0): Promise<void> {
+    const data: PlanMessage = attempt === 0 ? { jobId } : { jobId, attempt }
+    if (await this.boss.send(QUEUES.plan, data, this.sendOptions(messageId(jobId, 'plan', 0, attempt))) !== null) await this.notify()
   }
 
   /** Queues a job's batches (each once, by its number). */
   async sendBatches (batches: BatchMessage[]): Promise<void> {
     for (let start = 0; start < batches.length; start += INSERT_CHUNK) {
       await this.boss.insert(batches.slice(start, start + INSERT_CHUNK).map((b) => ({
-        id: messageId(b.jobId, 'batch', b.n),
+        id: messageId(b.jobId, 'batch', b.n, b.attempt ?? 0),
         name: QUEUES.batch,
         data: b,
         expireInSeconds: this.timing.expireInSeconds,
-        retryLimit: RETRY_LIMIT,
-        retryDelay: RETRY_DELAY_S,
+        ...this.retry,
         deadLetter: QUEUES.failed
       })))
     }
@@ -117,7 +150,7 @@ export class PgIndexQueue implements IndexQueue {
   async listen (onWork: () => void): Promise<void> {
     if (this.closed || this.listener !== undefined) return
     this.listening ??= (async () => {
-      const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'align-search queue listener', keepAlive: true })
+      const client = new pg.Client(connectionConfig(this.opts.databaseUrl, 'align-search queue listener', 'queue', this.opts.timeouts))
       const drop = (): void => {
         if (this.listener === client) this.listener = undefined
         client.end().catch(() => {})
@@ -154,7 +187,7 @@ export class PgIndexQueue implements IndexQueue {
     await this.boss.complete(queue, id)
   }
 
-  /** Gives a message back: it is tried again after RETRY_DELAY_S, or goes to the dead letter queue after RETRY_LIMIT tries. */
+  /** Gives a message back: it is tried again after its backoff, or goes to the dead letter queue once its retries are spent. */
   async fail (queue: QueueName, id: string, err: unknown): Promise<void> {
     await this.boss.fail(queue, id, { message: err instanceof Error ? err.message : String(err) })
   }
@@ -188,7 +221,20 @@ export class PgIndexQueue implements IndexQueue {
   }
 
   private sendOptions (id: string): PgBoss.SendOptions {
-    return { id, expireInSeconds: this.timing.expireInSeconds, retryLimit: RETRY_LIMIT, retryDelay: RETRY_DELAY_S, deadLetter: QUEUES.failed }
+    const { retryLimit, retryDelay, retryBackoff } = this.retry
+    return { id, expireInSeconds: this.timing.expireInSeconds, retryLimit, retryDelay, retryBackoff, deadLetter: QUEUES.failed }
+  }
+}
+
+interface RetryPolicy { retryLimit: number, retryDelay: number, retryBackoff: true, retentionMinutes: number }
+
+/** the retry and retention settings of plan and batch messages */
+function retryPolicy (opts: IndexQueueOptions): RetryPolicy {
+  return {
+    retryLimit: opts.retryLimit ?? DEFAULT_RETRY_LIMIT,
+    retryDelay: Math.max(1, Math.round(opts.retryDelaySeconds ?? DEFAULT_RETRY_DELAY_S)),
+    retryBackoff: true,
+    retentionMinutes: Math.max(1, Math.round(opts.retentionMinutes ?? DEFAULT_RETENTION_MINUTES))
   }
 }
 
@@ -207,8 +253,10 @@ const CREATE_QUEUES_LOCK = '7423991052018744001'
  * createQueue deadlocks (40P01) when processes that start together create the same queues at
  * once (seen in the cluster test: two workers started side by side), so they take turns.
  */
-async function oneAtATime (databaseUrl: string, fn: () => Promise<void>): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'align-search queue setup' })
+async function oneAtATime (opts: IndexQueueOptions, fn: () => Promise<void>): Promise<void> {
+  // a maintenance connection (no statement timeout): it waits on the lock while another process creates the queues
+  const client = new pg.Client(connectionConfig(opts.databaseUrl, 'align-search queue setup', 'maintenance', opts.timeouts))
+  client.on('error', () => {}) // a lost connection also fails the query in flight, which reports it
   await client.connect()
   try {
     await client.query('SELECT pg_advisory_lock($1)', [CREATE_QUEUES_LOCK])

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3'
 import type { ResolvedItemOutcome } from '../../job-outcomes.js'
 import type { JobKind, JobItem, JobError, JobDuplicate, JobRow, JobSourceRecord, NewJob } from '../../ports.js'
 import { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS } from '../../../core/limits.js'
-import type { JobStatus, JobView } from '../../../core/types.js'
+import { isDemoJob, jobWarning, noneSkipped, type JobSkipped, type JobStatus, type JobView } from '../../../core/types.js'
 
 export { MAX_JOB_DUPLICATES, MAX_JOB_ERRORS }
 
@@ -29,7 +29,8 @@ interface RawJob {
   duplicate: number,
   failed: number,
   errors: string,
-  duplicates: string
+  duplicates: string,
+  skipped: string
   created_at: string,
   updated_at: string
 }
@@ -54,7 +55,7 @@ export class JobRows {
       count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM jobs'),
       setStatus: db.prepare<[string, string, string]>('UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?'),
       setErrors: db.prepare<[string, string, string]>('UPDATE jobs SET errors = ?, updated_at = ? WHERE id = ?'),
-      expand: db.prepare<[number, string, string]>('UPDATE jobs SET expanded = 1, total = ?, updated_at = ? WHERE id = ?'),
+      expand: db.prepare<[number, string, string, string]>('UPDATE jobs SET expanded = 1, total = ?, skipped = ?, updated_at = ? WHERE id = ?'),
       clearItems: db.prepare<[string]>('DELETE FROM job_items WHERE job_id = ?'),
       pending: db.prepare<[string, number, number], { seq: number, item: string }>(
         "SELECT seq, item FROM job_items WHERE job_id = ? AND status = 'pending' AND seq > ? ORDER BY seq LIMIT ?"),
@@ -76,12 +77,15 @@ export class JobRows {
     })()
   }
 
-  /** Lists a directory job's files (replacing any earlier partial listing) and sets its total. */
-  expand (id: string, items: JobItem[]): void {
-    this.db.transaction(() => {
+  /** Lists a directory job's files, records what the listing skipped and sets its total, once: a job already expanded is left as it is (returns false). */
+  expand (id: string, items: JobItem[], skipped: JobSkipped = noneSkipped()): boolean {
+    return this.db.transaction(() => {
+      const job = this.st.get.get(id)
+      if (job === undefined || job.expanded === 1) return false
       this.st.clearItems.run(id)
       this.insertItems(id, items)
-      this.st.expand.run(items.length, new Date().toISOString(), id)
+      this.st.expand.run(items.length, JSON.stringify(skipped), new Date().toISOString(), id)
+      return true
     })()
   }
 
@@ -162,6 +166,7 @@ export class JobRows {
 }
 
 function toView (r: JobRow): JobView {
+  const warning = jobWarning(r)
   return {
     id: r.id,
     status: r.status,
@@ -172,6 +177,9 @@ function toView (r: JobRow): JobView {
     failed: r.failed,
     errors: r.errors,
     duplicates: r.duplicates,
+    skipped: r.skipped,
+    ...(warning === undefined ? {} : { warning }),
+    ...(isDemoJob(r.source) ? { demo: true as const } : {}),
     createdAt: r.createdAt,
     updatedAt: r.updatedAt
   }
@@ -193,6 +201,7 @@ function toRow (r: RawJob): JobRow {
     failed: r.failed,
     errors: JSON.parse(r.errors) as JobError[],
     duplicates: JSON.parse(r.duplicates) as JobDuplicate[],
+    skipped: JSON.parse(r.skipped) as JobSkipped,
     createdAt: r.created_at,
     updatedAt: r.updated_at
   }

@@ -10,7 +10,7 @@
  */
 import type Database from 'better-sqlite3'
 
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   updated_at TEXT NOT NULL,
   indexed    INTEGER NOT NULL DEFAULT 0,
   duplicate  INTEGER NOT NULL DEFAULT 0,
-  duplicates TEXT NOT NULL DEFAULT '[]'
+  duplicates TEXT NOT NULL DEFAULT '[]',
+  skipped    TEXT NOT NULL DEFAULT '{"notImage":0,"unreadable":0,"paths":[]}'
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 
@@ -111,7 +112,22 @@ const UPGRADES: ReadonlyArray<(db: Database.Database) => void> = [
       ALTER TABLE jobs ADD COLUMN duplicate INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE jobs ADD COLUMN duplicates TEXT NOT NULL DEFAULT '[]';`)
   },
-  // 2 → 3: what re-embedding with another model needs (a preview larger than the thumbnail, the
+  // 2 → 3: what a directory job's listing skipped; and the demo pool's images and texts carry
+  // {"demo": true}, so one call can remove them (DELETE /v1/images?filter={"demo":true}). Its images
+  // are the items of the job recorded under meta demo_pool_job; its texts were stored with metadata
+  // {"label": <text>} and encoded through the model's template, so they also get a key of their own
+  // (see textKey in src/services/texts.ts) and stop shadowing a user's plain text of the same words
+  (db) => {
+    db.exec(`
+      ALTER TABLE jobs ADD COLUMN skipped TEXT NOT NULL DEFAULT '{"notImage":0,"unreadable":0,"paths":[]}';
+      UPDATE images SET metadata = json_set(metadata, '$.demo', json('true'))
+        WHERE id IN (SELECT json_extract(item, '$.id') FROM job_items
+                     WHERE job_id = (SELECT value FROM meta WHERE key = 'demo_pool_job'));
+      UPDATE texts SET metadata = json_set(metadata, '$.demo', json('true')), sha256 = 'demo:' || sha256
+        WHERE json_extract(metadata, '$.label') = text
+          AND EXISTS (SELECT 1 FROM meta WHERE key = 'demo_pool_job');`)
+  },
+  // 3 → 4: what re-embedding with another model needs (a preview larger than the thumbnail, the
   // original bytes when kept, how a text was templated) and the standby model's vectors
   // (standby_vectors, created by the DDL above). Older images have no preview: a switch counts them
   // and re-embeds them only from a source still readable under IMPORT_DIR. Older texts have no

@@ -68,7 +68,7 @@ describe('a backup restored into a fresh DATA_DIR', { timeout: TIMEOUT.unit * 4 
     try {
       const BATCH = 50
       const jobId = 'job-1'
-      await backend.jobs.create({ id: jobId, kind: 'items', source: {}, root: '/nowhere', items: pool.rows.map((r) => ({ path: `${r.id}.png`, id: r.id })) })
+      await backend.jobs.create({ id: jobId, kind: 'items', source: { items: pool.rows.length }, root: '/nowhere', items: pool.rows.map((r) => ({ path: `${r.id}.png`, id: r.id })) })
       await backend.jobs.setStatus(jobId, 'running')
       // shared with the writer below, so the loops read them through an object
       const progress = { acknowledged: 0, stop: false }

@@ -137,12 +137,12 @@ describe('openStore', { timeout: TIMEOUT.unit }, () => {
     store.close()
   })
 
-  it('lists a directory job\'s files later, replacing a partial listing', () => {
+  it('lists a directory job\'s files later, once: a second listing leaves the first as it is', () => {
     const store = openStore(freshDir(), { modelId: 'm', dim: 4 })
     store.jobs.create({ id: 'd', kind: 'directory', source: { directory: 'x' }, root: '/r' })
     assert.equal(store.jobs.get('d')!.expanded, false)
-    store.jobs.expand('d', [{ path: 'x/1.png' }])
-    store.jobs.expand('d', [{ path: 'x/1.png' }, { path: 'x/2.png' }])
+    assert.equal(store.jobs.expand('d', [{ path: 'x/1.png' }, { path: 'x/2.png' }]), true)
+    assert.equal(store.jobs.expand('d', [{ path: 'x/1.png' }]), false)
     const job = store.jobs.get('d')!
     assert.equal(job.expanded, true)
     assert.equal(job.total, 2)

@@ -36,15 +36,15 @@ function storedVersion (dir: string): string | undefined {
 }
 
 describe('schema upgrade', { timeout: TIMEOUT.unit }, () => {
-  it('the fixture really is schema 1, and this code reads schema 3', () => {
+  it('the fixture really is schema 1, and this code reads schema 4', () => {
     assert.equal(storedVersion(v1DataDir()), '1')
-    assert.equal(SCHEMA_VERSION, 3)
+    assert.equal(SCHEMA_VERSION, 4)
   })
 
   it('upgrades a schema-1 DATA_DIR in place: old rows are kept with no source, new rows store one', () => {
     const dir = v1DataDir()
     const store = openStore(dir, identity)
-    assert.equal(store.getMeta('schema_version'), '3')
+    assert.equal(store.getMeta('schema_version'), '4')
     const red = store.images.get('old-red')
     assert.deepEqual({ ...red, createdAt: undefined }, {
       id: 'old-red', sha256: 'a'.repeat(64), width: 2, height: 2, metadata: { album: 'old' }, source: null, createdAt: undefined
@@ -68,7 +68,7 @@ describe('schema upgrade', { timeout: TIMEOUT.unit }, () => {
 
     // opening again changes nothing
     const again = openStore(dir, identity)
-    assert.equal(again.getMeta('schema_version'), '3')
+    assert.equal(again.getMeta('schema_version'), '4')
     assert.equal(again.images.get('new-green')?.source, 'holiday/green.png')
     assert.equal(again.images.count(), 3)
     again.close()
@@ -90,6 +90,34 @@ describe('schema upgrade', { timeout: TIMEOUT.unit }, () => {
     }
   })
 
+  it('tags the demo pool already stored {"demo": true} (its job\'s images, its labels) and gives its labels their own key', async () => {
+    const dir = v1DataDir()
+    const db = new Database(path.join(dir, DB_FILE))
+    // as a first start recorded it: old-red came from the demo job, "cat" is a demo label, "mine" a user's text
+    db.exec(`
+      INSERT INTO meta (key, value) VALUES ('demo_pool_job', 'demo-job');
+      INSERT INTO jobs (id, kind, status, source, root, total, done, errors, created_at, updated_at)
+        VALUES ('demo-job', 'items', 'done', '{"demoPool":"/demo"}', '/demo', 1, 1, '[]', '2026-12-02T13:12:12.766Z', '2026-12-02T13:12:12.766Z');
+      INSERT INTO job_items (job_id, seq, item, status) VALUES ('demo-job', 0, '{"path":"red.png","id":"old-red"}', 'done');
+      INSERT INTO texts (id, label, seq, text, sha256, metadata, embedding, created_at)
+        VALUES ('t-cat', 0, 3, 'cat', '${'c'.repeat(64)}', '{"label":"cat"}', X'0000803f000000000000000000000000', '2026-12-02T13:12:12.766Z'),
+               ('t-mine', 1, 4, 'my cat', '${'e'.repeat(64)}', '{}', X'000000000000803f0000000000000000', '2026-12-02T13:12:12.766Z');
+      UPDATE meta SET value = '2' WHERE key = 'next_label:texts';
+      UPDATE meta SET value = '4' WHERE key = 'seq';`)
+    db.close()
+    const backend = await openSqliteBackend({ dataDir: dir }, identity)
+    try {
+      assert.deepEqual((await backend.images.list({ limit: 10, filter: { demo: true } })).map((r) => r.id), ['old-red'])
+      assert.deepEqual((await backend.images.get('old-blue'))?.metadata, {})
+      assert.deepEqual((await backend.texts.list({ limit: 10 })).map((r) => [r.id, r.metadata]), [['t-cat', { label: 'cat', demo: true }], ['t-mine', {}]])
+      // the demo label no longer holds the plain text's key: a user's plain "cat" is its own entry
+      assert.deepEqual([...(await backend.texts.idsBySha(['c'.repeat(64), 'e'.repeat(64)])).keys()], ['e'.repeat(64)])
+      assert.equal((await backend.jobs.view('old-job'))?.skipped.notImage, 0)
+    } finally {
+      await backend.close()
+    }
+  })
+
   it('refuses a DATA_DIR written by a newer schema, and leaves it as it was', () => {
     const dir = v1DataDir()
     const db = new Database(path.join(dir, DB_FILE))
@@ -97,7 +125,7 @@ describe('schema upgrade', { timeout: TIMEOUT.unit }, () => {
     db.close()
     assert.throws(() => openStore(dir, identity), (err: Error) => {
       assert.ok(err instanceof ConflictError)
-      assert.match(err.message, /newer align-search \(schema 99, this one reads 3\)/)
+      assert.match(err.message, /newer align-search \(schema 99, this one reads 4\)/)
       return true
     })
     assert.equal(storedVersion(dir), '99')

@@ -1,6 +1,6 @@
 /**
  * POST /v1/index-jobs (JSON items/directory, or a multipart upload), GET /v1/index-jobs (newest
- * first, paged), GET and DELETE /v1/index-jobs/:id.
+ * first, paged), GET and DELETE /v1/index-jobs/:id, POST /v1/index-jobs/:id/resume (cluster mode).
  * The job itself runs in the services; this route only starts, reads and cancels it.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -117,6 +117,24 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
   }, async (request) => {
     const job = await request.server.services.cancelJob(request.params.id)
     if (job === undefined) throw new NotFoundError(`index job "${request.params.id}" not found`)
+    return job
+  })
+
+  r.post('/index-jobs/:id/resume', {
+    schema: {
+      tags: ['index-jobs'],
+      summary: 'Run a failed job again (cluster mode)',
+      description: 'A job that failed (a batch failed every retry) runs again: items already recorded stay, the rest are retried. ' +
+        'An upload job keeps its staged files INDEX_FAILED_KEEP (default 7 days) after it failed; after that its remaining items fail "staged upload missing". ' +
+        '409 when the job has not failed; 400 in embedded mode. Answers the job as it stands after resuming.',
+      security: [{ bearerAuth: [] }],
+      params: JobParams,
+      response: { 200: JobView, ...errorResponses }
+    }
+  }, async (request) => {
+    const job = await request.server.services.resumeJob(request.params.id)
+    if (job === undefined) throw new NotFoundError(`index job "${request.params.id}" not found`)
+    request.log.info({ job: job.id }, 'index job resumed')
     return job
   })
 }

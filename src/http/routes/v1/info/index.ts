@@ -32,7 +32,7 @@ export default async function infoRoutes (app: FastifyInstance): Promise<void> {
       },
       standby: standby === null ? null : { modelId: standby.modelId, dim: standby.dim, state: standby.state },
       backend: stats.backend,
-      counts: { images: stats.images, texts: stats.texts },
+      counts: { images: stats.images, texts: stats.texts, exact: stats.countsExact },
       index: { ...stats.index, distance: 'cosine' as const },
       executionProvider: config.executionProvider,
       limits: {

@@ -79,6 +79,18 @@ function toResults (hits: SearchHit[]): SearchResponseT['results'] {
   }))
 }
 
+/** GET's `filter` parameter: JSON text; the service checks what it says */
+function parseJsonFilter (text: string): Record<string, unknown> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new BadRequestError('querystring/filter must be a JSON object, e.g. {"album":"holiday"}; it is not valid JSON')
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BadRequestError('querystring/filter must be a JSON object, e.g. {"album":"holiday"}')
+  return parsed as Record<string, unknown>
+}
+
 const elapsedMs = (start: number): number => Math.round((performance.now() - start) * 10) / 10
 
 export default async function searchRoutes (app: FastifyInstance): Promise<void> {
@@ -117,7 +129,7 @@ export default async function searchRoutes (app: FastifyInstance): Promise<void>
         target: body.target ?? 'images',
         k: body.k ?? 10,
         ...(body.minScore === undefined ? {} : { minScore: body.minScore }),
-        ...(body.filter === undefined ? {} : { filter: body.filter }),
+        ...(body.filter === undefined ? {} : { filter: body.filter as Record<string, unknown> }),
         explain: body.explain ?? false,
         includeQueryImages: body.includeQueryImages ?? false
       }))
@@ -136,12 +148,13 @@ export default async function searchRoutes (app: FastifyInstance): Promise<void>
   }, async (request) => {
     const start = performance.now()
     const { services, metrics } = request.server
-    const { q, k, minScore } = request.query
+    const { q, k, minScore, filter } = request.query
     const hits = await metrics.time('search', () => services.search({
       query: [{ text: q, weight: 1 }],
       target: 'images',
       k: k ?? 10,
-      ...(minScore === undefined ? {} : { minScore })
+      ...(minScore === undefined ? {} : { minScore }),
+      ...(filter === undefined ? {} : { filter: parseJsonFilter(filter) })
     }))
     return { results: toResults(hits), model: services.model.modelId, tookMs: elapsedMs(start) }
   })

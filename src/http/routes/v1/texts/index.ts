@@ -23,7 +23,7 @@ export default async function textRoutes (app: FastifyInstance): Promise<void> {
       text: t.text,
       ...(t.id === undefined ? {} : { id: t.id }),
       ...(t.metadata === undefined ? {} : { metadata: t.metadata })
-    }))))
+    })), request.body.template === undefined ? {} : { template: request.body.template }))
     return { items: items.map((it) => ({ id: it.id, status: it.status })) }
   })
 
