@@ -1,6 +1,6 @@
 /**
- * The settings the HTTP layer reads: a subset of the process's Config (src/main/config), named
- * here so that http/ depends on what it uses rather than on the process that starts it.
+ * The settings the HTTP layer reads, declared here so that http/ depends on what it uses rather
+ * than on the process that starts it; the process's Config (src/main/config) extends it.
  */
 import type { ExecutionProviderSetting } from '../ml/types.js'
 

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
 import { DEFAULT_TIMEOUTS } from '../../backends/postgres/postgres-options.js'
-import { EXECUTION_PROVIDER_SETTINGS, type ExecutionProviderSetting } from '../../ml/types.js'
+import type { HttpConfig } from '../../http/http-config.js'
+import { EXECUTION_PROVIDER_SETTINGS } from '../../ml/types.js'
 import type { ConnectionTimeouts, PgVectorType } from '../../backends/postgres/postgres-options.js'
 import { ConfigError, MiB, Reader, type Env } from './env-reader.js'
 
@@ -44,7 +45,8 @@ export interface ClusterJobsConfig {
   stagingMaxBytes: number
 }
 
-export interface Config {
+/** Every setting: what the HTTP layer reads (HttpConfig: keys, limits, CORS, rate limit) and the rest. */
+export interface Config extends HttpConfig {
   port: number
   host: string
   /** absolute path of the model folder */
@@ -53,31 +55,12 @@ export interface Config {
   dataDir: string
   /** absolute path under which index jobs may read files */
   importDir: string
-  executionProvider: ExecutionProviderSetting
   encoderWorkers: number
   encoderThreads: number
   /** nice value (0–19) of the process that decodes images for index jobs */
   indexJobNice: number
-  /** when set, writes (and reads if `apiKeyReads`) need `Authorization: Bearer <apiKey>` */
-  apiKey: string | undefined
-  apiKeyReads: boolean
-  /** requests per window and client under /v1; 0 disables rate limiting */
-  rateLimitMax: number
-  rateLimitWindowMs: number
-  /** allowed CORS origins; undefined = CORS off, `true` = any origin */
-  corsOrigin: string[] | true | undefined
-  /** largest single uploaded file (multipart part or decoded base64 image), bytes */
-  maxUploadBytes: number
-  /** most image files in one POST /v1/images, /v1/search or /v1/classify request */
-  maxFiles: number
-  /** most files in one multipart POST /v1/index-jobs upload */
-  maxJobFiles: number
-  /** largest sum of all parts of one multipart request, bytes */
-  maxUploadTotalBytes: number
   /** largest decoded image, pixels */
   maxImagePixels: number
-  /** largest JSON request body, bytes */
-  maxBodyBytes: number
   hnsw: { M: number, efConstruction: number, efSearch: number }
   /** PostgreSQL + pgvector when DATABASE_URL is set; undefined = the embedded SQLite backend in DATA_DIR */
   database: DatabaseConfig | undefined
