@@ -23,6 +23,8 @@ const DEMO_FILES = ['twemoji-cat-face.png', 'twemoji-cat.png', 'twemoji-waving-h
   'twemoji-waving-hand-dark-skin-tone.png', 'twemoji-waving-hand-light-skin-tone.png', 'twemoji-red-heart.png']
 /** Folders the job examples name under IMPORT_DIR; the test fills them with demo images as stand-ins. */
 const IMPORT_FOLDERS = ['holiday-2024', 'photos']
+/** The model the switch example names is not shipped: a small model of another dimension stands in for it. */
+const SWITCH_STAND_IN = { name: 'align-base', dir: path.join(REPO, 'test/fixtures/align-tiny') }
 /** Fewer curl commands than this means the parser lost some. */
 const MIN_CURLS = 20
 
@@ -85,6 +87,15 @@ function substitute (command: string, base: string, jobId: string | undefined, b
   return c
 }
 
+/** Waits until the switch the README started has swapped the models (the old one is the standby, ready). */
+async function switchDone (base: string): Promise<void> {
+  for (;;) {
+    const m = await (await fetch(`${base}/v1/models`)).json() as { active: { modelId: string }, standby: { state: string } | null, running: boolean }
+    if (m.standby?.state === 'ready' && !m.running) return
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
+
 describe('the README\'s curl examples', { timeout: TIMEOUT.server }, () => {
   let tmp: string
   let server: RunningServer
@@ -106,11 +117,15 @@ describe('the README\'s curl examples', { timeout: TIMEOUT.server }, () => {
       mkdirSync(path.join(tmp, 'import', folder), { recursive: true })
       for (const f of DEMO_FILES.slice(0, 2)) copyFileSync(path.join(DEMO, f), path.join(tmp, 'import', folder, f))
     }
+    mkdirSync(path.join(tmp, 'models'))
+    symlinkSync(SWITCH_STAND_IN.dir, path.join(tmp, 'models', SWITCH_STAND_IN.name))
     server = await startServer({
       DATA_DIR: path.join(tmp, 'data'),
       MODEL_DIR: path.join(REPO, 'models/align-mini'),
-      // IMPORT_DIR left to its default, ./import next to where the server started, as the README says
+      // IMPORT_DIR and MODELS_DIR left to their defaults (./import, ./models next to where the server
+      // started), as the README says
       IMPORT_DIR: undefined,
+      MODELS_DIR: undefined,
       DEMO_POOL: pool,
       API_KEY: '',
       API_KEY_READS: '',
@@ -129,7 +144,7 @@ describe('the README\'s curl examples', { timeout: TIMEOUT.server }, () => {
     if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true })
   })
 
-  test('each runs with curl -f and exits 0; only lines that cannot run here are skipped', { timeout: TIMEOUT.server }, () => {
+  test('each runs with curl -f and exits 0; only lines that cannot run here are skipped', { timeout: TIMEOUT.server }, async () => {
     const { examples, skipped } = readmeExamples(readFileSync(README, 'utf8'))
     const curls = examples.filter((e) => e.command.startsWith('curl '))
     assert.ok(curls.length >= MIN_CURLS, `only ${curls.length} curl examples found in README.md`)
@@ -137,6 +152,8 @@ describe('the README\'s curl examples', { timeout: TIMEOUT.server }, () => {
     let backupName: string | undefined
     const failures: string[] = []
     for (const ex of examples) {
+      // "swap back" follows a switch that has completed: a user runs it later, so the test waits
+      if (ex.command.includes('/v1/models/swap')) await switchDone(server.url)
       const command = substitute(ex.command, server.url, jobId, backupName)
       if (command.startsWith('curl ')) assert.ok(command.includes(server.url), `an example that does not call the server: ${ex.command}`)
       const r = spawnSync('bash', ['-c', command], { cwd: tmp, encoding: 'utf8', timeout: 60_000 })
