@@ -25,6 +25,7 @@ FROM node:20-bookworm-slim AS runtime
 ENV PORT=8080 \
     HOST=0.0.0.0 \
     UV_THREADPOOL_SIZE=6 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
     DATA_DIR=/app/index-data \
     IMPORT_DIR=/app/import
 WORKDIR /app

@@ -184,7 +184,10 @@ def main():
               "source": "random weights in kakaobrain/align-base's shape, built by tools/align_shape.py (npm run model:align-shape): "
                         "for speed and memory only, its embeddings mean nothing"}
     write_model_folder(args.out, vision, text, ShapeTokenizer(args.max_length), preprocess, PREPROCESSOR_CONFIG, config, tolerance=args.tolerance)
-    sizes = {f: os.path.getsize(os.path.join(args.out, f)) for f in ("vision.onnx", "text.onnx")}
+    def weights(f):
+        path = os.path.join(args.out, f)
+        return os.path.getsize(path) + (os.path.getsize(path + ".data") if os.path.exists(path + ".data") else 0)
+    sizes = {f: weights(f) for f in ("vision.onnx", "text.onnx")}
     print(f"{args.out}: vision.onnx {sizes['vision.onnx'] / 2**20:.0f} MiB, text.onnx {sizes['text.onnx'] / 2**20:.0f} MiB, {time.time() - t0:.0f} s")
 
 

@@ -22,6 +22,11 @@ import torch
 from torch import nn
 
 # torch ≥ 2.5 defaults to the dynamo exporter; the TorchScript one handles these models and older torch alike
+# A tower at least this large keeps its weights as ONNX external data in <tower>.onnx.data (models/README.md):
+# ONNX Runtime then loads them without first holding the whole protobuf, which took the full-size vision
+# process's peak RSS from 585 to 364 MiB (src/ml/malloc-env.ts). The same bound as src/ml/ort-session.ts's arena rule.
+EXTERNAL_DATA_BYTES = 64 * 2**20
+
 EXPORT_KW = {"dynamo": False} if tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5) else {}
 
 
@@ -151,6 +156,21 @@ def export_onnx(out, vision, text, input_size, opset):
                           input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["text_embeds"],
                           dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ("input_ids", "attention_mask", "token_type_ids")} | {"text_embeds": {0: "batch"}},
                           opset_version=opset, **EXPORT_KW)
+    for tower in ("vision", "text"):
+        to_external_data(f"{out}/{tower}.onnx")
+
+
+def to_external_data(file):
+    """Moves a large model's weights into <file>.data beside it (the graph stays in <file>)."""
+    if os.path.getsize(file) < EXTERNAL_DATA_BYTES:
+        return
+    import onnx
+    model = onnx.load(file)
+    data = f"{file}.data"
+    if os.path.exists(data):
+        os.remove(data)
+    onnx.save_model(model, file, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=os.path.basename(data), size_threshold=1024)
 
 
 REFERENCE_TEXTS = ["a photo of a cat", "a photo of a dog", "two cats on a red sofa", "hand"]

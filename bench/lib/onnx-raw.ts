@@ -3,14 +3,13 @@
  * project's worker (src/ml/ort-session.ts): the baseline the encoder pipeline is compared with.
  * Also a one-node MatMul model, built here as protobuf bytes, to measure this machine's GFLOP/s.
  */
-import { statSync } from 'node:fs'
 import ort from 'onnxruntime-node'
 import type { TokenBatch } from '../../src/ml/index.js'
-import { runVisionSession, sessionOptions } from '../../src/ml/ort-session.js'
+import { modelBytes, runVisionSession, sessionOptions } from '../../src/ml/ort-session.js'
 
 export async function openRawSession (file: string | Uint8Array, threads: number): Promise<ort.InferenceSession> {
   // the service's options for this file, arena included (sized from the file, as src/ml does)
-  const options = sessionOptions('cpu', threads, typeof file === 'string' ? statSync(file).size : file.byteLength)
+  const options = sessionOptions('cpu', threads, typeof file === 'string' ? modelBytes(file) : file.byteLength)
   return typeof file === 'string' ? await ort.InferenceSession.create(file, options) : await ort.InferenceSession.create(file, options)
 }
 

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { createServer } from 'node:net'
+import { withMallocTuning } from '../../src/ml/malloc-env.js'
 
 export interface ServerHandle {
   url: string
@@ -31,7 +32,7 @@ export class FatalError extends Error {}
 export async function startServer (env: Record<string, string>, logFile: string, nodeArgs: string[] = [], opts: { entry?: string, portVar?: string } = {}): Promise<ServerHandle> {
   const port = await freePort()
   const proc = spawn(process.execPath, ['--enable-source-maps', ...nodeArgs, opts.entry ?? 'dist/main/server.js'], {
-    env: { ...process.env, ...env, [opts.portVar ?? 'PORT']: String(port), HOST: '127.0.0.1' },
+    env: { ...withMallocTuning(process.env), ...env, [opts.portVar ?? 'PORT']: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const log = createWriteStream(logFile)

@@ -14,6 +14,7 @@ import os from 'node:os'
 import { PayloadTooLargeError, UnsupportedImageError } from '../core/errors.js'
 import { DEFAULT_INDEX_JOB_NICE } from '../core/limits.js'
 import type { BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
+import { withMallocTuning } from './malloc-env.js'
 import type { EmbeddedImage } from './types.js'
 
 /**
@@ -48,7 +49,7 @@ function spawnChild (): ChildProcess {
   const entry = new URL(ts ? './background-process.ts' : './background-process.js', self)
   const profiling = process.execArgv.filter((a) => a.startsWith('--cpu-prof'))
   const execArgv = [...(ts ? ['--import', import.meta.resolve('tsx')] : []), ...profiling]
-  return fork(entry, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return fork(entry, [], { execArgv, env: withMallocTuning(process.env), serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
 }
 
 function toResult (item: EmbedItem): EmbeddedImage | Error {

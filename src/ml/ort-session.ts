@@ -1,5 +1,5 @@
 /** ONNX Runtime session helpers shared by the encoder worker thread and the background ingest process. */
-import { statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import type * as Ort from 'onnxruntime-node'
 import { ort, ortSource } from './ort.js'
 import type { ExecutionProvider, ExecutionProviderSetting } from './types.js'
@@ -24,9 +24,18 @@ export function sessionOptions (provider: ExecutionProvider, threads: number, mo
   }
 }
 
-/** sessionOptions for the model file at `file`, sized from it. */
+/**
+ * Bytes of a tower's weights: the .onnx file, plus its ONNX external data `<file>.data` where the
+ * exporter wrote one (models/README.md), in which case the .onnx holds only the graph.
+ */
+export function modelBytes (file: string): number {
+  const data = `${file}.data`
+  return statSync(file).size + (existsSync(data) ? statSync(data).size : 0)
+}
+
+/** sessionOptions for the model file at `file`, sized from its weights. */
 export function sessionOptionsFor (file: string, provider: ExecutionProvider, threads: number): Ort.InferenceSession.SessionOptions {
-  return sessionOptions(provider, threads, statSync(file).size)
+  return sessionOptions(provider, threads, modelBytes(file))
 }
 
 /** Pixels of vision input per run (batch × height × width) that the default vision batch is sized to. */

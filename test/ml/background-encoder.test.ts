@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test'
 import sharp from 'sharp'
 import { loadEncoder } from '../../src/ml/index.js'
 import { backgroundNice } from '../../src/ml/background-encoder.js'
+import { MALLOC_MMAP_THRESHOLD } from '../../src/ml/malloc-env.js'
 import type { AlignEncoder } from '../../src/ml/index.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
@@ -79,6 +80,15 @@ describe('background ingest process (index jobs)', { timeout: TIMEOUT.model }, (
     const own = os.getPriority() // 0 unless the tests themselves run under nice; a process can only lower its priority
     assert.deepEqual([...new Set(nices)], [Math.max(NICE, own)])
     assert.ok(threadNices(process.pid).every((n) => n === own), 'the server process keeps its priority')
+  })
+
+  test('the child starts with the malloc tuning that keeps model weights from pinning freed copies (src/ml/malloc-env.ts)', { skip: process.platform === 'linux' ? undefined : 'reads /proc' }, async () => {
+    ok((await enc.embedForIngest([await jpeg()], { background: true }))[0])
+    const pid = enc.backgroundPid()
+    assert.ok(pid !== undefined)
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+    const expected = process.env.MALLOC_MMAP_THRESHOLD_ ?? MALLOC_MMAP_THRESHOLD
+    assert.ok(environ.includes(`MALLOC_MMAP_THRESHOLD_=${expected}`), 'MALLOC_MMAP_THRESHOLD_ is not in the child\'s environment')
   })
 
   test('the child never runs at a higher priority than the server (max of its own nice and INDEX_JOB_NICE)', () => {
