@@ -20,6 +20,7 @@ import { machineInfo } from './lib/machine.js'
 import { matMulGflops, openRawSession, runText, runVision } from './lib/onnx-raw.js'
 import { MALLOC_MMAP_THRESHOLD } from '../src/ml/malloc-env.js'
 import { modelBytes, visionBatchFor } from '../src/ml/ort-session.js'
+import { startTestPostgres } from '../scripts/lib/postgres-server.js'
 import { readPool } from './lib/pool.js'
 import { FatalError, startServer, waitFor, type ServerHandle } from './lib/server-process.js'
 import { fmt, percentile, ratio, timeLoop } from './lib/stats.js'
@@ -81,13 +82,13 @@ async function searchOnce (url: string, text: string): Promise<number> {
 interface ServiceRun { readyMs: number, serverRss: number, serial: { p50: number, p99: number }, load: { rps: number, p50: number, p99: number, errors: number }, job?: { images: number, ms: number, failed: number, serverHwm: number, childHwm: number | undefined, childPid: number | undefined } }
 
 /** One server on `modelDir`: cold start, one-client and loaded text search, and optionally a directory job. */
-async function measureService (opts: BenchOptions, modelDir: string, tag: string, durationS: number, job: { importDir: string, dir: string } | undefined, log: (m: string) => void): Promise<ServiceRun> {
+async function measureService (opts: BenchOptions, modelDir: string, tag: string, durationS: number, job: { importDir: string, dir: string } | undefined, log: (m: string) => void, env: Record<string, string> = {}): Promise<ServiceRun> {
   const dataDir = path.join(opts.workDir, `align-base-${tag}-data`)
   await rm(dataDir, { recursive: true, force: true })
   await mkdir(dataDir, { recursive: true })
   const logFile = path.join(opts.workDir, `align-base-${tag}-server.log`)
   const t0 = performance.now()
-  const s: ServerHandle = await startServer({ DATA_DIR: dataDir, IMPORT_DIR: job?.importDir ?? dataDir, MODEL_DIR: modelDir, DEMO_POOL: '', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '0', ...opts.serverEnv }, logFile)
+  const s: ServerHandle = await startServer({ DATA_DIR: dataDir, IMPORT_DIR: job?.importDir ?? dataDir, MODEL_DIR: modelDir, DEMO_POOL: '', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '0', ...opts.serverEnv, ...env }, logFile)
   try {
     await waitFor('GET /ready', async () => {
       if (s.proc.exitCode !== null) throw new FatalError(`the server exited (${s.proc.exitCode}); see ${logFile}`)
@@ -131,6 +132,22 @@ async function measureService (opts: BenchOptions, modelDir: string, tag: string
     return out
   } finally {
     await s.stop()
+  }
+}
+
+/** The service on PostgreSQL at the model's dimension, `vector` and `halfvec`, each in a fresh database of one throwaway cluster. */
+async function measureOnPostgres (opts: BenchOptions, modelDir: string, job: { importDir: string, dir: string }, log: (m: string) => void): Promise<{ runs: Array<{ vectorType: string, run: ServiceRun }> } | { skipped: string }> {
+  const server = await startTestPostgres({ engine: 'server' })
+  if (!('url' in server)) return { skipped: `no PostgreSQL: ${server.skip}` }
+  try {
+    const runs: Array<{ vectorType: string, run: ServiceRun }> = []
+    for (const vectorType of ['vector', 'halfvec']) {
+      const url = runs.length === 0 ? server.url : await server.newDatabase()
+      runs.push({ vectorType, run: await measureService(opts, modelDir, `pg-${vectorType}`, opts.duration, job, log, { DATABASE_URL: url, PG_VECTOR_TYPE: vectorType, INDEX_WORKER: 'on' }) })
+    }
+    return { runs }
+  } finally {
+    await server.stop()
   }
 }
 
@@ -217,6 +234,7 @@ export async function alignBaseSection (opts: BenchOptions, log: (m: string) => 
   log('align-base: the service at full size, then align-mini the same way')
   const full = await measureService(opts, dir, 'full', opts.duration, { importDir, dir: jobDir }, log)
   const mini = await measureService(opts, path.resolve('models/align-mini'), 'mini', opts.duration, undefined, log)
+  const onPostgres = await measureOnPostgres(opts, dir, { importDir, dir: jobDir }, log)
 
   const job = full.job!
   const jobIps = job.images / (job.ms / 1000)
@@ -256,6 +274,12 @@ export async function alignBaseSection (opts: BenchOptions, log: (m: string) => 
         ['server RSS after /ready; peak by the end of the job, MiB', `${MiBf(full.serverRss)}; ${MiBf(job.serverHwm)}`],
         ['background ingest process peak RSS MiB', MiBf(job.childHwm)]
       ]
+    }, {
+      title: `PostgreSQL + pgvector at ${folder.config.embeddingDim}-d: the same searches and job, one database per vector type (the API indexing in-process, INDEX_WORKER=on)`,
+      columns: ['vector type', '/ready s', 'server RSS MiB', 'one client p50 ms', 'one client p99 ms', 'load req/s', 'load p50 ms', 'load p99 ms', 'errors', 'job images/s', 'job failed'],
+      rows: 'skipped' in onPostgres
+        ? [[`not run: ${onPostgres.skipped}`, '', '', '', '', '', '', '', '', '', '']]
+        : onPostgres.runs.map(({ vectorType, run }) => [...svcRow(vectorType, run), fmt(run.job!.images / (run.job!.ms / 1000)), run.job!.failed])
     }],
     targets,
     notes: [
