@@ -171,6 +171,8 @@ def to_external_data(file):
         os.remove(data)
     onnx.save_model(model, file, save_as_external_data=True, all_tensors_to_one_file=True,
                     location=os.path.basename(data), size_threshold=1024)
+    # onnx creates the data file owner-only (0600): a server running as another user could not read it
+    os.chmod(data, os.stat(file).st_mode & 0o777)
 
 
 REFERENCE_TEXTS = ["a photo of a cat", "a photo of a dog", "two cats on a red sofa", "hand"]
