@@ -25,7 +25,8 @@ class CopyOut {
   }
 
   submit (connection: Connection): void { connection.query(this.text) }
-  handleCopyData (msg: { chunk: Buffer }): void { this.chunks.push(msg.chunk) }
+  // a view into the protocol reader's buffer, which it reuses for the messages that follow: copy it
+  handleCopyData (msg: { chunk: Buffer }): void { this.chunks.push(Buffer.from(msg.chunk)) }
   handleCopyInResponse (connection: Connection): void { connection.sendCopyFail('COPY FROM is not what this reader runs') }
   handleRowDescription (): void {}
   handleDataRow (): void {}
