@@ -16,6 +16,12 @@ interface Connection { query: (text: string) => void, sendCopyFail: (message: st
 class CopyOut {
   private readonly chunks: Buffer[] = []
   private settled = false
+  /**
+   * node-postgres wraps this to clear its read timer (`query_timeout`, a little past the statement
+   * timeout): a server gone silent mid-COPY fails the read with "Query read timeout" through
+   * handleError, and the connection is dropped (withClient), rather than hanging
+   */
+  callback?: (err: Error | null) => void
   readonly done: Promise<Buffer>
   private resolve!: (b: Buffer) => void
   private reject!: (err: Error) => void
@@ -36,12 +42,14 @@ class CopyOut {
   handleError (err: Error): void {
     if (this.settled) return
     this.settled = true
+    this.callback?.(err)
     this.reject(err)
   }
 
   handleReadyForQuery (): void {
     if (this.settled) return
     this.settled = true
+    this.callback?.(null)
     this.resolve(Buffer.concat(this.chunks))
   }
 }

@@ -4,6 +4,7 @@
  *     comes back exactly, across chunk boundaries;
  *   - it comes back as binary: the bytes on the wire are the file's own size, not base64's 4/3
  *     or hex's twice;
+ *   - a server gone silent mid-read fails the read within the connection's read timeout;
  *   - a file staged as one row before chunks existed (migration 0008) reads back in place;
  *   - an upload past STAGING_MAX_BYTES, or one whose source fails mid-file (a client that went
  *     away), leaves nothing staged;
@@ -18,10 +19,12 @@ import pg from 'pg'
 import type { IndexQueue } from '../../../src/backends/index-queue.js'
 import { MIGRATIONS_DIR, MIGRATIONS_TABLE } from '../../../src/backends/postgres/migrate.js'
 import { openPostgresBackend, type PostgresBackend } from '../../../src/backends/postgres/open-postgres-backend.js'
-import { createPool } from '../../../src/backends/postgres/pg-pool.js'
+import { connectionConfig, createPool } from '../../../src/backends/postgres/pg-pool.js'
+import { DEFAULT_TIMEOUTS } from '../../../src/backends/postgres/postgres-options.js'
 import { PgStaging, STAGING_CHUNK_BYTES } from '../../../src/backends/postgres/pg-staging.js'
 import { ClusterJobs } from '../../../src/jobs/cluster/cluster-jobs.js'
 import { startTestPostgres, type TestPostgres } from '../../../scripts/lib/postgres-server.js'
+import { startFreezableProxy } from '../../cluster/support/tcp-proxy.js'
 import { TIMEOUT } from '../../helpers/timeouts.js'
 
 const started = await startTestPostgres({ engine: 'server' })
@@ -114,6 +117,29 @@ describe('uploads staged in PostgreSQL', { timeout: TIMEOUT.server, ...(skip ===
       await pool.end()
       await proxy.close()
       await staging.remove('wire')
+    }
+  })
+
+  it('a read from a server gone silent mid-COPY fails within the connection\'s read timeout instead of hanging', async () => {
+    const file = randomBytes(64 * 1024)
+    await staging.put('silent', [{ path: '00000-a.jpg', bytes: file }])
+    const proxy = await startFreezableProxy('127.0.0.1', Number(new URL(db.url).port))
+    const timeouts = { ...DEFAULT_TIMEOUTS, statementTimeoutMs: 1000, tcpUserTimeoutMs: 1000 }
+    const pool = createPool(proxy.urlFor(db.url), { poolSize: 1, timeouts })
+    // what node-postgres waits for an answer: a little past the statement timeout (pg-pool.ts)
+    const readTimeoutMs = connectionConfig(db.url, 'test', 'request', timeouts).query_timeout!
+    try {
+      await pool.query('SELECT 1')
+      const frozen = proxy.freezeOn('COPY (SELECT path')
+      const t0 = performance.now()
+      await assert.rejects(new PgStaging(pool).read('silent', ['00000-a.jpg']))
+      const ms = performance.now() - t0
+      await frozen
+      assert.ok(ms < 2 * readTimeoutMs, `the read failed after ${Math.round(ms)} ms; the read timeout is ${readTimeoutMs} ms`)
+    } finally {
+      await proxy.close()
+      await pool.end().catch(() => {})
+      await staging.remove('silent')
     }
   })
 
