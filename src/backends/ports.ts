@@ -239,6 +239,12 @@ export interface JobStore {
 export interface UploadStaging {
   /** Stores the files of job `jobId` under their `path`s (all or none). */
   put (jobId: string, files: Array<{ path: string, bytes: Buffer }>): Promise<void>
+  /**
+   * Stores one file of job `jobId` as `source` yields it, without holding it whole; resolves with
+   * its size. Throws StorageFullError (507) when the staging cap is reached; after any throw the
+   * caller removes the job's files (`remove`).
+   */
+  putStream (jobId: string, path: string, source: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<number>
   /** the bytes of each path, in order; undefined where none is staged */
   read (jobId: string, paths: string[]): Promise<Array<Buffer | undefined>>
   /** Removes the files of job `jobId`. */

@@ -5,6 +5,6 @@ export {
   resolveJobSource, idFromPath, walkImages, readJobFile, sanitizeFilename, hasImageExtension,
   IMAGE_EXTENSIONS, MAX_JOB_ITEMS, DEFAULT_MAX_FILE_BYTES, type ResolvedSource
 } from './sources.js'
-export { stageUploads, removeStaleStaging, stagingDir, uploadItems, UPLOADS_DIR, type UploadFile } from './staging.js'
+export { stageUploads, removeStaleStaging, stagingDir, uploadItem, piecesOf, UPLOADS_DIR, type UploadFile, type UploadFiles } from './staging.js'
 export { LocalJobs, type JobExecutor } from './job-executor.js'
 export { ingestBatch, filesUnder, type ReadFiles, type Batch, type BatchCounts } from './ingest-batch.js'

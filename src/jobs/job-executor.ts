@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises'
 import type { JobItem, NewJob } from '../backends/ports.js'
 import type { JobView } from '../core/types.js'
 import type { JobRunner } from './local/job-runner.js'
-import { removeStaleStaging, stageUploads, type UploadFile } from './staging.js'
+import { removeStaleStaging, stageUploads, type UploadFiles } from './staging.js'
 import type { JobStore } from '../backends/ports.js'
 import type { Logger } from '../core/types.js'
 
@@ -16,8 +16,11 @@ export interface JobExecutor {
   start (): Promise<void>
   /** Stores a new job and queues it. */
   submit (job: NewJob): Promise<void>
-  /** Stages the files of an upload job where its runners can read them; the items refer to them. */
-  stageUploads (jobId: string, files: UploadFile[]): Promise<{ root: string, items: JobItem[] }>
+  /**
+   * Stages the files of an upload job where its runners can read them, each as it arrives; the
+   * items refer to them. On a throw nothing it staged is left.
+   */
+  stageUploads (jobId: string, files: UploadFiles): Promise<{ root: string, items: JobItem[] }>
   /** Removes what stageUploads stored (the job could not be created). */
   unstage (jobId: string, root: string): Promise<void>
   /** Cancels a queued or running job; resolves with its view, or undefined when there is no such job. */
@@ -43,7 +46,7 @@ export class LocalJobs implements JobExecutor {
     this.runner.enqueue(job.id)
   }
 
-  async stageUploads (jobId: string, files: UploadFile[]): Promise<{ root: string, items: JobItem[] }> {
+  async stageUploads (jobId: string, files: UploadFiles): Promise<{ root: string, items: JobItem[] }> {
     return await stageUploads(this.dataDir, jobId, files)
   }
 

@@ -8,7 +8,16 @@ import { sanitizeFilename } from './sources.js'
 
 export const UPLOADS_DIR = 'uploads'
 
-export interface UploadFile { bytes: Buffer, filename: string, id?: string, metadata?: Metadata }
+/** A file of an upload job: its `bytes` whole, or as they arrive (read once, while staging). */
+export interface UploadFile { bytes: Buffer | AsyncIterable<Buffer>, filename: string, id?: string, metadata?: Metadata }
+
+/** An upload's files: a list, or a stream of files as a request brings them. */
+export type UploadFiles = Iterable<UploadFile> | AsyncIterable<UploadFile>
+
+/** the pieces of a file's bytes (a Buffer is itself iterable, but byte by byte) */
+export function piecesOf (bytes: UploadFile['bytes']): Iterable<Buffer> | AsyncIterable<Buffer> {
+  return Buffer.isBuffer(bytes) ? [bytes] : bytes
+}
 
 /** the staging folder of job `jobId` (job ids are generated UUIDs, never client input) */
 export function stagingDir (dataDir: string, jobId: string): string {
@@ -17,19 +26,22 @@ export function stagingDir (dataDir: string, jobId: string): string {
 }
 
 /**
- * Writes the files (fsynced) under DATA_DIR/uploads/<jobId>/ as `00000-<sanitized name>` and
- * returns the folder and the job items; the original file name is kept for error messages.
- * Throws StorageFullError (507) when the disk is full, after removing what it wrote.
+ * Writes the files (fsynced) under DATA_DIR/uploads/<jobId>/ as `00000-<sanitized name>`, each as
+ * its bytes arrive, and returns the folder and the job items; the original file name is kept for
+ * error messages. On any throw (the disk is full: StorageFullError, 507; the files' source failed)
+ * it removes what it wrote.
  */
-export async function stageUploads (dataDir: string, jobId: string, files: UploadFile[]): Promise<{ root: string, items: JobItem[] }> {
+export async function stageUploads (dataDir: string, jobId: string, files: UploadFiles): Promise<{ root: string, items: JobItem[] }> {
   const root = stagingDir(dataDir, jobId)
   try {
     await mkdir(root, { recursive: true })
-    const items = uploadItems(files)
-    for (const [i, f] of files.entries()) {
-      const fh = await open(path.join(root, items[i]!.path), 'wx')
+    const items: JobItem[] = []
+    for await (const f of files) {
+      const item = uploadItem(f, items.length)
+      items.push(item)
+      const fh = await open(path.join(root, item.path), 'wx')
       try {
-        await fh.writeFile(f.bytes)
+        for await (const piece of piecesOf(f.bytes)) await fh.write(piece)
         await fh.sync()
       } finally {
         await fh.close()
@@ -42,15 +54,13 @@ export async function stageUploads (dataDir: string, jobId: string, files: Uploa
   }
 }
 
-/** The job items of uploaded files: each is staged as `00000-<sanitized name>`, and errors call it by its original name. */
-export function uploadItems (files: UploadFile[]): JobItem[] {
-  return files.map((f, i) => {
-    const name = `${String(i).padStart(5, '0')}-${sanitizeFilename(f.filename)}`
-    const item: JobItem = { path: name, name: f.filename === '' ? name : f.filename }
-    if (f.id !== undefined) item.id = f.id
-    if (f.metadata !== undefined) item.metadata = f.metadata
-    return item
-  })
+/** The job item of uploaded file number `i`: it is staged as `00000-<sanitized name>`, and errors call it by its original name. */
+export function uploadItem (f: UploadFile, i: number): JobItem {
+  const name = `${String(i).padStart(5, '0')}-${sanitizeFilename(f.filename)}`
+  const item: JobItem = { path: name, name: f.filename === '' ? name : f.filename }
+  if (f.id !== undefined) item.id = f.id
+  if (f.metadata !== undefined) item.metadata = f.metadata
+  return item
 }
 
 /** Removes staging folders under `dataDir` whose job is finished or unknown (left by a crash). Returns how many. */

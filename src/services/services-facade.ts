@@ -83,11 +83,12 @@ export function servicesFacade (core: Core, jobs: JobExecutor, opts: FacadeOptio
         : { id, kind: 'directory', source: { directory: resolved.directory, ...(resolved.idFromPath ? { idFromPath: true } : {}) }, root: resolved.root })
     },
     async createUploadJob (files) {
-      checkUploads(files)
+      if (Array.isArray(files) && files.length === 0) throw new BadRequestError('files must be a non-empty array')
       const id = randomUUID()
-      const { root, items } = await jobs.stageUploads(id, files)
+      const { root, items } = await jobs.stageUploads(id, checkedUploads(files))
       try {
-        return await createStoredJob({ id, kind: 'upload', source: { upload: files.length }, root, cleanup: true, items })
+        if (items.length === 0) throw new BadRequestError('no file in the upload: send one or more file parts')
+        return await createStoredJob({ id, kind: 'upload', source: { upload: items.length }, root, cleanup: true, items })
       } catch (err) {
         await jobs.unstage(id, root)
         throw err
@@ -155,11 +156,13 @@ function checkBatch (list: unknown, name: string, max = MAX_BATCH_ITEMS): void {
   if (list.length > max) throw new BadRequestError(`${name} has ${list.length} entries; at most ${max}`)
 }
 
-function checkUploads (files: UploadFile[]): void {
-  if (!Array.isArray(files) || files.length === 0) throw new BadRequestError('files must be a non-empty array')
+/** The files, each checked as it comes (a streamed upload is checked before its bytes are read). */
+async function * checkedUploads (files: UploadFile[] | AsyncIterable<UploadFile>): AsyncGenerator<UploadFile> {
+  if (!Array.isArray(files) && !isAsyncIterable(files)) throw new BadRequestError('files must be a non-empty array')
   const ids = new Map<string, number>()
-  files.forEach((f, i) => {
-    if (!isPlainObject(f) || !Buffer.isBuffer(f.bytes)) throw new BadRequestError(`files[${i}] must have the file's bytes`)
+  let i = 0
+  for await (const f of files) {
+    if (!isPlainObject(f) || (!Buffer.isBuffer(f.bytes) && !isAsyncIterable(f.bytes))) throw new BadRequestError(`files[${i}] must have the file's bytes`)
     if (typeof f.filename !== 'string') throw new BadRequestError(`files[${i}].filename must be a string`)
     if (f.metadata !== undefined && !isPlainObject(f.metadata)) throw new BadRequestError(`files[${i}].metadata must be an object`)
     if (f.id !== undefined) {
@@ -169,5 +172,9 @@ function checkUploads (files: UploadFile[]): void {
       if (first !== undefined) throw new BadRequestError(`files[${i}].id "${f.id}" repeats files[${first}].id`)
       ids.set(f.id, i)
     }
-  })
+    yield f
+    i++
+  }
 }
+
+const isAsyncIterable = (x: unknown): x is AsyncIterable<unknown> => x !== null && typeof x === 'object' && Symbol.asyncIterator in x

@@ -33,6 +33,9 @@ export interface SearchRequest {
   includeQueryImages?: boolean
 }
 
+/** A file of an upload job: its bytes whole, or as they arrive (read once, while it is staged). */
+export interface UploadedFile { bytes: Buffer | AsyncIterable<Buffer>, filename: string, id?: string, metadata?: Metadata }
+
 /** `source` (images only) is the image's ImageRecord.source; `text` (texts only) the indexed text. */
 export interface SearchHit { id: string, score: number, metadata: Metadata, source?: string | null, text?: string, terms?: number[] }
 
@@ -68,8 +71,12 @@ export interface Services {
   search (req: SearchRequest): Promise<SearchHit[]>
   classify (image: Buffer, labels: string[], template?: string): Promise<Array<{ label: string, probability: number, score: number }>>
   createJob (source: JobSource): Promise<string>
-  /** stage uploaded files where every index worker can read them (DATA_DIR/uploads, or the database in cluster mode) and create a job over them */
-  createUploadJob (files: Array<{ bytes: Buffer, filename: string, id?: string, metadata?: Metadata }>): Promise<string>
+  /**
+   * Stages uploaded files where every index worker can read them (DATA_DIR/uploads, or the database
+   * in cluster mode), each as its bytes arrive, and creates a job over them. The job exists only
+   * once every file is staged; on a throw nothing staged is left.
+   */
+  createUploadJob (files: UploadedFile[] | AsyncIterable<UploadedFile>): Promise<string>
   getJob (id: string): Promise<JobView | undefined>
   /** up to `limit` jobs, newest first; `before` is the id of the previous page's last job */
   listJobs (opts: { limit: number, before?: string }): Promise<JobView[]>

@@ -5,7 +5,7 @@
  * like the real decoder does (UNSUPPORTED_MEDIA_TYPE).
  */
 import { createHash } from 'node:crypto'
-import { ConflictError, NotFoundError, UnsupportedImageError } from '../../src/core/errors.js'
+import { BadRequestError, ConflictError, NotFoundError, UnsupportedImageError } from '../../src/core/errors.js'
 import { matchesFilter, parseFilter } from '../../src/core/metadata-filter.js'
 import type {
   BackendHealth, ImageRecord, IndexStats, IngestItem, IngestResult, JobSource, JobView, Metadata,
@@ -202,7 +202,15 @@ export function createFakeServices (): FakeServices {
       jobs.set(id, { id, status: 'queued', total, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], skipped: { notImage: 0, unreadable: 0, paths: [] }, createdAt: now(), updatedAt: now() })
       return id
     },
-    async createUploadJob (files) {
+    async createUploadJob (upload) {
+      // read as the real services do: each file's bytes before the next file
+      const files: Array<{ bytes: Buffer, filename: string, id?: string, metadata?: Metadata }> = []
+      for await (const f of upload) {
+        const pieces: Buffer[] = []
+        for await (const piece of Buffer.isBuffer(f.bytes) ? [f.bytes] : f.bytes) pieces.push(piece)
+        files.push({ ...f, bytes: Buffer.concat(pieces) })
+      }
+      if (files.length === 0) throw new BadRequestError('no file in the upload: send one or more file parts')
       calls.push(['createUploadJob', files])
       const id = `job_${++seq}`
       jobs.set(id, { id, status: 'queued', total: files.length, done: 0, indexed: 0, duplicate: 0, failed: 0, errors: [], duplicates: [], skipped: { notImage: 0, unreadable: 0, paths: [] }, createdAt: now(), updatedAt: now() })

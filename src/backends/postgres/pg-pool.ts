@@ -12,10 +12,7 @@ import pg from 'pg'
 import { StorageFullError } from '../../core/errors.js'
 import type { Logger } from '../../core/types.js'
 import { toBackendError } from './pg-errors.js'
-import { DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './postgres-options.js'
-
-/** how long a connection attempt may take before the query fails (an unreachable host otherwise hangs) */
-const CONNECT_TIMEOUT_MS = 5000
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './postgres-options.js'
 
 /** what a connection is for: `request` and `queue` get the statement timeout; `maintenance` (migrations, index builds) does not */
 export type ConnectionRole = 'request' | 'queue' | 'maintenance'
@@ -44,7 +41,8 @@ export function connectionConfig (connectionString: string, applicationName: str
   return {
     connectionString,
     application_name: applicationName,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // an unreachable host, or one that takes the TCP connection and never answers, otherwise hangs the caller
+    connectionTimeoutMillis: t.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     keepAlive: true,
     keepAliveInitialDelayMillis: t.keepAliveIdleMs,
     // 0 is "no limit" on the server, but node-postgres leaves 0 out: state it through options then

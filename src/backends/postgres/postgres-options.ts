@@ -42,12 +42,21 @@ export interface ConnectionTimeouts {
   tcpUserTimeoutMs: number
   /** PG_KEEPALIVE_IDLE: TCP keepalives start after this much silence, on both sides */
   keepAliveIdleMs: number
+  /**
+   * PG_CONNECT_TIMEOUT: a connection attempt that has not finished in this long fails (a host that
+   * takes the TCP connection and never answers would otherwise hold the caller for ever); default
+   * DEFAULT_CONNECT_TIMEOUT_MS
+   */
+  connectTimeoutMs?: number
 }
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000
 
 export const DEFAULT_TIMEOUTS: ConnectionTimeouts = {
   statementTimeoutMs: 30_000,
   lockTimeoutMs: 10_000,
   idleInTransactionTimeoutMs: 20_000,
   tcpUserTimeoutMs: 20_000,
-  keepAliveIdleMs: 10_000
+  keepAliveIdleMs: 10_000,
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS
 }

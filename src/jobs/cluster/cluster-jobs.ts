@@ -6,7 +6,7 @@
 import type { ClusterJobStore, JobItem, NewJob, UploadStaging } from '../../backends/ports.js'
 import { isTerminal, type JobView, type Logger } from '../../core/types.js'
 import type { JobExecutor } from '../job-executor.js'
-import { uploadItems, type UploadFile } from '../staging.js'
+import { piecesOf, uploadItem, type UploadFiles } from '../staging.js'
 import type { IndexQueue } from '../../backends/index-queue.js'
 import type { IndexWorker } from './index-worker.js'
 
@@ -64,9 +64,25 @@ export class ClusterJobs implements JobExecutor {
     return { view: await this.jobs.view(id), resumed: attempt !== undefined }
   }
 
-  async stageUploads (jobId: string, files: UploadFile[]): Promise<{ root: string, items: JobItem[] }> {
-    const items = uploadItems(files)
-    await this.staging.put(jobId, files.map((f, i) => ({ path: items[i]!.path, bytes: f.bytes })))
+  /**
+   * Writes each file to the staging table as its bytes arrive (chunk by chunk: a request's files are
+   * never whole in memory). A failure, a full staging area (507) or a client that went away
+   * removes every file of the job it wrote.
+   */
+  async stageUploads (jobId: string, files: UploadFiles): Promise<{ root: string, items: JobItem[] }> {
+    const items: JobItem[] = []
+    try {
+      for await (const f of files) {
+        const item = uploadItem(f, items.length)
+        items.push(item)
+        await this.staging.putStream(jobId, item.path, piecesOf(f.bytes))
+      }
+    } catch (err) {
+      await this.staging.remove(jobId).catch((removeErr: unknown) => {
+        this.logger?.warn({ err: removeErr, job: jobId }, 'an upload that failed could not remove its staged files; the staging sweep removes them within the hour')
+      })
+      throw err
+    }
     return { root: STAGED_ROOT, items }
   }
 

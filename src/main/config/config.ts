@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
-import { DEFAULT_TIMEOUTS } from '../../backends/postgres/postgres-options.js'
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUTS } from '../../backends/postgres/postgres-options.js'
 import type { HttpConfig } from '../../http/http-config.js'
 import { EXECUTION_PROVIDER_SETTINGS } from '../../ml/types.js'
 import type { ConnectionTimeouts, PgVectorType } from '../../backends/postgres/postgres-options.js'
@@ -149,7 +149,8 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     lockTimeoutMs: r.duration('PG_LOCK_TIMEOUT', DEFAULT_TIMEOUTS.lockTimeoutMs, 0, 86_400_000),
     idleInTransactionTimeoutMs: r.duration('PG_IDLE_IN_TRANSACTION_TIMEOUT', DEFAULT_TIMEOUTS.idleInTransactionTimeoutMs, 0, 86_400_000),
     tcpUserTimeoutMs: r.duration('PG_TCP_USER_TIMEOUT', DEFAULT_TIMEOUTS.tcpUserTimeoutMs, 0, 3_600_000),
-    keepAliveIdleMs: r.duration('PG_KEEPALIVE_IDLE', DEFAULT_TIMEOUTS.keepAliveIdleMs, 1000, 7_200_000)
+    keepAliveIdleMs: r.duration('PG_KEEPALIVE_IDLE', DEFAULT_TIMEOUTS.keepAliveIdleMs, 1000, 7_200_000),
+    connectTimeoutMs: r.duration('PG_CONNECT_TIMEOUT', DEFAULT_CONNECT_TIMEOUT_MS, 100, 600_000)
   }
 
   const maxUploadBytes = r.bytes('MAX_UPLOAD_BYTES', 20 * MiB, 1024, 1024 * MiB)

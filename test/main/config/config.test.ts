@@ -136,7 +136,7 @@ describe('loadConfig', () => {
 
   it('DATABASE_URL chooses PostgreSQL with a pool of 10 and float32 vectors; its password never reaches an error', () => {
     assert.deepEqual(loadConfig({ DATABASE_URL: 'postgres://localhost/align' }, tmp()).database,
-      { url: 'postgres://localhost/align', poolSize: 10, vectorType: 'vector', timeouts: { statementTimeoutMs: 30_000, lockTimeoutMs: 10_000, idleInTransactionTimeoutMs: 20_000, tcpUserTimeoutMs: 20_000, keepAliveIdleMs: 10_000 } })
+      { url: 'postgres://localhost/align', poolSize: 10, vectorType: 'vector', timeouts: { statementTimeoutMs: 30_000, lockTimeoutMs: 10_000, idleInTransactionTimeoutMs: 20_000, tcpUserTimeoutMs: 20_000, keepAliveIdleMs: 10_000, connectTimeoutMs: 5000 } })
     const p = problems({ DATABASE_URL: 'mysql://root:hunter2@db/align' })
     assert.equal(p.length, 1)
     assert.match(p[0]!, /DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/)
@@ -151,8 +151,8 @@ describe('loadConfig', () => {
   })
 
   it('every PostgreSQL connection\'s timeouts from PG_*, 0 turning one off; WORKER_HOST apart from HOST, loopback by default', () => {
-    const c = loadConfig({ DEMO_POOL: '', DATABASE_URL: 'postgres://db/align', PG_STATEMENT_TIMEOUT: '5s', PG_LOCK_TIMEOUT: '0', PG_IDLE_IN_TRANSACTION_TIMEOUT: '1m', PG_TCP_USER_TIMEOUT: '15s', PG_KEEPALIVE_IDLE: '3s' }, tmp())
-    assert.deepEqual(c.database?.timeouts, { statementTimeoutMs: 5000, lockTimeoutMs: 0, idleInTransactionTimeoutMs: 60_000, tcpUserTimeoutMs: 15_000, keepAliveIdleMs: 3000 })
+    const c = loadConfig({ DEMO_POOL: '', DATABASE_URL: 'postgres://db/align', PG_STATEMENT_TIMEOUT: '5s', PG_LOCK_TIMEOUT: '0', PG_IDLE_IN_TRANSACTION_TIMEOUT: '1m', PG_TCP_USER_TIMEOUT: '15s', PG_KEEPALIVE_IDLE: '3s', PG_CONNECT_TIMEOUT: '2s' }, tmp())
+    assert.deepEqual(c.database?.timeouts, { statementTimeoutMs: 5000, lockTimeoutMs: 0, idleInTransactionTimeoutMs: 60_000, tcpUserTimeoutMs: 15_000, keepAliveIdleMs: 3000, connectTimeoutMs: 2000 })
     assert.match(problems({ PG_STATEMENT_TIMEOUT: 'soon' }).join('\n'), /PG_STATEMENT_TIMEOUT must be a duration/)
     assert.match(problems({ PG_KEEPALIVE_IDLE: '0' }).join('\n'), /PG_KEEPALIVE_IDLE must be between 1000/)
     assert.deepEqual([c.host, c.workerHost], ['0.0.0.0', '127.0.0.1'])

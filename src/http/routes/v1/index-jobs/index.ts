@@ -5,12 +5,13 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { BadRequestError, NotFoundError } from '../../../../core/errors.js'
-import { filesWithFields, formLimits, readForm, type FormFile } from '../../../plugins/multipart.js'
+import { formLimits, streamFormFiles } from '../../../plugins/multipart.js'
 import { errorResponses, type TypeBoxProvider } from '../../../schemas/common.js'
 import { DEFAULT_JOBS_PAGE, JobBody, JobCreated, JobForm, JobList, JobListQuery, JobParams, JobView, type JobBodyT } from '../../../schemas/jobs.js'
 import type { JobSource } from '../../../../services/types.js'
 
-const uploads = new WeakMap<FastifyRequest, FormFile[]>()
+/** requests whose body is a form, read by the handler as it arrives */
+const uploads = new WeakSet<FastifyRequest>()
 
 /** The job source of a JSON request: exactly one of items | directory. */
 function toSource (body: JobBodyT): JobSource {
@@ -51,27 +52,28 @@ export default async function indexJobRoutes (app: FastifyInstance): Promise<voi
     },
     preValidation: async (request) => {
       if (!request.isMultipart()) return
-      const config = request.server.config
-      const parts = await readForm(request, formLimits(config, config.maxJobFiles))
-      uploads.set(request, filesWithFields(parts))
+      // the form is read by the handler, file by file into staging: none of it is held here
+      uploads.add(request)
       request.body = {}
     },
     handler: async (request, reply) => {
-      const { services } = request.server
-      const files = uploads.get(request)
+      const { services, config } = request.server
       let jobId: string
-      if (files !== undefined) {
-        if (files.length === 0) throw new BadRequestError('no file in the upload: send one or more file parts')
-        jobId = await services.createUploadJob(files.map((f) => ({
-          bytes: f.bytes,
-          filename: f.filename,
-          ...(f.id === undefined ? {} : { id: f.id }),
-          ...(f.metadata === undefined ? {} : { metadata: f.metadata })
-        })))
+      let files: number | undefined
+      if (uploads.has(request)) {
+        let n = 0
+        // staged as they arrive; the job (and the 202) exists only once every file is committed
+        jobId = await services.createUploadJob((async function * () {
+          for await (const f of streamFormFiles(request, formLimits(config, config.maxJobFiles))) {
+            n++
+            yield { bytes: f.bytes, filename: f.filename, ...(f.id === undefined ? {} : { id: f.id }), ...(f.metadata === undefined ? {} : { metadata: f.metadata }) }
+          }
+        })())
+        files = n
       } else {
         jobId = await services.createJob(toSource(request.body as JobBodyT))
       }
-      request.log.info({ job: jobId, files: files?.length }, 'index job created')
+      request.log.info({ job: jobId, files }, 'index job created')
       return await reply.code(202).header('location', `/v1/index-jobs/${encodeURIComponent(jobId)}`).send({ jobId })
     }
   })
