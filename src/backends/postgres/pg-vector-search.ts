@@ -24,8 +24,7 @@ import { parseFilter, type FilterNode } from '../../core/metadata-filter.js'
 import type { Metadata } from '../../core/types.js'
 import type { VectorHit, VectorSearchOptions } from '../ports.js'
 import { indexedExpression, type VectorTable } from './migrate.js'
-import { binder, filterCondition } from './pg-filter.js'
-import { inTransaction, withClient } from './pg-pool.js'
+import { binder, filterCondition, literalBinder, type Bind } from './pg-filter.js'
 import type { PgVectorType } from './postgres-options.js'
 
 export interface SearchSettings {
@@ -44,7 +43,7 @@ export interface SearchSettings {
 }
 
 /** a filter matching at most this many rows is scored exactly over its matches */
-export const EXACT_MAX_MATCHES = 4000
+export const EXACT_MAX_MATCHES = 1000
 /** default statement_timeout of a search's statements, ms */
 export const SEARCH_TIMEOUT_MS = 10_000
 
@@ -62,50 +61,86 @@ export function fromVectorLiteral (text: string): Float32Array {
 }
 
 /** the WHERE conditions of a search: the filter and the excluded ids */
-function conditions (s: SearchSettings, filter: FilterNode | undefined, opts: VectorSearchOptions, values: unknown[], exact: boolean): string[] {
-  const bind = binder(values)
+function conditions (s: SearchSettings, filter: FilterNode | undefined, opts: VectorSearchOptions, bind: Bind, exact: boolean): string[] {
   const where: string[] = []
   if (filter !== undefined) where.push(filterCondition(s.table, filter, bind, exact))
   if (opts.excludeIds !== undefined && opts.excludeIds.length > 0) where.push(`NOT (id = ANY(${bind(opts.excludeIds)}::text[]))`)
   return where
 }
 
-/**
- * The statement and its parameters for one search (exported for the tests' EXPLAIN). `exact`: order
- * by an expression no index has, so the rows come from the filter's indexes and are sorted exactly.
- */
-export function searchStatement (s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, exact = false): { text: string, values: unknown[] } {
-  const values: unknown[] = [toVectorLiteral(query)]
-  const where = conditions(s, parseFilter(opts.filter), opts, values, exact)
-  values.push(opts.k)
+function whereOf (where: string[]): string {
+  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
+}
+
+/** the nearest-k CTE: `q` is the query vector's SQL, `where` its conditions, `k` the limit's SQL */
+function nearestSql (s: SearchSettings, opts: VectorSearchOptions, q: string, where: string[], k: string, exact: boolean): string {
   const cols = ['id', 'metadata']
   cols.push(s.table === 'texts' ? 'text' : 'source')
   if (opts.withEmbeddings === true) cols.push('embedding::text AS embedding')
   const indexed = s.vectorType === 'vector'
-    ? `${indexedExpression('vector', s.dim)} <=> $1::vector`
-    : `${indexedExpression('halfvec', s.dim)} <=> $1::vector::halfvec(${s.dim})`
+    ? `${indexedExpression('vector', s.dim)} <=> ${q}::vector`
+    : `${indexedExpression('halfvec', s.dim)} <=> ${q}::vector::halfvec(${s.dim})`
   // MATERIALIZED keeps the index scan (and its LIMIT) inside; "+ 0" stops PostgreSQL 17+ from
   // dropping the outer sort as already satisfied, which would keep the relaxed order
-  const text = `WITH nearest AS MATERIALIZED (
-    SELECT ${cols.join(', ')}, embedding <=> $1::vector AS distance
+  if (exact || where.length === 0) {
+    return `nearest AS MATERIALIZED (
+    SELECT ${cols.join(', ')}, embedding <=> ${q}::vector AS distance
     FROM ${s.table}
-    ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY ${exact ? '(embedding <=> $1::vector) + 0' : indexed}
-    LIMIT $${values.length}
-  )
+    ${whereOf(where)}
+    ORDER BY ${exact ? `(embedding <=> ${q}::vector) + 0` : indexed}
+    LIMIT ${k}
+  )`
+  }
+  // the walk: the conditions stay outside the ordered scan, which OFFSET 0 keeps a subquery of its
+  // own, planned to bring its first k rows: so the HNSW walk drives, whatever the estimate of the
+  // filter's selectivity (an estimate of few matches made the planner read and sort them all)
+  return `nearest AS MATERIALIZED (
+    SELECT ${cols.join(', ')}, distance
+    FROM (SELECT *, embedding <=> ${q}::vector AS distance FROM ${s.table} ORDER BY ${indexed} OFFSET 0) ${s.table}
+    ${whereOf(where)}
+    LIMIT ${k}
+  )`
+}
+
+/**
+ * The statement for one search (exported for the tests' EXPLAIN): with `bind` a binder, bind
+ * parameters in `values`; with a literalBinder, a self-contained text. `exact`: order by an
+ * expression no index has, so the rows come from the filter's indexes and are sorted exactly.
+ */
+export function searchStatement (s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, exact = false, values: unknown[] = [], bind: Bind = binder(values)): { text: string, values: unknown[] } {
+  const q = bind(toVectorLiteral(query))
+  const where = conditions(s, parseFilter(opts.filter), opts, bind, exact)
+  const text = `WITH ${nearestSql(s, opts, q, where, bind(opts.k), exact)}
   SELECT * FROM nearest ORDER BY distance + 0`
   return { text, values }
+}
+
+function countSql (s: SearchSettings, where: string[], limit: string): string {
+  return `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${s.table} ${whereOf(where)} LIMIT ${limit}) m`
 }
 
 /** How many rows a filter matches, counted up to `limit` (exported for the tests' EXPLAIN). */
 export function countStatement (s: SearchSettings, opts: VectorSearchOptions, limit: number): { text: string, values: unknown[] } {
   const values: unknown[] = []
-  const where = conditions(s, parseFilter(opts.filter), opts, values, true)
-  values.push(limit)
-  return {
-    text: `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${s.table} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} LIMIT $${values.length}) m`,
-    values
-  }
+  const bind = binder(values)
+  const where = conditions(s, parseFilter(opts.filter), opts, bind, true)
+  return { text: countSql(s, where, bind(limit)), values }
+}
+
+/**
+ * The count and the exact path as one statement, so that a selective filter costs one round trip:
+ * the count (up to `cutoff` + 1, as countStatement) is an InitPlan, and the exact path (as
+ * searchStatement's) runs behind a One-Time Filter on it, so with more than `cutoff` matches it reads
+ * nothing. Every row carries `matches`; with none nearest, one row of NULLs carries it.
+ */
+export function plannedStatement (s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, cutoff: number, values: unknown[] = [], bind: Bind = binder(values)): { text: string, values: unknown[] } {
+  const q = bind(toVectorLiteral(query))
+  const where = conditions(s, parseFilter(opts.filter), opts, bind, true)
+  const cut = bind(cutoff)
+  const text = `WITH counted AS MATERIALIZED (${countSql(s, where, `${cut} + 1`)}),
+  ${nearestSql(s, opts, q, [...where, `(SELECT n FROM counted) <= ${cut}`], bind(opts.k), true)}
+  SELECT counted.n AS matches, nearest.* FROM counted LEFT JOIN nearest ON true ORDER BY nearest.distance + 0`
+  return { text, values }
 }
 
 /** ef_search at least k (as hnswlib does), plus the excluded ids, which the walk passes over */
@@ -157,17 +192,22 @@ export function newSearchCounters (): SearchCounters {
   return { exact: 0, walk: 0, walkThenExact: 0, plainRetries: 0 }
 }
 
+/** `sets` and `statement` (literals only) as one message: one round trip, one implicit transaction that the SET LOCALs last for */
+async function runMessage<T extends pg.QueryResultRow> (pool: pg.Pool, sets: string, statement: string): Promise<T[]> {
+  const results = await pool.query(`${sets}; ${statement}`) as unknown as Array<pg.QueryResult<T>>
+  return results.at(-1)?.rows ?? []
+}
+
 export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, counters: SearchCounters = newSearchCounters()): Promise<VectorHit[]> {
   if (opts.k <= 0) return []
   const filter = parseFilter(opts.filter)
   const excluding = opts.excludeIds !== undefined && opts.excludeIds.length > 0
-  const walk = searchStatement(s, query, opts)
-  const iterativeWalk = async (): Promise<HitRow[]> => await withClient(pool, async (client) =>
-    await inTransaction(client, async (c) => (await c.query<HitRow>(walk)).rows, `BEGIN; ${searchSettings(s, opts)}`))
+  const literal = (exact: boolean): string => searchStatement(s, query, opts, exact, [], literalBinder()).text
+  const iterativeWalk = async (): Promise<HitRow[]> => await runMessage<HitRow>(pool, searchSettings(s, opts), literal(false))
   let rows: HitRow[]
   if (filter === undefined) {
     if (!excluding && s.sessionDefaults === true && efFor(s, opts) === Math.min(MAX_EF_SEARCH, s.efSearch)) {
-      rows = (await pool.query<HitRow>(walk)).rows
+      rows = (await pool.query<HitRow>(searchStatement(s, query, opts))).rows
       // short of k: fewer rows exist, or dead rows (deletes) used up ef_search candidates
       if (rows.length < opts.k) {
         counters.plainRetries++
@@ -178,23 +218,21 @@ export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Fl
       rows = await iterativeWalk()
     }
   } else {
-    rows = await withClient(pool, async (client) => await inTransaction(client, async (c) => {
-      const cutoff = s.exactMaxMatches ?? EXACT_MAX_MATCHES
-      const matches = (await c.query<{ n: number }>(countStatement(s, opts, cutoff + 1))).rows[0]?.n ?? 0
-      if (matches === 0) return []
-      const exact = async (): Promise<HitRow[]> => (await c.query<HitRow>(searchStatement(s, query, opts, true))).rows
-      if (matches <= cutoff) {
-        counters.exact++
-        return await exact()
-      }
+    // one round trip for the count and, with few matches, the exact path; one more for a walk
+    const cutoff = s.exactMaxMatches ?? EXACT_MAX_MATCHES
+    const planned = await runMessage<HitRow & { matches: number }>(pool, exactSettings(s), plannedStatement(s, query, opts, cutoff, [], literalBinder()).text)
+    const matches = planned[0]?.matches ?? 0
+    if (matches <= cutoff) {
+      if (matches > 0) counters.exact++
+      rows = planned.filter((r) => r.id !== null)
+    } else {
       counters.walk++
-      await c.query(`RESET enable_seqscan; RESET enable_hashjoin; RESET enable_mergejoin; RESET jit; ${searchSettings(s, opts)}`)
-      const walked = (await c.query<HitRow>(walk)).rows
-      if (walked.length >= opts.k) return walked
-      counters.walkThenExact++
-      await c.query(exactSettings(s))
-      return await exact()
-    }, `BEGIN; ${exactSettings(s)}`))
+      rows = await iterativeWalk()
+      if (rows.length < opts.k) {
+        counters.walkThenExact++
+        rows = await runMessage<HitRow>(pool, exactSettings(s), literal(true))
+      }
+    }
   }
   const hits: VectorHit[] = []
   for (const row of rows) {
