@@ -20,7 +20,7 @@ import { openBackend } from '../../src/main/wiring/open-backend.js'
 import { MIGRATIONS_DIR, MIGRATIONS_TABLE } from '../../src/backends/postgres/migrate.js'
 import { openPostgresBackend, type PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
 import { mapDiskFull } from '../../src/backends/postgres/pg-pool.js'
-import { countStatement, exactSettings, plannedStatement, searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
+import { countStatement, EXACT_MAX_MATCHES, exactCutoff, exactSettings, plannedStatement, searchNearest, searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
 import { matchesFilter, parseFilter } from '../../src/core/metadata-filter.js'
 import { compareVersions, VectorExtensionError, vectorVersionProblem } from '../../src/backends/postgres/vector-extension.js'
 import { loadConfig } from '../../src/main/config/config.js'
@@ -206,6 +206,36 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
         assert.equal(backend.images.counters.walk, walks + 1)
         assert.equal(walked.length, 10)
         assert.ok(walked.every((h) => (h.metadata.i as number) >= 1000 && (h.metadata.i as number) < 4000))
+      } finally {
+        await backend.close()
+      }
+    })
+
+    it('a filtered search is one round trip, exact or walked; the exact cutoff follows the table\'s size', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'trips-model', dim: 8 })
+      try {
+        const pool = new Pool(3000, 20, 17, 8)
+        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
+        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
+        let trips = 0
+        const counting = new Proxy(backend.pool, { get: (target, prop, recv) => prop === 'query' ? (...args: unknown[]) => { trips++; return (target.query as (...a: unknown[]) => unknown)(...args) } : Reflect.get(target, prop, recv) })
+        const settings = { ...backend.images.settings, exactMaxMatches: 100 }
+        const q = pool.query(4)
+        for (const [filter, path] of [[{ i: { $lt: 30 } }, 'exact'], [{ i: { $gte: 1500 } }, 'walk']] as const) {
+          const counters = { exact: 0, walk: 0, walkThenExact: 0, plainRetries: 0 }
+          trips = 0
+          const hits = await searchNearest(counting, settings, q, { k: 10, filter }, counters)
+          assert.equal(counters[path], 1, path)
+          assert.equal(trips, 1, `${path}: one round trip`)
+          assert.deepEqual(hits.map((h) => h.id).slice(0, 5), exactNearest(pool.rows.filter((r) => matchesFilter(r.metadata, parseFilter(filter)!)), q, 5).map((r) => r.id))
+        }
+        // the cutoff where the exact path and the walk cost the same: √(k × rows), bounded
+        assert.equal(exactCutoff(10, undefined), EXACT_MAX_MATCHES)
+        assert.ok(exactCutoff(10, 20_000) < exactCutoff(10, 100_000) && exactCutoff(10, 100_000) < exactCutoff(10, 1_000_000))
+        assert.equal(exactCutoff(10, 4 * 20_000), 2 * exactCutoff(10, 20_000))
+        await backend.images.search(q, { k: 10, filter: { group: 'rare' } })
+        assert.equal(backend.images.settings.rowsEstimate, 3000, 'a filtered search reads the table\'s estimated size')
       } finally {
         await backend.close()
       }
