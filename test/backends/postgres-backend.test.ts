@@ -20,7 +20,7 @@ import { openBackend } from '../../src/main/wiring/open-backend.js'
 import { MIGRATIONS_DIR, MIGRATIONS_TABLE } from '../../src/backends/postgres/migrate.js'
 import { openPostgresBackend, type PostgresBackend } from '../../src/backends/postgres/open-postgres-backend.js'
 import { mapDiskFull } from '../../src/backends/postgres/pg-pool.js'
-import { countStatement, exactSettings, searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
+import { countStatement, EXACT_MAX_MATCHES, exactCutoff, exactSettings, plannedStatement, searchNearest, searchSettings, searchStatement } from '../../src/backends/postgres/pg-vector-search.js'
 import { matchesFilter, parseFilter } from '../../src/core/metadata-filter.js'
 import { compareVersions, VectorExtensionError, vectorVersionProblem } from '../../src/backends/postgres/vector-extension.js'
 import { loadConfig } from '../../src/main/config/config.js'
@@ -169,6 +169,73 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
         const walks = backend.images.counters.walk
         assert.equal((await backend.images.search(q, half)).length, 10)
         assert.equal(backend.images.counters.walk, walks + 1)
+      } finally {
+        await backend.close()
+      }
+    })
+
+    it('EXPLAIN: a range filter is one range scan of the side table, and the count streams, reading at most the cutoff + 1 matches', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'range-plan-model', dim: 8 })
+      try {
+        const pool = new Pool(6000, 20, 11, 8)
+        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
+        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
+        const settings = backend.images.settings
+        const q = pool.query(2)
+        const explain = async (st: { text: string, values: unknown[] }): Promise<string> =>
+          await withTransaction(backend, `BEGIN; ${exactSettings(settings)}`, async (c) => (await c.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN (ANALYZE, COSTS OFF) ${st.text}`, values: st.values })).rows.map((r) => r['QUERY PLAN']).join('\n'))
+        /** the most rows that one scan of the side table brought back (the count reads the matches once, the exact path once more) */
+        const keysRead = (plan: string): number => Math.max(0, ...[...plan.matchAll(/(?:Heap Scan|Index Scan|Index Only Scan)[^\n]* on images_metadata_keys\b[^\n]*actual time=[\d.]+\.\.[\d.]+ rows=(\d+) loops=(\d+)/g)].map((m) => Number(m[1]) * Number(m[2])))
+        // 1%: both bounds in one index condition, and only the 60 matches read (two half-lines read 5,000 and 1,060)
+        const narrow = { k: 10, filter: { i: { $gte: 4000, $lt: 4060 } } }
+        const plan = await explain(plannedStatement(settings, q, narrow, 1000))
+        assert.match(plan, /Index Cond: \(\(key = 'i'::text\) AND \(num >= [^)]+\) AND \(num < [^)]+\)\)/, plan)
+        assert.ok(keysRead(plan) > 0 && keysRead(plan) <= 60, `a scan read ${keysRead(plan)} side-table rows for 60 matches\n${plan}`)
+        assert.doesNotMatch(plan, /hnsw|Seq Scan/, plan)
+        const hits = await backend.images.search(q, narrow)
+        assert.deepEqual(hits.map((h) => h.id), exactNearest(pool.rows.filter((r) => (r.metadata.i as number) >= 4000 && (r.metadata.i as number) < 4060), q, 10).map((r) => r.id))
+        // 50% with a cutoff of 100: the count stops at 101 (a de-duplication of the range first read all 3,000), and nothing is sorted exactly
+        const broad = { k: 10, filter: { i: { $gte: 1000, $lt: 4000 } } }
+        const counted = await explain(plannedStatement(settings, q, broad, 100))
+        assert.doesNotMatch(counted, /HashAggregate|Seq Scan/, counted)
+        assert.ok(keysRead(counted) > 0 && keysRead(counted) <= 101, `a scan read ${keysRead(counted)} side-table rows to count to 101\n${counted}`)
+        settings.exactMaxMatches = 100
+        const walks = backend.images.counters.walk
+        const walked = await backend.images.search(q, broad)
+        assert.equal(backend.images.counters.walk, walks + 1)
+        assert.equal(walked.length, 10)
+        assert.ok(walked.every((h) => (h.metadata.i as number) >= 1000 && (h.metadata.i as number) < 4000))
+      } finally {
+        await backend.close()
+      }
+    })
+
+    it('a filtered search is one round trip, exact or walked; the exact cutoff follows the table\'s size', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'trips-model', dim: 8 })
+      try {
+        const pool = new Pool(3000, 20, 17, 8)
+        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
+        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
+        let trips = 0
+        const counting = new Proxy(backend.pool, { get: (target, prop, recv) => prop === 'query' ? (...args: unknown[]) => { trips++; return (target.query as (...a: unknown[]) => unknown)(...args) } : Reflect.get(target, prop, recv) })
+        const settings = { ...backend.images.settings, exactMaxMatches: 100 }
+        const q = pool.query(4)
+        for (const [filter, path] of [[{ i: { $lt: 30 } }, 'exact'], [{ i: { $gte: 1500 } }, 'walk']] as const) {
+          const counters = { exact: 0, walk: 0, walkThenExact: 0, plainRetries: 0 }
+          trips = 0
+          const hits = await searchNearest(counting, settings, q, { k: 10, filter }, counters)
+          assert.equal(counters[path], 1, path)
+          assert.equal(trips, 1, `${path}: one round trip`)
+          assert.deepEqual(hits.map((h) => h.id).slice(0, 5), exactNearest(pool.rows.filter((r) => matchesFilter(r.metadata, parseFilter(filter)!)), q, 5).map((r) => r.id))
+        }
+        // the cutoff where the exact path and the walk cost the same: √(k × rows), bounded
+        assert.equal(exactCutoff(10, undefined), EXACT_MAX_MATCHES)
+        assert.ok(exactCutoff(10, 20_000) < exactCutoff(10, 100_000) && exactCutoff(10, 100_000) < exactCutoff(10, 1_000_000))
+        assert.equal(exactCutoff(10, 4 * 20_000), 2 * exactCutoff(10, 20_000))
+        await backend.images.search(q, { k: 10, filter: { group: 'rare' } })
+        assert.equal(backend.images.settings.rowsEstimate, 3000, 'a filtered search reads the table\'s estimated size')
       } finally {
         await backend.close()
       }

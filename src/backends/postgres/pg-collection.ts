@@ -9,6 +9,8 @@ import { fromVectorLiteral, newSearchCounters, searchNearest, type SearchCounter
 
 /** from this many rows (as the planner estimates them) on, /v1/info shows the estimate */
 export const ESTIMATE_FROM = 100_000
+/** how often a filtered search re-reads the table's estimated size, ms */
+const ROWS_ESTIMATE_MS = 60_000
 
 export class PgCollection implements VectorCollection {
   /** how searches were answered: exact, walked, walked then exact */
@@ -49,7 +51,20 @@ export class PgCollection implements VectorCollection {
   }
 
   async search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]> {
+    if (opts.filter !== undefined && performance.now() - this.estimatedAt > ROWS_ESTIMATE_MS) await this.estimateRows()
     return await searchNearest(this.pool, this.settings, query, opts, this.counters)
+  }
+
+  /** when the table's size was last read for the planner's exact-path cutoff (performance.now(), ms) */
+  private estimatedAt = -Infinity
+
+  /** the planner's estimate of the table's rows (pg_class.reltuples, kept by ANALYZE and autovacuum; -1 before the first) */
+  private async estimateRows (): Promise<void> {
+    this.estimatedAt = performance.now()
+    const r = await this.pool.query<{ n: number }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = $1::regclass', [this.table])
+    const n = r.rows[0]?.n ?? -1
+    if (n > 0) this.settings.rowsEstimate = n
+    else delete this.settings.rowsEstimate
   }
 
   async list (opts: { limit: number, after?: string, filter?: MetadataFilter }): Promise<ListedRow[]> {

@@ -6,17 +6,21 @@
  *   brings back fewer than k (dead rows after deletes) it walks once more with the iterative scan,
  *   which is bounded by hnsw.max_scan_tuples; it never scans the table;
  * - a filtered search first counts the filter's matches, up to EXACT_MAX_MATCHES + 1, with index
- *   scans only (the GIN index on metadata, the B-trees of <table>_metadata_keys): so the count reads
- *   at most that many index entries. Few matches: they are read and sorted exactly (the exact path,
- *   which reads no more rows than the indexed part of the filter matches). Many: the HNSW walk with
- *   `hnsw.iterative_scan = relaxed_order` (pgvector 0.8), going on past ef_search candidates until k
- *   rows pass the WHERE clause; the outer ORDER BY puts the relaxed order back in exact distance
- *   order, over the float32 column (a halfvec index only chooses the candidates). A walk that stops
- *   short of k (max_scan_tuples ran out, or pgvector 0.7) takes the exact path;
+ *   scans only (the GIN index on metadata, the B-trees of <table>_metadata_keys, whose unique
+ *   (key, id) index lets the count stream and stop): so the count reads at most that many index
+ *   entries. Few matches: they are read and sorted exactly, in the same statement (plannedStatement;
+ *   the exact path reads no more rows than the indexed part of the filter matches). Many: the HNSW
+ *   walk with `hnsw.iterative_scan = relaxed_order` (pgvector 0.8), going on past ef_search
+ *   candidates until k rows pass the WHERE clause, which is checked per candidate outside the
+ *   ordered scan; the outer ORDER BY puts the relaxed order back in exact distance order, over the
+ *   float32 column (a halfvec index only chooses the candidates). A walk that stops short of k
+ *   (max_scan_tuples ran out, or pgvector 0.7) takes the exact path;
  * - excluded ids alone take the iterative walk, and never a second pass.
- * Every search but the plain one runs in its own transaction with SET LOCALs, among them
- * `statement_timeout` (SearchSettings.timeoutMs), so each statement of it is bounded in time and a
- * pooled connection goes back to the pool as it came.
+ * Every search but the plain one is one message per step (`SET LOCAL …; SELECT …`, values as
+ * quoted literals): one round trip, run as one implicit transaction that the SET LOCALs last for,
+ * among them `statement_timeout` (SearchSettings.timeoutMs), so each statement is bounded in time and
+ * a pooled connection goes back to the pool as it came. BEGIN and COMMIT as round trips of their own
+ * cost more than a selective filter's whole search (1.5 ms each on a loaded 2-core machine).
  */
 import pg from 'pg'
 import pgvector from 'pgvector'
@@ -24,8 +28,7 @@ import { parseFilter, type FilterNode } from '../../core/metadata-filter.js'
 import type { Metadata } from '../../core/types.js'
 import type { VectorHit, VectorSearchOptions } from '../ports.js'
 import { indexedExpression, type VectorTable } from './migrate.js'
-import { binder, filterCondition } from './pg-filter.js'
-import { inTransaction, withClient } from './pg-pool.js'
+import { binder, filterCondition, literalBinder, type Bind } from './pg-filter.js'
 import type { PgVectorType } from './postgres-options.js'
 
 export interface SearchSettings {
@@ -39,12 +42,14 @@ export interface SearchSettings {
   sessionDefaults?: boolean
   /** statement_timeout of each statement of a filtered search, ms (default SEARCH_TIMEOUT_MS) */
   timeoutMs?: number
-  /** a filter matching at most this many rows takes the exact path (default EXACT_MAX_MATCHES) */
+  /** a filter matching at most this many rows takes the exact path (default: exactCutoff of rowsEstimate) */
   exactMaxMatches?: number
+  /** about how many rows the table has (pg_class.reltuples), kept fresh by the collection */
+  rowsEstimate?: number
 }
 
-/** a filter matching at most this many rows is scored exactly over its matches */
-export const EXACT_MAX_MATCHES = 4000
+/** a filter matching at most this many rows is scored exactly over its matches, until the table's size is known (then exactCutoff) */
+export const EXACT_MAX_MATCHES = 1000
 /** default statement_timeout of a search's statements, ms */
 export const SEARCH_TIMEOUT_MS = 10_000
 
@@ -62,50 +67,102 @@ export function fromVectorLiteral (text: string): Float32Array {
 }
 
 /** the WHERE conditions of a search: the filter and the excluded ids */
-function conditions (s: SearchSettings, filter: FilterNode | undefined, opts: VectorSearchOptions, values: unknown[], exact: boolean): string[] {
-  const bind = binder(values)
+function conditions (s: SearchSettings, filter: FilterNode | undefined, opts: VectorSearchOptions, bind: Bind, exact: boolean): string[] {
   const where: string[] = []
   if (filter !== undefined) where.push(filterCondition(s.table, filter, bind, exact))
   if (opts.excludeIds !== undefined && opts.excludeIds.length > 0) where.push(`NOT (id = ANY(${bind(opts.excludeIds)}::text[]))`)
   return where
 }
 
-/**
- * The statement and its parameters for one search (exported for the tests' EXPLAIN). `exact`: order
- * by an expression no index has, so the rows come from the filter's indexes and are sorted exactly.
- */
-export function searchStatement (s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, exact = false): { text: string, values: unknown[] } {
-  const values: unknown[] = [toVectorLiteral(query)]
-  const where = conditions(s, parseFilter(opts.filter), opts, values, exact)
-  values.push(opts.k)
+function whereOf (where: string[]): string {
+  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
+}
+
+/** the nearest-k CTE: `q` is the query vector's SQL, `where` its conditions, `k` the limit's SQL */
+function nearestSql (s: SearchSettings, opts: VectorSearchOptions, q: string, where: string[], k: string, exact: boolean, gate?: string): string {
   const cols = ['id', 'metadata']
   cols.push(s.table === 'texts' ? 'text' : 'source')
   if (opts.withEmbeddings === true) cols.push('embedding::text AS embedding')
   const indexed = s.vectorType === 'vector'
-    ? `${indexedExpression('vector', s.dim)} <=> $1::vector`
-    : `${indexedExpression('halfvec', s.dim)} <=> $1::vector::halfvec(${s.dim})`
+    ? `${indexedExpression('vector', s.dim)} <=> ${q}::vector`
+    : `${indexedExpression('halfvec', s.dim)} <=> ${q}::vector::halfvec(${s.dim})`
   // MATERIALIZED keeps the index scan (and its LIMIT) inside; "+ 0" stops PostgreSQL 17+ from
   // dropping the outer sort as already satisfied, which would keep the relaxed order
-  const text = `WITH nearest AS MATERIALIZED (
-    SELECT ${cols.join(', ')}, embedding <=> $1::vector AS distance
+  if (exact || where.length === 0) {
+    return `nearest AS MATERIALIZED (
+    SELECT ${cols.join(', ')}, embedding <=> ${q}::vector AS distance
     FROM ${s.table}
-    ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY ${exact ? '(embedding <=> $1::vector) + 0' : indexed}
-    LIMIT $${values.length}
-  )
+    ${whereOf(where)}
+    ORDER BY ${exact ? `(embedding <=> ${q}::vector) + 0` : indexed}
+    LIMIT ${k}
+  )`
+  }
+  // the walk: the conditions stay outside the ordered scan, which OFFSET 0 keeps a subquery of its
+  // own, planned to bring its first k rows: so the HNSW walk drives, whatever the estimate of the
+  // filter's selectivity (an estimate of few matches made the planner read and sort them all)
+  return `nearest AS MATERIALIZED (
+    SELECT ${cols.join(', ')}, distance
+    FROM (SELECT *, embedding <=> ${q}::vector AS distance FROM ${s.table} ORDER BY ${indexed} OFFSET 0) ${s.table}
+    ${whereOf(gate === undefined ? where : [...where, gate])}
+    LIMIT ${k}
+  )`
+}
+
+/**
+ * The statement for one search (exported for the tests' EXPLAIN): with `bind` a binder, bind
+ * parameters in `values`; with a literalBinder, a self-contained text. `exact`: order by an
+ * expression no index has, so the rows come from the filter's indexes and are sorted exactly.
+ */
+export function searchStatement (s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, exact = false, values: unknown[] = [], bind: Bind = binder(values)): { text: string, values: unknown[] } {
+  const q = bind(toVectorLiteral(query))
+  const where = conditions(s, parseFilter(opts.filter), opts, bind, exact)
+  const text = `WITH ${nearestSql(s, opts, q, where, bind(opts.k), exact)}
   SELECT * FROM nearest ORDER BY distance + 0`
   return { text, values }
+}
+
+/** the transaction-local setting in which plannedStatement leaves its count, for the gated walk after it */
+const MATCHES_SETTING = 'align_search.matches'
+
+/**
+ * The walk that follows plannedStatement in the same message: it runs only when the count there was
+ * over `cutoff` (a One-Time Filter on the setting the count left), so a filtered search is one round
+ * trip whichever path it takes.
+ */
+export function gatedWalkStatement (s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, cutoff: number, bind: Bind = literalBinder()): string {
+  const q = bind(toVectorLiteral(query))
+  const where = conditions(s, parseFilter(opts.filter), opts, bind, false)
+  const gate = `current_setting('${MATCHES_SETTING}')::int > ${bind(cutoff)}`
+  return `WITH ${nearestSql(s, opts, q, where, bind(opts.k), false, gate)}
+  SELECT * FROM nearest ORDER BY distance + 0`
+}
+
+function countSql (s: SearchSettings, where: string[], limit: string): string {
+  return `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${s.table} ${whereOf(where)} LIMIT ${limit}) m`
 }
 
 /** How many rows a filter matches, counted up to `limit` (exported for the tests' EXPLAIN). */
 export function countStatement (s: SearchSettings, opts: VectorSearchOptions, limit: number): { text: string, values: unknown[] } {
   const values: unknown[] = []
-  const where = conditions(s, parseFilter(opts.filter), opts, values, true)
-  values.push(limit)
-  return {
-    text: `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${s.table} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} LIMIT $${values.length}) m`,
-    values
-  }
+  const bind = binder(values)
+  const where = conditions(s, parseFilter(opts.filter), opts, bind, true)
+  return { text: countSql(s, where, bind(limit)), values }
+}
+
+/**
+ * The count and the exact path as one statement, so that a selective filter costs one round trip:
+ * the count (up to `cutoff` + 1, as countStatement) is an InitPlan, and the exact path (as
+ * searchStatement's) runs behind a One-Time Filter on it, so with more than `cutoff` matches it reads
+ * nothing. Every row carries `matches`; with none nearest, one row of NULLs carries it.
+ */
+export function plannedStatement (s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, cutoff: number, values: unknown[] = [], bind: Bind = binder(values)): { text: string, values: unknown[] } {
+  const q = bind(toVectorLiteral(query))
+  const where = conditions(s, parseFilter(opts.filter), opts, bind, true)
+  const cut = bind(cutoff)
+  const text = `WITH counted AS MATERIALIZED (SELECT n, set_config('${MATCHES_SETTING}', n::text, true) FROM (${countSql(s, where, `${cut} + 1`)}) c),
+  ${nearestSql(s, opts, q, [...where, `(SELECT n FROM counted) <= ${cut}`], bind(opts.k), true)}
+  SELECT counted.n AS matches, nearest.* FROM counted LEFT JOIN nearest ON true ORDER BY nearest.distance + 0`
+  return { text, values }
 }
 
 /** ef_search at least k (as hnswlib does), plus the excluded ids, which the walk passes over */
@@ -136,6 +193,26 @@ function timeoutOf (s: SearchSettings): number {
   return Math.max(1, Math.round(s.timeoutMs ?? SEARCH_TIMEOUT_MS))
 }
 
+/** searchSettings after exactSettings in the same transaction: the planner's settings back to their defaults first */
+function walkSettings (s: SearchSettings, opts: VectorSearchOptions): string {
+  return `SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; SET LOCAL jit TO DEFAULT; ${searchSettings(s, opts)}`
+}
+
+/**
+ * The most matches scored exactly, for a table of about `rows` rows: where the two paths cost the
+ * same. The exact path costs about its matches m (counted, read and scored); the walk about the
+ * k / selectivity = k × rows / m candidates it checks; they meet at m = √(k × rows × EXACT_COST_RATIO).
+ * Measured at 20k rows, 256-d: ~500 (exact 1% = 200 matches 2.2 ms, a 10% walk 0.7 ms plus the count).
+ * Without an estimate of the rows yet: EXACT_MAX_MATCHES.
+ */
+export function exactCutoff (k: number, rows: number | undefined): number {
+  if (rows === undefined || !(rows > 0)) return EXACT_MAX_MATCHES
+  return Math.round(Math.min(EXACT_MAX_MATCHES * 4, Math.max(EXACT_MAX_MATCHES / 10, Math.sqrt(k * rows * EXACT_COST_RATIO))))
+}
+
+/** the walk's cost per candidate over the exact path's per match (see exactCutoff) */
+const EXACT_COST_RATIO = 1.25
+
 /** The plain search's setting as a session default, for the pool's connections. */
 export function sessionSettings (efSearch: number): string {
   return `SET hnsw.ef_search = ${Math.min(MAX_EF_SEARCH, efSearch)}`
@@ -157,17 +234,22 @@ export function newSearchCounters (): SearchCounters {
   return { exact: 0, walk: 0, walkThenExact: 0, plainRetries: 0 }
 }
 
+/** `sets` and `statement` (literals only) as one message: one round trip, one implicit transaction that the SET LOCALs last for */
+async function runMessage<T extends pg.QueryResultRow> (pool: pg.Pool, sets: string, statement: string): Promise<T[]> {
+  const results = await pool.query(`${sets}; ${statement}`) as unknown as Array<pg.QueryResult<T>>
+  return results.at(-1)?.rows ?? []
+}
+
 export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, counters: SearchCounters = newSearchCounters()): Promise<VectorHit[]> {
   if (opts.k <= 0) return []
   const filter = parseFilter(opts.filter)
   const excluding = opts.excludeIds !== undefined && opts.excludeIds.length > 0
-  const walk = searchStatement(s, query, opts)
-  const iterativeWalk = async (): Promise<HitRow[]> => await withClient(pool, async (client) =>
-    await inTransaction(client, async (c) => (await c.query<HitRow>(walk)).rows, `BEGIN; ${searchSettings(s, opts)}`))
+  const literal = (exact: boolean): string => searchStatement(s, query, opts, exact, [], literalBinder()).text
+  const iterativeWalk = async (): Promise<HitRow[]> => await runMessage<HitRow>(pool, searchSettings(s, opts), literal(false))
   let rows: HitRow[]
   if (filter === undefined) {
     if (!excluding && s.sessionDefaults === true && efFor(s, opts) === Math.min(MAX_EF_SEARCH, s.efSearch)) {
-      rows = (await pool.query<HitRow>(walk)).rows
+      rows = (await pool.query<HitRow>(searchStatement(s, query, opts))).rows
       // short of k: fewer rows exist, or dead rows (deletes) used up ef_search candidates
       if (rows.length < opts.k) {
         counters.plainRetries++
@@ -178,23 +260,23 @@ export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Fl
       rows = await iterativeWalk()
     }
   } else {
-    rows = await withClient(pool, async (client) => await inTransaction(client, async (c) => {
-      const cutoff = s.exactMaxMatches ?? EXACT_MAX_MATCHES
-      const matches = (await c.query<{ n: number }>(countStatement(s, opts, cutoff + 1))).rows[0]?.n ?? 0
-      if (matches === 0) return []
-      const exact = async (): Promise<HitRow[]> => (await c.query<HitRow>(searchStatement(s, query, opts, true))).rows
-      if (matches <= cutoff) {
-        counters.exact++
-        return await exact()
-      }
+    // one round trip: the count, the exact path behind it, and the walk gated on it
+    const cutoff = s.exactMaxMatches ?? exactCutoff(opts.k, s.rowsEstimate)
+    const results = await pool.query(`${exactSettings(s)}; ${plannedStatement(s, query, opts, cutoff, [], literalBinder()).text}; ` +
+      `${walkSettings(s, opts)}; ${gatedWalkStatement(s, query, opts, cutoff)}`) as unknown as Array<pg.QueryResult<HitRow & { matches: number }>>
+    const planned = results.find((r) => r.fields.some((f) => f.name === 'matches'))?.rows ?? []
+    const matches = planned[0]?.matches ?? 0
+    if (matches <= cutoff) {
+      if (matches > 0) counters.exact++
+      rows = planned.filter((r) => r.id !== null)
+    } else {
       counters.walk++
-      await c.query(`RESET enable_seqscan; RESET enable_hashjoin; RESET enable_mergejoin; RESET jit; ${searchSettings(s, opts)}`)
-      const walked = (await c.query<HitRow>(walk)).rows
-      if (walked.length >= opts.k) return walked
-      counters.walkThenExact++
-      await c.query(exactSettings(s))
-      return await exact()
-    }, `BEGIN; ${exactSettings(s)}`))
+      rows = results.at(-1)?.rows ?? []
+      if (rows.length < opts.k) {
+        counters.walkThenExact++
+        rows = await runMessage<HitRow>(pool, exactSettings(s), literal(true))
+      }
+    }
   }
   const hits: VectorHit[] = []
   for (const row of rows) {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openSqliteBackend, type SqliteBackend } from '../../../src/backends/sqlite/open-sqlite-backend.js'
-import { EXACT_MAX_MATCHES } from '../../../src/backends/sqlite/sqlite-collection.js'
+import { EXACT_MAX_MATCHES, OVERSAMPLE, OVERSAMPLE_MAX } from '../../../src/backends/sqlite/sqlite-collection.js'
 import { MetadataIndex } from '../../../src/backends/sqlite/filter/metadata-index.js'
 import { parseFilter } from '../../../src/core/metadata-filter.js'
 import { TIMEOUT } from '../../helpers/timeouts.js'
@@ -47,8 +47,9 @@ describe('SQLite filter planner', { timeout: TIMEOUT.server }, () => {
     assert.equal(backend.images.paths.walk, before.walk)
   })
 
-  it(`above the cutoff (${EXACT_MAX_MATCHES} by default) it walks the graph with the filter as a bitmap, and keeps recall`, async () => {
+  it(`above the cutoff (${EXACT_MAX_MATCHES} by default) and with oversampling off it walks the graph with the filter as a bitmap, and keeps recall`, async () => {
     backend.images.exactMaxMatches = 100
+    backend.images.oversampleMax = 0
     try {
       for (const [lo, hi] of [[0, 250], [0, 2500], [1000, 1500]] as const) {
         const q = pool.query(lo + hi)
@@ -64,7 +65,33 @@ describe('SQLite filter planner', { timeout: TIMEOUT.server }, () => {
       }
     } finally {
       backend.images.exactMaxMatches = EXACT_MAX_MATCHES
+      backend.images.oversampleMax = OVERSAMPLE_MAX
     }
+  })
+
+  it(`a broad filter: the plain walk over ${OVERSAMPLE} × k / selectivity candidates, kept by the bitmap; short of k it falls back to the filtered walk`, async () => {
+    const lo = 1000
+    const hi = 3500 // 50% of the pool: 50 candidates for k = 10, where the exact path would score 2,500 vectors
+    const q = pool.query(7)
+    let before = { ...backend.images.paths }
+    const hits = await backend.images.search(q, { k: 10, filter: { i: { $gte: lo, $lt: hi } } })
+    assert.equal(backend.images.paths.oversample, before.oversample + 1)
+    assert.equal(backend.images.paths.oversampleThenWalk, before.oversampleThenWalk)
+    assert.equal(backend.images.paths.walk, before.walk, 'no filtered walk')
+    assert.equal(backend.images.paths.scored, before.scored, 'no vector scored one by one')
+    assert.equal(hits.length, 10)
+    const r = recall(hits.map((h) => h.id), exactNearest(pool.rows.filter(byI(lo, hi)), q, 10).map((x) => x.id))
+    assert.ok(r >= 0.9, `recall ${r}`)
+    // a filter that leaves out the query's 100 nearest rows: none of the oversampled candidates match
+    const near = exactNearest(pool.rows, q, 100).map((x) => x.metadata.i as number)
+    before = { ...backend.images.paths }
+    const far = await backend.images.search(q, { k: 10, filter: { i: { $nin: near } } })
+    assert.equal(backend.images.paths.oversample, before.oversample + 1)
+    assert.equal(backend.images.paths.oversampleThenWalk, before.oversampleThenWalk + 1)
+    assert.equal(backend.images.paths.walk, before.walk + 1)
+    assert.equal(far.length, 10)
+    const farTruth = exactNearest(pool.rows.filter((x) => !near.includes(x.metadata.i as number)), q, 10).map((x) => x.id)
+    assert.ok(recall(far.map((h) => h.id), farTruth) >= 0.9)
   })
 
   it('follows deletes, and is rebuilt from SQLite at open', async () => {

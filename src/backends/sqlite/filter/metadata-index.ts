@@ -12,7 +12,8 @@
  * column is re-sorted once the tail (or the deleted entries it skips) grows past a fraction of it.
  */
 import { parseInstant } from '../../../core/iso-instant.js'
-import type { CompareOp, FilterNode, FilterScalar } from '../../../core/metadata-filter.js'
+import { groupRanges, rangeOf, type KeyRange } from '../../../core/filter-ranges.js'
+import type { FilterNode, FilterScalar } from '../../../core/metadata-filter.js'
 import { LabelSet } from './label-set.js'
 
 function token (v: FilterScalar): string {
@@ -25,8 +26,9 @@ function isScalar (v: unknown): v is FilterScalar {
 
 /** One key's numbers (or instants), sorted for range queries. */
 class SortedColumn {
-  /** label → its current value: the truth, which sorted entries are checked against */
-  private readonly current = new Map<number, number>()
+  /** label → its current value (NaN: none): the truth, which sorted entries are checked against; a typed array, as a Map lookup per entry cost more than the range scan itself */
+  private current = new Float64Array(0)
+  private count = 0
   private values = new Float64Array(0)
   private labels = new Int32Array(0)
   /** labels set since the last sort */
@@ -34,23 +36,35 @@ class SortedColumn {
   /** sorted entries whose label was deleted since */
   private stale = 0
 
-  get size (): number { return this.current.size }
+  get size (): number { return this.count }
 
   set (label: number, value: number): void {
-    this.current.set(label, value)
+    if (label >= this.current.length) {
+      const grown = new Float64Array(Math.max(label + 1, this.current.length * 2, 1024)).fill(Number.NaN)
+      grown.set(this.current)
+      this.current = grown
+    }
+    if (Number.isNaN(this.current[label]!)) this.count++
+    this.current[label] = value
     this.tail.push(label)
   }
 
   delete (label: number): void {
-    if (this.current.delete(label)) this.stale++
+    if (label < this.current.length && !Number.isNaN(this.current[label]!)) {
+      this.current[label] = Number.NaN
+      this.count--
+      this.stale++
+    }
   }
 
   private sort (): void {
-    const labels = Int32Array.from(this.current.keys())
     const current = this.current
-    labels.sort((a, b) => current.get(a)! - current.get(b)!)
+    const labels = new Int32Array(this.count)
+    let j = 0
+    for (let l = 0; l < current.length; l++) if (!Number.isNaN(current[l]!)) labels[j++] = l
+    labels.sort((a, b) => current[a]! - current[b]!)
     this.labels = labels
-    this.values = Float64Array.from(labels, (l) => current.get(l)!)
+    this.values = Float64Array.from(labels, (l) => current[l]!)
     this.tail = []
     this.stale = 0
   }
@@ -67,30 +81,28 @@ class SortedColumn {
     return lo
   }
 
-  /** the index range [from, to) of the sorted entries that compare to `v` as `op` says */
-  private span (op: CompareOp, v: number): [number, number] {
-    switch (op) {
-      case 'gt': return [this.lowerBound(v, false), this.values.length]
-      case 'gte': return [this.lowerBound(v, true), this.values.length]
-      case 'lt': return [0, this.lowerBound(v, true)]
-      case 'lte': return [0, this.lowerBound(v, false)]
-    }
-  }
-
-  /** adds to `out` every label whose value compares to `v` as `op` says */
-  select (op: CompareOp, v: number, out: LabelSet): void {
+  /** adds to `out` every label whose value lies in `range`: a binary search for each end, then only the entries between */
+  select (range: KeyRange, out: LabelSet): void {
     const n = this.values.length
     if (this.tail.length > 1024 + n / 8 || this.stale > 1024 + n / 4) this.sort()
-    const [from, to] = this.span(op, v)
+    const { lower, upper } = range
+    const from = lower === undefined ? 0 : this.lowerBound(lower.value, lower.inclusive)
+    const to = upper === undefined ? this.values.length : this.lowerBound(upper.value, !upper.inclusive)
+    const current = this.current
     for (let i = from; i < to; i++) {
       const l = this.labels[i]!
-      if (this.current.get(l) === this.values[i]) out.add(l)
+      if (current[l] === this.values[i]) out.add(l)
     }
     for (const l of this.tail) {
-      const x = this.current.get(l)
-      if (x !== undefined && (op === 'gt' ? x > v : op === 'gte' ? x >= v : op === 'lt' ? x < v : x <= v)) out.add(l)
+      const x = current[l]!
+      if (!Number.isNaN(x) && inRange(x, range)) out.add(l)
     }
   }
+}
+
+function inRange (x: number, { lower, upper }: KeyRange): boolean {
+  return (lower === undefined || (lower.inclusive ? x >= lower.value : x > lower.value)) &&
+    (upper === undefined || (upper.inclusive ? x <= upper.value : x < upper.value))
 }
 
 export class MetadataIndex {
@@ -153,7 +165,9 @@ export class MetadataIndex {
   select (node: FilterNode): LabelSet {
     switch (node.op) {
       case 'and': {
-        const [first, ...rest] = node.of.map((n) => this.select(n))
+        // the comparisons on one key as one interval: a range scan of the matches, not of two half-lines
+        const { ranges, rest: others } = groupRanges(node.of)
+        const [first, ...rest] = [...ranges.map((r) => this.selectRange(r)), ...others.map((n) => this.select(n))]
         for (const s of rest) first!.and(s)
         return first!
       }
@@ -176,12 +190,14 @@ export class MetadataIndex {
         }
         return node.op === 'eq' || node.op === 'in' ? out : this.all.clone().andNot(out)
       }
-      default: {
-        const out = new LabelSet(this.all.capacity)
-        ;(node.kind === 'number' ? this.numbers : this.instants).get(node.key)?.select(node.op, node.value, out)
-        return out
-      }
+      default: return this.selectRange(rangeOf(node))
     }
+  }
+
+  private selectRange (range: KeyRange): LabelSet {
+    const out = new LabelSet(this.all.capacity)
+    ;(range.kind === 'number' ? this.numbers : this.instants).get(range.key)?.select(range, out)
+    return out
   }
 
   /** every indexed label (a new set) */
