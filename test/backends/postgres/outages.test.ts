@@ -96,7 +96,7 @@ describe('PostgreSQL backend through faults', { timeout: TIMEOUT.server, ...(ski
     }
   })
 
-  it('every connection carries the timeouts (the pool's also the search's ef_search); migrations and index builds have no statement timeout', async () => {
+  it('every connection carries the timeouts (and the pool, the search ef_search); migrations and index builds have no statement timeout', async () => {
     const url = await db.newDatabase()
     const timeouts = { statementTimeoutMs: 7000, lockTimeoutMs: 3000, idleInTransactionTimeoutMs: 4000, tcpUserTimeoutMs: 6000, keepAliveIdleMs: 5000 }
     const backend = await openPostgresBackend({ databaseUrl: url, poolSize: 1, timeouts, hnsw: { efSearch: 77 } }, identity)
