@@ -23,8 +23,8 @@ const JOB_IMAGES = 240
 const BATCH = 16
 /** short, so a batch held by a SIGKILLed worker is retried within the test's bound */
 const RETRY_AFTER_MS = 6000
-/** API SIGKILLs, each on an acknowledgement: four fit TIMEOUT.fault with the restarts */
-const KILL_ROUNDS = 4
+/** API SIGKILLs, each on an acknowledgement: three fit TIMEOUT.fault with the restarts (an API start takes about 7 s here) */
+const KILL_ROUNDS = 3
 /** the planner's estimate the "services ready" test plants: above ESTIMATE_FROM (pg-collection.ts) */
 const PLANTED_ESTIMATE = 250_000
 
