@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test'
 import { TIMEOUT } from '../helpers/timeouts.js'
 import { assertError, sleep, type Api, type ItemResult, type JobViewT } from './support/api.js'
 import { distinctImage } from './support/images.js'
+import { ACKS_BEFORE_KILL, KILL_IMAGES_PER_ROUND, uploadUntilKilled } from './support/kill.js'
 import { MODEL_DIR, serviceEnv, spawnService, tempDirs, type Dirs, type SpawnedService } from './support/servers.js'
 
 const JOB_IMAGES = Number(process.env.RELIABILITY_JOB_IMAGES ?? 240)
@@ -212,15 +213,8 @@ describe('durability', { timeout: TIMEOUT.server * 3 }, () => {
   })
 })
 
-/**
- * SIGKILL rounds in the test below; each kill lands the moment one upload is acknowledged. A server
- * that answers before its commit loses the answered upload in about half of the rounds here.
- */
+/** SIGKILL rounds in the test below (each one lands the moment an upload is acknowledged: support/kill.ts) */
 const KILL_ROUNDS = 6
-/** acknowledgements in a round before the kill: the server is past its start and busy with uploads */
-const ACKS_BEFORE_KILL = 8
-/** uploads in flight at once, so that the server is always committing, encoding or answering one */
-const UPLOADERS = 4
 
 describe('acknowledged at the moment of a SIGKILL', { timeout: TIMEOUT.server * 2 }, () => {
   let dirs: Dirs
@@ -232,51 +226,15 @@ describe('acknowledged at the moment of a SIGKILL', { timeout: TIMEOUT.server * 
     dirs?.remove()
   })
 
-  /**
-   * Small single-image uploads from UPLOADERS clients; when the ACKS_BEFORE_KILL-th is answered
-   * `indexed`, SIGKILL in the same tick, before the client does anything else. Returns every id the
-   * server answered `indexed`, including answers already on their way when the signal was sent.
-   */
-  async function uploadUntilKilled (running: SpawnedService, round: number, images: Buffer[]): Promise<string[]> {
-    const acked: string[] = []
-    let killed = false
-    let next = 0
-    const uploader = async (): Promise<void> => {
-      while (!killed && next < images.length) {
-        const i = next++
-        const id = `kill-${round}-${i}`
-        let res
-        try {
-          res = await running.api.upload([{ id, bytes: images[i]! }])
-        } catch (err) {
-          if (killed) return // the connection died with the server: this one was never acknowledged
-          throw err
-        }
-        const item = res.status === 200 ? (res.json.items as ItemResult[])[0] : undefined
-        assert.ok(killed || item?.status === 'indexed', `upload ${id} before the kill: ${res.status} ${res.text.slice(0, 300)}`)
-        if (item?.status !== 'indexed') continue
-        acked.push(id)
-        if (!killed && acked.length >= ACKS_BEFORE_KILL) {
-          running.server.child.kill('SIGKILL')
-          killed = true
-        }
-      }
-    }
-    await Promise.all(Array.from({ length: UPLOADERS }, uploader))
-    assert.ok(killed, `only ${acked.length} uploads were acknowledged; the round needs ${ACKS_BEFORE_KILL}`)
-    await running.server.kill() // waits for the exit
-    return acked
-  }
-
   test('every upload answered before the kill is stored and found after a restart', async (t) => {
     const env = serviceEnv(dirs)
     const acked: string[] = []
-    const perRound = ACKS_BEFORE_KILL + 4 * UPLOADERS
+    const perRound = KILL_IMAGES_PER_ROUND
     for (let round = 0; round < KILL_ROUNDS; round++) {
       // made before the server starts, so the client is idle when an answer arrives
       const images = await Promise.all(Array.from({ length: perRound }, async (_, i) => await distinctImage(120_000 + round * perRound + i, 32)))
       svc = await spawnService(env)
-      const got = await uploadUntilKilled(svc, round, images)
+      const got = await uploadUntilKilled(svc.server, svc.api, `kill-${round}`, images)
       t.diagnostic(`round ${round}: SIGKILL on acknowledgement ${ACKS_BEFORE_KILL}; ${got.length} acknowledged in all`)
       acked.push(...got)
     }

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { PG_MIGRATE_LOCK_ID, runner } from 'node-pg-migrate'
 import pg from 'pg'
 import { ConflictError } from '../../core/errors.js'
+import { withoutPassword } from '../../core/secrets.js'
 import type { Logger } from '../../core/types.js'
 import type { BackendIdentity } from '../ports.js'
 import { ensureRecordedIndexes, inferIndexSettings, readIndexRecord, settingsDifferences, writeIndexRecord, type IndexRecord, type IndexSettings } from './index-settings.js'
@@ -37,7 +38,8 @@ export interface PreparedDatabase {
 /** "user@host:port/db": the database as messages name it, never with a password */
 export function describeDatabase (databaseUrl: string): string {
   try {
-    const u = new URL(databaseUrl)
+    // masked first: a password holding '/' or '#' otherwise parses partly into the host and path
+    const u = new URL(withoutPassword(databaseUrl))
     const host = u.hostname !== '' ? u.hostname : (u.searchParams.get('host') ?? 'localhost')
     return `${u.username === '' ? '' : `${decodeURIComponent(u.username)}@`}${host}${u.port === '' ? '' : `:${u.port}`}${u.pathname === '/' ? '' : u.pathname}`
   } catch {

@@ -57,8 +57,8 @@ export interface PoolOptions {
   poolSize: number
   logger?: Logger | undefined
   /**
-   * SET statement every new connection runs first (node-postgres queues it ahead of the
-   * connection's first query), e.g. the search's ef_search, so a search needs no SET of its own
+   * SET statement every new connection runs before the pool hands it out (pg-pool's awaited
+   * onConnect), e.g. the search's ef_search, so a search needs no SET of its own
    */
   session?: string | undefined
   timeouts?: ConnectionTimeouts | undefined
@@ -75,14 +75,12 @@ export function createPool (databaseUrl: string, opts: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     ...connectionConfig(databaseUrl, opts.applicationName ?? 'align-search', 'request', opts.timeouts),
     max: opts.poolSize,
-    idleTimeoutMillis: 30_000
+    idleTimeoutMillis: 30_000,
+    // awaited by pg-pool before it hands the connection out: the first query never queues behind
+    // the SET (pg deprecates sending a query while another runs); a connection whose SET failed
+    // is ended, and the query that asked for it fails with the reason
+    ...(session === undefined ? {} : { onConnect: async (client: pg.ClientBase) => { await takeSession(client, session, logger) } })
   })
-  if (session !== undefined) {
-    pool.on('connect', (client) => {
-      // a failure here fails the connection's first query too, which reports it
-      client.query(session).catch((err: unknown) => { logger?.warn({ err: (err as Error).message }, 'a new PostgreSQL connection could not take its session settings') })
-    })
-  }
   pool.on('error', (err) => {
     logger?.warn({ err: err.message }, 'an idle PostgreSQL connection was lost; the pool opens a new one when needed')
   })
@@ -93,6 +91,15 @@ export function createPool (databaseUrl: string, opts: PoolOptions): pg.Pool {
     return result instanceof Promise ? result.catch((err: unknown) => { throw toBackendError(err) }) : result
   }) as typeof pool.query
   return pool
+}
+
+async function takeSession (client: pg.ClientBase, session: string, logger: Logger | undefined): Promise<void> {
+  try {
+    await client.query(session)
+  } catch (err) {
+    logger?.warn({ err: (err as Error).message }, 'a new PostgreSQL connection could not take its session settings')
+    throw toBackendError(err)
+  }
 }
 
 /**

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
+import { withoutPassword } from '../../core/secrets.js'
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUTS } from '../../backends/postgres/postgres-options.js'
 import type { HttpConfig } from '../../http/http-config.js'
 import { EXECUTION_PROVIDER_SETTINGS } from '../../ml/types.js'
@@ -217,14 +218,6 @@ function isPostgresUrl (raw: string): boolean {
   } catch {
     return false
   }
-}
-
-/** the URL as it may be printed: a password never reaches a log or an error message */
-export function withoutPassword (raw: string): string {
-  // not through URL: a password holding '/', '#', '?' or '@' breaks the parse, or parses partly
-  // into the host and path, which would then be printed; everything between the user's ':' and
-  // the last '@' is the password
-  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@')
 }
 
 /** Creates IMPORT_DIR (and DATA_DIR) when missing; called by the server and the CLI, not by loadConfig. */

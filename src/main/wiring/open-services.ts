@@ -57,8 +57,9 @@ export async function openServices (config: ServicesConfig, logger: Logger): Pro
   }
   try {
     const services = await startServices(core, config)
-    const [images, texts] = await Promise.all([backend.images.count(), backend.texts.count()])
-    logger.info({ model: encoder.config.modelId, dim: core.dim, provider: encoder.provider, backend: backend.name, images, texts }, 'services ready')
+    // the counts /v1/info shows: the planner's estimate on a large PostgreSQL table, not a count(*) that reads it all
+    const { images, texts, countsExact } = await services.stats()
+    logger.info({ model: encoder.config.modelId, dim: core.dim, provider: encoder.provider, backend: backend.name, images, texts, countsExact }, 'services ready')
     return services
   } catch (err) {
     await backend.close().catch(() => {})

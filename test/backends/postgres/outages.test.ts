@@ -96,13 +96,14 @@ describe('PostgreSQL backend through faults', { timeout: TIMEOUT.server, ...(ski
     }
   })
 
-  it('every connection carries the timeouts; migrations and index builds have no statement timeout', async () => {
+  it('every connection carries the timeouts (and the pool, the search ef_search); migrations and index builds have no statement timeout', async () => {
     const url = await db.newDatabase()
     const timeouts = { statementTimeoutMs: 7000, lockTimeoutMs: 3000, idleInTransactionTimeoutMs: 4000, tcpUserTimeoutMs: 6000, keepAliveIdleMs: 5000 }
-    const backend = await openPostgresBackend({ databaseUrl: url, poolSize: 1, timeouts }, identity)
+    const backend = await openPostgresBackend({ databaseUrl: url, poolSize: 1, timeouts, hnsw: { efSearch: 77 } }, identity)
     try {
       const show = async (q: pg.Pool | pg.Client, name: string): Promise<string | undefined> => (await q.query<Record<string, string>>(`SHOW ${name}`)).rows[0]?.[name]
-      const expected = { statement_timeout: '7s', lock_timeout: '3s', idle_in_transaction_session_timeout: '4s', tcp_user_timeout: '6000', tcp_keepalives_idle: '5' }
+      // and the search's session setting (the pool's awaited connect hook), from the first query on
+      const expected = { 'hnsw.ef_search': '77', statement_timeout: '7s', lock_timeout: '3s', idle_in_transaction_session_timeout: '4s', tcp_user_timeout: '6000', tcp_keepalives_idle: '5' }
       for (const [name, value] of Object.entries(expected)) assert.equal(await show(backend.pool, name), value, name)
       for (const role of ['queue', 'maintenance'] as const) {
         const c = new pg.Client(connectionConfig(url, `test ${role}`, role, timeouts))
