@@ -349,7 +349,7 @@ export interface ReembedText { id: string, text: string, template: TextTemplate 
 
 /**
  * A backend that keeps a second model's vectors beside the active ones and swaps them atomically
- * (the embedded one; PostgreSQL lacks it so far).
+ * (both backends: src/backends/sqlite/sqlite-model-slots.ts, src/backends/postgres/pg-model-slots.ts).
  */
 export interface ModelSlots {
   /** the active model's identity */
@@ -381,6 +381,12 @@ export interface ModelSlots {
    */
   swap (onSwapped?: () => void): Promise<StandbyRecord>
   dropStandby (): Promise<void>
+  /**
+   * Where other processes share the slots (PostgreSQL): `fn` runs whenever one of them began a
+   * switch, swapped or dropped the standby model, in the same tick as active() and standby() (and
+   * this process's searches) follow the change.
+   */
+  onChange?: (fn: () => void) => void
 }
 
 /** One storage backend: source of truth for images, texts, their vectors and the jobs. */
@@ -393,7 +399,7 @@ export interface Backend {
   readonly staging?: UploadStaging
   /** online backups into files; absent where the backend has its own tools (PostgreSQL: pg_dump) */
   readonly backups?: BackupStore
-  /** a second model's vectors beside the active ones (model switches); absent on PostgreSQL so far */
+  /** a second model's vectors beside the active ones (model switches) */
   readonly models?: ModelSlots
   /** the job rows as cluster jobs use them; absent when only this process runs jobs (SQLite) */
   readonly clusterJobs?: ClusterJobStore

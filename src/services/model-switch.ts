@@ -61,11 +61,17 @@ export class ModelSwitcher implements ModelService {
   private running: Promise<void> | undefined
   private controller: AbortController | undefined
   private roots: string[] | undefined
+  /** the loading of what another process's change to the slots needs, one at a time */
+  private following: Promise<void> | undefined
 
   constructor (private readonly core: Core, private readonly slots: ModelSlots, private readonly opts: ModelSwitchOptions & { sourceRoots: string[] }) {}
 
-  /** At start: loads the standby model when there is one, and resumes a switch that was under way. */
+  /**
+   * At start: loads the standby model when there is one, and resumes a switch that was under way.
+   * Where other processes share the slots (PostgreSQL), it also follows what they do from now on.
+   */
   async resume (): Promise<void> {
+    this.slots.onChange?.(() => { this.follow() })
     const rec = this.slots.standby()
     if (rec === undefined) return
     if (rec.modelDir === undefined) {
@@ -184,7 +190,7 @@ export class ModelSwitcher implements ModelService {
   }
 
   /** Loads a model folder under MODELS_DIR; a folder that breaks the model contract is a 400 naming the file and field. */
-  private async load (rel: string, expect?: StandbyRecord): Promise<Encoder> {
+  private async load (rel: string, expect?: { modelId: string, dim: number }): Promise<Encoder> {
     let enc: Encoder
     try {
       enc = await this.opts.loadEncoder(path.resolve(this.opts.modelsDir, rel))
@@ -193,7 +199,7 @@ export class ModelSwitcher implements ModelService {
     }
     if (expect !== undefined && (enc.config.modelId !== expect.modelId || enc.config.embeddingDim !== expect.dim)) {
       await enc.close()
-      throw new ConflictError(`modelDir "${rel}" now holds ${enc.config.modelId} (dim ${enc.config.embeddingDim}), not the standby model ${expect.modelId} (dim ${expect.dim})`)
+      throw new ConflictError(`modelDir "${rel}" now holds ${enc.config.modelId} (dim ${enc.config.embeddingDim}), not the recorded model ${expect.modelId} (dim ${expect.dim})`)
     }
     return enc
   }
@@ -243,7 +249,68 @@ export class ModelSwitcher implements ModelService {
       .finally(() => {
         this.running = undefined
         this.controller = undefined
+        // another process may have changed the slots while this one was filling
+        if (this.slots.onChange !== undefined) this.follow()
       })
+  }
+
+  /**
+   * Follows a change another process made to the shared slots: in the same tick, the encoders trade
+   * places when the standby model became active (a swap); then, in the background, the models the
+   * record names are loaded from MODELS_DIR (a switch begun elsewhere: writes here embed with both)
+   * or closed (a standby model deleted elsewhere).
+   */
+  private follow (): void {
+    const core = this.core
+    const active = this.slots.active().modelId
+    if (core.encoder.config.modelId !== active && core.standbyEncoder?.config.modelId === active) this.exchangeEncoders()
+    if (this.running !== undefined) return // this process's own switch holds the encoders it needs
+    this.following = (this.following ?? Promise.resolve()).then(async () => { await this.loadRecorded() })
+      .catch((err: unknown) => { core.logger.error({ err }, 'could not follow the model slots another process changed; restart this process to load them') })
+  }
+
+  /** Loads (or closes) encoders until this process has those the slots name. */
+  private async loadRecorded (): Promise<void> {
+    const core = this.core
+    const active = this.slots.active()
+    if (core.encoder.config.modelId !== active.modelId) {
+      if (active.modelDir === undefined) throw new Error(`the active model ${active.modelId} has no recorded folder`)
+      const enc = await this.load(active.modelDir, active)
+      if (this.slots.active().modelId !== active.modelId || core.encoder.config.modelId === active.modelId) { await enc.close(); return }
+      const old = core.encoder
+      core.encoder = enc
+      core.dim = enc.config.embeddingDim
+      core.generation = (core.generation ?? 0) + 1
+      if (core.standbyEncoder === undefined && this.slots.standby()?.modelId === old.config.modelId) core.standbyEncoder = old
+      else await old.close()
+      core.logger.info({ active: active.modelId }, 'the active model changed (another process swapped): following it')
+    }
+    const rec = this.slots.standby()
+    if (rec === undefined) {
+      const enc = core.standbyEncoder
+      core.standbyEncoder = undefined
+      await enc?.close()
+      return
+    }
+    if (core.standbyEncoder?.config.modelId === rec.modelId) return
+    if (rec.modelDir === undefined) throw new Error(`the standby model ${rec.modelId} has no recorded folder`)
+    const enc = await this.load(rec.modelDir, rec)
+    if (this.slots.standby()?.modelId !== rec.modelId) { await enc.close(); return }
+    const old = core.standbyEncoder
+    core.standbyEncoder = enc
+    await old?.close()
+    core.logger.info({ standby: rec.modelId, state: rec.state }, 'a standby model was set by another process: writes here embed with it too')
+  }
+
+  /** the active and standby encoders trade places (a swap), in one tick */
+  private exchangeEncoders (): void {
+    const core = this.core
+    const next = core.standbyEncoder
+    if (next === undefined) return
+    core.standbyEncoder = core.encoder
+    core.encoder = next
+    core.dim = next.config.embeddingDim
+    core.generation = (core.generation ?? 0) + 1
   }
 
   /** Embeds what the standby slot lacks; resolves true when nothing is missing any more. */
@@ -292,13 +359,10 @@ export class ModelSwitcher implements ModelService {
   /** The atomic step: the backend exchanges the slots and, in the same tick, the services their encoders. */
   private async swapNow (): Promise<void> {
     const core = this.core
-    const next = core.standbyEncoder
-    if (next === undefined) throw new ConflictError('the standby model is not loaded')
+    if (core.standbyEncoder === undefined) throw new ConflictError('the standby model is not loaded')
     await this.slots.swap(() => {
-      core.standbyEncoder = core.encoder
-      core.encoder = next
-      core.dim = next.config.embeddingDim
-      core.generation = (core.generation ?? 0) + 1
+      // idempotent: where another process's swap was seen first, the encoders have traded already
+      if (core.encoder.config.modelId !== this.slots.active().modelId) this.exchangeEncoders()
     })
   }
 }

@@ -198,6 +198,8 @@ export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Fl
   }
   const hits: VectorHit[] = []
   for (const row of rows) {
+    // a row left out of this model by a switch holds a zero vector: no direction, no distance (NaN)
+    if (Number.isNaN(row.distance)) continue
     const score = Math.min(1, Math.max(-1, 1 - row.distance)) // cosines clamped, as the hnswlib index does
     if (opts.minScore !== undefined && score < opts.minScore) break
     const hit: VectorHit = { id: row.id, score, metadata: row.metadata }
