@@ -387,6 +387,8 @@ export interface ModelSlots {
    * this process's searches) follow the change.
    */
   onChange?: (fn: () => void) => void
+  /** Where other processes share the slots: re-reads them now (a search refused as encoded by the model no longer active calls it) */
+  refresh?: () => Promise<void>
 }
 
 /** One storage backend: source of truth for images, texts, their vectors and the jobs. */

@@ -63,6 +63,8 @@ export class ModelSwitcher implements ModelService {
   private roots: string[] | undefined
   /** the loading of what another process's change to the slots needs, one at a time */
   private following: Promise<void> | undefined
+  /** own changes to the slots under way (their notices are not another process's) */
+  private changing = 0
 
   constructor (private readonly core: Core, private readonly slots: ModelSlots, private readonly opts: ModelSwitchOptions & { sourceRoots: string[] }) {}
 
@@ -126,7 +128,7 @@ export class ModelSwitcher implements ModelService {
       await this.core.standbyEncoder.close()
       this.core.standbyEncoder = undefined
     }
-    await this.slots.beginStandby({
+    await this.own(async () => await this.slots.beginStandby({
       modelId,
       dim,
       modelDir: rel,
@@ -134,8 +136,7 @@ export class ModelSwitcher implements ModelService {
       since: new Date().toISOString(),
       ...(opts.lowResolution === undefined ? {} : { lowResolution: opts.lowResolution }),
       ...(weak > 0 && opts.lowResolution === 'skip' ? { skipped: weak } : {})
-    })
-    this.core.standbyEncoder = encoder
+    }), () => { this.core.standbyEncoder = encoder })
     this.core.logger.info({ from: this.slots.active().modelId, to: modelId, weak, lowResolution: opts.lowResolution }, 'model switch started')
     this.runInBackground()
     return await this.status()
@@ -149,7 +150,7 @@ export class ModelSwitcher implements ModelService {
     const missing = await this.missingTotal()
     if (missing > 0) {
       // rows added while it was not kept up to date: fill them in first (a short switch), then swap
-      await this.slots.beginStandby({ ...rec, state: 'building', since: new Date().toISOString() })
+      await this.own(async () => { await this.slots.beginStandby({ ...rec, state: 'building', since: new Date().toISOString() }) })
       this.runInBackground()
       return await this.status()
     }
@@ -162,9 +163,11 @@ export class ModelSwitcher implements ModelService {
     if (rec === undefined) return false
     this.controller?.abort(new Error('cancelled'))
     await this.running
-    await this.slots.dropStandby()
-    const enc = this.core.standbyEncoder
-    this.core.standbyEncoder = undefined
+    let enc: Encoder | undefined
+    await this.own(async () => { await this.slots.dropStandby() }, () => {
+      enc = this.core.standbyEncoder
+      this.core.standbyEncoder = undefined
+    })
     await enc?.close()
     this.core.logger.info({ standby: rec.modelId, state: rec.state }, rec.state === 'building' ? 'model switch cancelled' : 'standby model deleted')
     return true
@@ -261,6 +264,7 @@ export class ModelSwitcher implements ModelService {
    * or closed (a standby model deleted elsewhere).
    */
   private follow (): void {
+    if (this.changing > 0) return
     const core = this.core
     const active = this.slots.active().modelId
     if (core.encoder.config.modelId !== active && core.standbyEncoder?.config.modelId === active) this.exchangeEncoders()
@@ -300,6 +304,22 @@ export class ModelSwitcher implements ModelService {
     core.standbyEncoder = enc
     await old?.close()
     core.logger.info({ standby: rec.modelId, state: rec.state }, 'a standby model was set by another process: writes here embed with it too')
+  }
+
+  /**
+   * Runs a change of this process's own to the slots: `after` runs right after it, before
+   * follow() is told of the change (which it then finds done), so follow() never loads a second
+   * copy of a model this process is about to hold.
+   */
+  private async own (change: () => Promise<unknown>, after?: () => void): Promise<void> {
+    this.changing++
+    try {
+      await change()
+      after?.()
+    } finally {
+      this.changing--
+    }
+    if (this.slots.onChange !== undefined) this.follow()
   }
 
   /** the active and standby encoders trade places (a swap), in one tick */
@@ -360,10 +380,10 @@ export class ModelSwitcher implements ModelService {
   private async swapNow (): Promise<void> {
     const core = this.core
     if (core.standbyEncoder === undefined) throw new ConflictError('the standby model is not loaded')
-    await this.slots.swap(() => {
+    await this.own(async () => await this.slots.swap(() => {
       // idempotent: where another process's swap was seen first, the encoders have traded already
       if (core.encoder.config.modelId !== this.slots.active().modelId) this.exchangeEncoders()
-    })
+    }))
   }
 }
 

@@ -294,6 +294,7 @@ export class PgModelSlots implements ModelSlots {
 
   private applySettings (): void {
     for (const t of VECTOR_TABLES) {
+      this.opts.settings[t].modelId = this.state.active.modelId
       this.opts.settings[t].dim = this.state.active.dim
       this.opts.settings[t].vectorType = this.state.active.vectorType
     }

@@ -41,6 +41,11 @@ export interface SearchSettings {
   timeoutMs?: number
   /** a filter matching at most this many rows takes the exact path (default EXACT_MAX_MATCHES) */
   exactMaxMatches?: number
+  /**
+   * the model the queries are encoded with: when set, a statement run after another model became
+   * active fails (align_search_active_model_is, migration 0009) rather than compare the two models' vectors
+   */
+  modelId?: string
 }
 
 /** a filter matching at most this many rows is scored exactly over its matches */
@@ -65,6 +70,7 @@ export function fromVectorLiteral (text: string): Float32Array {
 function conditions (s: SearchSettings, filter: FilterNode | undefined, opts: VectorSearchOptions, values: unknown[], exact: boolean): string[] {
   const bind = binder(values)
   const where: string[] = []
+  if (s.modelId !== undefined) where.push(`align_search_active_model_is(${bind(s.modelId)})`)
   if (filter !== undefined) where.push(filterCondition(s.table, filter, bind, exact))
   if (opts.excludeIds !== undefined && opts.excludeIds.length > 0) where.push(`NOT (id = ANY(${bind(opts.excludeIds)}::text[]))`)
   return where

@@ -23,7 +23,26 @@ ALTER TABLE index_settings
   ADD COLUMN model_dir text,
   ADD COLUMN standby jsonb;
 
+
+-- A search names the model its query was encoded with; this guard (a one-time filter, evaluated once
+-- per statement, in the statement's snapshot) refuses it when another model became active meanwhile,
+-- so a process that has not yet heard of a swap never compares its query with the other model's
+-- vectors, even where both models have the same dimension.
+CREATE FUNCTION align_search_active_model_is(expected text) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $fn$
+DECLARE
+  active text;
+BEGIN
+  SELECT model_id INTO active FROM index_settings WHERE slot = 'active';
+  IF active IS DISTINCT FROM expected THEN
+    RAISE EXCEPTION 'the active model is now % (this search was encoded by %)', active, expected USING ERRCODE = '55000';
+  END IF;
+  RETURN true;
+END
+$fn$;
+
 -- Down Migration
+DROP FUNCTION align_search_active_model_is(text);
 DELETE FROM index_settings WHERE slot = 'standby';
 ALTER TABLE index_settings DROP COLUMN standby, DROP COLUMN model_dir;
 ALTER TABLE index_settings DROP CONSTRAINT index_settings_slot_check;
