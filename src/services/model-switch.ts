@@ -92,6 +92,18 @@ export class ModelSwitcher implements ModelService {
     }
   }
 
+  /**
+   * For a process that only indexes (an index worker): follows the shared slots, with the models the
+   * record names loaded from MODELS_DIR (both, during a switch, so its writes reach both models'
+   * stores; the new one after a swap), but never runs a switch itself.
+   */
+  async watch (): Promise<void> {
+    this.slots.onChange?.(() => { this.follow() })
+    await this.loadRecorded().catch((err: unknown) => {
+      this.core.logger.error({ err }, 'could not load the models the database\'s record names; writes reach only the loaded model')
+    })
+  }
+
   async status (): Promise<ModelsStatus> {
     const rec = this.slots.standby()
     let standby: ModelsStatus['standby'] = null
@@ -264,11 +276,12 @@ export class ModelSwitcher implements ModelService {
    * or closed (a standby model deleted elsewhere).
    */
   private follow (): void {
-    if (this.changing > 0) return
     const core = this.core
     const active = this.slots.active().modelId
+    // even during a change of this process's own: a search that saw the swap in the database may re-read the slots first
     if (core.encoder.config.modelId !== active && core.standbyEncoder?.config.modelId === active) this.exchangeEncoders()
-    if (this.running !== undefined) return // this process's own switch holds the encoders it needs
+    // this process's own switch or change holds the encoders it needs
+    if (this.running !== undefined || this.changing > 0) return
     this.following = (this.following ?? Promise.resolve()).then(async () => { await this.loadRecorded() })
       .catch((err: unknown) => { core.logger.error({ err }, 'could not follow the model slots another process changed; restart this process to load them') })
   }
