@@ -389,6 +389,12 @@ export interface ModelSlots {
   onChange?: (fn: () => void) => void
   /** Where other processes share the slots: re-reads them now (a search refused as encoded by the model no longer active calls it) */
   refresh?: () => Promise<void>
+  /**
+   * Where other processes share the slots: makes this process the one that fills the standby slot
+   * and swaps, resolving the function that lets go; undefined while another process does. The
+   * claim ends with its holder's connection, so a process that dies hands the switch on.
+   */
+  lead?: () => Promise<(() => Promise<void>) | undefined>
 }
 
 /** One storage backend: source of truth for images, texts, their vectors and the jobs. */

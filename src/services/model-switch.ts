@@ -26,6 +26,8 @@ export interface ModelSwitchOptions {
   loadEncoder: (modelDir: string) => Promise<Encoder>
   /** images re-embedded per batch (default 32) */
   batchSize?: number
+  /** shared slots: how often a switch no process runs is looked for, and taken over, ms (default 5000) */
+  takeoverMs?: number
 }
 
 export interface SwitchProgress { images: { done: number, total: number }, texts: { done: number, total: number } }
@@ -65,6 +67,9 @@ export class ModelSwitcher implements ModelService {
   private following: Promise<void> | undefined
   /** own changes to the slots under way (their notices are not another process's) */
   private changing = 0
+  private watchdog: NodeJS.Timeout | undefined
+  private closed = false
+  private get takeoverMs (): number { return this.opts.takeoverMs ?? 5000 }
 
   constructor (private readonly core: Core, private readonly slots: ModelSlots, private readonly opts: ModelSwitchOptions & { sourceRoots: string[] }) {}
 
@@ -73,7 +78,11 @@ export class ModelSwitcher implements ModelService {
    * Where other processes share the slots (PostgreSQL), it also follows what they do from now on.
    */
   async resume (): Promise<void> {
-    this.slots.onChange?.(() => { this.follow() })
+    if (this.slots.onChange !== undefined) {
+      this.slots.onChange(() => { this.follow() })
+      this.watchdog = setInterval(() => { this.takeOver() }, this.takeoverMs)
+      this.watchdog.unref()
+    }
     const rec = this.slots.standby()
     if (rec === undefined) return
     if (rec.modelDir === undefined) {
@@ -188,6 +197,8 @@ export class ModelSwitcher implements ModelService {
   async idle (): Promise<void> { await this.running }
 
   async close (): Promise<void> {
+    this.closed = true
+    clearInterval(this.watchdog)
     this.controller?.abort(new Error('shutting down'))
     await this.running
     const enc = this.core.standbyEncoder
@@ -247,16 +258,10 @@ export class ModelSwitcher implements ModelService {
     return { images: { done: images - mi, total: images }, texts: { done: texts - mt, total: texts } }
   }
 
-  private runInBackground (): void {
+  private runInBackground (takeover = false): void {
     const controller = new AbortController()
     this.controller = controller
-    const started = Date.now()
-    this.running = this.fill(controller.signal)
-      .then(async (complete) => {
-        if (!complete) return
-        await this.swapNow()
-        this.core.logger.info({ active: this.slots.active().modelId, ms: Date.now() - started }, 'model switch complete: swapped')
-      })
+    this.running = this.runSwitch(controller.signal, takeover)
       .catch((err: unknown) => {
         if (controller.signal.aborted) return
         this.core.logger.error({ err }, 'model switch stopped; restart the server or POST /v1/models/switch again to resume')
@@ -344,6 +349,37 @@ export class ModelSwitcher implements ModelService {
     core.encoder = next
     core.dim = next.config.embeddingDim
     core.generation = (core.generation ?? 0) + 1
+  }
+
+  /**
+   * Fills the standby slot and swaps, where the slots are shared as the one process that does
+   * (another holds the claim: it returns at once, and the watch in resume() tries again later).
+   */
+  private async runSwitch (signal: AbortSignal, takeover: boolean): Promise<void> {
+    const started = Date.now()
+    const release = await this.slots.lead?.()
+    if (this.slots.lead !== undefined && release === undefined) return
+    if (takeover) this.core.logger.info({ to: this.slots.standby()?.modelId }, 'taking over the model switch no process was running (what was embedded is kept)')
+    try {
+      if (!(await this.fill(signal))) return
+      await this.swapNow()
+      this.core.logger.info({ active: this.slots.active().modelId, ms: Date.now() - started }, 'model switch complete: swapped')
+    } finally {
+      await release?.()
+    }
+  }
+
+  /**
+   * Shared slots: a switch under way that no process runs (the one that ran it stopped, and was not
+   * restarted) is taken over, keeping what was embedded.
+   */
+  private takeOver (): void {
+    const rec = this.slots.standby()
+    if (rec?.state !== 'building' || this.running !== undefined || this.closed) return
+    // a switch just begun belongs to the process that began it
+    if (Date.now() - Date.parse(rec.since) < this.takeoverMs) return
+    if (this.core.standbyEncoder?.config.modelId !== rec.modelId) return
+    this.runInBackground(true)
   }
 
   /** Embeds what the standby slot lacks; resolves true when nothing is missing any more. */

@@ -168,4 +168,40 @@ describe('model switch on PostgreSQL (real models, two replicas)', { ...(skip ==
       await db.end()
     }
   })
+
+  it('a switch whose process stops is taken over by another replica, keeping what was embedded, and completes', { timeout: TIMEOUT.soak }, async (t) => {
+    const url = 'url' in server ? await server.newDatabase() : ''
+    const dir = mkdtempSync(path.join(tmpdir(), 'align-switch-pg-'))
+    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+    demoSubset(path.join(dir, 'pool'), POOL)
+    mkdirSync(path.join(dir, 'import'))
+    const first = await open(dir, url, { INDEX_BATCH_SIZE: '8' })
+    let firstOpen = true
+    t.after(async () => { if (firstOpen) await first.close() })
+    await demoLoaded(first, POOL)
+    const second = await open(dir, url, { INDEX_WORKER: 'off', DEMO_POOL: '' })
+    t.after(async () => { await second.close() })
+    await first.models!.start(TINY)
+    let done = 0
+    for (let i = 0; i < 1200 && done < 16; i++) {
+      done = (await first.models!.status()).standby?.progress?.images.done ?? 0
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    assert.ok(done >= 16 && done < POOL, `stopped mid-switch (${done}/${POOL})`)
+    await first.close()
+    firstOpen = false
+    const kept = (await second.models!.status()).standby?.progress?.images.done ?? 0
+    assert.ok(kept >= done, `what was embedded before the stop is kept (${kept} >= ${done})`)
+    let answered = 0
+    for (let i = 0; i < 2400 && second.model.modelId !== 'align-random-tiny-80'; i++) {
+      assert.equal((await second.search(query('cat'))).length, 5)
+      answered++
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    const st = await second.models!.status()
+    assert.equal(st.active.modelId, 'align-random-tiny-80', 'the other replica took the switch over and swapped')
+    assert.equal(st.standby?.state, 'ready')
+    assert.equal((await second.stats()).images, POOL)
+    t.diagnostic(`stopped at ${done}/${POOL}; the other replica took over; ${answered} searches answered by it meanwhile`)
+  })
 })

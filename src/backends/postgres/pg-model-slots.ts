@@ -26,6 +26,9 @@ export function standbyIndexName (table: VectorTable, vectorType: IndexRecord['v
   return `${table}_${STANDBY_COLUMN}_${vectorType}_hnsw`
 }
 
+/** advisory lock key of the process that runs a switch (distinct from db:reindex's, node-pg-migrate's and the queue's) */
+const SWITCH_LOCK = '7423991052018744011'
+
 export interface PgModelSlotsOptions {
   databaseUrl: string
   timeouts?: ConnectionTimeouts | undefined
@@ -236,6 +239,19 @@ export class PgModelSlots implements ModelSlots {
     })
     this.cursor = { images: undefined, texts: undefined }
     this.adopt(next)
+  }
+
+  /** The switch's claim: an advisory lock held by a connection of its own (it ends with the process). */
+  async lead (): Promise<(() => Promise<void>) | undefined> {
+    const client = new pg.Client(connectionConfig(this.opts.databaseUrl, 'align-search model switch', 'maintenance', this.opts.timeouts))
+    client.on('error', () => {}) // a lost connection ends the claim; the holder's next write fails and says so
+    await client.connect()
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SWITCH_LOCK])
+    if (rows[0]?.ok !== true) {
+      await client.end().catch(() => {})
+      return undefined
+    }
+    return async () => { await client.end().catch(() => {}) }
   }
 
   async close (): Promise<void> {
