@@ -355,7 +355,7 @@ export interface ReembedText { id: string, text: string, template: TextTemplate 
 
 /**
  * A backend that keeps a second model's vectors beside the active ones and swaps them atomically
- * (the embedded one; PostgreSQL lacks it so far).
+ * (both backends: src/backends/sqlite/sqlite-model-slots.ts, src/backends/postgres/pg-model-slots.ts).
  */
 export interface ModelSlots {
   /** the active model's identity */
@@ -387,6 +387,20 @@ export interface ModelSlots {
    */
   swap (onSwapped?: () => void): Promise<StandbyRecord>
   dropStandby (): Promise<void>
+  /**
+   * Where other processes share the slots (PostgreSQL): `fn` runs whenever one of them began a
+   * switch, swapped or dropped the standby model, in the same tick as active() and standby() (and
+   * this process's searches) follow the change.
+   */
+  onChange?: (fn: () => void) => void
+  /** Where other processes share the slots: re-reads them now (a search refused as encoded by the model no longer active calls it) */
+  refresh?: () => Promise<void>
+  /**
+   * Where other processes share the slots: makes this process the one that fills the standby slot
+   * and swaps, resolving the function that lets go; undefined while another process does. The
+   * claim ends with its holder's connection, so a process that dies hands the switch on.
+   */
+  lead?: () => Promise<(() => Promise<void>) | undefined>
 }
 
 /** One storage backend: source of truth for images, texts, their vectors and the jobs. */
@@ -399,7 +413,7 @@ export interface Backend {
   readonly staging?: UploadStaging
   /** online backups into files; absent where the backend has its own tools (PostgreSQL: pg_dump) */
   readonly backups?: BackupStore
-  /** a second model's vectors beside the active ones (model switches); absent on PostgreSQL so far */
+  /** a second model's vectors beside the active ones (model switches) */
   readonly models?: ModelSlots
   /** the job rows as cluster jobs use them; absent when only this process runs jobs (SQLite) */
   readonly clusterJobs?: ClusterJobStore

@@ -130,7 +130,7 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
  */
 async function keepForReembedding (core: Core, item: IngestItem): Promise<Pick<NewImage, 'preview' | 'original'>> {
   const keep = core.keep
-  // only a backend with model slots (the embedded one) stores previews and originals so far
+  // only a backend with model slots stores previews and originals
   if (keep === undefined || core.backend.models === undefined) return {}
   const out: Pick<NewImage, 'preview' | 'original'> = {}
   try {

@@ -26,6 +26,8 @@ export interface ModelSwitchOptions {
   loadEncoder: (modelDir: string) => Promise<Encoder>
   /** images re-embedded per batch (default 32) */
   batchSize?: number
+  /** shared slots: how often a switch no process runs is looked for, and taken over, ms (default 5000) */
+  takeoverMs?: number
 }
 
 export interface SwitchProgress { images: { done: number, total: number }, texts: { done: number, total: number } }
@@ -61,11 +63,26 @@ export class ModelSwitcher implements ModelService {
   private running: Promise<void> | undefined
   private controller: AbortController | undefined
   private roots: string[] | undefined
+  /** the loading of what another process's change to the slots needs, one at a time */
+  private following: Promise<void> | undefined
+  /** own changes to the slots under way (their notices are not another process's) */
+  private changing = 0
+  private watchdog: NodeJS.Timeout | undefined
+  private closed = false
+  private get takeoverMs (): number { return this.opts.takeoverMs ?? 5000 }
 
   constructor (private readonly core: Core, private readonly slots: ModelSlots, private readonly opts: ModelSwitchOptions & { sourceRoots: string[] }) {}
 
-  /** At start: loads the standby model when there is one, and resumes a switch that was under way. */
+  /**
+   * At start: loads the standby model when there is one, and resumes a switch that was under way.
+   * Where other processes share the slots (PostgreSQL), it also follows what they do from now on.
+   */
   async resume (): Promise<void> {
+    if (this.slots.onChange !== undefined) {
+      this.slots.onChange(() => { this.follow() })
+      this.watchdog = setInterval(() => { this.takeOver() }, this.takeoverMs)
+      this.watchdog.unref()
+    }
     const rec = this.slots.standby()
     if (rec === undefined) return
     if (rec.modelDir === undefined) {
@@ -82,6 +99,18 @@ export class ModelSwitcher implements ModelService {
       this.core.logger.info({ to: rec.modelId }, 'resuming the model switch')
       this.runInBackground()
     }
+  }
+
+  /**
+   * For a process that only indexes (an index worker): follows the shared slots, with the models the
+   * record names loaded from MODELS_DIR (both, during a switch, so its writes reach both models'
+   * stores; the new one after a swap), but never runs a switch itself.
+   */
+  async watch (): Promise<void> {
+    this.slots.onChange?.(() => { this.follow() })
+    await this.loadRecorded().catch((err: unknown) => {
+      this.core.logger.error({ err }, 'could not load the models the database\'s record names; writes reach only the loaded model')
+    })
   }
 
   async status (): Promise<ModelsStatus> {
@@ -120,7 +149,7 @@ export class ModelSwitcher implements ModelService {
       await this.core.standbyEncoder.close()
       this.core.standbyEncoder = undefined
     }
-    await this.slots.beginStandby({
+    await this.own(async () => await this.slots.beginStandby({
       modelId,
       dim,
       modelDir: rel,
@@ -128,8 +157,7 @@ export class ModelSwitcher implements ModelService {
       since: new Date().toISOString(),
       ...(opts.lowResolution === undefined ? {} : { lowResolution: opts.lowResolution }),
       ...(weak > 0 && opts.lowResolution === 'skip' ? { skipped: weak } : {})
-    })
-    this.core.standbyEncoder = encoder
+    }), () => { this.core.standbyEncoder = encoder })
     this.core.logger.info({ from: this.slots.active().modelId, to: modelId, weak, lowResolution: opts.lowResolution }, 'model switch started')
     this.runInBackground()
     return await this.status()
@@ -143,7 +171,7 @@ export class ModelSwitcher implements ModelService {
     const missing = await this.missingTotal()
     if (missing > 0) {
       // rows added while it was not kept up to date: fill them in first (a short switch), then swap
-      await this.slots.beginStandby({ ...rec, state: 'building', since: new Date().toISOString() })
+      await this.own(async () => { await this.slots.beginStandby({ ...rec, state: 'building', since: new Date().toISOString() }) })
       this.runInBackground()
       return await this.status()
     }
@@ -156,9 +184,11 @@ export class ModelSwitcher implements ModelService {
     if (rec === undefined) return false
     this.controller?.abort(new Error('cancelled'))
     await this.running
-    await this.slots.dropStandby()
-    const enc = this.core.standbyEncoder
-    this.core.standbyEncoder = undefined
+    let enc: Encoder | undefined
+    await this.own(async () => { await this.slots.dropStandby() }, () => {
+      enc = this.core.standbyEncoder
+      this.core.standbyEncoder = undefined
+    })
     await enc?.close()
     this.core.logger.info({ standby: rec.modelId, state: rec.state }, rec.state === 'building' ? 'model switch cancelled' : 'standby model deleted')
     return true
@@ -167,6 +197,8 @@ export class ModelSwitcher implements ModelService {
   async idle (): Promise<void> { await this.running }
 
   async close (): Promise<void> {
+    this.closed = true
+    clearInterval(this.watchdog)
     this.controller?.abort(new Error('shutting down'))
     await this.running
     const enc = this.core.standbyEncoder
@@ -184,7 +216,7 @@ export class ModelSwitcher implements ModelService {
   }
 
   /** Loads a model folder under MODELS_DIR; a folder that breaks the model contract is a 400 naming the file and field. */
-  private async load (rel: string, expect?: StandbyRecord): Promise<Encoder> {
+  private async load (rel: string, expect?: { modelId: string, dim: number }): Promise<Encoder> {
     let enc: Encoder
     try {
       enc = await this.opts.loadEncoder(path.resolve(this.opts.modelsDir, rel))
@@ -193,7 +225,7 @@ export class ModelSwitcher implements ModelService {
     }
     if (expect !== undefined && (enc.config.modelId !== expect.modelId || enc.config.embeddingDim !== expect.dim)) {
       await enc.close()
-      throw new ConflictError(`modelDir "${rel}" now holds ${enc.config.modelId} (dim ${enc.config.embeddingDim}), not the standby model ${expect.modelId} (dim ${expect.dim})`)
+      throw new ConflictError(`modelDir "${rel}" now holds ${enc.config.modelId} (dim ${enc.config.embeddingDim}), not the recorded model ${expect.modelId} (dim ${expect.dim})`)
     }
     return enc
   }
@@ -226,16 +258,10 @@ export class ModelSwitcher implements ModelService {
     return { images: { done: images - mi, total: images }, texts: { done: texts - mt, total: texts } }
   }
 
-  private runInBackground (): void {
+  private runInBackground (takeover = false): void {
     const controller = new AbortController()
     this.controller = controller
-    const started = Date.now()
-    this.running = this.fill(controller.signal)
-      .then(async (complete) => {
-        if (!complete) return
-        await this.swapNow()
-        this.core.logger.info({ active: this.slots.active().modelId, ms: Date.now() - started }, 'model switch complete: swapped')
-      })
+    this.running = this.runSwitch(controller.signal, takeover)
       .catch((err: unknown) => {
         if (controller.signal.aborted) return
         this.core.logger.error({ err }, 'model switch stopped; restart the server or POST /v1/models/switch again to resume')
@@ -243,7 +269,117 @@ export class ModelSwitcher implements ModelService {
       .finally(() => {
         this.running = undefined
         this.controller = undefined
+        // another process may have changed the slots while this one was filling
+        if (this.slots.onChange !== undefined) this.follow()
       })
+  }
+
+  /**
+   * Follows a change another process made to the shared slots: in the same tick, the encoders trade
+   * places when the standby model became active (a swap); then, in the background, the models the
+   * record names are loaded from MODELS_DIR (a switch begun elsewhere: writes here embed with both)
+   * or closed (a standby model deleted elsewhere).
+   */
+  private follow (): void {
+    const core = this.core
+    const active = this.slots.active().modelId
+    // even during a change of this process's own: a search that saw the swap in the database may re-read the slots first
+    if (core.encoder.config.modelId !== active && core.standbyEncoder?.config.modelId === active) this.exchangeEncoders()
+    // this process's own switch or change holds the encoders it needs
+    if (this.running !== undefined || this.changing > 0) return
+    this.following = (this.following ?? Promise.resolve()).then(async () => { await this.loadRecorded() })
+      .catch((err: unknown) => { core.logger.error({ err }, 'could not follow the model slots another process changed; restart this process to load them') })
+  }
+
+  /** Loads (or closes) encoders until this process has those the slots name. */
+  private async loadRecorded (): Promise<void> {
+    const core = this.core
+    const active = this.slots.active()
+    if (core.encoder.config.modelId !== active.modelId) {
+      if (active.modelDir === undefined) throw new Error(`the active model ${active.modelId} has no recorded folder`)
+      const enc = await this.load(active.modelDir, active)
+      if (this.slots.active().modelId !== active.modelId || core.encoder.config.modelId === active.modelId) { await enc.close(); return }
+      const old = core.encoder
+      core.encoder = enc
+      core.dim = enc.config.embeddingDim
+      core.generation = (core.generation ?? 0) + 1
+      if (core.standbyEncoder === undefined && this.slots.standby()?.modelId === old.config.modelId) core.standbyEncoder = old
+      else await old.close()
+      core.logger.info({ active: active.modelId }, 'the active model changed (another process swapped): following it')
+    }
+    const rec = this.slots.standby()
+    if (rec === undefined) {
+      const enc = core.standbyEncoder
+      core.standbyEncoder = undefined
+      await enc?.close()
+      return
+    }
+    if (core.standbyEncoder?.config.modelId === rec.modelId) return
+    if (rec.modelDir === undefined) throw new Error(`the standby model ${rec.modelId} has no recorded folder`)
+    const enc = await this.load(rec.modelDir, rec)
+    if (this.slots.standby()?.modelId !== rec.modelId) { await enc.close(); return }
+    const old = core.standbyEncoder
+    core.standbyEncoder = enc
+    await old?.close()
+    core.logger.info({ standby: rec.modelId, state: rec.state }, 'a standby model was set by another process: writes here embed with it too')
+  }
+
+  /**
+   * Runs a change of this process's own to the slots: `after` runs right after it, before
+   * follow() is told of the change (which it then finds done), so follow() never loads a second
+   * copy of a model this process is about to hold.
+   */
+  private async own (change: () => Promise<unknown>, after?: () => void): Promise<void> {
+    this.changing++
+    try {
+      await change()
+      after?.()
+    } finally {
+      this.changing--
+    }
+    if (this.slots.onChange !== undefined) this.follow()
+  }
+
+  /** the active and standby encoders trade places (a swap), in one tick */
+  private exchangeEncoders (): void {
+    const core = this.core
+    const next = core.standbyEncoder
+    if (next === undefined) return
+    core.standbyEncoder = core.encoder
+    core.encoder = next
+    core.dim = next.config.embeddingDim
+    core.generation = (core.generation ?? 0) + 1
+  }
+
+  /**
+   * Fills the standby slot and swaps, where the slots are shared as the one process that does
+   * (another holds the claim: it returns at once, and the watch in resume() tries again later).
+   */
+  private async runSwitch (signal: AbortSignal, takeover: boolean): Promise<void> {
+    const started = Date.now()
+    const release = await this.slots.lead?.()
+    if (this.slots.lead !== undefined && release === undefined) return
+    if (takeover) this.core.logger.info({ to: this.slots.standby()?.modelId }, 'taking over the model switch no process was running (what was embedded is kept)')
+    try {
+      if (!(await this.fill(signal))) return
+      await this.swapNow()
+      this.core.logger.info({ active: this.slots.active().modelId, ms: Date.now() - started }, 'model switch complete: swapped')
+    } finally {
+      await release?.()
+    }
+  }
+
+  /**
+   * Shared slots: a switch under way that no process runs (the one that ran it stopped, and was not
+   * restarted) is taken over, keeping what was embedded.
+   */
+  private takeOver (): void {
+    const rec = this.slots.standby()
+    if (rec?.state !== 'building' || this.running !== undefined || this.closed) return
+    // a switch just begun belongs to the process that began it
+    if (Date.now() - Date.parse(rec.since) < this.takeoverMs) return
+    if (this.core.standbyEncoder?.config.modelId !== rec.modelId) return
+    this.runInBackground(true)
   }
 
   /** Embeds what the standby slot lacks; resolves true when nothing is missing any more. */
@@ -292,14 +428,11 @@ export class ModelSwitcher implements ModelService {
   /** The atomic step: the backend exchanges the slots and, in the same tick, the services their encoders. */
   private async swapNow (): Promise<void> {
     const core = this.core
-    const next = core.standbyEncoder
-    if (next === undefined) throw new ConflictError('the standby model is not loaded')
-    await this.slots.swap(() => {
-      core.standbyEncoder = core.encoder
-      core.encoder = next
-      core.dim = next.config.embeddingDim
-      core.generation = (core.generation ?? 0) + 1
-    })
+    if (core.standbyEncoder === undefined) throw new ConflictError('the standby model is not loaded')
+    await this.own(async () => await this.slots.swap(() => {
+      // idempotent: where another process's swap was seen first, the encoders have traded already
+      if (core.encoder.config.modelId !== this.slots.active().modelId) this.exchangeEncoders()
+    }))
   }
 }
 

@@ -127,7 +127,9 @@ export async function search (core: Core, req: SearchRequest): Promise<SearchHit
       const hits = await searchOnce(core, req)
       if ((core.generation ?? 0) === generation) return hits
     } catch (err) {
-      // a swap mid-search can make the query's dimension differ from the index's: that is the swap's doing, not the request's
+      // a swap mid-search can make the query's dimension differ from the index's: that is the swap's doing, not the request's.
+      // Where another process swapped (PostgreSQL), this one may not have heard yet: it asks, and follows before retrying
+      if ((core.generation ?? 0) === generation) await core.backend.models?.refresh?.().catch(() => {})
       if ((core.generation ?? 0) === generation) throw err
     }
     if (attempt >= MAX_SWAP_RETRIES) throw new NotReadyError('the model changed during this search several times; retry')

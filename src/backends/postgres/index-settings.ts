@@ -134,6 +134,9 @@ export interface ReindexOptions {
 export async function reindex (db: Queryable, target: IndexSettings, opts: ReindexOptions): Promise<boolean> {
   const active = await readIndexRecord(db)
   if (active === undefined) throw new Error('the database has no index record yet: start the server (or a worker) once, then run db:reindex')
+  const standby = await db.query("SELECT model_id FROM index_settings WHERE slot = 'standby'")
+  // the standby model's column keeps the index it was built with; the swap renames both, so they must agree
+  if ((standby.rowCount ?? 0) > 0) throw new Error('a standby model is kept beside the active one (a model switch): finish or delete it first (DELETE /v1/models/standby), then run db:reindex')
   const same = active.vectorType === target.vectorType && active.M === target.M && active.efConstruction === target.efConstruction
   if (same) return false
   const next: IndexRecord = { ...active, ...target }

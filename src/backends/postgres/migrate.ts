@@ -120,8 +120,26 @@ async function checkIdentity (client: pg.Client, { modelId, dim }: BackendIdenti
   const storedModel = stored.get('model_id')
   const storedDim = stored.get('dim')
   if (storedModel !== modelId || Number(storedDim) !== dim) {
+    const slots = await client.query<{ slot: string, model_id: string, model_dir: string | null, standby: { state?: string } | null }>(
+      "SELECT slot, model_id, model_dir, standby FROM index_settings WHERE slot IN ('active', 'standby')")
+    const active = slots.rows.find((r) => r.slot === 'active')
+    const activeDir = active?.model_dir ?? undefined
+    const standby = slots.rows.find((r) => r.slot === 'standby')
+    if (standby !== undefined && standby.model_id === modelId) {
+      // the other model of a switch: say which is which rather than "re-index", and tell the caller
+      // which folder serves this database (the server follows it, see src/main/wiring/open-services.ts)
+      const dir = activeDir
+      const building = standby.standby?.state === 'building'
+      const err = new ConflictError(
+        `database ${database} serves model ${storedModel ?? '?'} (dim ${storedDim ?? '?'}${dir === undefined ? '' : `, MODEL_DIR ${dir}`}); ` +
+        `${modelId} is its standby model (${building ? 'a switch to it is under way' : 'the previous model, kept for a swap back'}). ` +
+        `Start with MODEL_DIR=${dir ?? '<the folder of ' + (storedModel ?? '?') + '>'}; ${building ? 'the switch resumes and swaps when complete' : 'swap back with POST /v1/models/swap'}. See README "Changing the model"`)
+      if (dir !== undefined) (err as { activeModelDir?: string }).activeModelDir = dir
+      throw err
+    }
     throw new ConflictError(
       `database ${database} was built with model ${storedModel ?? '?'} (dim ${storedDim ?? '?'}); this server runs ${modelId} (dim ${dim}). ` +
-      'Embeddings of different models cannot be compared. Point DATABASE_URL at an empty database, or empty this one and re-index: npm run index -- <dir>. See README "Changing the model"')
+      `Embeddings of different models cannot be compared. Start with MODEL_DIR=${activeDir ?? '<the folder of ' + (storedModel ?? '?') + '>'} and switch models without downtime ` +
+      '(POST /v1/models/switch, npm run model:switch), or point DATABASE_URL at an empty database and re-index: npm run index -- <dir>. See README "Changing the model"')
   }
 }

@@ -12,6 +12,7 @@ import { RECORD_REFRESH_MS, readIndexRecord, type IndexRecord } from './index-se
 import { describeDatabase, pgvectorIndexParams, prepareDatabase } from './migrate.js'
 import { PgImages } from './pg-images.js'
 import { PgJobs } from './pg-jobs.js'
+import { PgModelSlots } from './pg-model-slots.js'
 import { createPool } from './pg-pool.js'
 import { PgStaging } from './pg-staging.js'
 import { PgTexts } from './pg-texts.js'
@@ -38,7 +39,9 @@ export class PostgresBackend implements Backend {
     readonly staging: PgStaging,
     private readonly info: IndexInfo,
     private readonly database: string,
-    private readonly logger: Logger | undefined
+    private readonly logger: Logger | undefined,
+    /** the model slots (model switches), following the database's record */
+    readonly models: PgModelSlots
   ) {}
 
   /** the job rows as cluster jobs use them (the same PgJobs) */
@@ -104,6 +107,7 @@ export class PostgresBackend implements Backend {
 
   async close (): Promise<void> {
     clearInterval(this.refresh)
+    await this.models.close()
     await Promise.all([this.pool.end(), this.probePool.end()])
   }
 }
@@ -143,7 +147,17 @@ export async function openPostgresBackend (opts: PostgresBackendOptions, identit
   }
   const images = new PgImages(pool, settings('images'))
   const texts = new PgTexts(pool, settings('texts'))
-  const backend = new PostgresBackend(pool, probePool, images, texts, new PgJobs(pool), new PgStaging(pool, opts.stagingMaxBytes), info, describeDatabase(opts.databaseUrl), opts.logger)
+  let models: PgModelSlots
+  try {
+    if (identity.modelDir !== undefined) {
+      await pool.query("UPDATE index_settings SET model_dir = $1 WHERE slot = 'active' AND model_id = $2 AND model_dir IS DISTINCT FROM $1", [identity.modelDir, identity.modelId])
+    }
+    models = await PgModelSlots.open(pool, { databaseUrl: opts.databaseUrl, timeouts: opts.timeouts, settings: { images: images.settings, texts: texts.settings }, logger: opts.logger, refreshMs: opts.recordRefreshMs })
+  } catch (err) {
+    await Promise.all([pool.end(), probePool.end()]).catch(() => {})
+    throw toBackendError(err)
+  }
+  const backend = new PostgresBackend(pool, probePool, images, texts, new PgJobs(pool), new PgStaging(pool, opts.stagingMaxBytes), info, describeDatabase(opts.databaseUrl), opts.logger, models)
   backend.followIndexRecord((r) => { images.settings.vectorType = r.vectorType; texts.settings.vectorType = r.vectorType }, opts.recordRefreshMs)
   return backend
 }

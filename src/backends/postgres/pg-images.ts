@@ -5,11 +5,12 @@ import { resolveItemOutcomes } from '../job-outcomes.js'
 import type { ImageCollection, JobProgress, NewImage, WriteOutcome } from '../ports.js'
 import { insertRows, PgCollection, storedBySha, storedIds } from './pg-collection.js'
 import { completeItems } from './pg-jobs.js'
+import { columnVectors, readModelState, STANDBY_COLUMN } from './model-records.js'
 import { RaceLost, withRetriedTransaction } from './pg-pool.js'
 import { toVectorLiteral } from './pg-vector-search.js'
 import { candidateIds, planWrites } from './plan-writes.js'
 
-const COLUMNS = ['id', 'sha256', 'width', 'height', 'metadata', 'embedding', 'thumbnail', 'source']
+const COLUMNS = ['id', 'sha256', 'width', 'height', 'metadata', 'embedding', 'thumbnail', 'source', 'preview', 'preview_width', 'preview_height', 'original']
 
 /** the outcome of a row whose job items another run of the batch recorded first (nothing written) */
 const ALREADY_RECORDED: WriteOutcome = { status: 'failed', code: 'CONFLICT', error: 'already recorded by another run of this batch' }
@@ -62,6 +63,7 @@ export class PgImages extends PgCollection implements ImageCollection {
    */
   async add (rows: NewImage[], progress?: JobProgress): Promise<WriteOutcome[]> {
     return await withRetriedTransaction(this.pool, async (c) => {
+      const models = await readModelState(c, 'share')
       const live = progress === undefined ? undefined : await rowsOfPendingItems(c, progress, rows.length)
       const kept = live === undefined ? rows.map((_, i) => i) : rows.map((_, i) => i).filter((i) => live.has(i))
       const keptRows = kept.map((i) => rows[i]!)
@@ -70,9 +72,14 @@ export class PgImages extends PgCollection implements ImageCollection {
       const plan = planWrites(keptRows, bySha, taken, 'image')
       const values = plan.inserts.map(({ row, id }) => {
         const r = keptRows[row]!
-        return [id, r.sha256, r.width, r.height, JSON.stringify(r.metadata), toVectorLiteral(r.embedding), r.thumbnail, r.source ?? null]
+        const v = columnVectors(r, models)
+        const out: unknown[] = [id, r.sha256, r.width, r.height, JSON.stringify(r.metadata), toVectorLiteral(v.active), r.thumbnail, r.source ?? null,
+          r.preview?.bytes ?? null, r.preview?.width ?? null, r.preview?.height ?? null, r.original ?? null]
+        if (models.standby !== undefined) out.push(v.standby === null ? null : toVectorLiteral(v.standby))
+        return out
       })
-      if (await insertRows(c, 'images', COLUMNS, values) < values.length) throw new RaceLost()
+      const columns = models.standby === undefined ? COLUMNS : [...COLUMNS, STANDBY_COLUMN]
+      if (await insertRows(c, 'images', columns, values) < values.length) throw new RaceLost()
       const outcomes: WriteOutcome[] = rows.map(() => ALREADY_RECORDED)
       kept.forEach((row, i) => { outcomes[row] = plan.outcomes[i]! })
       if (progress !== undefined) await completeItems(c, progress.jobId, resolveItemOutcomes(progress.outcomes, outcomes))

@@ -4,14 +4,16 @@ import type { NewText, TextCollection, WriteOutcome } from '../ports.js'
 import { insertRows, PgCollection, storedBySha, storedIds } from './pg-collection.js'
 import { RaceLost, withRetriedTransaction } from './pg-pool.js'
 import { toVectorLiteral } from './pg-vector-search.js'
+import { columnVectors, readModelState, STANDBY_COLUMN } from './model-records.js'
 import { candidateIds, planWrites } from './plan-writes.js'
 
-const COLUMNS = ['id', 'text', 'sha256', 'metadata', 'embedding']
+const COLUMNS = ['id', 'text', 'sha256', 'metadata', 'embedding', 'template']
 
 export class PgTexts extends PgCollection implements TextCollection {
   /** One transaction; an id used by another text throws ConflictError and nothing is stored. */
   async add (rows: NewText[]): Promise<WriteOutcome[]> {
     return await withRetriedTransaction(this.pool, async (c) => {
+      const models = await readModelState(c, 'share')
       const bySha = await storedBySha(c, 'texts', rows.map((r) => r.sha256))
       const taken = await storedIds(c, 'texts', candidateIds(rows))
       const plan = planWrites(rows, bySha, taken, 'text')
@@ -19,9 +21,13 @@ export class PgTexts extends PgCollection implements TextCollection {
       if (conflict !== undefined && conflict.status === 'failed') throw new ConflictError(conflict.error)
       const values = plan.inserts.map(({ row, id }) => {
         const r = rows[row]!
-        return [id, r.text, r.sha256, JSON.stringify(r.metadata), toVectorLiteral(r.embedding)]
+        const v = columnVectors(r, models)
+        const out: unknown[] = [id, r.text, r.sha256, JSON.stringify(r.metadata), toVectorLiteral(v.active), r.template === undefined || r.template === null ? null : JSON.stringify(r.template)]
+        if (models.standby !== undefined) out.push(v.standby === null ? null : toVectorLiteral(v.standby))
+        return out
       })
-      if (await insertRows(c, 'texts', COLUMNS, values) < values.length) throw new RaceLost()
+      const columns = models.standby === undefined ? COLUMNS : [...COLUMNS, STANDBY_COLUMN]
+      if (await insertRows(c, 'texts', columns, values) < values.length) throw new RaceLost()
       return plan.outcomes
     })
   }

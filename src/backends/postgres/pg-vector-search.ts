@@ -46,6 +46,11 @@ export interface SearchSettings {
   exactMaxMatches?: number
   /** about how many rows the table has (pg_class.reltuples), kept fresh by the collection */
   rowsEstimate?: number
+  /**
+   * the model the queries are encoded with: when set, a statement run after another model became
+   * active fails (align_search_active_model_is, migration 0009) rather than compare the two models' vectors
+   */
+  modelId?: string
 }
 
 /** a filter matching at most this many rows is scored exactly over its matches, until the table's size is known (then exactCutoff) */
@@ -69,6 +74,7 @@ export function fromVectorLiteral (text: string): Float32Array {
 /** the WHERE conditions of a search: the filter and the excluded ids */
 function conditions (s: SearchSettings, filter: FilterNode | undefined, opts: VectorSearchOptions, bind: Bind, exact: boolean): string[] {
   const where: string[] = []
+  if (s.modelId !== undefined) where.push(`align_search_active_model_is(${bind(s.modelId)})`)
   if (filter !== undefined) where.push(filterCondition(s.table, filter, bind, exact))
   if (opts.excludeIds !== undefined && opts.excludeIds.length > 0) where.push(`NOT (id = ANY(${bind(opts.excludeIds)}::text[]))`)
   return where
@@ -280,6 +286,8 @@ export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Fl
   }
   const hits: VectorHit[] = []
   for (const row of rows) {
+    // a row left out of this model by a switch holds a zero vector: no direction, no distance (NaN)
+    if (Number.isNaN(row.distance)) continue
     const score = Math.min(1, Math.max(-1, 1 - row.distance)) // cosines clamped, as the hnswlib index does
     if (opts.minScore !== undefined && score < opts.minScore) break
     const hit: VectorHit = { id: row.id, score, metadata: row.metadata }

@@ -11,6 +11,9 @@ import type { ServicesConfig } from './services-config.js'
 import { loadConfiguredEncoder } from './load-encoder.js'
 import type { Core } from '../../services/core.js'
 import { indexWorker, openIndexQueue } from './open-jobs.js'
+import { ModelSwitcher } from '../../services/model-switch.js'
+import { keepOptions } from './open-services.js'
+import path from 'node:path'
 
 export interface IndexWorkerProcess {
   readonly worker: IndexWorker
@@ -33,11 +36,23 @@ export class WorkerNeedsDatabaseError extends Error {
 /** Opens the encoder, the backend and the queue, and starts working. */
 export async function openIndexWorker (config: ServicesConfig, logger: Logger, onBatch?: (e: BatchEvent) => void): Promise<IndexWorkerProcess> {
   if (config.database === undefined) throw new WorkerNeedsDatabaseError()
-  const encoder = await loadConfiguredEncoder(config, logger)
-  const opened: { backend?: Backend, queue?: IndexQueue } = {}
+  let encoder = await loadConfiguredEncoder(config, logger)
+  const opened: { backend?: Backend, queue?: IndexQueue, models?: ModelSwitcher } = {}
   try {
-    opened.backend = await (config.openBackend ?? openBackend)(config, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim }, logger)
-    const core: Core = { encoder, backend: opened.backend, dim: encoder.config.embeddingDim, logger }
+    try {
+      opened.backend = await (config.openBackend ?? openBackend)(config, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim }, logger)
+    } catch (err) {
+      // MODEL_DIR names the standby model of a switch: follow the database's active one, as the server does
+      const follow = (err as { activeModelDir?: unknown }).activeModelDir
+      if (typeof follow !== 'string' || config.modelsDir === undefined) throw err
+      logger.warn({ reason: (err as Error).message, following: follow }, 'MODEL_DIR names the standby model: indexing with the database\'s active model instead')
+      await encoder.close()
+      const followed = { ...config, modelDir: path.resolve(config.modelsDir, follow) }
+      encoder = await loadConfiguredEncoder(followed, logger)
+      opened.backend = await (config.openBackend ?? openBackend)(followed, { modelId: encoder.config.modelId, dim: encoder.config.embeddingDim }, logger)
+    }
+    const core: Core = { encoder, backend: opened.backend, dim: encoder.config.embeddingDim, logger, keep: keepOptions(config) }
+    opened.models = await watchModels(core, config)
     opened.queue = await openIndexQueue(core, config)
     const worker = indexWorker(core, config, opened.queue, onBatch)
     worker.start()
@@ -51,16 +66,35 @@ export async function openIndexWorker (config: ServicesConfig, logger: Logger, o
         closing ??= (async () => {
           await worker.close()
           await queue.close()
+          await opened.models?.close()
           await backend.close()
-          await encoder.close()
+          await core.encoder.close()
         })()
         await closing
       }
     }
   } catch (err) {
     await opened.queue?.close().catch(() => {})
+    await opened.models?.close().catch(() => {})
     await opened.backend?.close().catch(() => {})
     await encoder.close()
     throw err
   }
+}
+
+/**
+ * A worker follows the database's model slots (README "Changing the model"): during a switch it
+ * loads the new model from MODELS_DIR (the folder the record names) and its batches embed with
+ * both; after a swap it indexes with the new model. Without MODELS_DIR it indexes with MODEL_DIR only.
+ */
+async function watchModels (core: Core, config: ServicesConfig): Promise<ModelSwitcher | undefined> {
+  const slots = core.backend.models
+  if (slots === undefined || config.modelsDir === undefined) return undefined
+  const switcher = new ModelSwitcher(core, slots, {
+    modelsDir: config.modelsDir,
+    loadEncoder: async (modelDir) => await loadConfiguredEncoder({ ...config, modelDir }, core.logger),
+    sourceRoots: core.keep?.sourceRoots ?? [config.importDir]
+  })
+  await switcher.watch()
+  return switcher
 }

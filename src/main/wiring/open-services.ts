@@ -6,7 +6,7 @@
 import type { Backend } from '../../backends/ports.js'
 import type { Logger } from '../../core/types.js'
 import { queueDemoPool } from '../../services/demo-pool.js'
-import type { Core } from '../../services/core.js'
+import type { Core, KeepOptions } from '../../services/core.js'
 import { servicesFacade } from '../../services/services-facade.js'
 import type { Services } from '../../services/types.js'
 import { loadConfiguredEncoder } from './load-encoder.js'
@@ -49,11 +49,7 @@ export async function openServices (config: ServicesConfig, logger: Logger): Pro
     backend,
     dim: encoder.config.embeddingDim,
     logger,
-    keep: {
-      preview: config.preview ?? { size: 320, format: 'webp' },
-      originals: config.keepOriginals ?? 'none',
-      sourceRoots: [config.importDir, ...(config.demoPoolDir === undefined ? [] : [config.demoPoolDir])]
-    }
+    keep: keepOptions(config)
   }
   try {
     const services = await startServices(core, config)
@@ -65,6 +61,15 @@ export async function openServices (config: ServicesConfig, logger: Logger): Pro
     await backend.close().catch(() => {})
     await encoder.close()
     throw err
+  }
+}
+
+/** What ingest keeps for re-embedding with another model (PREVIEW_SIZE, PREVIEW_FORMAT, KEEP_ORIGINALS), and where sources are looked up. */
+export function keepOptions (config: ServicesConfig): KeepOptions {
+  return {
+    preview: config.preview ?? { size: 320, format: 'webp' },
+    originals: config.keepOriginals ?? 'none',
+    sourceRoots: [config.importDir, ...(config.demoPoolDir === undefined ? [] : [config.demoPoolDir])]
   }
 }
 

@@ -10,6 +10,7 @@ import type { ModelConfig } from '../../ml/types.js'
 import { NotReadyError } from '../../core/errors.js'
 import type { Logger } from '../../core/types.js'
 import { SERVICE_CALLS, type Services } from '../../services/types.js'
+import type { ModelService } from '../../services/model-switch.js'
 import { retryWhileUnavailable } from '../process.js'
 
 export interface OpenWhenReachableOptions {
@@ -50,6 +51,7 @@ export function openWhenReachable (open: () => Promise<Services>, opts: OpenWhen
   }, (err: unknown) => { if (!stop.signal.aborted) opts.onFatal(err) })
 
   const notReady = async (): Promise<never> => { throw new NotReadyError(`not ready: ${reason}`) }
+  const modelsNotReady: ModelService = { status: notReady, start: notReady, swap: notReady, dropStandby: notReady, idle: async () => {}, close: async () => {} }
   const local: Partial<Services> = {
     ready: () => current?.ready() ?? false,
     health: async () => (current !== undefined ? await current.health() : { ok: false, reason }),
@@ -66,6 +68,9 @@ export function openWhenReachable (open: () => Promise<Services>, opts: OpenWhen
       if (prop === 'ready' || prop === 'health' || prop === 'close') return local[prop]
       // optional: absent until there are services to wait on
       if (prop === 'waitForJob') return current?.waitForJob?.bind(current)
+      if (prop === 'standbyModel') return current?.standbyModel
+      // the model switch's calls answer 503 until the database does, like the others
+      if (prop === 'models') return current === undefined ? modelsNotReady : current.models
       if (!delegated.has(prop)) return undefined
       if (current === undefined) return notReady
       const call = current[prop as typeof DELEGATED_CALLS[number]] as (...args: unknown[]) => unknown

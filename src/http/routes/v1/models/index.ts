@@ -33,7 +33,8 @@ export default async function modelRoutes (app: FastifyInstance): Promise<void> 
       summary: 'Switch to another model without downtime',
       description: 'Loads the model folder (under MODELS_DIR) beside the serving one, re-embeds every stored image and text into a standby store in the background, ' +
         'and swaps in one atomic step when complete. Searches are answered by the current model throughout. 400 for a folder outside MODELS_DIR or one that breaks the model contract; ' +
-        '409 while images lack a source or preview large enough for the new model and `lowResolution` is not given, or while a switch runs. Embedded backend only (501 on PostgreSQL).',
+        '409 while images lack a source or preview large enough for the new model and `lowResolution` is not given, or while a switch runs. ' +
+        'Both backends; on PostgreSQL every API replica and index worker loads the new model from MODELS_DIR (README "Changing the model").',
       security,
       body: SwitchBody,
       response: { 202: ModelsStatus, ...errorResponses }
