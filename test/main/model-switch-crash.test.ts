@@ -1,12 +1,23 @@
-import { it } from 'node:test'
+/**
+ * The model switch's crash promise, on each backend: a server SIGKILLed mid-switch, restarted with the
+ * new model's MODEL_DIR, explains the state, follows the data's active model, resumes and completes
+ * the switch (keeping what was embedded before the kill); then a swap back and DELETE of the standby
+ * model through the HTTP API. The PostgreSQL case skips, with the reason, where there is no server.
+ */
+import { after, it, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { demoSubset } from '../helpers/demo-subset.js'
 import { startServer, type RunningServer } from '../helpers/spawn-server.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
+import { startTestPostgres } from '../../scripts/lib/postgres-server.js'
+
+const server = await startTestPostgres({ engine: 'server' })
+const skip = 'url' in server ? undefined : `no PostgreSQL server: ${server.skip}`
+after(async () => { if ('url' in server) await server.stop() })
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const POOL = 300
@@ -31,11 +42,13 @@ async function until<T> (what: string, fn: () => Promise<T | undefined>, ms: num
   }
 }
 
-it('a SIGKILL mid-switch: the server restarted (with the new model\'s MODEL_DIR) explains the state, follows the data\'s active model, resumes and completes the switch', { timeout: TIMEOUT.soak }, async (t) => {
+/** The scenario, on the backend `databaseUrl` names (SQLite in DATA_DIR when undefined). */
+async function killMidSwitchAndResume (t: TestContext, databaseUrl: string | undefined): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'align-switch-crash-'))
   t.after(() => { rmSync(dir, { recursive: true, force: true }) })
   demoSubset(path.join(dir, 'pool'), POOL)
-  const env = { DATA_DIR: path.join(dir, 'data'), IMPORT_DIR: path.join(dir, 'import'), DEMO_POOL: path.join(dir, 'pool'), MODELS_DIR: ROOT, MODEL_DIR: path.join(ROOT, 'models/align-mini'), INDEX_BATCH_SIZE: '8' }
+  mkdirSync(path.join(dir, 'import'))
+  const env = { ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }), DATA_DIR: path.join(dir, 'data'), IMPORT_DIR: path.join(dir, 'import'), DEMO_POOL: path.join(dir, 'pool'), MODELS_DIR: ROOT, MODEL_DIR: path.join(ROOT, 'models/align-mini'), INDEX_BATCH_SIZE: '8' }
   const first = await startServer(env, { timeoutMs: TIMEOUT.model })
   t.after(async () => { await first.kill() })
   const images = await until('the demo pool', async () => {
@@ -80,4 +93,24 @@ it('a SIGKILL mid-switch: the server restarted (with the new model\'s MODEL_DIR)
   assert.equal(info.standby?.state, 'ready')
   assert.equal(info.counts.images, images)
   t.diagnostic(`killed at ${killedAt}/${images} images; ${answered} searches answered (all 200) while the resumed switch ran`)
+
+  // swap back and delete, over HTTP
+  const back = await fetch(second.url + '/v1/models/swap', { method: 'POST' })
+  assert.equal(back.status, 200, await back.clone().text())
+  const swapped = await back.json() as Models
+  assert.equal(swapped.active.modelId, 'align-mini-v3')
+  assert.equal(swapped.standby?.modelId, 'align-random-tiny-80')
+  const search = await fetch(second.url + '/v1/search', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: [{ text: 'cat' }], target: 'images', k: 5 }) })
+  assert.equal(search.status, 200)
+  const drop = await fetch(second.url + '/v1/models/standby', { method: 'DELETE' })
+  assert.equal(drop.status, 204, await drop.clone().text())
+  assert.equal((await get<Models>(second, '/v1/models')).standby, null)
+}
+
+it('a SIGKILL mid-switch: the server restarted (with the new model\'s MODEL_DIR) explains the state, follows the data\'s active model, resumes and completes the switch; swap back and DELETE over HTTP', { timeout: TIMEOUT.soak }, async (t) => {
+  await killMidSwitchAndResume(t, undefined)
+})
+
+it('PostgreSQL: the same, with the database\'s active model', { timeout: TIMEOUT.soak, ...(skip === undefined ? {} : { skip }) }, async (t) => {
+  await killMidSwitchAndResume(t, 'url' in server ? await server.newDatabase() : undefined)
 })
