@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { TIMEOUT } from '../helpers/timeouts.js'
 import { startServer, type RunningServer } from '../helpers/spawn-server.js'
-import { CHROMIUM, launchBrowser, watchErrors, type Browser } from './browser.js'
+import { CHROMIUM, launchBrowser, openPage, type Browser } from './browser.js'
 
 const KEY = 'page-test-key-0123456789'
 const noBrowser = existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM} (set CHROMIUM_PATH)`
@@ -43,9 +43,7 @@ describe('the page with an API key on the server', { skip: noBrowser }, () => {
   })
 
   test('a write without the key shows the 401 message; with the key stored it runs', { timeout: TIMEOUT.browser }, async () => {
-    const page = await browser.context.newPage()
-    const errors = watchErrors(page)
-    await page.goto(server.url + '/')
+    const { page, errors } = await openPage(browser, server.url + '/')
     // the page learns from /v1/info that writes need a key, and says so
     await page.waitForFunction(() => /API key/.test(document.querySelector('#api-key-status')?.textContent ?? ''))
 

@@ -20,7 +20,7 @@ import { testConfig } from '../helpers/build-app.js'
 import { createFakeServices } from '../helpers/fake-services.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 import { startServer, type RunningServer } from '../helpers/spawn-server.js'
-import { CHROMIUM, launchBrowser, watchErrors, type Browser } from './browser.js'
+import { CHROMIUM, launchBrowser, openPage, watchErrors, type Browser } from './browser.js'
 
 const KEY = 'backup-page-key-0123456789'
 const IMAGES = ['twemoji-cat-face.png', 'twemoji-dog-face.png', 'twemoji-pizza.png']
@@ -83,9 +83,7 @@ describe('the Backups panel on the embedded backend', { skip: noBrowser }, () =>
   })
 
   test('without the key it says so; with it, a click lists the new backup, which downloads and deletes', { timeout: TIMEOUT.browser }, async () => {
-    const page = await browser.context.newPage()
-    const errors = watchErrors(page)
-    await page.goto(server.url + '/')
+    const { page, errors } = await openPage(browser, server.url + '/')
     await panelLoaded(page)
 
     // no key stored: the server's 401 message, in words, and no list
@@ -188,9 +186,7 @@ describe('the Backups panel with fake services', { skip: noBrowser }, () => {
     const { message } = await res.json() as { message: string }
     assert.match(message, /pg_dump/)
 
-    const page = await browser.context.newPage()
-    const errors = watchErrors(page)
-    await page.goto(url + '/')
+    const { page, errors } = await openPage(browser, url + '/')
     await panelLoaded(page)
     assert.equal(await text(page, '#backup-status'), message)
     assert.equal(await page.isDisabled('#backup-button'), true)

@@ -40,6 +40,14 @@ export function watchErrors (page: Page): string[] {
 }
 
 /** The number of searches the page has finished (results #results[data-seq]). */
+/** A new page of `browser` at `url`, with its errors watched (see watchErrors). */
+export async function openPage (browser: Browser, url: string): Promise<{ page: Page, errors: string[] }> {
+  const page = await browser.context.newPage()
+  const errors = watchErrors(page)
+  await page.goto(url)
+  return { page, errors }
+}
+
 export async function searchSeq (page: Page): Promise<number> {
   return Number(await page.getAttribute('#results', 'data-seq'))
 }

@@ -10,7 +10,7 @@ import { buildApp } from '../../src/http/app.js'
 import { testConfig } from '../helpers/build-app.js'
 import { createFakeServices, fakeImage, type FakeServices } from '../helpers/fake-services.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import { CHROMIUM, launchBrowser, resultCards, waitForSearch, watchErrors, type Browser } from './browser.js'
+import { CHROMIUM, launchBrowser, openPage, resultCards, waitForSearch, type Browser } from './browser.js'
 
 const noBrowser = existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM} (set CHROMIUM_PATH)`
 
@@ -44,9 +44,7 @@ describe('links into the page', { skip: noBrowser }, () => {
   for (const [link, k] of [['/?q=pizza&k=2', 2], ['/?q=t:pizza', 24]] as const) {
     test(`${link} searches for the text "pizza"`, { timeout: TIMEOUT.browser }, async () => {
       services.calls.length = 0
-      const page = await browser.context.newPage()
-      const errors = watchErrors(page)
-      await page.goto(url + link)
+      const { page, errors } = await openPage(browser, url + link)
       await waitForSearch(page, 0)
       assert.deepEqual(searchedTexts(), [['pizza']])
       assert.equal((await page.locator('.chip[data-kind="text"] .chip-label').textContent())?.replace(/^Text:\s*/, ''), 'pizza')

@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { TIMEOUT } from '../helpers/timeouts.js'
 import { startServer, type RunningServer } from '../helpers/spawn-server.js'
-import { CHROMIUM, launchBrowser, searchSeq, waitForSearch, watchErrors, type Browser } from './browser.js'
+import { CHROMIUM, launchBrowser, openPage, searchSeq, waitForSearch, type Browser } from './browser.js'
 
 const noBrowser = existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM} (set CHROMIUM_PATH)`
 
@@ -42,9 +42,7 @@ describe('the page during the first start', { skip: noBrowser }, () => {
   })
 
   test('shows the demo job it did not start, with progress; the count refreshes; an empty result says the demo pool is being indexed', { timeout: TIMEOUT.browser }, async () => {
-    const page = await browser.context.newPage()
-    const errors = watchErrors(page)
-    await page.goto(server.url)
+    const { page, errors } = await openPage(browser, server.url)
     // the demo pool's job was started by the server, not by this page
     const card = page.locator('#jobs .job', { hasText: 'Demo pool' })
     await card.waitFor({ timeout: 30_000 })

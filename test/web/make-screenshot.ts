@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { startServer } from '../helpers/spawn-server.js'
-import { launchBrowser, resultCards, watchErrors } from './browser.js'
+import { launchBrowser, openPage, resultCards } from './browser.js'
 import { SCREENSHOT_BODY, SCREENSHOT_PAGE_QUERY } from './screenshot-query.js'
 
 const out = path.resolve(process.argv[2] ?? 'docs/screenshot.png')
@@ -29,9 +29,7 @@ try {
   const res = await fetch(`${server.url}/v1/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(SCREENSHOT_BODY) })
   const api = (await res.json() as { results: Array<{ id: string, score: number }> }).results
   assert.equal(res.status, 200)
-  const page = await browser.context.newPage()
-  const errors = watchErrors(page)
-  await page.goto(`${server.url}/${SCREENSHOT_PAGE_QUERY}`)
+  const { page, errors } = await openPage(browser, `${server.url}/${SCREENSHOT_PAGE_QUERY}`)
   await page.locator('#results .card').first().waitFor()
   await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('#results .thumb')].slice(0, 12).every((img) => img.complete))
   const shown = await resultCards(page)

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { demoSubset } from '../helpers/demo-subset.js'
 import { startServer } from '../helpers/spawn-server.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import { launchBrowser, watchErrors } from './browser.js'
+import { launchBrowser, openPage } from './browser.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -28,9 +28,7 @@ it('the page shows the active model, a switch in progress, and swaps back with o
   }
   const browser = await launchBrowser()
   t.after(async () => { await browser.close() })
-  const page = await browser.context.newPage()
-  const errors = watchErrors(page)
-  await page.goto(server.url + '/')
+  const { page, errors } = await openPage(browser, server.url + '/')
   await page.waitForSelector('#models:not([hidden])')
   assert.match(await page.textContent('#models-text') ?? '', /^Active model align-mini\S* \(256-d\)\.$/)
   assert.equal(await page.isVisible('#swap-back'), false)

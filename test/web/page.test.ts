@@ -12,7 +12,7 @@ import type { Page } from 'playwright-core'
 import { TIMEOUT } from '../helpers/timeouts.js'
 import { startServer, type RunningServer } from '../helpers/spawn-server.js'
 import { SCREENSHOT_BODY, SCREENSHOT_CAPTION_QUERY, SCREENSHOT_IMAGE_ID, SCREENSHOT_PAGE_QUERY } from './screenshot-query.js'
-import { CHROMIUM, launchBrowser, resultCards, searchSeq, waitForSearch, watchErrors, type Browser } from './browser.js'
+import { CHROMIUM, launchBrowser, openPage, resultCards, searchSeq, waitForSearch, type Browser } from './browser.js'
 
 const POOL = path.resolve('demo/pool')
 const BATCH = 6
@@ -59,11 +59,8 @@ async function waitForDemoPool (): Promise<number> {
   return json.counts.images
 }
 
-async function openPage (query = ''): Promise<{ page: Page, errors: string[] }> {
-  const page = await browser.context.newPage()
-  const errors = watchErrors(page)
-  await page.goto(`${server.url}/${query}`)
-  return { page, errors }
+async function openAt (query = ''): Promise<{ page: Page, errors: string[] }> {
+  return await openPage(browser, `${server.url}/${query}`)
 }
 
 async function typeQuery (page: Page, text: string): Promise<void> {
@@ -102,7 +99,7 @@ describe('the search page', { skip: noBrowser }, () => {
   })
 
   test('typing "cat face" and pressing Enter shows cat thumbnails first', { timeout: TIMEOUT.browser }, async () => {
-    const { page, errors } = await openPage()
+    const { page, errors } = await openAt()
     await page.waitForFunction(() => /\d+ images/.test(document.querySelector('#info')?.textContent ?? ''))
     await typeQuery(page, 'cat face')
     const cards = await resultCards(page)
@@ -118,7 +115,7 @@ describe('the search page', { skip: noBrowser }, () => {
   })
 
   test('an uploaded image with a negative text term changes the ranking', { timeout: TIMEOUT.browser }, async () => {
-    const { page, errors } = await openPage()
+    const { page, errors } = await openAt()
     let seq = await searchSeq(page)
     await page.setInputFiles('#query-file', path.join(POOL, 'twemoji-dog-face.png'))
     await waitForSearch(page, seq)
@@ -142,7 +139,7 @@ describe('the search page', { skip: noBrowser }, () => {
   })
 
   test('"More like this" (by keyboard) adds an image chip and shows the images nearest to it, leaving it out', { timeout: TIMEOUT.browser }, async () => {
-    const { page, errors } = await openPage()
+    const { page, errors } = await openAt()
     await typeQuery(page, 'cat face')
     const before = await resultCards(page)
     const chosen = before[1]
@@ -170,7 +167,7 @@ describe('the search page', { skip: noBrowser }, () => {
   })
 
   test('a folder job shows its progress up to 100% and names the file that failed', { timeout: TIMEOUT.browser }, async () => {
-    const { page, errors } = await openPage()
+    const { page, errors } = await openAt()
     await page.fill('#directory', 'batch')
     await page.click('#directory-form button[type="submit"]')
     const job = page.locator('.job').first()
@@ -197,7 +194,7 @@ describe('the search page', { skip: noBrowser }, () => {
     const bytes = readFileSync(path.join(tmp, 'import', 'batch', 'shape-2.png'))
     const { json: embedded } = await api<{ images: number[][] }>('POST', '/v1/embed', { images: [bytes.toString('base64')] })
     const vector = embedded.images[0]!.map((x) => x.toFixed(6)).join(',')
-    const shown = await openPage(`?q=v:${vector}`)
+    const shown = await openAt(`?q=v:${vector}`)
     await shown.page.locator('#results .card').first().waitFor()
     const first = shown.page.locator('#results .card').first().locator('.card-label')
     assert.equal(await first.textContent(), 'shape-2.png')
@@ -219,7 +216,7 @@ describe('the search page', { skip: noBrowser }, () => {
     writeFileSync(broken, 'plain text')
     const before = (await api<{ counts: { images: number } }>('GET', '/v1/info')).json.counts.images
 
-    const { page, errors } = await openPage()
+    const { page, errors } = await openAt()
     await page.setInputFiles('#upload-files', [...files, broken])
     await page.click('#upload-form button[type="submit"]')
     const job = page.locator('.job').first()
@@ -237,7 +234,7 @@ describe('the search page', { skip: noBrowser }, () => {
 
   test('API errors are shown in the API\'s own words', { timeout: TIMEOUT.browser }, async () => {
     // a vector term of the wrong dimension, straight from a shared URL
-    const { page, errors } = await openPage('?q=v:0.1,0.2,0.3')
+    const { page, errors } = await openAt('?q=v:0.1,0.2,0.3')
     await page.locator('#search-error').waitFor({ state: 'visible' })
     const expected = await api<{ message: string }>('POST', '/v1/search', { query: [{ vector: [0.1, 0.2, 0.3], weight: 1 }], target: 'images', k: 24, explain: true })
     assert.equal(expected.status, 400)
@@ -265,7 +262,7 @@ describe('the search page', { skip: noBrowser }, () => {
   })
 
   test('on a 360 px screen the page fits and the grid has two columns', { timeout: TIMEOUT.browser }, async () => {
-    const { page, errors } = await openPage('?q=t:smiling%20face')
+    const { page, errors } = await openAt('?q=t:smiling%20face')
     await page.setViewportSize({ width: 360, height: 800 })
     await page.locator('#results .card').first().waitFor()
     const { scrollWidth, columns } = await page.evaluate(() => ({
@@ -290,7 +287,7 @@ describe('the search page', { skip: noBrowser }, () => {
     assert.ok(readFileSync('README.md', 'utf8').includes(SCREENSHOT_CAPTION_QUERY), `README.md does not state the screenshot's query ${SCREENSHOT_CAPTION_QUERY}`)
     const { json } = await api<{ results: Array<{ id: string }> }>('POST', '/v1/search', SCREENSHOT_BODY)
     assert.equal(json.results[0]?.id, `${SCREENSHOT_IMAGE_ID}-dark-skin-tone`, 'the arithmetic no longer ranks the dark-skin-tone waving hand first')
-    const { page, errors } = await openPage(SCREENSHOT_PAGE_QUERY)
+    const { page, errors } = await openAt(SCREENSHOT_PAGE_QUERY)
     await page.locator('#results .card').first().waitFor()
     assert.deepEqual((await resultCards(page)).map((c) => c.id), json.results.map((r) => r.id))
     const card = page.locator('#results .card').first()

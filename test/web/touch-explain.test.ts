@@ -10,7 +10,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startServer, type RunningServer } from '../helpers/spawn-server.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import { CHROMIUM, launchBrowser, watchErrors, type Browser } from './browser.js'
+import { CHROMIUM, launchBrowser, openPage, type Browser } from './browser.js'
 
 const DEMO = path.resolve('demo/pool')
 const FILES = ['twemoji-cat-face.png', 'twemoji-cat.png', 'twemoji-dog-face.png', 'twemoji-red-heart.png', 'twemoji-pizza.png', 'twemoji-waving-hand.png']
@@ -44,9 +44,7 @@ describe('term details on a touch screen', { skip: noBrowser, timeout: TIMEOUT.b
   })
 
   test('a tap on a score shows how the result matches each term, a second tap hides it', async () => {
-    const page = await browser.context.newPage()
-    const errors = watchErrors(page)
-    await page.goto(`${server.url}/?q=t:cat%20face&q=t@-0.5:dog`)
+    const { page, errors } = await openPage(browser, `${server.url}/?q=t:cat%20face&q=t@-0.5:dog`)
     const card = page.locator('#results .card').first()
     await card.waitFor()
     assert.equal(await page.evaluate(() => matchMedia('(hover: none)').matches), true, 'the context does not emulate a touch screen')
