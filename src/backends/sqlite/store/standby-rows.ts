@@ -6,9 +6,7 @@
  */
 import type Database from 'better-sqlite3'
 import { blobToVector, vectorToBlob } from './vector-codec.js'
-import type { VectorRow, VectorRowRef, VectorTableName } from './vector-rows.js'
-
-const PAGE = 512
+import { readVectorsAfter, readVectorsByLabel, type VectorRow, type VectorRowRef, type VectorTableName } from './vector-rows.js'
 
 /** The name free labels and the label counter of a standby table go by. */
 export function standbyKey (table: VectorTableName): string { return `standby:${table}` }
@@ -25,24 +23,12 @@ export class StandbyRows {
   count (): number { return this.st.count.get()!.n }
   labels (): VectorRowRef[] { return this.st.labels.all() }
 
-  * vectorsAfter (afterSeq: number): Generator<VectorRow> {
-    let from = afterSeq
-    for (;;) {
-      const page = this.st.after.all(from, PAGE)
-      for (const r of page) yield { label: r.label, seq: r.seq, vector: blobToVector(r.embedding, this.dim) }
-      const last = page[page.length - 1]
-      if (page.length < PAGE || last === undefined) return
-      from = last.seq
-    }
+  vectorsAfter (afterSeq: number): Generator<VectorRow> {
+    return readVectorsAfter(this.st.after, afterSeq, this.dim)
   }
 
   vectorsByLabel (labels: number[]): VectorRow[] {
-    const out: VectorRow[] = []
-    for (const l of labels) {
-      const r = this.st.byLabel.get(l)
-      if (r !== undefined) out.push({ label: r.label, seq: r.seq, vector: blobToVector(r.embedding, this.dim) })
-    }
-    return out
+    return readVectorsByLabel(this.st.byLabel, labels, this.dim)
   }
 
   embedding (id: string): Float32Array | undefined {

@@ -15,6 +15,31 @@ export interface HitRow { id: string, label: number, metadata: Record<string, un
 
 const PAGE = 512
 
+/** a stored vector row as the `after` and `byLabel` statements of a vector table read it */
+interface StoredVector { label: number, seq: number, embedding: Buffer }
+
+/** The rows `after` (seq > ?, in seq order, LIMIT ?) returns past `afterSeq`, a page at a time. */
+export function * readVectorsAfter (after: Database.Statement<[number, number], StoredVector>, afterSeq: number, dim: number): Generator<VectorRow> {
+  let from = afterSeq
+  for (;;) {
+    const page = after.all(from, PAGE)
+    for (const r of page) yield { label: r.label, seq: r.seq, vector: blobToVector(r.embedding, dim) }
+    const last = page[page.length - 1]
+    if (page.length < PAGE || last === undefined) return
+    from = last.seq
+  }
+}
+
+/** The rows `byLabel` (label = ?) finds for these labels; missing labels are skipped. */
+export function readVectorsByLabel (byLabel: Database.Statement<[number], StoredVector>, labels: number[], dim: number): VectorRow[] {
+  const out: VectorRow[] = []
+  for (const l of labels) {
+    const r = byLabel.get(l)
+    if (r !== undefined) out.push({ label: r.label, seq: r.seq, vector: blobToVector(r.embedding, dim) })
+  }
+  return out
+}
+
 export class VectorRows {
   private readonly st: ReturnType<typeof prepare>
 
@@ -52,25 +77,13 @@ export class VectorRows {
   }
 
   /** rows with `seq > afterSeq`, in seq order, read in pages so memory stays flat */
-  * vectorsAfter (afterSeq: number): Generator<VectorRow> {
-    let from = afterSeq
-    for (;;) {
-      const page = this.st.after.all(from, PAGE)
-      for (const r of page) yield { label: r.label, seq: r.seq, vector: blobToVector(r.embedding, this.dim) }
-      const last = page[page.length - 1]
-      if (page.length < PAGE || last === undefined) return
-      from = last.seq
-    }
+  vectorsAfter (afterSeq: number): Generator<VectorRow> {
+    return readVectorsAfter(this.st.after, afterSeq, this.dim)
   }
 
   /** the rows holding these labels (missing labels are skipped) */
   vectorsByLabel (labels: number[]): VectorRow[] {
-    const out: VectorRow[] = []
-    for (const l of labels) {
-      const r = this.st.byLabel.get(l)
-      if (r !== undefined) out.push({ label: r.label, seq: r.seq, vector: blobToVector(r.embedding, this.dim) })
-    }
-    return out
+    return readVectorsByLabel(this.st.byLabel, labels, this.dim)
   }
 
   /**
