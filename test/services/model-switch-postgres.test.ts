@@ -58,7 +58,6 @@ describe('model switch on PostgreSQL (real models, two replicas)', { ...(skip ==
   it('re-embeds beside the serving model: searches during the switch answer from the old model; writes reach both columns; the swap reaches the other replica; swap back; DELETE', { timeout: TIMEOUT.soak }, async (t) => {
     const url = 'url' in server ? await server.newDatabase() : ''
     const dir = mkdtempSync(path.join(tmpdir(), 'align-switch-pg-'))
-    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
     const files = demoSubset(path.join(dir, 'pool'), POOL)
     mkdirSync(path.join(dir, 'import'))
     const s = await open(dir, url)
@@ -67,6 +66,8 @@ describe('model switch on PostgreSQL (real models, two replicas)', { ...(skip ==
     // a second API replica, serving no index work
     const other = await open(dir, url, { INDEX_WORKER: 'off', DEMO_POOL: '' })
     t.after(async () => { await other.close() })
+    // after the closes: hooks run in the order registered, and the services write into dir
+    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
     const models = s.models!
     const oldModel = s.model.modelId
     assert.equal((await models.status()).active.modelId, oldModel)
@@ -172,7 +173,6 @@ describe('model switch on PostgreSQL (real models, two replicas)', { ...(skip ==
   it('a switch whose process stops is taken over by another replica, keeping what was embedded, and completes', { timeout: TIMEOUT.soak }, async (t) => {
     const url = 'url' in server ? await server.newDatabase() : ''
     const dir = mkdtempSync(path.join(tmpdir(), 'align-switch-pg-'))
-    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
     demoSubset(path.join(dir, 'pool'), POOL)
     mkdirSync(path.join(dir, 'import'))
     const first = await open(dir, url, { INDEX_BATCH_SIZE: '8' })
@@ -181,6 +181,7 @@ describe('model switch on PostgreSQL (real models, two replicas)', { ...(skip ==
     await demoLoaded(first, POOL)
     const second = await open(dir, url, { INDEX_WORKER: 'off', DEMO_POOL: '' })
     t.after(async () => { await second.close() })
+    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
     await first.models!.start(TINY)
     let done = 0
     for (let i = 0; i < 1200 && done < 16; i++) {

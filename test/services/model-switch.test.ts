@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test'
+import { describe, it, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,9 +15,16 @@ import { TIMEOUT } from '../helpers/timeouts.js'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const TINY = 'test/fixtures/align-tiny'
 
-async function open (dir: string, env: Record<string, string> = {}): Promise<Services> {
+// One after hook, close then remove: hooks run in the order registered, and removing the
+// folder while the services still write into it fails with ENOTEMPTY and leaves them open.
+async function open (t: TestContext, dir: string, env: Record<string, string> = {}): Promise<Services> {
   const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), IMPORT_DIR: path.join(dir, 'import'), DEMO_POOL: path.join(dir, 'pool'), MODELS_DIR: ROOT, MODEL_DIR: path.join(ROOT, 'models/align-mini'), ...env })
-  return await openServices(toServicesConfig(config), pino({ level: 'silent' }))
+  const services = await openServices(toServicesConfig(config), pino({ level: 'silent' }))
+  t.after(async () => {
+    await services.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return services
 }
 
 async function demoLoaded (s: Services, images: number): Promise<void> {
@@ -33,10 +40,8 @@ const ids = (hits: Array<{ id: string }>): string => hits.map((h) => h.id).join(
 describe('model switch (embedded backend, real models)', () => {
   it('re-embeds beside the serving model: every search during the switch answers from the old model; uploads and deletes reach both; then swaps, and swaps back', { timeout: TIMEOUT.server }, async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'align-switch-'))
-    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
     const files = demoSubset(path.join(dir, 'pool'), 120)
-    const s = await open(dir)
-    t.after(async () => { await s.close() })
+    const s = await open(t, dir)
     await demoLoaded(s, 120)
     const models = s.models!
     assert.equal(s.model.modelId, (await models.status()).active.modelId)
@@ -113,10 +118,8 @@ describe('model switch (embedded backend, real models)', () => {
 
   it('counts images that have neither a readable source nor a large-enough preview, and never embeds them silently', { timeout: TIMEOUT.server }, async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'align-switch-'))
-    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
     demoSubset(path.join(dir, 'pool'), 0)
-    const s = await open(dir, { PREVIEW_SIZE: '0' })
-    t.after(async () => { await s.close() })
+    const s = await open(t, dir, { PREVIEW_SIZE: '0' })
     // an upload: no source file, no preview, no original
     const bytes = readFileSync(path.join(ROOT, 'demo/pool', 'carbon-alarm-add.png'))
     await s.addImages([{ bytes, id: 'upload-1' }])
@@ -136,10 +139,8 @@ describe('model switch (embedded backend, real models)', () => {
 
   it('refuses a folder outside MODELS_DIR and one that breaks the model contract', { timeout: TIMEOUT.server }, async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'align-switch-'))
-    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
     demoSubset(path.join(dir, 'pool'), 0)
-    const s = await open(dir)
-    t.after(async () => { await s.close() })
+    const s = await open(t, dir)
     await assert.rejects(s.models!.start('../../etc'), /not a folder under MODELS_DIR/)
     await assert.rejects(s.models!.start('test/fixtures'), (err: Error & { statusCode?: number }) => err.statusCode === 400 && /model folder/.test(err.message))
   })

@@ -17,10 +17,11 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 it('the page shows the active model, a switch in progress, and swaps back with one click', { timeout: TIMEOUT.browser }, async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'align-web-models-'))
-  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
   demoSubset(path.join(dir, 'pool'), 200)
   const server = await startServer({ DATA_DIR: path.join(dir, 'data'), IMPORT_DIR: path.join(dir, 'import'), DEMO_POOL: path.join(dir, 'pool'), MODELS_DIR: ROOT, MODEL_DIR: path.join(ROOT, 'models/align-mini'), INDEX_BATCH_SIZE: '4' }, { timeoutMs: TIMEOUT.model })
   t.after(async () => { await server.stop() })
+  // after the stop: hooks run in the order registered, and the server writes into dir
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
   for (;;) {
     const jobs = await (await fetch(server.url + '/v1/index-jobs')).json() as { jobs: Array<{ status: string }> }
     if (jobs.jobs[0]?.status === 'done') break
