@@ -15,13 +15,15 @@ import { TopK } from './filter/top-k.js'
 import type { SearchResult } from './hnsw/vector-index.js'
 
 /**
- * A filter matching at most this many rows is scored exactly over its matches (their vectors read
- * from SQLite in one statement, ~20 µs a row here, and one dot product each); above it the HNSW
- * walk checks the filter's bitmap. Weaviate's flatSearchCutoff is 40,000; ours is lower because our
- * vectors are rows in SQLite, not in memory (hnswlib-node's getPoint cost 170 µs a vector).
+ * A filter matching at most this many rows may be scored exactly over its matches: one multiply-add
+ * per dimension on the index's int8 copy (1–2 µs a match with the filter's own cost, at 20k and
+ * 100k rows, 256-d), then the best RESCORE × k again from their float vectors in SQLite. Above it
+ * the HNSW walk checks the filter's bitmap; at 100k rows the two cost the same near 10,000 matches
+ * (11 ms), and the walk costs 23× more at 1,000. Weaviate's flatSearchCutoff is 40,000.
  */
-export const EXACT_MAX_MATCHES = 1000
-
+export const EXACT_MAX_MATCHES = 10_000
+/** the exact path re-scores this many × k of its best int8 scores from the float vectors */
+export const RESCORE = 3
 /**
  * A broad filter takes the plain HNSW walk for `OVERSAMPLE × k / selectivity` candidates and keeps
  * those in the filter's bitmap: with the filter independent of the query, that many hold about
@@ -33,10 +35,10 @@ export const OVERSAMPLE = 2.5
 /** the most candidates the oversampled walk asks for (hnswlib costs ~3 µs a candidate at 20k) */
 export const OVERSAMPLE_MAX = 2048
 /**
- * the exact path's cost per match in candidates of the oversampled walk: reading a vector from
- * SQLite and scoring it (~6 µs) against ~3 µs a candidate (both measured at 20k, 256-d)
+ * the exact path's cost per match in candidates of the oversampled walk: 1–2 µs a match against
+ * 5–7 µs a candidate (both measured at 20k and 100k rows, 256-d)
  */
-export const EXACT_COST_PER_MATCH = 2
+export const EXACT_COST_PER_MATCH = 0.3
 
 /** How the last searches were answered (for tests and the bench). */
 export interface SearchPaths {
@@ -50,8 +52,10 @@ export interface SearchPaths {
   oversample: number
   /** oversampled walks with fewer than k matches among the candidates, redone as a filtered walk */
   oversampleThenWalk: number
-  /** vectors scored one by one by the exact path (it reads no others) */
+  /** vectors scored one by one by the exact path, from their int8 copy (it scores no others) */
   scored: number
+  /** float vectors the exact path read from SQLite to re-score its best */
+  rescored: number
 }
 
 export class SqliteCollection implements VectorCollection {
@@ -59,7 +63,7 @@ export class SqliteCollection implements VectorCollection {
   protected metadata = new MetadataIndex()
   /** the standby model's index of this table, while there is a standby model */
   standby: TableIndex | undefined
-  readonly paths: SearchPaths = { exact: 0, walk: 0, walkThenExact: 0, oversample: 0, oversampleThenWalk: 0, scored: 0 }
+  readonly paths: SearchPaths = { exact: 0, walk: 0, walkThenExact: 0, oversample: 0, oversampleThenWalk: 0, scored: 0, rescored: 0 }
   /** a filter matching at most this many rows takes the exact path */
   exactMaxMatches = EXACT_MAX_MATCHES
   /** the most candidates of an oversampled walk (0: never oversample) */
@@ -175,13 +179,21 @@ export class SqliteCollection implements VectorCollection {
     return this.toHits(found, opts)
   }
 
-  /** the k best of `labels` by cosine, scored one by one (labels not in the HNSW index yet are skipped) */
+  /**
+   * the k best of `labels` by cosine: each live one scored on its int8 copy, the best RESCORE × k
+   * of those again from their float vectors (labels not in the HNSW index yet are skipped)
+   */
   private exact (query: Float32Array, k: number, labels: LabelSet): SearchResult[] {
     const q = l2normalize(query)
-    const top = new TopK(k)
-    const live = [...labels].filter((l) => this.index.has(l))
-    for (const { label, vector: v } of this.rows.embeddingsByLabel(live)) {
+    const rough = new TopK(RESCORE * k)
+    for (const label of labels) {
+      if (!this.index.has(label)) continue
       this.paths.scored++
+      rough.push(label, this.index.approxCosine(q, label))
+    }
+    const top = new TopK(k)
+    for (const { label, vector: v } of this.rows.embeddingsByLabel(rough.sorted().map((r) => r.label))) {
+      this.paths.rescored++
       let dot = 0
       let norm = 0
       for (let i = 0; i < q.length; i++) { dot += q[i]! * v[i]!; norm += v[i]! * v[i]! }

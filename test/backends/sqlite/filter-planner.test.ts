@@ -1,6 +1,6 @@
 /**
  * The embedded engine's filter planner: the in-memory metadata index knows exactly which rows match,
- * so few matches are scored exactly (reading those vectors and no others), many walk the HNSW graph
+ * so few matches are scored exactly (on the index's int8 copy, the best again from SQLite), many walk the HNSW graph
  * checking a bitmap, and the index follows adds, deletes, reused labels and a restart.
  */
 import assert from 'node:assert/strict'
@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openSqliteBackend, type SqliteBackend } from '../../../src/backends/sqlite/open-sqlite-backend.js'
-import { EXACT_MAX_MATCHES, OVERSAMPLE, OVERSAMPLE_MAX } from '../../../src/backends/sqlite/sqlite-collection.js'
+import { EXACT_MAX_MATCHES, OVERSAMPLE, OVERSAMPLE_MAX, RESCORE } from '../../../src/backends/sqlite/sqlite-collection.js'
 import { MetadataIndex } from '../../../src/backends/sqlite/filter/metadata-index.js'
 import { parseFilter } from '../../../src/core/metadata-filter.js'
 import { TIMEOUT } from '../../helpers/timeouts.js'
-import { DIM, exactNearest, Pool, type PoolImage } from '../../helpers/vectors.js'
+import { cosine, DIM, exactNearest, Pool, type PoolImage } from '../../helpers/vectors.js'
 
 const identity = { modelId: 'planner-model', dim: DIM }
 const byI = (lo: number, hi: number) => (r: PoolImage): boolean => (r.metadata.i as number) >= lo && (r.metadata.i as number) < hi
@@ -43,8 +43,10 @@ describe('SQLite filter planner', { timeout: TIMEOUT.server }, () => {
     const hits = await backend.images.search(q, { k: 10, filter: { i: { $lt: 50 } } })
     assert.deepEqual(hits.map((h) => h.id), exactNearest(pool.rows.filter(byI(0, 50)), q, 10).map((r) => r.id))
     assert.equal(backend.images.paths.exact, before.exact + 1)
-    assert.equal(backend.images.paths.scored, before.scored + 50, 'the exact path reads exactly the matches')
+    assert.equal(backend.images.paths.scored, before.scored + 50, 'the exact path scores exactly the matches')
+    assert.equal(backend.images.paths.rescored, before.rescored + RESCORE * 10, 'and reads the float vectors of its best 3 × k alone from SQLite')
     assert.equal(backend.images.paths.walk, before.walk)
+    for (const h of hits) assert.ok(Math.abs(h.score - cosine(pool.byId.get(h.id)!.embedding, q)) < 1e-5, 'scored in float32')
   })
 
   it(`above the cutoff (${EXACT_MAX_MATCHES} by default) and with oversampling off it walks the graph with the filter as a bitmap, and keeps recall`, async () => {

@@ -18,6 +18,7 @@ import { rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import hnswlib from 'hnswlib-node'
 import { clampCosine } from '../../../core/vector-math.js'
+import { Int8Codes } from './int8-codes.js'
 import { fsyncDir, fsyncFile, hashFile, readSidecar, sidecarPath, tempPath, writeFileAtomic } from './snapshot-file.js'
 import { DEFAULT_HNSW, type HnswParams, type SearchResult, type SnapshotInfo, type VectorIndex } from './vector-index.js'
 
@@ -63,10 +64,13 @@ export class HnswIndex implements VectorIndex {
   private deferred = new Set<number>()
   private readonly addBuf: number[]
   private readonly queryBuf: number[]
+  /** the vectors again, as int8, for scoring a filter's matches without a call into hnswlib per vector */
+  private readonly codes: Int8Codes
 
   private constructor (private native: Native, readonly dim: number, params: HnswParams, state?: Uint8Array) {
     this.params = { ...params }
     this.state = state ?? new Uint8Array(MIN_CAPACITY)
+    this.codes = new Int8Codes(dim, this.state.length)
     // hnswlib-node only takes plain arrays: reuse one per direction instead of allocating per call
     this.addBuf = new Array<number>(dim).fill(0)
     this.queryBuf = new Array<number>(dim).fill(0)
@@ -173,6 +177,7 @@ export class HnswIndex implements VectorIndex {
     }
     // on a LIVE label this updates the vector, on a DELETED one it also unmarks it (slot reuse)
     this.native.addPoint(buf, label)
+    this.codes.set(label, v)
     if (label >= this.state.length) {
       const grown = new Uint8Array(Math.max(label + 1, this.state.length * 2))
       grown.set(this.state)
@@ -189,6 +194,29 @@ export class HnswIndex implements VectorIndex {
     if (this.writing !== null) this.deferred.add(label)
     else this.native.markDelete(label)
     return true
+  }
+
+  /**
+   * ≈ the cosine of the unit vector `unitQuery` with the live vector at `label`, from its int8 copy
+   * (within ~1e-3; re-score the best from the float vectors). A snapshot's labels get their copy on
+   * first use or from `warmCodes`.
+   */
+  approxCosine (unitQuery: Float32Array, label: number): number {
+    if (!this.codes.has(label)) this.codes.set(label, this.native.getPoint(label))
+    return this.codes.dot(unitQuery, label)
+  }
+
+  /** Makes the int8 copy of every live vector loaded from a snapshot, yielding to the event loop every INSERT_SLICE_MS. */
+  async warmCodes (): Promise<void> {
+    let sliceEnd = performance.now() + INSERT_SLICE_MS
+    for (let l = 0; l < this.state.length; l++) {
+      if (this.state[l] !== LIVE || this.codes.has(l)) continue
+      this.codes.set(l, this.native.getPoint(l))
+      if (performance.now() > sliceEnd) {
+        await yieldTick()
+        sliceEnd = performance.now() + INSERT_SLICE_MS
+      }
+    }
   }
 
   search (query: Float32Array, k: number, filter?: (label: number) => boolean): SearchResult[] {

@@ -120,6 +120,11 @@ export class TableIndex {
     return this.index.search(query, k, filter)
   }
 
+  /** ≈ cosine of a unit query with the live vector at `label` (HnswIndex.approxCosine) */
+  approxCosine (unitQuery: Float32Array, label: number): number {
+    return this.index.approxCosine(unitQuery, label)
+  }
+
   private changed (n: number): void {
     this.changes += n
     if (this.changes >= this.checkpointEvery && !this.checkpointQueued && !this.closed) {
@@ -241,6 +246,8 @@ export async function openVectorIndex<T extends string> (
   if (changed > 0) log.info({ index: table, removed, replayed, missing: missing.length, seq: maxSeq }, 'index snapshot replayed')
   const t = new TableIndex(table, file, index, maxSeq, opts, changed)
   if (changed >= (opts.checkpointEvery ?? 1000)) t.checkpoint().catch(() => {})
+  // the snapshot holds no int8 copy: made in the background (a filtered search before then makes what it needs)
+  index.warmCodes().catch((err: unknown) => { log.warn({ err, index: table }, 'could not copy the index\'s vectors for filtered search; they are copied on use') })
   return t
 }
 

@@ -186,4 +186,35 @@ describe('HnswIndex scores', { timeout: TIMEOUT.unit }, () => {
     const [hit] = index.search(v, 1)
     assert.ok(hit !== undefined && hit.score <= 1 && hit.score > 0.999999, `score ${hit?.score}`)
   })
+  it('keeps an int8 copy of each vector whose cosine is within 2e-3 of the float one: after an add, a replace, and a snapshot load (copied on use, then warmed)', async () => {
+    const dim = 256
+    const data = randomUnitVectors(300, dim, 21)
+    const queries = randomUnitVectors(20, dim, 22)
+    const index = HnswIndex.create(dim)
+    await index.add(labelsOf(data.length), data)
+    const replaced = randomUnitVectors(1, dim, 23)[0]!
+    let byLabel = (l: number): Float32Array => data[l]!
+    const worst = (ix: HnswIndex, labels: number[]): number => {
+      let err = 0
+      for (const q of queries) for (const l of labels) err = Math.max(err, Math.abs(ix.approxCosine(q, l) - dot(q, byLabel(l))))
+      return err
+    }
+    const all = labelsOf(data.length)
+    assert.ok(worst(index, all) < 2e-3, `after add: ${worst(index, all)}`)
+    await index.add([7], [replaced])
+    byLabel = (l) => l === 7 ? replaced : data[l]!
+    assert.ok(worst(index, [7]) < 2e-3, `after a replace: ${worst(index, [7])}`)
+    const file = path.join(dir, 'codes.hnsw')
+    await index.snapshot(file)
+    const { index: back } = await HnswIndex.load(file, dim)
+    assert.ok(worst(back, [0, 7, 299]) < 2e-3, 'copied from hnswlib on first use')
+    await back.warmCodes()
+    assert.ok(worst(back, all) < 2e-3, `warmed: ${worst(back, all)}`)
+  })
 })
+
+function dot (a: Float32Array, b: Float32Array): number {
+  let s = 0
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!
+  return s
+}
