@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openSqliteBackend, type SqliteBackend } from '../../../src/backends/sqlite/open-sqlite-backend.js'
-import { EXACT_MAX_MATCHES, OVERSAMPLE, OVERSAMPLE_MAX, RESCORE } from '../../../src/backends/sqlite/sqlite-collection.js'
+import { EXACT_FALLBACK_SHARE, EXACT_MAX_MATCHES, OVERSAMPLE, OVERSAMPLE_MAX, RESCORE } from '../../../src/backends/sqlite/sqlite-collection.js'
 import { MetadataIndex } from '../../../src/backends/sqlite/filter/metadata-index.js'
 import { parseFilter } from '../../../src/core/metadata-filter.js'
 import { TIMEOUT } from '../../helpers/timeouts.js'
@@ -94,6 +94,27 @@ describe('SQLite filter planner', { timeout: TIMEOUT.server }, () => {
     assert.equal(far.length, 10)
     const farTruth = exactNearest(pool.rows.filter((x) => !near.includes(x.metadata.i as number)), q, 10).map((x) => x.id)
     assert.ok(recall(far.map((h) => h.id), farTruth) >= 0.9)
+  })
+
+  it('an oversampled walk that comes back short of k is redone exactly where few enough rows match', async () => {
+    const q = pool.query(11)
+    // the 3 clusters (~15% of the rows) farthest from the query: its nearest candidates hold none of them
+    const byCluster = new Map<number, number[]>()
+    for (const r of pool.rows) byCluster.set(r.metadata.cluster as number, [...(byCluster.get(r.metadata.cluster as number) ?? []), cosine(r.embedding, q)])
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
+    const clusters = [...byCluster].sort((a, b) => mean(a[1]) - mean(b[1])).slice(0, 3).map(([c]) => c)
+    const far = pool.rows.filter((r) => clusters.includes(r.metadata.cluster as number))
+    backend.images.exactFallbackShare = 0.2
+    try {
+      const before = { ...backend.images.paths }
+      const hits = await backend.images.search(q, { k: 10, filter: { cluster: { $in: clusters } } })
+      assert.equal(backend.images.paths.oversampleThenWalk, before.oversampleThenWalk + 1)
+      assert.equal(backend.images.paths.exact, before.exact + 1, 'redone exactly')
+      assert.equal(backend.images.paths.walk, before.walk, 'no filtered walk')
+      assert.deepEqual(hits.map((h) => h.id), exactNearest(far, q, 10).map((r) => r.id))
+    } finally {
+      backend.images.exactFallbackShare = EXACT_FALLBACK_SHARE
+    }
   })
 
   it('follows deletes, and is rebuilt from SQLite at open', async () => {
