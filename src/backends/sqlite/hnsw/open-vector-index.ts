@@ -9,7 +9,8 @@
  * A snapshot is taken every `checkpointEvery` changes and on close.
  */
 import type { Logger } from 'pino'
-import { HnswIndex, MIN_CAPACITY, SnapshotError } from './hnsw-index.js'
+import { setImmediate as yieldTick } from 'node:timers/promises'
+import { HnswIndex, INSERT_SLICE_MS, MIN_CAPACITY, SnapshotError } from './hnsw-index.js'
 import { exists, removeSnapshot, sidecarPath } from './snapshot-file.js'
 import type { HnswParams, SearchResult, SnapshotInfo } from './vector-index.js'
 
@@ -124,6 +125,9 @@ export class TableIndex {
   approxCosine (unitQuery: Float32Array, label: number): number {
     return this.index.approxCosine(unitQuery, label)
   }
+
+  hasCode (label: number): boolean { return this.index.hasCode(label) }
+  setCode (label: number, vector: Float32Array): void { this.index.setCode(label, vector) }
 
   private changed (n: number): void {
     this.changes += n
@@ -246,9 +250,25 @@ export async function openVectorIndex<T extends string> (
   if (changed > 0) log.info({ index: table, removed, replayed, missing: missing.length, seq: maxSeq }, 'index snapshot replayed')
   const t = new TableIndex(table, file, index, maxSeq, opts, changed)
   if (changed >= (opts.checkpointEvery ?? 1000)) t.checkpoint().catch(() => {})
-  // the snapshot holds no int8 copy: made in the background (a filtered search before then makes what it needs)
-  index.warmCodes().catch((err: unknown) => { log.warn({ err, index: table }, 'could not copy the index\'s vectors for filtered search; they are copied on use') })
+  // the snapshot holds no int8 copy: made from SQLite in the background (a filtered search before then reads what it needs)
+  copyCodes(index, source).catch((err: unknown) => { log.warn({ err, index: table }, 'could not copy the index\'s vectors for filtered search; they are read on use') })
   return t
+}
+
+/**
+ * Gives every live vector of a loaded snapshot its int8 copy, from SQLite's float vectors a page at a
+ * time, yielding to the event loop every INSERT_SLICE_MS. A label written meanwhile has its copy
+ * already (add makes it) and is skipped, so no older vector overwrites a newer one.
+ */
+async function copyCodes (index: HnswIndex, source: VectorSource): Promise<void> {
+  let sliceEnd = performance.now() + INSERT_SLICE_MS
+  for (const r of source.vectorsAfter(-1)) {
+    if (index.has(r.label) && !index.hasCode(r.label)) index.setCode(r.label, r.vector)
+    if (performance.now() > sliceEnd) {
+      await yieldTick()
+      sliceEnd = performance.now() + INSERT_SLICE_MS
+    }
+  }
 }
 
 /** Streams rows into the index in batches; returns how many and the largest seq seen (-1 when none). */

@@ -34,6 +34,22 @@ function capture (): { logger: { info: (...a: unknown[]) => void, warn: (...a: u
 }
 
 describe('openVectorIndex', { timeout: TIMEOUT.unit }, () => {
+  it('after a snapshot load, copies every live vector to its int8 copy from SQLite in the background', async () => {
+    const { store, file } = setup()
+    const vecs = randomUnitVectors(3000, DIM, 5)
+    insertRows(store, vecs.map((_, i) => `img${i}`), vecs)
+    await (await openVectorIndex(store, 'images', file)).close()
+    const idx = await openVectorIndex(store, 'images', file)
+    const copied = (): number => vecs.filter((_, label) => idx.hasCode(label)).length
+    let turns = 0
+    while (copied() < vecs.length && turns < 10_000) { await new Promise((resolve) => setImmediate(resolve)); turns++ }
+    assert.equal(copied(), vecs.length)
+    const q = vecs[0]!
+    for (const label of [0, 1, 2999]) assert.ok(Math.abs(idx.approxCosine(q, label) - dot(q, vecs[label]!)) < 2e-3)
+    await idx.close()
+    store.close()
+  })
+
   it('builds from SQLite, snapshots on close, and replays rows added and deleted after the snapshot', async () => {
     const { store, file } = setup()
     const vecs = randomUnitVectors(400, DIM, 1)
@@ -156,3 +172,9 @@ describe('openVectorIndex', { timeout: TIMEOUT.unit }, () => {
     store.close()
   })
 })
+
+function dot (a: Float32Array, b: Float32Array): number {
+  let s = 0
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!
+  return s
+}
