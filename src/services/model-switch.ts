@@ -396,6 +396,8 @@ export class ModelSwitcher implements ModelService {
     const release = mode === 'help' ? undefined : await this.slots.lead?.()
     const leads = mode !== 'help' && (this.slots.lead === undefined || release !== undefined)
     if (!leads && this.opts.helps !== true) return
+    // the lead may have come free because its holder just swapped: this process may not have heard yet
+    if (release !== undefined) await this.slots.refresh?.()
     if (leads && mode === 'takeover') this.core.logger.info({ to: this.slots.standby()?.modelId }, 'taking over the model switch no process was running (what was embedded is kept)')
     try {
       if (!(await this.fill(signal, leads)) || !leads) return
@@ -429,7 +431,8 @@ export class ModelSwitcher implements ModelService {
   private async fill (signal: AbortSignal, leads: boolean): Promise<boolean> {
     const encoder = this.core.standbyEncoder
     const rec = this.slots.standby()
-    if (encoder === undefined || rec === undefined) return false
+    // a complete standby model (a switch swapped meanwhile) is no switch to fill: filling it would swap back
+    if (encoder === undefined || rec?.state !== 'building' || encoder.config.modelId !== rec.modelId) return false
     const done = { images: 0, texts: 0 }
     this.filling = rec.modelId
     try {
