@@ -27,7 +27,7 @@ const pg = await startTestPostgres({ engine: 'server' })
 const skip = 'url' in pg ? undefined : `no PostgreSQL: ${pg.skip}`
 
 interface Models { active: { modelId: string }, standby: null | { modelId: string, state: string } }
-interface LogLine { msg?: string, model?: string, images?: number, from?: string[] }
+interface LogLine { msg?: string, time?: number, model?: string, images?: number, from?: string[] }
 
 /** the log's JSON lines whose message starts with `prefix` */
 function linesOf (logs: string, prefix: string): LogLine[] {
@@ -127,14 +127,16 @@ describe('model switch shared by the processes that embed: two APIs and a worker
     assert.equal(started.status, 202, started.text)
     // the worker's live claim, seen in the database; frozen (SIGSTOP) so it cannot store the batch
     // before the kill, and killed once the claim is seen still there
-    const heldByWorker = async (): Promise<number> => await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM model_switch_claims WHERE holder LIKE $1 AND expires_at > clock_timestamp()', [`%:${workerPid}:%`])).rows[0]!.n)
-    let held = 0
+    // `until`: when the claim lapses (the database's clock, ms since the epoch)
+    const heldByWorker = async (): Promise<{ n: number, until: number }> => await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ n: number, until: number }>(
+      `SELECT count(*)::int AS n, coalesce(extract(epoch FROM max(expires_at)) * 1000, 0)::float8 AS until
+         FROM model_switch_claims WHERE holder LIKE $1 AND expires_at > clock_timestamp()`, [`%:${workerPid}:%`])).rows[0]!)
+    let held = { n: 0, until: 0 }
     await waitUntil('the worker holds a claim when frozen', async () => {
-      if (await heldByWorker() === 0) return false
+      if ((await heldByWorker()).n === 0) return false
       process.kill(workerPid, 'SIGSTOP')
       held = await heldByWorker()
-      if (held > 0) return true
+      if (held.n > 0) return true
       process.kill(workerPid, 'SIGCONT')
       return false
     }, 60_000)
@@ -143,10 +145,13 @@ describe('model switch shared by the processes that embed: two APIs and a worker
     assert.notEqual(await active(api(0)), MINI, 'the switch waits for the rows the dead worker held')
 
     await waitUntil('the switch completes', async () => await active(api(0)) === MINI, 60_000)
-    t.diagnostic(`the killed worker held ${held} rows; the switch completed ${Date.now() - killedAt} ms after the kill (claim lease ${settings.retryAfterMs / 2} ms)`)
+    t.diagnostic(`the killed worker held ${held.n} rows; the switch completed ${Date.now() - killedAt} ms after the kill (claim lease ${settings.retryAfterMs / 2} ms)`)
     const reclaims = linesOf(apis[0]!.server.logs(), 'model switch: claimed rows another process had claimed')
-    assert.ok(reclaims.some((l) => l.from?.some((h) => h.includes(`:${workerPid}:`)) === true), 'the leader claimed the rows the killed worker held')
-    assert.ok(embeddedFor(apis[0]!.server.logs(), MINI) >= held, 'the leader embedded them')
+      .filter((l) => l.from?.some((h) => h.includes(`:${workerPid}:`)) === true)
+    assert.ok(reclaims.length > 0, 'the leader claimed the rows the killed worker held')
+    // not before the claim lapsed (one machine: the database and the leader read the same clock)
+    assert.ok(reclaims.every((l) => (l.time ?? 0) >= held.until), `claimed again at ${reclaims.map((l) => l.time).join(', ')}, the claim lapsed at ${held.until}`)
+    assert.ok(embeddedFor(apis[0]!.server.logs(), MINI) >= held.n, 'the leader embedded them')
     const state = await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ nulls: number, claims: number }>(
       'SELECT (SELECT count(*)::int FROM images WHERE embedding IS NULL) AS nulls, (SELECT count(*)::int FROM model_switch_claims) AS claims')).rows[0]!)
     assert.deepEqual(state, { nulls: 0, claims: 0 }, 'every image has the new model\'s vector; no claim is left')

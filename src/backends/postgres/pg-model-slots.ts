@@ -359,7 +359,7 @@ export class PgModelSlots implements ModelSlots {
   /** keeps this process's claims live while it embeds them */
   private async renew (): Promise<void> {
     if (this.held.size === 0) return
-    await this.pool.query(`UPDATE model_switch_claims SET expires_at = clock_timestamp() + $2::int * interval '1 millisecond' WHERE holder = $1`, [this.holder, this.leaseMs])
+    await this.pool.query('UPDATE model_switch_claims SET expires_at = clock_timestamp() + $2::int * interval \'1 millisecond\' WHERE holder = $1', [this.holder, this.leaseMs])
   }
 
   private stopRenewal (): void {
