@@ -132,8 +132,10 @@ describe('model switch shared by the processes that embed: two APIs and a worker
       `SELECT count(*)::int AS n, coalesce(extract(epoch FROM max(expires_at)) * 1000, 0)::float8 AS until
          FROM model_switch_claims WHERE holder LIKE $1 AND expires_at > clock_timestamp()`, [`%:${workerPid}:%`])).rows[0]!)
     let held = { n: 0, until: 0 }
+    let frozenAt = 0
     await waitUntil('the worker holds a claim when frozen', async () => {
       if ((await heldByWorker()).n === 0) return false
+      frozenAt = Date.now()
       process.kill(workerPid, 'SIGSTOP')
       held = await heldByWorker()
       if (held.n > 0) return true
@@ -147,7 +149,7 @@ describe('model switch shared by the processes that embed: two APIs and a worker
     await waitUntil('the switch completes', async () => await active(api(0)) === MINI, 60_000)
     t.diagnostic(`the killed worker held ${held.n} rows; the switch completed ${Date.now() - killedAt} ms after the kill (claim lease ${settings.retryAfterMs / 2} ms)`)
     const reclaims = linesOf(apis[0]!.server.logs(), 'model switch: claimed rows another process had claimed')
-      .filter((l) => l.from?.some((h) => h.includes(`:${workerPid}:`)) === true)
+      .filter((l) => (l.time ?? 0) >= frozenAt && l.from?.some((h) => h.includes(`:${workerPid}:`)) === true)
     assert.ok(reclaims.length > 0, 'the leader claimed the rows the killed worker held')
     // not before the claim lapsed (one machine: the database and the leader read the same clock)
     assert.ok(reclaims.every((l) => (l.time ?? 0) >= held.until), `claimed again at ${reclaims.map((l) => l.time).join(', ')}, the claim lapsed at ${held.until}`)
