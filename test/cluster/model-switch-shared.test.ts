@@ -5,7 +5,8 @@
  *     beside it; each row is embedded by one process only (the per-process counts in the logs add
  *     up to the rows); the other API, doing no index work, embeds none; searches answer throughout;
  *   - a worker killed (SIGKILL) while it holds a claim: once the claim lapses (INDEX_RETRY_AFTER / 2)
- *     the leader claims those rows, and the switch completes.
+ *     the leader claims those rows, and the switch completes;
+ *   - a cancel on the other replica stops the leader's and a worker's batches.
  * Skips, with the reason, where there is no PostgreSQL server.
  */
 import assert from 'node:assert/strict'
@@ -27,7 +28,7 @@ const pg = await startTestPostgres({ engine: 'server' })
 const skip = 'url' in pg ? undefined : `no PostgreSQL: ${pg.skip}`
 
 interface Models { active: { modelId: string }, standby: null | { modelId: string, state: string } }
-interface LogLine { msg?: string, time?: number, model?: string, images?: number, from?: string[] }
+interface LogLine { msg?: string, time?: number, model?: string, images?: number, from?: string[], state?: string }
 
 /** the log's JSON lines whose message starts with `prefix` */
 function linesOf (logs: string, prefix: string): LogLine[] {
@@ -157,5 +158,33 @@ describe('model switch shared by the processes that embed: two APIs and a worker
     const state = await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ nulls: number, claims: number }>(
       'SELECT (SELECT count(*)::int FROM images WHERE embedding IS NULL) AS nulls, (SELECT count(*)::int FROM model_switch_claims) AS claims')).rows[0]!)
     assert.deepEqual(state, { nulls: 0, claims: 0 }, 'every image has the new model\'s vector; no claim is left')
+  })
+
+  it('a cancel on the other replica stops the batches of the leader and of a worker', async () => {
+    worker = await startWorker(settings, 'worker-2')
+    // the previous model (tiny) is on standby: drop it, and switch to it again, from nothing
+    assert.equal((await api(0).del('/v1/models/standby')).status, 204)
+    const since = Date.now()
+    const started = await api(0).post('/v1/models/switch', { modelDir: 'test/fixtures/align-tiny' })
+    assert.equal(started.status, 202, started.text)
+    const batches = (): LogLine[] => linesOf(worker!.server.logs(), 'model switch: batch embedded').filter((l) => l.model === TINY && (l.time ?? 0) >= since)
+    await waitUntil('the worker embeds a batch', async () => batches().length > 0, 60_000)
+    const cancelled = await api(1).del('/v1/models/standby')
+    assert.equal(cancelled.status, 204, cancelled.text)
+    assert.ok(linesOf(apis[1]!.server.logs(), 'model switch cancelled').some((l) => (l.time ?? 0) >= since), 'the cancel met the switch under way')
+
+    await waitUntil('the leader stops', async () => {
+      const m = (await api(0).get('/v1/models')).json as Models & { running: boolean }
+      return !m.running && m.standby === null
+    }, 30_000)
+    // the worker's fill ends (it logs its count on the way out) and embeds nothing after it
+    const ended = async (): Promise<LogLine | undefined> => linesOf(worker!.server.logs(), 'model switch: embedded ').find((l) => l.model === TINY && (l.time ?? 0) >= since)
+    await waitUntil('the worker\'s batches stop', async () => await ended() !== undefined, 30_000)
+    const last = (await ended())!
+    await sleep(1000)
+    assert.deepEqual(batches().filter((l) => (l.time ?? 0) > last.time!), [], 'no batch after the worker\'s fill ended')
+    const left = await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM model_switch_claims')).rows[0]!.n)
+    assert.equal(left, 0, 'no claim is left')
+    assert.equal(await active(api(0)), MINI, 'the serving model is unchanged')
   })
 })
