@@ -4,9 +4,9 @@
  *   - the API that starts the switch leads it; the worker loads the new model and embeds batches
  *     beside it; each row is embedded by one process only (the per-process counts in the logs add
  *     up to the rows); the other API, doing no index work, embeds none; searches answer throughout;
+ *   - a cancel on the other replica stops the leader's and the worker's batches;
  *   - a worker killed (SIGKILL) while it holds a claim: once the claim lapses (INDEX_RETRY_AFTER / 2)
- *     the leader claims those rows, and the switch completes;
- *   - a cancel on the other replica stops the leader's and a worker's batches.
+ *     the leader claims those rows, and the switch completes.
  * Skips, with the reason, where there is no PostgreSQL server.
  */
 import assert from 'node:assert/strict'
@@ -68,6 +68,29 @@ describe('model switch shared by the processes that embed: two APIs and a worker
     }
   }
   const active = async (via: Api): Promise<string> => ((await via.get('/v1/models')).json as Models).active.modelId
+  /** the live claims of process `pid`; `until`: when they lapse (the database's clock, ms since the epoch) */
+  const claimsOf = async (pid: number): Promise<{ n: number, until: number }> => await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ n: number, until: number }>(
+    `SELECT count(*)::int AS n, coalesce(extract(epoch FROM max(expires_at)) * 1000, 0)::float8 AS until
+       FROM model_switch_claims WHERE holder LIKE $1 AND expires_at > clock_timestamp()`, [`%:${pid}:%`])).rows[0]!)
+  /**
+   * Freezes (SIGSTOP) process `pid` while it holds a live claim, seen in the database both before
+   * and after the freeze (so it cannot have stored the batch meanwhile); resolves with the claims and
+   * when it froze.
+   */
+  const freezeHoldingClaim = async (pid: number): Promise<{ held: { n: number, until: number }, frozenAt: number }> => {
+    let held = { n: 0, until: 0 }
+    let frozenAt = 0
+    await waitUntil('the worker holds a claim when frozen', async () => {
+      if ((await claimsOf(pid)).n === 0) return false
+      frozenAt = Date.now()
+      process.kill(pid, 'SIGSTOP')
+      held = await claimsOf(pid)
+      if (held.n > 0) return true
+      process.kill(pid, 'SIGCONT')
+      return false
+    }, 60_000)
+    return { held, frozenAt }
+  }
 
   before(async () => {
     await writeImages(dirs.importDir, 'a', 0, IMAGES)
@@ -120,29 +143,45 @@ describe('model switch shared by the processes that embed: two APIs and a worker
     assert.equal(nulls, 0, 'every image has the new model\'s vector')
   })
 
-  it('a worker killed while it holds a claim: the leader claims its rows once the claim lapses, and the switch completes', async (t) => {
-    const workerPid = worker!.server.child.pid!
-    // a switch back to align-mini that must embed every image again (the previous vectors are dropped)
+  it('a cancel on the other replica stops the batches of the leader and of a worker', async () => {
+    // the previous model (align-mini) is on standby: drop it, and switch back to it from nothing
     assert.equal((await api(0).del('/v1/models/standby')).status, 204)
+    const since = Date.now()
     const started = await api(0).post('/v1/models/switch', { modelDir: 'models/align-mini' })
     assert.equal(started.status, 202, started.text)
-    // the worker's live claim, seen in the database; frozen (SIGSTOP) so it cannot store the batch
-    // before the kill, and killed once the claim is seen still there
-    // `until`: when the claim lapses (the database's clock, ms since the epoch)
-    const heldByWorker = async (): Promise<{ n: number, until: number }> => await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ n: number, until: number }>(
-      `SELECT count(*)::int AS n, coalesce(extract(epoch FROM max(expires_at)) * 1000, 0)::float8 AS until
-         FROM model_switch_claims WHERE holder LIKE $1 AND expires_at > clock_timestamp()`, [`%:${workerPid}:%`])).rows[0]!)
-    let held = { n: 0, until: 0 }
-    let frozenAt = 0
-    await waitUntil('the worker holds a claim when frozen', async () => {
-      if ((await heldByWorker()).n === 0) return false
-      frozenAt = Date.now()
-      process.kill(workerPid, 'SIGSTOP')
-      held = await heldByWorker()
-      if (held.n > 0) return true
-      process.kill(workerPid, 'SIGCONT')
-      return false
-    }, 60_000)
+    const batches = (): LogLine[] => linesOf(worker!.server.logs(), 'model switch: batch embedded').filter((l) => l.model === MINI && (l.time ?? 0) >= since)
+    await waitUntil('the worker embeds a batch', async () => batches().length > 0, 60_000)
+    // while the worker is frozen holding a claim the switch cannot complete (for the lease at least): the cancel meets it under way
+    const workerPid = worker!.server.child.pid!
+    await freezeHoldingClaim(workerPid)
+    const cancelled = await api(1).del('/v1/models/standby')
+    process.kill(workerPid, 'SIGCONT')
+    assert.equal(cancelled.status, 204, cancelled.text)
+    // (the log comes through a pipe of its own: it may arrive after the answer)
+    await waitUntil('the other replica logs the cancel', async () => linesOf(apis[1]!.server.logs(), 'model switch ').some((l) => (l.time ?? 0) >= since && (l.msg === 'model switch cancelled' || l.msg === 'standby model deleted')), 10_000)
+    assert.ok(linesOf(apis[1]!.server.logs(), 'model switch cancelled').some((l) => (l.time ?? 0) >= since), 'the cancel met the switch under way')
+
+    await waitUntil('the leader stops', async () => {
+      const m = (await api(0).get('/v1/models')).json as Models & { running: boolean }
+      return !m.running && m.standby === null
+    }, 30_000)
+    // the worker's fill ends (it logs its count on the way out) and embeds nothing after it
+    const ended = async (): Promise<LogLine | undefined> => linesOf(worker!.server.logs(), 'model switch: embedded ').find((l) => l.model === MINI && (l.time ?? 0) >= since)
+    await waitUntil('the worker\'s batches stop', async () => await ended() !== undefined, 30_000)
+    const last = (await ended())!
+    await sleep(1000)
+    assert.deepEqual(batches().filter((l) => (l.time ?? 0) > last.time!), [], 'no batch after the worker\'s fill ended')
+    const left = await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM model_switch_claims')).rows[0]!.n)
+    assert.equal(left, 0, 'no claim is left')
+    assert.equal(await active(api(0)), TINY, 'the serving model is unchanged')
+  })
+  it('a worker killed while it holds a claim: the leader claims its rows once the claim lapses, and the switch completes', async (t) => {
+    const workerPid = worker!.server.child.pid!
+    // a switch back to align-mini that must embed every image again (the previous vectors were dropped by the cancel)
+    const started = await api(0).post('/v1/models/switch', { modelDir: 'models/align-mini' })
+    assert.equal(started.status, 202, started.text)
+    // killed while it holds a claim (frozen first, so it cannot store the batch before the kill)
+    const { held, frozenAt } = await freezeHoldingClaim(workerPid)
     await worker!.server.kill()
     const killedAt = Date.now()
     assert.notEqual(await active(api(0)), MINI, 'the switch waits for the rows the dead worker held')
@@ -158,33 +197,5 @@ describe('model switch shared by the processes that embed: two APIs and a worker
     const state = await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ nulls: number, claims: number }>(
       'SELECT (SELECT count(*)::int FROM images WHERE embedding IS NULL) AS nulls, (SELECT count(*)::int FROM model_switch_claims) AS claims')).rows[0]!)
     assert.deepEqual(state, { nulls: 0, claims: 0 }, 'every image has the new model\'s vector; no claim is left')
-  })
-
-  it('a cancel on the other replica stops the batches of the leader and of a worker', async () => {
-    worker = await startWorker(settings, 'worker-2')
-    // the previous model (tiny) is on standby: drop it, and switch to it again, from nothing
-    assert.equal((await api(0).del('/v1/models/standby')).status, 204)
-    const since = Date.now()
-    const started = await api(0).post('/v1/models/switch', { modelDir: 'test/fixtures/align-tiny' })
-    assert.equal(started.status, 202, started.text)
-    const batches = (): LogLine[] => linesOf(worker!.server.logs(), 'model switch: batch embedded').filter((l) => l.model === TINY && (l.time ?? 0) >= since)
-    await waitUntil('the worker embeds a batch', async () => batches().length > 0, 60_000)
-    const cancelled = await api(1).del('/v1/models/standby')
-    assert.equal(cancelled.status, 204, cancelled.text)
-    assert.ok(linesOf(apis[1]!.server.logs(), 'model switch cancelled').some((l) => (l.time ?? 0) >= since), 'the cancel met the switch under way')
-
-    await waitUntil('the leader stops', async () => {
-      const m = (await api(0).get('/v1/models')).json as Models & { running: boolean }
-      return !m.running && m.standby === null
-    }, 30_000)
-    // the worker's fill ends (it logs its count on the way out) and embeds nothing after it
-    const ended = async (): Promise<LogLine | undefined> => linesOf(worker!.server.logs(), 'model switch: embedded ').find((l) => l.model === TINY && (l.time ?? 0) >= since)
-    await waitUntil('the worker\'s batches stop', async () => await ended() !== undefined, 30_000)
-    const last = (await ended())!
-    await sleep(1000)
-    assert.deepEqual(batches().filter((l) => (l.time ?? 0) > last.time!), [], 'no batch after the worker\'s fill ended')
-    const left = await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM model_switch_claims')).rows[0]!.n)
-    assert.equal(left, 0, 'no claim is left')
-    assert.equal(await active(api(0)), MINI, 'the serving model is unchanged')
   })
 })
