@@ -366,7 +366,12 @@ export interface ModelSlots {
    * resumed switch, or a swap back), those of another model are dropped first.
    */
   beginStandby (rec: StandbyRecord): Promise<void>
-  /** up to `limit` ids that have no standby vector yet */
+  /**
+   * Up to `limit` ids that have no standby vector yet. Where other processes share the slots
+   * (PostgreSQL) they fill it together: the ids are claimed for this process, and ids another
+   * process holds a live claim on are left out. A claim ends when putStandby stores the row, on
+   * unclaim(), or when its holder stops renewing it (it died): then another process claims the row.
+   */
   missing (table: CollectionName, limit: number): Promise<string[]>
   missingCount (table: CollectionName): Promise<number>
   /** ids of images with no original bytes and no preview whose shorter side is at least `minSide` (their source may still be readable) */
@@ -376,9 +381,10 @@ export interface ModelSlots {
   /**
    * Stores standby vectors of the standby model; ids deleted meanwhile are skipped. An all-zero
    * vector marks a row left out of that model (kept, never searchable by it). Resolves once they
-   * are in the standby index.
+   * are in the standby index. With `model`, ConflictError when the standby slot is no longer that
+   * model's (a process that stalled past its claim, while another swapped or began another switch).
    */
-  putStandby (table: CollectionName, rows: Array<{ id: string, embedding: Float32Array }>): Promise<void>
+  putStandby (table: CollectionName, rows: Array<{ id: string, embedding: Float32Array }>, model?: string): Promise<void>
   standbyEmbedding (table: CollectionName, id: string): Promise<Float32Array | undefined>
   /**
    * ONE atomic step: the standby model becomes active and the active one the standby; ConflictError
@@ -401,6 +407,10 @@ export interface ModelSlots {
    * claim ends with its holder's connection, so a process that dies hands the switch on.
    */
   lead?: () => Promise<(() => Promise<void>) | undefined>
+  /** Where other processes share the slots: whether any process holds a live claim of rows to fill (see missing) */
+  claimsLive?: () => Promise<boolean>
+  /** Where other processes share the slots: gives back the rows this process claimed and did not fill (its fill stopped) */
+  unclaim?: () => Promise<void>
 }
 
 /** One storage backend: source of truth for images, texts, their vectors and the jobs. */

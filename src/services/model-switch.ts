@@ -7,8 +7,14 @@
  *
  * State lives in the backend (the standby record and its vectors), so a restarted server resumes a
  * switch where it stopped: `resume()` at start.
+ *
+ * Where processes share the slots (PostgreSQL), one of them leads a switch (ModelSlots.lead): it
+ * embeds and, once nothing is missing, swaps. Every other process that does index work and holds
+ * the new model (API replicas with INDEX_WORKER on, index workers through `watch()`) embeds batches
+ * beside it; the backend hands each batch to one process only (ModelSlots.missing claims it).
  */
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { CollectionName, ModelSlots, ReembedText, StandbyRecord } from '../backends/ports.js'
 import { BadRequestError, ConflictError, NotFoundError, NotImplementedError } from '../core/errors.js'
 import { formatPrompt } from '../ml/index.js'
@@ -26,8 +32,15 @@ export interface ModelSwitchOptions {
   loadEncoder: (modelDir: string) => Promise<Encoder>
   /** images re-embedded per batch (default 32) */
   batchSize?: number
-  /** shared slots: how often a switch no process runs is looked for, and taken over, ms (default 5000) */
+  /** shared slots: how often a switch no process runs is looked for, and taken over (or helped), ms (default 5000) */
   takeoverMs?: number
+  /**
+   * shared slots: whether this process embeds a switch's batches beside the process that leads it
+   * (it does index work: `npm start` with INDEX_WORKER on, `npm run worker`); the leader embeds anyway
+   */
+  helps?: boolean
+  /** shared slots: how often the leader, with nothing left to claim, looks whether the batches other processes hold are stored, ms (default 500) */
+  claimPollMs?: number
 }
 
 export interface SwitchProgress { images: { done: number, total: number }, texts: { done: number, total: number } }
@@ -59,6 +72,9 @@ export interface ModelService {
 const TEXT_BATCH = 256
 const ZERO = (dim: number): Float32Array => new Float32Array(dim)
 
+/** how a fill began: a switch started or resumed here, a takeover of one no process ran, or batches embedded for the process that leads it */
+type FillMode = 'lead' | 'takeover' | 'help'
+
 export class ModelSwitcher implements ModelService {
   private running: Promise<void> | undefined
   private controller: AbortController | undefined
@@ -69,6 +85,10 @@ export class ModelSwitcher implements ModelService {
   private changing = 0
   private watchdog: NodeJS.Timeout | undefined
   private closed = false
+  /** whether this process may lead a switch (a server; an index worker only helps) */
+  private mayLead = false
+  /** the model this process is embedding for, while it fills */
+  private filling: string | undefined
   private get takeoverMs (): number { return this.opts.takeoverMs ?? 5000 }
 
   constructor (private readonly core: Core, private readonly slots: ModelSlots, private readonly opts: ModelSwitchOptions & { sourceRoots: string[] }) {}
@@ -78,6 +98,7 @@ export class ModelSwitcher implements ModelService {
    * Where other processes share the slots (PostgreSQL), it also follows what they do from now on.
    */
   async resume (): Promise<void> {
+    this.mayLead = true
     if (this.slots.onChange !== undefined) {
       this.slots.onChange(() => { this.follow() })
       this.watchdog = setInterval(() => { this.takeOver() }, this.takeoverMs)
@@ -104,13 +125,19 @@ export class ModelSwitcher implements ModelService {
   /**
    * For a process that only indexes (an index worker): follows the shared slots, with the models the
    * record names loaded from MODELS_DIR (both, during a switch, so its writes reach both models'
-   * stores; the new one after a swap), but never runs a switch itself.
+   * stores; the new one after a swap), and embeds a switch's batches (with `helps`), but never leads
+   * or swaps.
    */
   async watch (): Promise<void> {
-    this.slots.onChange?.(() => { this.follow() })
+    if (this.slots.onChange !== undefined) {
+      this.slots.onChange(() => { this.follow() })
+      this.watchdog = setInterval(() => { this.takeOver() }, this.takeoverMs)
+      this.watchdog.unref()
+    }
     await this.loadRecorded().catch((err: unknown) => {
       this.core.logger.error({ err }, 'could not load the models the database\'s record names; writes reach only the loaded model')
     })
+    this.takeOver()
   }
 
   async status (): Promise<ModelsStatus> {
@@ -258,13 +285,14 @@ export class ModelSwitcher implements ModelService {
     return { images: { done: images - mi, total: images }, texts: { done: texts - mt, total: texts } }
   }
 
-  private runInBackground (takeover = false): void {
+  private runInBackground (mode: FillMode = 'lead'): void {
     const controller = new AbortController()
     this.controller = controller
-    this.running = this.runSwitch(controller.signal, takeover)
+    this.running = this.runSwitch(controller.signal, mode)
       .catch((err: unknown) => {
         if (controller.signal.aborted) return
-        this.core.logger.error({ err }, 'model switch stopped; restart the server or POST /v1/models/switch again to resume')
+        if (mode === 'help') this.core.logger.warn({ err }, 'model switch: this process stopped embedding batches for the switch (it tries again shortly; the others go on)')
+        else this.core.logger.error({ err }, 'model switch stopped; restart the server or POST /v1/models/switch again to resume')
       })
       .finally(() => {
         this.running = undefined
@@ -285,9 +313,16 @@ export class ModelSwitcher implements ModelService {
     const active = this.slots.active().modelId
     // even during a change of this process's own: a search that saw the swap in the database may re-read the slots first
     if (core.encoder.config.modelId !== active && core.standbyEncoder?.config.modelId === active) this.exchangeEncoders()
+    // a switch cancelled, or replaced, in another process: this process stops embedding for it
+    const rec = this.slots.standby()
+    if (this.filling !== undefined && (rec?.state !== 'building' || rec.modelId !== this.filling)) this.controller?.abort(new Error('the switch ended in another process'))
     // this process's own switch or change holds the encoders it needs
     if (this.running !== undefined || this.changing > 0) return
-    this.following = (this.following ?? Promise.resolve()).then(async () => { await this.loadRecorded() })
+    this.following = (this.following ?? Promise.resolve()).then(async () => {
+      await this.loadRecorded()
+      // a switch begun elsewhere, now that this process holds its model: embed batches for it
+      this.takeOver()
+    })
       .catch((err: unknown) => { core.logger.error({ err }, 'could not follow the model slots another process changed; restart this process to load them') })
   }
 
@@ -352,16 +387,20 @@ export class ModelSwitcher implements ModelService {
   }
 
   /**
-   * Fills the standby slot and swaps, where the slots are shared as the one process that does
-   * (another holds the claim: it returns at once, and the watch in resume() tries again later).
+   * Fills the standby slot and swaps, where the slots are shared as the one process that leads (the
+   * watchdog tries again later). Where another process leads, one that does index work embeds
+   * batches beside it until none is left to claim.
    */
-  private async runSwitch (signal: AbortSignal, takeover: boolean): Promise<void> {
+  private async runSwitch (signal: AbortSignal, mode: FillMode): Promise<void> {
     const started = Date.now()
-    const release = await this.slots.lead?.()
-    if (this.slots.lead !== undefined && release === undefined) return
-    if (takeover) this.core.logger.info({ to: this.slots.standby()?.modelId }, 'taking over the model switch no process was running (what was embedded is kept)')
+    const release = mode === 'help' ? undefined : await this.slots.lead?.()
+    const leads = mode !== 'help' && (this.slots.lead === undefined || release !== undefined)
+    if (!leads && this.opts.helps !== true) return
+    // the lead may have come free because its holder just swapped: this process may not have heard yet
+    if (release !== undefined) await this.slots.refresh?.()
+    if (leads && mode === 'takeover') this.core.logger.info({ to: this.slots.standby()?.modelId }, 'taking over the model switch no process was running (what was embedded is kept)')
     try {
-      if (!(await this.fill(signal))) return
+      if (!(await this.fill(signal, leads)) || !leads) return
       await this.swapNow()
       this.core.logger.info({ active: this.slots.active().modelId, ms: Date.now() - started }, 'model switch complete: swapped')
     } finally {
@@ -371,38 +410,72 @@ export class ModelSwitcher implements ModelService {
 
   /**
    * Shared slots: a switch under way that no process runs (the one that ran it stopped, and was not
-   * restarted) is taken over, keeping what was embedded.
+   * restarted) is taken over, keeping what was embedded; one that another process leads is helped
+   * where this process does index work.
    */
   private takeOver (): void {
     const rec = this.slots.standby()
     if (rec?.state !== 'building' || this.running !== undefined || this.closed) return
-    // a switch just begun belongs to the process that began it
-    if (Date.now() - Date.parse(rec.since) < this.takeoverMs) return
     if (this.core.standbyEncoder?.config.modelId !== rec.modelId) return
-    this.runInBackground(true)
+    // a switch just begun belongs to the process that began it
+    const lead = this.mayLead && Date.now() - Date.parse(rec.since) >= this.takeoverMs
+    if (lead) this.runInBackground('takeover')
+    else if (this.opts.helps === true) this.runInBackground('help')
   }
 
-  /** Embeds what the standby slot lacks; resolves true when nothing is missing any more. */
-  private async fill (signal: AbortSignal): Promise<boolean> {
+  /**
+   * Embeds what the standby slot lacks, batch by batch as the backend hands them out; resolves true
+   * when nothing is missing any more. Where the slots are shared, a helper returns once nothing is
+   * left to claim, and the leader waits for the batches others hold (or claims those whose holder died).
+   */
+  private async fill (signal: AbortSignal, leads: boolean): Promise<boolean> {
     const encoder = this.core.standbyEncoder
     const rec = this.slots.standby()
-    if (encoder === undefined || rec === undefined) return false
+    // a complete standby model (a switch swapped meanwhile) is no switch to fill: filling it would swap back
+    if (encoder === undefined || rec?.state !== 'building' || encoder.config.modelId !== rec.modelId) return false
+    const done = { images: 0, texts: 0 }
+    this.filling = rec.modelId
+    try {
+      for (;;) {
+        if (!(await this.fillTexts(signal, encoder, rec, done)) || !(await this.fillImages(signal, encoder, rec, done))) return false
+        if (this.slots.claimsLive === undefined) return (await this.missingTotal()) === 0
+        if (!leads) return false
+        while (await this.slots.claimsLive()) await sleep(this.opts.claimPollMs ?? 500, undefined, { signal })
+        if ((await this.missingTotal()) === 0) return true
+      }
+    } finally {
+      this.filling = undefined
+      await this.slots.unclaim?.().catch(() => {}) // what it claimed and did not store goes back at once
+      if (done.images + done.texts > 0) {
+        this.core.logger.info({ images: done.images, texts: done.texts, model: rec.modelId, role: leads ? 'leader' : 'helper' },
+          `model switch: embedded ${done.images} images and ${done.texts} texts for the switch`)
+      }
+    }
+  }
+
+  /** texts, until none is left to claim; false when stopped */
+  private async fillTexts (signal: AbortSignal, encoder: Encoder, rec: StandbyRecord, done: { texts: number }): Promise<boolean> {
     for (;;) {
       if (signal.aborted) return false
       const ids = await this.slots.missing('texts', TEXT_BATCH)
-      if (ids.length === 0) break
+      if (ids.length === 0) return true
       const texts = await this.slots.texts(ids)
       const vectors = await encoder.encodeTexts(texts.map((t) => textFor(t, encoder)))
       if (signal.aborted) return false
-      await this.slots.putStandby('texts', texts.map((t, i) => ({ id: t.id, embedding: vectors[i]! })))
+      await this.slots.putStandby('texts', texts.map((t, i) => ({ id: t.id, embedding: vectors[i]! })), rec.modelId)
+      done.texts += texts.length
     }
+  }
+
+  /** images, until none is left to claim; false when stopped */
+  private async fillImages (signal: AbortSignal, encoder: Encoder, rec: StandbyRecord, done: { images: number }): Promise<boolean> {
     const roots = await this.sourceRoots()
     const minSide = minSideOf(encoder)
     const batch = this.opts.batchSize ?? 32
     for (;;) {
       if (signal.aborted) return false
       const ids = await this.slots.missing('images', batch)
-      if (ids.length === 0) break
+      if (ids.length === 0) return true
       const images = await this.slots.images(ids)
       const bytes: Array<Buffer | undefined> = []
       for (const img of images) {
@@ -420,9 +493,10 @@ export class ModelSwitcher implements ModelService {
         if (e !== undefined && !(e instanceof Error)) vectors[i] = e.embedding
         else this.core.logger.warn({ id: images[i]!.id, err: e }, 'model switch: image could not be decoded; left out of the new model')
       })
-      await this.slots.putStandby('images', images.map((img, i) => ({ id: img.id, embedding: vectors[i]! })))
+      await this.slots.putStandby('images', images.map((img, i) => ({ id: img.id, embedding: vectors[i]! })), rec.modelId)
+      done.images += images.length
+      this.core.logger.debug({ images: images.length, model: rec.modelId }, 'model switch: batch embedded')
     }
-    return (await this.missingTotal()) === 0
   }
 
   /** The atomic step: the backend exchanges the slots and, in the same tick, the services their encoders. */

@@ -152,7 +152,7 @@ export async function openPostgresBackend (opts: PostgresBackendOptions, identit
     if (identity.modelDir !== undefined) {
       await pool.query("UPDATE index_settings SET model_dir = $1 WHERE slot = 'active' AND model_id = $2 AND model_dir IS DISTINCT FROM $1", [identity.modelDir, identity.modelId])
     }
-    models = await PgModelSlots.open(pool, { databaseUrl: opts.databaseUrl, timeouts: opts.timeouts, settings: { images: images.settings, texts: texts.settings }, logger: opts.logger, refreshMs: opts.recordRefreshMs })
+    models = await PgModelSlots.open(pool, { databaseUrl: opts.databaseUrl, timeouts: opts.timeouts, settings: { images: images.settings, texts: texts.settings }, logger: opts.logger, refreshMs: opts.recordRefreshMs, claimLeaseMs: opts.switchClaimLeaseMs })
   } catch (err) {
     await Promise.all([pool.end(), probePool.end()]).catch(() => {})
     throw toBackendError(err)

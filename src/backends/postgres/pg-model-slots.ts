@@ -10,9 +10,18 @@
  * with NOTIFY, so every process re-reads the record at once (and every RECORD_REFRESH_MS anyway),
  * points its searches at the new dimension and tells its listeners (the services exchange their
  * encoders), all in one tick.
+ *
+ * Every process that embeds fills the standby column together (README "Changing the model"): each
+ * claims a batch of rows it lacks in model_switch_claims (migration 0011) before embedding them, and
+ * renews its claims while it embeds; a claim that lapses (its holder died) is claimed by the next
+ * process that asks. Only the claims table is written at claim time: images and texts are never
+ * locked across an embed.
  */
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import pg from 'pg'
 import { ConflictError, NotFoundError } from '../../core/errors.js'
+import { DEFAULT_INDEX_RETRY_AFTER_MS } from '../../core/limits.js'
 import type { Logger } from '../../core/types.js'
 import type { CollectionName, ModelSlots, ReembedImage, ReembedText, StandbyRecord, BackendIdentity, TextTemplate } from '../ports.js'
 import { hnswIndexName, RECORD_REFRESH_MS, storedIndexParams, VECTOR_TABLES, type IndexRecord, type VectorTable } from './index-settings.js'
@@ -28,6 +37,8 @@ export function standbyIndexName (table: VectorTable, vectorType: IndexRecord['v
 
 /** advisory lock key of the process that runs a switch (distinct from db:reindex's, node-pg-migrate's and the queue's) */
 const SWITCH_LOCK = '7423991052018744011'
+/** advisory lock key taken by each claim's transaction, so claimers take turns (a few ms each) and never pick the same rows */
+const CLAIM_LOCK = '7423991052018744012'
 
 export interface PgModelSlotsOptions {
   databaseUrl: string
@@ -37,6 +48,11 @@ export interface PgModelSlotsOptions {
   logger?: Logger | undefined
   /** how often the record is re-read besides the notifications, ms (default RECORD_REFRESH_MS) */
   refreshMs?: number | undefined
+  /**
+   * a switch's claim of rows to embed lapses this long after its holder's last renewal (renewed
+   * every third of it), ms; default half of DEFAULT_INDEX_RETRY_AFTER_MS, as the index queue's batches
+   */
+  claimLeaseMs?: number | undefined
 }
 
 export class PgModelSlots implements ModelSlots {
@@ -46,6 +62,12 @@ export class PgModelSlots implements ModelSlots {
   /** where `missing` reads on from (ids in order), per table: a switch reads each table once through its primary key */
   private cursor: Record<VectorTable, string | undefined> = { images: undefined, texts: undefined }
   private closed = false
+  /** who holds this process's claims (model_switch_claims.holder): the machine, the process, and this object */
+  readonly holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+  /** the rows this process claimed and has not stored yet ("table/id"): their claims are renewed */
+  private held = new Set<string>()
+  private renewal: NodeJS.Timeout | undefined
+  private get leaseMs (): number { return Math.max(300, Math.round(this.opts.claimLeaseMs ?? DEFAULT_INDEX_RETRY_AFTER_MS / 2)) }
 
   private constructor (private readonly pool: pg.Pool, private readonly opts: PgModelSlotsOptions, private state: ModelState) {
     this.applySettings()
@@ -87,6 +109,8 @@ export class PgModelSlots implements ModelSlots {
       for (const t of VECTOR_TABLES) {
         if (!(await hasStandbyColumn(c, t))) await c.query(`ALTER TABLE ${t} ADD COLUMN ${STANDBY_COLUMN} vector(${Number(rec.dim)})`)
       }
+      // claims of another model's switch are void (a switch resumed keeps its own)
+      if (current?.modelId !== rec.modelId) await c.query('DELETE FROM model_switch_claims')
       await writeStandbyRow(c, current !== undefined && current.modelId === rec.modelId ? current : state.active, rec)
       await c.query(`NOTIFY ${MODELS_CHANNEL}`)
       return await readModelState(c)
@@ -95,15 +119,32 @@ export class PgModelSlots implements ModelSlots {
     this.adopt(next)
   }
 
+  /** Claims up to `limit` rows the standby column lacks that no other process holds a live claim on (ports.ts). */
   async missing (table: CollectionName, limit: number): Promise<string[]> {
     if (this.state.standby === undefined) return []
-    const page = async (after: string): Promise<string[]> => (await this.pool.query<{ id: string }>(
-      `SELECT id FROM ${table} WHERE id > $1 AND ${STANDBY_COLUMN} IS NULL ORDER BY id LIMIT $2`, [after, limit])).rows.map((r) => r.id)
-    let ids = await page(this.cursor[table] ?? '')
-    // rows stored before the cursor meanwhile without this model's vector: once more from the start
-    if (ids.length === 0 && this.cursor[table] !== undefined) ids = await page('')
+    let rows = await this.claim(table, this.cursor[table] ?? '', limit)
+    // rows stored before the cursor meanwhile without this model's vector, or whose claim lapsed: once more from the start
+    if (rows.length === 0 && this.cursor[table] !== undefined) rows = await this.claim(table, '', limit)
+    const ids = rows.map((r) => r.id)
     this.cursor[table] = ids[ids.length - 1]
+    for (const id of ids) this.held.add(`${table}/${id}`)
+    if (ids.length > 0) this.renewal ??= setInterval(() => { void this.renew().catch(() => {}) }, Math.floor(this.leaseMs / 3)).unref()
+    const lapsed = [...new Set(rows.flatMap((r) => r.lapsed === null ? [] : [r.lapsed]))]
+    if (lapsed.length > 0) {
+      this.opts.logger?.info({ table, rows: rows.filter((r) => r.lapsed !== null).length, from: lapsed, holder: this.holder },
+        'model switch: claimed rows another process had claimed and stopped renewing (it stopped); embedding them here')
+    }
     return ids
+  }
+
+  async claimsLive (): Promise<boolean> {
+    const r = await this.pool.query<{ live: boolean }>('SELECT EXISTS (SELECT 1 FROM model_switch_claims WHERE expires_at > clock_timestamp()) AS live')
+    return r.rows[0]?.live === true
+  }
+
+  async unclaim (): Promise<void> {
+    this.stopRenewal()
+    await this.pool.query('DELETE FROM model_switch_claims WHERE holder = $1', [this.holder])
   }
 
   async missingCount (table: CollectionName): Promise<number> {
@@ -151,11 +192,12 @@ export class PgModelSlots implements ModelSlots {
     })
   }
 
-  async putStandby (table: CollectionName, rows: Array<{ id: string, embedding: Float32Array }>): Promise<void> {
+  async putStandby (table: CollectionName, rows: Array<{ id: string, embedding: Float32Array }>, model?: string): Promise<void> {
     if (rows.length === 0) return
     await withTransaction(this.pool, async (c) => {
       const state = await readModelState(c, 'share')
       if (state.standby === undefined) throw new ConflictError('there is no standby model')
+      if (model !== undefined && state.standby.modelId !== model) throw new ConflictError(`the standby model is now ${state.standby.modelId}, not ${model}`)
       for (const r of rows) {
         if (r.embedding.length !== state.standby.dim) throw new ConflictError(`the standby model is now ${state.standby.modelId} (dim ${state.standby.dim}); a vector of ${r.embedding.length} dims is not its`)
       }
@@ -163,7 +205,11 @@ export class PgModelSlots implements ModelSlots {
       await c.query(
         `UPDATE ${table} t SET ${STANDBY_COLUMN} = u.e::vector FROM unnest($1::text[], $2::text[]) AS u(id, e) WHERE t.id = u.id`,
         [rows.map((r) => r.id), rows.map((r) => toVectorLiteral(r.embedding))])
+      // whoever held them: the rows are filled
+      await c.query('DELETE FROM model_switch_claims WHERE tbl = $1 AND id = ANY($2::text[])', [table, rows.map((r) => r.id)])
     })
+    for (const r of rows) this.held.delete(`${table}/${r.id}`)
+    if (this.held.size === 0) this.stopRenewal()
   }
 
   async standbyEmbedding (table: CollectionName, id: string): Promise<Float32Array | undefined> {
@@ -213,6 +259,7 @@ export class PgModelSlots implements ModelSlots {
         'INSERT INTO index_settings (slot, model_id, dim, vector_type, m, ef_construction, model_dir) VALUES (\'active\', $1, $2, $3, $4, $5, $6)',
         [standby.modelId, standby.dim, standby.vectorType, standby.M, standby.efConstruction, standby.record.modelDir ?? null])
       await writeStandbyRow(c, state.active, previous)
+      await c.query('DELETE FROM model_switch_claims')
       await c.query("UPDATE meta SET value = $1 WHERE key = 'model_id'", [standby.modelId])
       await c.query("UPDATE meta SET value = $1 WHERE key = 'dim'", [String(standby.dim)])
       await c.query(`NOTIFY ${MODELS_CHANNEL}`)
@@ -234,6 +281,7 @@ export class PgModelSlots implements ModelSlots {
       await c.query("DELETE FROM index_settings WHERE slot = 'standby'")
       // catalog work only: the space of the dropped vectors comes back as rows are rewritten (VACUUM FULL or pg_repack return it at once)
       for (const t of VECTOR_TABLES) await c.query(`ALTER TABLE ${t} DROP COLUMN IF EXISTS ${STANDBY_COLUMN}`)
+      await c.query('DELETE FROM model_switch_claims')
       await c.query(`NOTIFY ${MODELS_CHANNEL}`)
       return await readModelState(c)
     })
@@ -257,6 +305,9 @@ export class PgModelSlots implements ModelSlots {
   async close (): Promise<void> {
     this.closed = true
     clearInterval(this.timer)
+    // rows claimed and not stored go back at once rather than when the claim lapses
+    if (this.held.size > 0) await this.unclaim().catch(() => {})
+    this.stopRenewal()
     await this.listener?.end().catch(() => {})
     this.listener = undefined
   }
@@ -279,6 +330,42 @@ export class PgModelSlots implements ModelSlots {
     } finally {
       await client.end().catch(() => {})
     }
+  }
+
+  /**
+   * One claim, from `after` on in id order: rows without a standby vector and without another
+   * process's live claim (a lapsed claim is taken over; `lapsed` names its holder).
+   */
+  private async claim (table: CollectionName, after: string, limit: number): Promise<Array<{ id: string, lapsed: string | null }>> {
+    return await withTransaction(this.pool, async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK])
+      const r = await c.query<{ id: string, lapsed: string | null }>(
+        `WITH candidates AS (
+           SELECT t.id, m.holder AS lapsed FROM ${table} t LEFT JOIN model_switch_claims m ON m.tbl = $1 AND m.id = t.id
+            WHERE t.id > $2 AND t.${STANDBY_COLUMN} IS NULL AND (m.id IS NULL OR m.expires_at <= clock_timestamp())
+            ORDER BY t.id LIMIT $3
+         ), claimed AS (
+           INSERT INTO model_switch_claims (tbl, id, holder, expires_at)
+           SELECT $1, id, $4, clock_timestamp() + $5::int * interval '1 millisecond' FROM candidates
+           ON CONFLICT (tbl, id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+           RETURNING id
+         )
+         SELECT candidates.id, candidates.lapsed FROM candidates JOIN claimed USING (id) ORDER BY candidates.id`,
+        [table, after, limit, this.holder, this.leaseMs])
+      return r.rows
+    })
+  }
+
+  /** keeps this process's claims live while it embeds them */
+  private async renew (): Promise<void> {
+    if (this.held.size === 0) return
+    await this.pool.query('UPDATE model_switch_claims SET expires_at = clock_timestamp() + $2::int * interval \'1 millisecond\' WHERE holder = $1', [this.holder, this.leaseMs])
+  }
+
+  private stopRenewal (): void {
+    this.held.clear()
+    clearInterval(this.renewal)
+    this.renewal = undefined
   }
 
   /** LISTEN on a connection of its own; without it (PGlite, a lost connection) the periodic re-read still follows */

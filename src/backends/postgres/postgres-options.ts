@@ -22,6 +22,8 @@ export interface PostgresBackendOptions {
   recordRefreshMs?: number
   /** STAGING_MAX_BYTES: the most bytes of job uploads staged at once; a larger upload is refused (507). Default: no cap */
   stagingMaxBytes?: number
+  /** a model switch's claim of rows to embed lapses this long after its holder stopped renewing it, ms (pg-model-slots.ts; default half of DEFAULT_INDEX_RETRY_AFTER_MS) */
+  switchClaimLeaseMs?: number
   logger?: Logger
 }
 

@@ -5,6 +5,7 @@
  * no search or write in this process ever sees one model's rows with the other's index.
  */
 import path from 'node:path'
+import { ConflictError } from '../../core/errors.js'
 import type { CollectionName, ModelSlots, ReembedImage, ReembedText, StandbyRecord, BackendIdentity } from '../ports.js'
 import { openVectorIndex, removeSnapshot, type OpenVectorIndexOptions, type TableIndex } from './hnsw/index.js'
 import type { Store } from './store/index.js'
@@ -57,9 +58,11 @@ export class SqliteModelSlots implements ModelSlots {
   async images (ids: string[]): Promise<ReembedImage[]> { return this.store.images.forReembed(ids) }
   async texts (ids: string[]): Promise<ReembedText[]> { return this.store.texts.forReembed(ids) }
 
-  async putStandby (table: CollectionName, rows: Array<{ id: string, embedding: Float32Array }>): Promise<void> {
+  async putStandby (table: CollectionName, rows: Array<{ id: string, embedding: Float32Array }>, model?: string): Promise<void> {
     const standbyRows = this.store.standbyRows(table)
     if (standbyRows === undefined) throw new Error('there is no standby model')
+    const standby = this.store.standby
+    if (model !== undefined && standby?.modelId !== model) throw new ConflictError(`the standby model is now ${standby?.modelId ?? 'none'}, not ${model}`)
     const active = this.store.table(table)
     const added = this.store.transaction(() => rows.flatMap((r) => active.ref(r.id) === undefined ? [] : [standbyRows.put(r.id, r.embedding)]))
     await this.collections[table].appendStandby(added)

@@ -73,7 +73,7 @@ export interface Config extends HttpConfig {
   workerHost: string
   /** images per index-job batch: the unit a worker claims, encodes and commits at once */
   indexBatchSize: number
-  /** cluster mode: a batch whose worker died is retried by another worker within this time, ms */
+  /** cluster mode: a batch whose worker died is retried by another worker within this time, ms (a model switch's batch too: its claim lapses after half of it) */
   indexRetryAfterMs: number
   /** cluster mode: how index jobs ride out faults (README "What a job does on each fault") */
   clusterJobs: ClusterJobsConfig

@@ -18,6 +18,8 @@ export interface BackendConfig {
   database?: DatabaseConfig | undefined
   /** PostgreSQL: STAGING_MAX_BYTES among the cluster job settings */
   clusterJobs?: { stagingMaxBytes?: number }
+  /** PostgreSQL: INDEX_RETRY_AFTER, ms; a model switch's batch held by a process that died is claimed again within it, as an index batch */
+  indexRetryAfterMs?: number
 }
 
 /** The backend `config` chooses: PostgreSQL when DATABASE_URL is set, else the embedded one. */
@@ -33,7 +35,7 @@ export async function openBackend (config: BackendConfig, identity: BackendIdent
   if (config.database !== undefined) {
     // loaded only when chosen, so the embedded default never pays for pg's startup
     const { openPostgresBackend } = await import('../../backends/postgres/open-postgres-backend.js')
-    return await openPostgresBackend({ databaseUrl: config.database.url, poolSize: config.database.poolSize, vectorType: config.database.vectorType, hnsw: config.hnsw, logger, ...(config.database.timeouts === undefined ? {} : { timeouts: config.database.timeouts }), ...(config.clusterJobs?.stagingMaxBytes === undefined ? {} : { stagingMaxBytes: config.clusterJobs.stagingMaxBytes }) }, identity)
+    return await openPostgresBackend({ databaseUrl: config.database.url, poolSize: config.database.poolSize, vectorType: config.database.vectorType, hnsw: config.hnsw, logger, ...(config.database.timeouts === undefined ? {} : { timeouts: config.database.timeouts }), ...(config.clusterJobs?.stagingMaxBytes === undefined ? {} : { stagingMaxBytes: config.clusterJobs.stagingMaxBytes }), ...(config.indexRetryAfterMs === undefined ? {} : { switchClaimLeaseMs: config.indexRetryAfterMs / 2 }) }, identity)
   }
   return await openSqliteBackend({ dataDir: config.dataDir, hnsw: config.hnsw, checkpointEvery: config.checkpointEvery, logger, ...(config.backupDir === undefined ? {} : { backupDir: config.backupDir }) }, identity)
 }

@@ -84,8 +84,9 @@ export async function openIndexWorker (config: ServicesConfig, logger: Logger, o
 
 /**
  * A worker follows the database's model slots (README "Changing the model"): during a switch it
- * loads the new model from MODELS_DIR (the folder the record names) and its batches embed with
- * both; after a swap it indexes with the new model. Without MODELS_DIR it indexes with MODEL_DIR only.
+ * loads the new model from MODELS_DIR (the folder the record names), its batches embed with both,
+ * and it embeds the switch's batches beside the process that leads it; after a swap it indexes with
+ * the new model. Without MODELS_DIR it indexes with MODEL_DIR only.
  */
 async function watchModels (core: Core, config: ServicesConfig): Promise<ModelSwitcher | undefined> {
   const slots = core.backend.models
@@ -93,7 +94,9 @@ async function watchModels (core: Core, config: ServicesConfig): Promise<ModelSw
   const switcher = new ModelSwitcher(core, slots, {
     modelsDir: config.modelsDir,
     loadEncoder: async (modelDir) => await loadConfiguredEncoder({ ...config, modelDir }, core.logger),
-    sourceRoots: core.keep?.sourceRoots ?? [config.importDir]
+    sourceRoots: core.keep?.sourceRoots ?? [config.importDir],
+    helps: true,
+    ...(config.jobBatchSize === undefined ? {} : { batchSize: config.jobBatchSize })
   })
   await switcher.watch()
   return switcher

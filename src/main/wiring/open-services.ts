@@ -105,6 +105,8 @@ async function openModelSwitcher (core: Core, config: ServicesConfig): Promise<M
     modelsDir: config.modelsDir,
     loadEncoder: async (modelDir) => await loadConfiguredEncoder({ ...config, modelDir }, core.logger),
     sourceRoots: core.keep?.sourceRoots ?? [config.importDir],
+    // a replica that does index work embeds a switch's batches too, where another process leads it
+    helps: config.indexWorker !== false,
     ...(config.jobBatchSize === undefined ? {} : { batchSize: config.jobBatchSize })
   })
   await switcher.resume()
