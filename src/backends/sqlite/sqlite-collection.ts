@@ -205,7 +205,7 @@ export class SqliteCollection implements VectorCollection {
       live.push(label)
       if (!this.index.hasCode(label)) uncopied.push(label)
     }
-    // just after a start from a snapshot: what the background copy has not reached yet, in one read
+    // a label the int8 copy lacks (loaded from a snapshot and not copied: not expected after open), in one read
     for (const { label, vector } of this.rows.embeddingsByLabel(uncopied)) this.index.setCode(label, vector)
     const rough = new TopK(RESCORE * k)
     for (const label of live) {
