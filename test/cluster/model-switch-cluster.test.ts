@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { startTestPostgres } from '../../scripts/lib/postgres-server.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
-import { sleep, type Api } from '../reliability/support/api.js'
+import { type Api } from '../reliability/support/api.js'
 import { tempDirs } from '../reliability/support/servers.js'
-import { startApi, startWorker, withDatabase, writeImages, type ApiProcess, type ClusterSettings, type WorkerProcess } from './support/cluster.js'
+import { type ApiProcess, type ClusterSettings, searchThroughout, startApi, startWorker, stopCluster, waitUntil, withDatabase, type WorkerProcess, writeImages } from './support/cluster.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const TINY = 'align-random-tiny-80'
@@ -37,13 +37,6 @@ describe('model switch in cluster mode: two APIs and a worker on one PostgreSQL'
   let apis: ApiProcess[] = []
   let worker: WorkerProcess | undefined
   const api = (i: number): Api => apis[i]!.api
-  const waitUntil = async (what: string, ok: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> => {
-    const deadline = Date.now() + timeoutMs
-    while (!(await ok())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-      await sleep(50)
-    }
-  }
   const jobDone = async (via: Api, directory: string): Promise<{ indexed: number, failed: number }> => {
     const res = await via.post('/v1/index-jobs', { directory })
     assert.equal(res.status, 202, res.text)
@@ -64,24 +57,11 @@ describe('model switch in cluster mode: two APIs and a worker on one PostgreSQL'
     ;[apis, worker] = await Promise.all([Promise.all([startApi(settings, 'api-1'), startApi(settings, 'api-2')]), startWorker(settings, 'worker-1')])
   })
 
-  after(async () => {
-    await Promise.all([...apis.map((p) => p.server), ...(worker === undefined ? [] : [worker.server])].map(async (s) => await s.kill()))
-    if ('url' in pg) await pg.stop()
-    dirs.remove()
-  })
+  after(async () => { await stopCluster(apis, worker, 'url' in pg ? pg : {}, dirs) })
 
   it('searches on both APIs answer all through the switch; the worker embeds a job run meanwhile with both models, and indexes with the new one after the swap', async () => {
     assert.equal((await jobDone(api(0), 'a')).indexed, 48)
-    const state = { running: true }
-    const statuses: number[] = []
-    const failures: string[] = []
-    const loops = [0, 1].map(async (i) => {
-      while (state.running) {
-        const res = await api(i).search({ query: [{ text: 'a red square' }], target: 'images', k: 5 })
-        statuses.push(res.status)
-        if (res.status !== 200) failures.push(`api-${i + 1}: ${res.status} ${res.text}`)
-      }
-    })
+    const searching = searchThroughout([api(0), api(1)])
     const started = await api(0).post('/v1/models/switch', { modelDir: 'test/fixtures/align-tiny' })
     assert.equal(started.status, 202, started.text)
     // the worker follows the record: it loads the new model and embeds the next job with both
@@ -90,9 +70,8 @@ describe('model switch in cluster mode: two APIs and a worker on one PostgreSQL'
     assert.deepEqual([b.indexed, b.failed], [16, 0])
     await waitUntil('the swap', async () => ((await api(0).get('/v1/models')).json as Models).active.modelId === TINY)
     await waitUntil('the other API follows the swap', async () => ((await api(1).get('/v1/models')).json as Models).active.modelId === TINY, 5000)
-    state.running = false
-    await Promise.all(loops)
-    assert.ok(statuses.length > 0)
+    const { answered, failures } = await searching.stop()
+    assert.ok(answered > 0)
     assert.deepEqual(failures, [], 'every search on both APIs answered during the switch')
     const info = (await api(1).get('/v1/info')).json as { model: { modelId: string, dim: number }, standby: { modelId: string } | null }
     assert.deepEqual([info.model.modelId, info.model.dim], [TINY, 80])

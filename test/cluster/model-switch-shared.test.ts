@@ -17,7 +17,7 @@ import { startTestPostgres } from '../../scripts/lib/postgres-server.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 import { sleep, type Api } from '../reliability/support/api.js'
 import { tempDirs } from '../reliability/support/servers.js'
-import { startApi, startWorker, withDatabase, writeImages, type ApiProcess, type ClusterSettings, type WorkerProcess } from './support/cluster.js'
+import { type ApiProcess, type ClusterSettings, searchThroughout, startApi, startWorker, stopCluster, waitUntil, withDatabase, type WorkerProcess, writeImages } from './support/cluster.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const TINY = 'align-random-tiny-80'
@@ -60,13 +60,6 @@ describe('model switch shared by the processes that embed: two APIs and a worker
   let apis: ApiProcess[] = []
   let worker: WorkerProcess | undefined
   const api = (i: number): Api => apis[i]!.api
-  const waitUntil = async (what: string, ok: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> => {
-    const deadline = Date.now() + timeoutMs
-    while (!(await ok())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-      await sleep(50)
-    }
-  }
   const active = async (via: Api): Promise<string> => ((await via.get('/v1/models')).json as Models).active.modelId
   /** the live claims of process `pid`; `until`: when they lapse (the database's clock, ms since the epoch) */
   const claimsOf = async (pid: number): Promise<{ n: number, until: number }> => await withDatabase(settings.databaseUrl, async (db) => (await db.query<{ n: number, until: number }>(
@@ -104,37 +97,23 @@ describe('model switch shared by the processes that embed: two APIs and a worker
     assert.equal((await api(0).counts()).images, IMAGES)
   })
 
-  after(async () => {
-    await Promise.all([...apis.map((p) => p.server), ...(worker === undefined ? [] : [worker.server])].map(async (s) => await s.kill()))
-    if ('url' in pg) await pg.stop()
-    dirs.remove()
-  })
+  after(async () => { await stopCluster(apis, worker, 'url' in pg ? pg : {}, dirs) })
 
   it('the leader and the worker each embed a share, every row once; the API without index work embeds none; searches answer throughout', async (t) => {
-    const state = { running: true }
-    const statuses: number[] = []
-    const failures: string[] = []
-    const loops = [0, 1].map(async (i) => {
-      while (state.running) {
-        const res = await api(i).search({ query: [{ text: 'a red square' }], target: 'images', k: 5 })
-        statuses.push(res.status)
-        if (res.status !== 200) failures.push(`api-${i + 1}: ${res.status} ${res.text}`)
-      }
-    })
+    const searching = searchThroughout([api(0), api(1)])
     const started = await api(0).post('/v1/models/switch', { modelDir: 'test/fixtures/align-tiny' })
     assert.equal(started.status, 202, started.text)
     await waitUntil('the swap', async () => await active(api(0)) === TINY)
     await waitUntil('the other API follows the swap', async () => await active(api(1)) === TINY, 5000)
-    state.running = false
-    await Promise.all(loops)
-    assert.ok(statuses.length > 0)
+    const { answered, failures } = await searching.stop()
+    assert.ok(answered > 0)
     assert.deepEqual(failures, [], 'every search on both APIs answered during the switch')
 
     // a helper logs its count once it finds nothing left to claim, which may be just after the swap
     const counts = (): number[] => [apis[0]!.server.logs(), apis[1]!.server.logs(), worker!.server.logs()].map((l) => embeddedFor(l, TINY))
     await waitUntil('every process has logged what it embedded', async () => counts().reduce((a, b) => a + b) >= IMAGES, 10_000).catch(() => {})
     const [leader, other, byWorker] = counts() as [number, number, number]
-    t.diagnostic(`embedded for the switch: leader ${leader}, worker ${byWorker}, other API ${other} of ${IMAGES} images; ${statuses.length} searches answered meanwhile`)
+    t.diagnostic(`embedded for the switch: leader ${leader}, worker ${byWorker}, other API ${other} of ${IMAGES} images; ${answered} searches answered meanwhile`)
     assert.equal(other, 0, 'the API replica with INDEX_WORKER=off embeds nothing for a switch it does not lead')
     assert.ok(leader > 0, `the leading API embedded ${leader} images`)
     assert.ok(byWorker > 0, `the worker embedded ${byWorker} images (leader: ${leader})`)

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { ENTRIES, startServer, type RunningServer } from '../../helpers/spawn-server.js'
-import { Api, httpTransport } from '../../reliability/support/api.js'
+import { Api, httpTransport, sleep } from '../../reliability/support/api.js'
 import { distinctImage } from '../../reliability/support/images.js'
 import { MODEL_DIR, type Dirs } from '../../reliability/support/servers.js'
 
@@ -105,4 +105,44 @@ export async function storedImages (db: pg.Client, shas: string[] = []): Promise
   const r = await db.query<{ rows: number, distinct: number, of: number }>(
     'SELECT count(*)::int AS rows, count(DISTINCT sha256)::int AS distinct, count(*) FILTER (WHERE sha256 = ANY($1::text[]))::int AS of FROM images', [shas])
   return r.rows[0]!
+}
+
+/**
+ * Searches through every API, one request after another each, until `stop`: how many were
+ * answered, and each answer that was not 200 ("api-N: status body").
+ */
+export function searchThroughout (apis: Api[]): { stop: () => Promise<{ answered: number, failures: string[] }> } {
+  const state = { running: true }
+  let answered = 0
+  const failures: string[] = []
+  const loops = apis.map(async (api, i) => {
+    while (state.running) {
+      const res = await api.search({ query: [{ text: 'a red square' }], target: 'images', k: 5 })
+      answered++
+      if (res.status !== 200) failures.push(`api-${i + 1}: ${res.status} ${res.text}`)
+    }
+  })
+  return {
+    stop: async () => {
+      state.running = false
+      await Promise.all(loops)
+      return { answered, failures }
+    }
+  }
+}
+
+/** Kills every process of a cluster test, then its PostgreSQL (own cluster only) and its folders. */
+export async function stopCluster (apis: ApiProcess[], worker: WorkerProcess | undefined, db: { stop?: () => Promise<void> }, dirs: Dirs): Promise<void> {
+  await Promise.all([...apis.map((p) => p.server), ...(worker === undefined ? [] : [worker.server])].map(async (s) => await s.kill()))
+  await db.stop?.()
+  dirs.remove()
+}
+
+/** Polls `ok` every 50 ms until it holds; throws naming `what` after `timeoutMs`. */
+export async function waitUntil (what: string, ok: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await sleep(50)
+  }
 }
