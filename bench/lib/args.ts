@@ -13,6 +13,10 @@ export const USAGE = `npm run bench -- [options]
   --n-random N          size of the random-unit ANN set (default 25000; it builds ~5× slower)
   --n-backends N        vectors stored through each backend in the backends section (default 20000;
                         three builds of it, pgvector's at PostgreSQL's insert speed)
+  --n-backends-large N  run the backends section at this size instead, e.g. 1000000 (default 0 = off;
+                        opt-in: SQLite + hnswlib and pgvector \`vector\` only, PostgreSQL loaded by COPY
+                        then CREATE INDEX, a wider efSearch sweep, the filter grid again after deleting
+                        5% of the rows, no HTTP run)
   --duration S          seconds per load-test window in the service section (default 10)
   --sections LIST       comma list of ${ALL_SECTIONS.join(', ')} (default all)
   --queries Q           ANN queries (default 1000)
@@ -45,6 +49,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
       'n-large': { type: 'string' },
       'n-random': { type: 'string' },
       'n-backends': { type: 'string' },
+      'n-backends-large': { type: 'string' },
       duration: { type: 'string' },
       sections: { type: 'string' },
       queries: { type: 'string' },
@@ -78,6 +83,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions {
     nLarge: Math.floor(num(values['n-large'], 0, 'n-large')),
     nRandom: Math.floor(num(values['n-random'], 25_000, 'n-random')),
     nBackends: Math.max(1, Math.floor(num(values['n-backends'], 20_000, 'n-backends'))),
+    nBackendsLarge: Math.floor(num(values['n-backends-large'], 0, 'n-backends-large')),
     duration: num(values.duration, 10, 'duration'),
     sections,
     queries: Math.max(1, Math.floor(num(values.queries, 1000, 'queries'))),

@@ -49,6 +49,8 @@ export interface BenchOptions {
   nRandom: number
   /** vectors stored through each backend (backends section) */
   nBackends: number
+  /** when > 0 the backends section runs at this size, bulk-loaded, with deletes (opt-in) */
+  nBackendsLarge: number
   /** seconds per load-test window (service) */
   duration: number
   sections: string[]

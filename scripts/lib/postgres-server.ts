@@ -117,7 +117,7 @@ async function fromExternal (adminUrl: string): Promise<TestPostgresResult> {
 }
 
 /** the newest installed PostgreSQL's bin folder (PG_BINDIR, else /usr/lib/postgresql/N/bin, else pg_config on PATH) */
-function findBinDir (): string | undefined {
+export function findBinDir (): string | undefined {
   const fromEnv = process.env.PG_BINDIR
   if (fromEnv !== undefined && existsSync(path.join(fromEnv, 'initdb'))) return fromEnv
   const root = '/usr/lib/postgresql'
