@@ -15,9 +15,10 @@ import pino from 'pino'
 import { loadConfig } from '../../src/main/config/config.js'
 import { openServices } from '../../src/main/wiring/open-services.js'
 import { toServicesConfig } from '../../src/main/wiring/services-config.js'
-import type { SearchRequest, Services } from '../../src/services/types.js'
+import type { Services } from '../../src/services/types.js'
 import { startTestPostgres } from '../../scripts/lib/postgres-server.js'
 import { demoSubset } from '../helpers/demo-subset.js'
+import { assertOldAnswersBack, ids, query } from '../helpers/switch-answers.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -50,9 +51,6 @@ async function demoLoaded (s: Services, images: number): Promise<void> {
   }
   assert.equal((await s.stats()).images, images)
 }
-
-const query = (text: string): SearchRequest => ({ query: [{ text }], target: 'images', k: 5 })
-const ids = (hits: Array<{ id: string }>): string => hits.map((h) => h.id).join(',')
 
 describe('model switch on PostgreSQL (real models, two replicas)', { ...(skip === undefined ? {} : { skip }) }, () => {
   it('re-embeds beside the serving model: searches during the switch answer from the old model; writes reach both columns; the swap reaches the other replica; swap back; DELETE', { timeout: TIMEOUT.soak }, async (t) => {
@@ -146,13 +144,7 @@ describe('model switch on PostgreSQL (real models, two replicas)', { ...(skip ==
     assert.equal(other.model.modelId, oldModel, 'the other replica follows the swap back')
     t.diagnostic(`swap back: ${swapMs.toFixed(1)} ms`)
     for (const via of [s, other]) {
-      const addedOld = await via.search({ query: [{ imageId: 'added-during-switch' }], target: 'images', k: 1, includeQueryImages: true })
-      assert.equal(addedOld[0]?.id, 'added-during-switch', 'the upload reached the old model\'s column too')
-      for (const w of ['cat', 'car']) {
-        const got = (await via.search(query(w))).map((h) => h.id).filter((id) => id !== 'added-during-switch' && id !== victim)
-        const want = before.get(w)!.split(',').filter((id) => id !== victim)
-        assert.deepEqual(got.slice(0, 3), want.slice(0, 3))
-      }
+      await assertOldAnswersBack(via, before, victim, "the old model's column")
     }
 
     // DELETE drops the standby model's column: no swap back any more, and the other replica lets go of it

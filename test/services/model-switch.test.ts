@@ -8,8 +8,9 @@ import pino from 'pino'
 import { loadConfig } from '../../src/main/config/config.js'
 import { openServices } from '../../src/main/wiring/open-services.js'
 import { toServicesConfig } from '../../src/main/wiring/services-config.js'
-import type { SearchRequest, Services } from '../../src/services/types.js'
+import type { Services } from '../../src/services/types.js'
 import { demoSubset } from '../helpers/demo-subset.js'
+import { assertOldAnswersBack, ids, query } from '../helpers/switch-answers.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -33,9 +34,6 @@ async function demoLoaded (s: Services, images: number): Promise<void> {
   for (let i = 0; i < 200 && (await s.stats()).texts === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50))
   assert.equal((await s.stats()).images, images)
 }
-
-const query = (text: string): SearchRequest => ({ query: [{ text }], target: 'images', k: 5 })
-const ids = (hits: Array<{ id: string }>): string => hits.map((h) => h.id).join(',')
 
 describe('model switch (embedded backend, real models)', () => {
   it('re-embeds beside the serving model: every search during the switch answers from the old model; uploads and deletes reach both; then swaps, and swaps back', { timeout: TIMEOUT.server }, async (t) => {
@@ -103,13 +101,7 @@ describe('model switch (embedded backend, real models)', () => {
     assert.equal(back.active.modelId, oldModel)
     assert.equal(s.model.modelId, oldModel)
     t.diagnostic(`searches answered during the switch: ${answered}; swap back took ${swapMs.toFixed(1)} ms`)
-    const addedOld = await s.search({ query: [{ imageId: 'added-during-switch' }], target: 'images', k: 1, includeQueryImages: true })
-    assert.equal(addedOld[0]?.id, 'added-during-switch', 'the upload reached the old store too')
-    for (const w of ['cat', 'car']) {
-      const got = (await s.search(query(w))).map((h) => h.id).filter((id) => id !== 'added-during-switch' && id !== victim)
-      const want = before.get(w)!.split(',').filter((id) => id !== victim)
-      assert.deepEqual(got.slice(0, 3), want.slice(0, 3))
-    }
+    await assertOldAnswersBack(s, before, victim, 'the old store')
 
     // DELETE drops the standby model: no swap back any more
     assert.equal(await models.dropStandby(), true)
