@@ -8,8 +8,7 @@
  * never a mix, and its vectors land in the column of the model that made them.
  */
 import type pg from 'pg'
-import { ConflictError } from '../../core/errors.js'
-import type { ModelVector, StandbyRecord } from '../ports.js'
+import type { StandbyRecord } from '../ports.js'
 import type { IndexRecord } from './index-settings.js'
 import type { VectorTable } from './migrate.js'
 
@@ -57,24 +56,6 @@ export async function writeStandbyRow (db: Queryable, active: IndexRecord, rec: 
      ON CONFLICT (slot) DO UPDATE SET model_id = excluded.model_id, dim = excluded.dim, vector_type = excluded.vector_type, m = excluded.m,
        ef_construction = excluded.ef_construction, model_dir = excluded.model_dir, standby = excluded.standby, updated_at = clock_timestamp()`,
     [modelId, dim, active.vectorType, active.M, active.efConstruction, modelDir ?? null, JSON.stringify(details)])
-}
-
-/**
- * The vectors one written row puts in each column: `embedding` for the active model and, when the
- * row carries the standby model's vector too, `standby_embedding`. A row made by a model that is no
- * longer active (a swap happened while it was encoded) is refused unless it carries the active
- * model's vector as well.
- */
-export function columnVectors (row: { embedding: Float32Array, modelId?: string, alt?: ModelVector }, state: ModelState): { active: Float32Array, standby: Float32Array | null } {
-  let active = row.embedding
-  let other = row.alt
-  if (row.modelId !== undefined && row.modelId !== state.active.modelId) {
-    if (other?.modelId !== state.active.modelId) throw new ConflictError(`the active model changed to ${state.active.modelId} during this write; retry`)
-    active = other.embedding
-    other = { modelId: row.modelId, embedding: row.embedding }
-  }
-  const standby = state.standby !== undefined && other !== undefined && other.modelId === state.standby.modelId ? other.embedding : null
-  return { active, standby }
 }
 
 /** whether `table` has the standby column now */

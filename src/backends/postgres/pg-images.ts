@@ -5,7 +5,8 @@ import { resolveItemOutcomes } from '../job-outcomes.js'
 import type { ImageCollection, JobProgress, NewImage, WriteOutcome } from '../ports.js'
 import { insertRows, PgCollection, storedBySha, storedIds } from './pg-collection.js'
 import { completeItems } from './pg-jobs.js'
-import { columnVectors, readModelState, STANDBY_COLUMN } from './model-records.js'
+import { vectorsByModel } from '../model-vectors.js'
+import { readModelState, STANDBY_COLUMN } from './model-records.js'
 import { RaceLost, withRetriedTransaction } from './pg-pool.js'
 import { toVectorLiteral } from './pg-vector-search.js'
 import { candidateIds, planWrites } from './plan-writes.js'
@@ -72,10 +73,10 @@ export class PgImages extends PgCollection implements ImageCollection {
       const plan = planWrites(keptRows, bySha, taken, 'image')
       const values = plan.inserts.map(({ row, id }) => {
         const r = keptRows[row]!
-        const v = columnVectors(r, models)
+        const v = vectorsByModel(r, models.active.modelId, models.standby?.modelId)
         const out: unknown[] = [id, r.sha256, r.width, r.height, JSON.stringify(r.metadata), toVectorLiteral(v.active), r.thumbnail, r.source ?? null,
           r.preview?.bytes ?? null, r.preview?.width ?? null, r.preview?.height ?? null, r.original ?? null]
-        if (models.standby !== undefined) out.push(v.standby === null ? null : toVectorLiteral(v.standby))
+        if (models.standby !== undefined) out.push(v.standby === undefined ? null : toVectorLiteral(v.standby))
         return out
       })
       const columns = models.standby === undefined ? COLUMNS : [...COLUMNS, STANDBY_COLUMN]

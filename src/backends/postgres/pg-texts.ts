@@ -4,7 +4,8 @@ import type { NewText, TextCollection, WriteOutcome } from '../ports.js'
 import { insertRows, PgCollection, storedBySha, storedIds } from './pg-collection.js'
 import { RaceLost, withRetriedTransaction } from './pg-pool.js'
 import { toVectorLiteral } from './pg-vector-search.js'
-import { columnVectors, readModelState, STANDBY_COLUMN } from './model-records.js'
+import { vectorsByModel } from '../model-vectors.js'
+import { readModelState, STANDBY_COLUMN } from './model-records.js'
 import { candidateIds, planWrites } from './plan-writes.js'
 
 const COLUMNS = ['id', 'text', 'sha256', 'metadata', 'embedding', 'template']
@@ -21,9 +22,9 @@ export class PgTexts extends PgCollection implements TextCollection {
       if (conflict !== undefined && conflict.status === 'failed') throw new ConflictError(conflict.error)
       const values = plan.inserts.map(({ row, id }) => {
         const r = rows[row]!
-        const v = columnVectors(r, models)
+        const v = vectorsByModel(r, models.active.modelId, models.standby?.modelId)
         const out: unknown[] = [id, r.text, r.sha256, JSON.stringify(r.metadata), toVectorLiteral(v.active), r.template === undefined || r.template === null ? null : JSON.stringify(r.template)]
-        if (models.standby !== undefined) out.push(v.standby === null ? null : toVectorLiteral(v.standby))
+        if (models.standby !== undefined) out.push(v.standby === undefined ? null : toVectorLiteral(v.standby))
         return out
       })
       const columns = models.standby === undefined ? COLUMNS : [...COLUMNS, STANDBY_COLUMN]

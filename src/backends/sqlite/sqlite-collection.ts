@@ -3,7 +3,6 @@
  * HNSW index in this process's memory, kept in step (see src/backends/sqlite/hnsw/open-vector-index.ts).
  */
 import type { TableIndex, VectorRow } from './hnsw/index.js'
-import { ConflictError } from '../../core/errors.js'
 import type { Store, VectorRows, VectorTableName } from './store/index.js'
 import { matchesFilter, parseFilter } from '../../core/metadata-filter.js'
 import { clampCosine, l2normalize } from '../../core/vector-math.js'
@@ -91,22 +90,6 @@ export class SqliteCollection implements VectorCollection {
     const metadata = new MetadataIndex()
     for (const r of this.rows.labelMetadata()) metadata.add(r.label, r.metadata)
     this.metadata = metadata
-  }
-
-  /**
-   * The vector for the active model and, when the row carries one, for the standby model. Refuses
-   * (ConflictError) a row embedded by a model that is no longer active: a swap happened meanwhile.
-   */
-  protected vectorsOf (row: { embedding: Float32Array, modelId?: string, alt?: { modelId: string, embedding: Float32Array } }): { active: Float32Array, standby?: Float32Array } {
-    let active = row.embedding
-    let other = row.alt
-    if (row.modelId !== undefined && row.modelId !== this.store.modelId) {
-      if (other?.modelId !== this.store.modelId) throw new ConflictError(`the active model changed to ${this.store.modelId} during this write; retry`)
-      active = other.embedding
-      other = { modelId: row.modelId, embedding: row.embedding }
-    }
-    const standby = this.store.standby
-    return other !== undefined && standby !== undefined && other.modelId === standby.modelId ? { active, standby: other.embedding } : { active }
   }
 
   /** Inserts standby vectors just committed (rows from StandbyRows.put, in the same tick as the commit). */

@@ -6,6 +6,7 @@ import type { Store } from './store/index.js'
 import type { ImageRecord, Metadata } from '../../core/types.js'
 import { contentId } from '../../core/content-id.js'
 import { resolveItemOutcomes } from '../job-outcomes.js'
+import { vectorsByModel } from '../model-vectors.js'
 import type { ImageCollection, JobProgress, NewImage, WriteOutcome } from '../ports.js'
 import { SqliteCollection } from './sqlite-collection.js'
 
@@ -36,7 +37,7 @@ export class SqliteImages extends SqliteCollection implements ImageCollection {
         }
         let id = row.id ?? contentId(row.sha256)
         if (row.id === undefined && images.ref(id) !== undefined) id = randomUUID()
-        const v = this.vectorsOf(row)
+        const v = vectorsByModel(row, this.store.modelId, this.store.standby?.modelId)
         const ref = images.insert({
           id,
           sha256: row.sha256,

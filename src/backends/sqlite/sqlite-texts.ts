@@ -6,6 +6,7 @@ import type { Store } from './store/index.js'
 import { contentId } from '../../core/content-id.js'
 import type { Metadata } from '../../core/types.js'
 import type { NewText, TextCollection, WriteOutcome } from '../ports.js'
+import { vectorsByModel } from '../model-vectors.js'
 import { SqliteCollection } from './sqlite-collection.js'
 
 export class SqliteTexts extends SqliteCollection implements TextCollection {
@@ -26,7 +27,7 @@ export class SqliteTexts extends SqliteCollection implements TextCollection {
       }
       let id = row.id ?? contentId(row.sha256)
       if (row.id === undefined && texts.ref(id) !== undefined) id = randomUUID()
-      const v = this.vectorsOf(row)
+      const v = vectorsByModel(row, this.store.modelId, this.store.standby?.modelId)
       const ref = texts.insert({ id, text: row.text, sha256: row.sha256, metadata: row.metadata, embedding: v.active, template: row.template ?? null })
       added.push({ ...ref, vector: v.active, metadata: row.metadata })
       if (v.standby !== undefined && standbyRows !== undefined) addedStandby.push(standbyRows.put(id, v.standby))
