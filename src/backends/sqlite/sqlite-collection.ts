@@ -181,17 +181,9 @@ export class SqliteCollection implements VectorCollection {
    */
   private exact (query: Float32Array, k: number, labels: LabelSet): SearchResult[] {
     const q = l2normalize(query)
-    const live: number[] = []
-    const uncopied: number[] = []
+    const rough = new TopK(RESCORE * k)
     for (const label of labels) {
       if (!this.index.has(label)) continue
-      live.push(label)
-      if (!this.index.hasCode(label)) uncopied.push(label)
-    }
-    // a label the int8 copy lacks (loaded from a snapshot and not copied: not expected after open), in one read
-    for (const { label, vector } of this.rows.embeddingsByLabel(uncopied)) this.index.setCode(label, vector)
-    const rough = new TopK(RESCORE * k)
-    for (const label of live) {
       this.paths.scored++
       rough.push(label, this.index.approxCosine(q, label))
     }

@@ -126,9 +126,6 @@ export class TableIndex {
     return this.index.approxCosine(unitQuery, label)
   }
 
-  hasCode (label: number): boolean { return this.index.hasCode(label) }
-  setCode (label: number, vector: Float32Array): void { this.index.setCode(label, vector) }
-
   private changed (n: number): void {
     this.changes += n
     if (this.changes >= this.checkpointEvery && !this.checkpointQueued && !this.closed) {

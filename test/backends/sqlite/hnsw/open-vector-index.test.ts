@@ -40,7 +40,7 @@ describe('openVectorIndex', { timeout: TIMEOUT.unit }, () => {
     insertRows(store, vecs.map((_, i) => `img${i}`), vecs)
     await (await openVectorIndex(store, 'images', file)).close()
     const idx = await openVectorIndex(store, 'images', file)
-    assert.equal(vecs.filter((_, label) => idx.hasCode(label)).length, vecs.length, 'every vector copied when open resolves')
+    assert.equal(vecs.filter((_, label) => idx.index.hasCode(label)).length, vecs.length, 'every vector copied when open resolves')
     const q = vecs[0]!
     for (const label of [0, 1, 2999]) assert.ok(Math.abs(idx.approxCosine(q, label) - dot(q, vecs[label]!)) < 2e-3)
     await idx.close()
