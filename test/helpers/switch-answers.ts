@@ -7,6 +7,16 @@ export const query = (text: string): SearchRequest => ({ query: [{ text }], targ
 /** the hits' ids, in order, as one string */
 export const ids = (hits: Array<{ id: string }>): string => hits.map((h) => h.id).join(',')
 
+/** the words the switch tests search for all through a switch */
+export const WORDS = ['cat', 'car', 'pizza', 'tree', 'arrow']
+
+/** each word's answer (ids, in order) from the serving model, before a switch */
+export async function answersFor (s: Services): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  for (const w of WORDS) out.set(w, ids(await s.search(query(w))))
+  return out
+}
+
 /**
  * After a swap back to the model the searches in `before` were made with: the upload made during the
  * switch (`added-during-switch`) is in that model's store too, and the first 3 answers for "cat" and

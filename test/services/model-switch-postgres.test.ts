@@ -18,7 +18,7 @@ import { toServicesConfig } from '../../src/main/wiring/services-config.js'
 import type { Services } from '../../src/services/types.js'
 import { startTestPostgres } from '../../scripts/lib/postgres-server.js'
 import { demoSubset } from '../helpers/demo-subset.js'
-import { assertOldAnswersBack, ids, query } from '../helpers/switch-answers.js'
+import { answersFor, assertOldAnswersBack, ids, query, WORDS } from '../helpers/switch-answers.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -69,9 +69,8 @@ describe('model switch on PostgreSQL (real models, two replicas)', { ...(skip ==
     const models = s.models!
     const oldModel = s.model.modelId
     assert.equal((await models.status()).active.modelId, oldModel)
-    const words = ['cat', 'car', 'pizza', 'tree', 'arrow']
-    const before = new Map<string, string>()
-    for (const w of words) before.set(w, ids(await s.search(query(w))))
+    const words = WORDS
+    const before = await answersFor(s)
 
     const state = { running: true }
     let answered = 0

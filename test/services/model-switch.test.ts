@@ -10,7 +10,7 @@ import { openServices } from '../../src/main/wiring/open-services.js'
 import { toServicesConfig } from '../../src/main/wiring/services-config.js'
 import type { Services } from '../../src/services/types.js'
 import { demoSubset } from '../helpers/demo-subset.js'
-import { assertOldAnswersBack, ids, query } from '../helpers/switch-answers.js'
+import { answersFor, assertOldAnswersBack, ids, query, WORDS } from '../helpers/switch-answers.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -44,9 +44,8 @@ describe('model switch (embedded backend, real models)', () => {
     const models = s.models!
     assert.equal(s.model.modelId, (await models.status()).active.modelId)
     const oldModel = s.model.modelId
-    const words = ['cat', 'car', 'pizza', 'tree', 'arrow']
-    const before = new Map<string, string>()
-    for (const w of words) before.set(w, ids(await s.search(query(w))))
+    const words = WORDS
+    const before = await answersFor(s)
 
     // searches run all through the switch
     const state = { running: true }
