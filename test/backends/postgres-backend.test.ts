@@ -223,7 +223,7 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
         const settings = { ...backend.images.settings, exactMaxMatches: 100 }
         const q = pool.query(4)
         for (const [filter, path] of [[{ i: { $lt: 30 } }, 'exact'], [{ i: { $gte: 1500 } }, 'walk']] as const) {
-          const counters = { exact: 0, walk: 0, walkThenExact: 0, plainRetries: 0 }
+          const counters = { exact: 0, walk: 0, walkThenExact: 0, walkUncounted: 0, plainRetries: 0 }
           trips = 0
           const hits = await searchNearest(counting, settings, q, { k: 10, filter }, counters)
           assert.equal(counters[path], 1, path)
@@ -236,6 +236,36 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
         assert.equal(exactCutoff(10, 4 * 20_000), 2 * exactCutoff(10, 20_000))
         await backend.images.search(q, { k: 10, filter: { group: 'rare' } })
         assert.equal(backend.images.settings.rowsEstimate, 3000, 'a filtered search reads the table\'s estimated size')
+      } finally {
+        await backend.close()
+      }
+    })
+
+    it('a filter its metadata sample shows to match many walks with no count first; a stale "many" still answers exactly', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'sample-model', dim: 8 })
+      try {
+        const pool = new Pool(3000, 20, 23, 8)
+        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
+        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
+        backend.images.settings.exactMaxMatches = 100
+        const c = backend.images.counters
+        const q = pool.query(2)
+        const exactTop = (filter: Record<string, unknown>, rows = pool.rows): string[] =>
+          exactNearest(rows.filter((r) => matchesFilter(r.metadata, parseFilter(filter)!)), q, 10).map((r) => r.id)
+        const broad = { i: { $gte: 1000 } } // 2,000 of 3,000 rows
+        const walked = await backend.images.search(q, { k: 10, filter: broad })
+        assert.deepEqual([c.walkUncounted, c.walk, c.exact], [1, 1, 0], 'the broad filter walks, uncounted')
+        assert.deepEqual(walked.map((h) => h.id).slice(0, 5), exactTop(broad).slice(0, 5))
+        const narrow = { i: { $lt: 30 } }
+        assert.deepEqual((await backend.images.search(q, { k: 10, filter: narrow })).map((h) => h.id), exactTop(narrow))
+        assert.deepEqual([c.walkUncounted, c.exact], [1, 1], 'a filter the sample cannot call is counted, and takes the exact path')
+        // the sample is a minute old at most: it still says "many" after most of those rows are gone
+        await backend.pool.query("DELETE FROM images WHERE (metadata->>'i')::int >= 1005")
+        const left = await backend.images.search(q, { k: 10, filter: broad })
+        assert.deepEqual([c.walkUncounted, c.walkThenExact], [2, 1], 'the short walk takes the exact path')
+        assert.deepEqual(left.map((h) => h.id), exactTop(broad, pool.rows.filter((r) => (r.metadata.i as number) < 1005)))
+        assert.equal(left.length, 5)
       } finally {
         await backend.close()
       }

@@ -5,18 +5,24 @@
 import type pg from 'pg'
 import type { MetadataFilter } from '../../core/types.js'
 import type { ListedRow, VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
-import { fromVectorLiteral, newSearchCounters, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
+import { parseFilter } from '../../core/metadata-filter.js'
+import { MetadataSample } from './metadata-sample.js'
+import { exactCutoff, fromVectorLiteral, newSearchCounters, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
 
 /** from this many rows (as the planner estimates them) on, /v1/info shows the estimate */
 export const ESTIMATE_FROM = 100_000
-/** how often a filtered search re-reads the table's estimated size, ms */
+/** how often a filtered search re-reads the table's estimated size and its metadata sample, ms */
 const ROWS_ESTIMATE_MS = 60_000
 
 export class PgCollection implements VectorCollection {
   /** how searches were answered: exact, walked, walked then exact */
   readonly counters: SearchCounters = newSearchCounters()
+  /** which filters surely match too many rows for the exact path, so their searches skip the count */
+  private readonly sample: MetadataSample
 
-  constructor (protected readonly pool: pg.Pool, readonly settings: SearchSettings) {}
+  constructor (protected readonly pool: pg.Pool, readonly settings: SearchSettings) {
+    this.sample = new MetadataSample(settings.table)
+  }
 
   protected get table (): string { return this.settings.table }
 
@@ -51,8 +57,12 @@ export class PgCollection implements VectorCollection {
   }
 
   async search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]> {
-    if (opts.filter !== undefined && performance.now() - this.estimatedAt > ROWS_ESTIMATE_MS) await this.estimateRows()
-    return await searchNearest(this.pool, this.settings, query, opts, this.counters)
+    const filter = parseFilter(opts.filter)
+    if (filter === undefined) return await searchNearest(this.pool, this.settings, query, opts, this.counters)
+    if (performance.now() - this.estimatedAt > ROWS_ESTIMATE_MS) await this.estimateRows()
+    const cutoff = this.settings.exactMaxMatches ?? exactCutoff(opts.k, this.settings.rowsEstimate)
+    const plan = this.sample.surelyMoreThan(filter, cutoff) ? 'walk' : 'count'
+    return await searchNearest(this.pool, this.settings, query, opts, this.counters, plan)
   }
 
   /** when the table's size was last read for the planner's exact-path cutoff (performance.now(), ms) */
@@ -65,6 +75,7 @@ export class PgCollection implements VectorCollection {
     const n = r.rows[0]?.n ?? -1
     if (n > 0) this.settings.rowsEstimate = n
     else delete this.settings.rowsEstimate
+    await this.sample.refresh(this.pool, Math.max(0, n))
   }
 
   async list (opts: { limit: number, after?: string, filter?: MetadataFilter }): Promise<ListedRow[]> {

@@ -5,7 +5,9 @@
  *   defaults (pg-pool.ts sets ef_search at connect): one statement, one round trip. When the walk
  *   brings back fewer than k (dead rows after deletes) it walks once more with the iterative scan,
  *   which is bounded by hnsw.max_scan_tuples; it never scans the table;
- * - a filtered search first counts the filter's matches, up to EXACT_MAX_MATCHES + 1, with index
+ * - a filtered search whose filter surely matches more rows than the exact path takes (the table's
+ *   metadata sample says so, ./metadata-sample.ts) walks straight away, as below, with no count;
+ * - any other filtered search first counts the filter's matches, up to the cutoff + 1, with index
  *   scans only (the GIN index on metadata, the B-trees of <table>_metadata_keys, whose unique
  *   (key, id) index lets the count stream and stop): so the count reads at most that many index
  *   entries. Few matches: they are read and sorted exactly, in the same statement (plannedStatement;
@@ -208,16 +210,19 @@ function walkSettings (s: SearchSettings, opts: VectorSearchOptions): string {
  * The most matches scored exactly, for a table of about `rows` rows: where the two paths cost the
  * same. The exact path costs about its matches m (counted, read and scored); the walk about the
  * k / selectivity = k × rows / m candidates it checks; they meet at m = √(k × rows × EXACT_COST_RATIO).
- * Measured at 20k rows, 256-d: ~500 (exact 1% = 200 matches 2.2 ms, a 10% walk 0.7 ms plus the count).
- * Without an estimate of the rows yet: EXACT_MAX_MATCHES.
+ * Measured over the bench's filter grid, 256-d, ef_search 32, one search at a time:
+ * a walked candidate costs 2–5× an exactly scored match, and more where the filter shuns the
+ * query's neighbourhood (a 1% filter at 200k: exact 13–19 ms, the walk 67–93 ms). Hence 5: at 200k
+ * the cutoff is 3,162, and 1% (2,000 matches) is scored exactly. Without an estimate of the rows
+ * yet: EXACT_MAX_MATCHES.
  */
 export function exactCutoff (k: number, rows: number | undefined): number {
   if (rows === undefined || !(rows > 0)) return EXACT_MAX_MATCHES
-  return Math.round(Math.min(EXACT_MAX_MATCHES * 4, Math.max(EXACT_MAX_MATCHES / 10, Math.sqrt(k * rows * EXACT_COST_RATIO))))
+  return Math.round(Math.min(EXACT_MAX_MATCHES * 10, Math.max(EXACT_MAX_MATCHES / 10, Math.sqrt(k * rows * EXACT_COST_RATIO))))
 }
 
 /** the walk's cost per candidate over the exact path's per match (see exactCutoff) */
-const EXACT_COST_RATIO = 1.25
+const EXACT_COST_RATIO = 5
 
 /** The plain search's setting as a session default, for the pool's connections. */
 export function sessionSettings (efSearch: number): string {
@@ -232,12 +237,14 @@ export interface SearchCounters {
   walk: number
   /** walks that stopped short of k and took the exact path */
   walkThenExact: number
+  /** walks of a filter known to match many (FilterPlan 'walk'), with no count before them */
+  walkUncounted: number
   /** plain searches that came back short (dead rows) and walked again with the iterative scan */
   plainRetries: number
 }
 
 export function newSearchCounters (): SearchCounters {
-  return { exact: 0, walk: 0, walkThenExact: 0, plainRetries: 0 }
+  return { exact: 0, walk: 0, walkThenExact: 0, walkUncounted: 0, plainRetries: 0 }
 }
 
 /** `sets` and `statement` (literals only) as one message: one round trip, one implicit transaction that the SET LOCALs last for */
@@ -246,7 +253,15 @@ async function runMessage<T extends pg.QueryResultRow> (pool: pg.Pool, sets: str
   return results.at(-1)?.rows ?? []
 }
 
-export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Float32Array, opts: VectorSearchOptions, counters: SearchCounters = newSearchCounters()): Promise<VectorHit[]> {
+/**
+ * How a filtered search starts: `count` the filter's matches first (the exact path when few, the
+ * walk when many, in one message), or `walk` straight away, for a filter known to match many
+ * (./metadata-sample.ts); a walk that comes back short takes the exact path either way.
+ */
+export type FilterPlan = 'count' | 'walk'
+
+export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Float32Array, opts: VectorSearchOptions,
+  counters: SearchCounters = newSearchCounters(), plan: FilterPlan = 'count'): Promise<VectorHit[]> {
   if (opts.k <= 0) return []
   const filter = parseFilter(opts.filter)
   const excluding = opts.excludeIds !== undefined && opts.excludeIds.length > 0
@@ -264,6 +279,14 @@ export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Fl
     } else {
       counters.walk++
       rows = await iterativeWalk()
+    }
+  } else if (plan === 'walk') {
+    counters.walk++
+    counters.walkUncounted++
+    rows = await iterativeWalk()
+    if (rows.length < opts.k) {
+      counters.walkThenExact++
+      rows = await runMessage<HitRow>(pool, exactSettings(s), literal(true))
     }
   } else {
     // one round trip: the count, the exact path behind it, and the walk gated on it
