@@ -3,7 +3,8 @@
  * scaled down to `size` px (never enlarged), orientation applied, as WebP or JPEG. Larger than the
  * 192 px thumbnail, because a model switch may need 289 px or more.
  */
-import sharp from 'sharp'
+import sharp, { type Sharp } from 'sharp'
+import type { Preview } from './types.js'
 
 export type PreviewFormat = 'webp' | 'jpeg'
 
@@ -18,11 +19,15 @@ export interface PreviewOptions {
 }
 
 /** The preview of one encoded image, or undefined when previews are off. Throws on undecodable bytes. */
-export async function makePreview (bytes: Buffer, opts: PreviewOptions): Promise<{ bytes: Buffer, width: number, height: number } | undefined> {
+export async function makePreview (bytes: Buffer, opts: PreviewOptions): Promise<Preview | undefined> {
   if (opts.size <= 0) return undefined
+  return await previewOf(sharp(bytes, { limitInputPixels: opts.maxImagePixels ?? 100_000_000, failOn: 'error' }).rotate(), opts)
+}
+
+/** The preview of an image already opened (and oriented) in `img`: prepareImage makes it from its one decode. */
+export async function previewOf (img: Sharp, opts: PreviewOptions): Promise<Preview> {
   const quality = opts.quality ?? 85
-  const img = sharp(bytes, { limitInputPixels: opts.maxImagePixels ?? 100_000_000, failOn: 'error' }).rotate()
-    .resize({ width: opts.size, height: opts.size, fit: 'outside', withoutEnlargement: true })
-  const { data, info } = await (opts.format === 'jpeg' ? img.flatten({ background: '#ffffff' }).jpeg({ quality }) : img.webp({ quality })).toBuffer({ resolveWithObject: true })
+  const sized = img.resize({ width: opts.size, height: opts.size, fit: 'outside', withoutEnlargement: true })
+  const { data, info } = await (opts.format === 'jpeg' ? sized.flatten({ background: '#ffffff' }).jpeg({ quality }) : sized.webp({ quality })).toBuffer({ resolveWithObject: true })
   return { bytes: data, width: info.width, height: info.height }
 }
