@@ -88,9 +88,18 @@ export function messagesOf (images: Buffer[], maxBatch: number): Buffer[][] {
   return out
 }
 
+/**
+ * Image bytes sent to the child and not answered yet. Beyond it a message waits for answers:
+ * the child decodes only a few at a time, and every photo queued in the pipe is held serialized
+ * here and deserialized there (two batches of 32 photos at 24 MP: 230 MB in each process).
+ */
+export const WINDOW_BYTES = 32 << 20
+
 export class BackgroundImageEncoder {
   private child: ChildProcess | undefined
   private readonly pending = new Map<number, Pending>()
+  private outstanding = 0
+  private readonly admissions: Array<{ bytes: number, admit: () => void }> = []
   private nextId = 1
   private closed = false
 
@@ -146,14 +155,31 @@ export class BackgroundImageEncoder {
   }
 
   private async send (images: Buffer[], preview: PreviewOptions | undefined): Promise<EmbedItem[]> {
-    if (this.closed) throw new Error('the encoder was closed')
-    const child = this.child ?? this.start()
-    const id = this.nextId++
-    return await new Promise<EmbedItem[]>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject })
-      if (this.pending.size === 1) this.hold(child, true)
-      child.send({ type: 'embed', id, images, ...(preview === undefined ? {} : { preview }) } satisfies ToBackground)
-    })
+    const bytes = images.reduce((sum, b) => sum + b.length, 0)
+    await new Promise<void>((resolve) => { this.admissions.push({ bytes, admit: resolve }); this.admitNext() })
+    try {
+      if (this.closed) throw new Error('the encoder was closed')
+      const child = this.child ?? this.start()
+      const id = this.nextId++
+      return await new Promise<EmbedItem[]>((resolve, reject) => {
+        this.pending.set(id, { resolve, reject })
+        if (this.pending.size === 1) this.hold(child, true)
+        child.send({ type: 'embed', id, images, ...(preview === undefined ? {} : { preview }) } satisfies ToBackground)
+      })
+    } finally {
+      this.outstanding -= bytes
+      this.admitNext()
+    }
+  }
+
+  /** Lets waiting messages go, in order, while they fit in WINDOW_BYTES (one always goes when none is out). */
+  private admitNext (): void {
+    for (let next = this.admissions[0]; next !== undefined; next = this.admissions[0]) {
+      if (this.outstanding > 0 && this.outstanding + next.bytes > WINDOW_BYTES) return
+      this.admissions.shift()
+      this.outstanding += next.bytes
+      next.admit()
+    }
   }
 
   private start (): ChildProcess {

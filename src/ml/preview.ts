@@ -8,6 +8,13 @@ import type { Preview } from './types.js'
 
 export type PreviewFormat = 'webp' | 'jpeg'
 
+/**
+ * libwebp effort of a WebP preview. At 480 × 320 (a 24 MP photo's preview) effort 4, sharp's
+ * default, took 17 ms and 2 took 8 ms for 4% more bytes: made with every ingested photo, it was a
+ * sixth of the photo's whole preparation. The thumbnail uses 2 for the same reason.
+ */
+export const PREVIEW_WEBP_EFFORT = 2
+
 export interface PreviewOptions {
   /** shorter side, px; 0 = no preview */
   size: number
@@ -28,6 +35,6 @@ export async function makePreview (bytes: Buffer, opts: PreviewOptions): Promise
 export async function previewOf (img: Sharp, opts: PreviewOptions): Promise<Preview> {
   const quality = opts.quality ?? 85
   const sized = img.resize({ width: opts.size, height: opts.size, fit: 'outside', withoutEnlargement: true })
-  const { data, info } = await (opts.format === 'jpeg' ? sized.flatten({ background: '#ffffff' }).jpeg({ quality }) : sized.webp({ quality })).toBuffer({ resolveWithObject: true })
+  const { data, info } = await (opts.format === 'jpeg' ? sized.flatten({ background: '#ffffff' }).jpeg({ quality }) : sized.webp({ quality, effort: PREVIEW_WEBP_EFFORT })).toBuffer({ resolveWithObject: true })
   return { bytes: data, width: info.width, height: info.height }
 }
