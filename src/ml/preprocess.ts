@@ -3,8 +3,8 @@ import type { Metadata, OutputInfo, Sharp } from 'sharp'
 import { PayloadTooLargeError, UnsupportedImageError } from '../core/errors.js'
 import type { PreprocessorConfig } from './model-folder.js'
 import { sharedDecodeSize, type DecodeSize } from './decode-plan.js'
-import { previewOf, type PreviewOptions } from './preview.js'
-import type { Preview, PreparedImage } from './types.js'
+import { previewOf, type Preview, type PreviewOptions } from './preview.js'
+import type { PreparedImage } from './types.js'
 
 export interface PrepareOptions {
   /** largest decoded image accepted, in pixels (width × height); default 100 MP. Larger → PayloadTooLargeError (413). */

@@ -4,7 +4,6 @@
  * 192 px thumbnail, because a model switch may need 289 px or more.
  */
 import sharp, { type Sharp } from 'sharp'
-import type { Preview } from './types.js'
 
 export type PreviewFormat = 'webp' | 'jpeg'
 
@@ -14,6 +13,9 @@ export type PreviewFormat = 'webp' | 'jpeg'
  * sixth of the photo's whole preparation. The thumbnail uses 2 for the same reason.
  */
 export const PREVIEW_WEBP_EFFORT = 2
+
+/** A preview: its bytes in PreviewOptions.format, and its size */
+export interface Preview { bytes: Buffer, width: number, height: number }
 
 export interface PreviewOptions {
   /** shorter side, px; 0 = no preview */

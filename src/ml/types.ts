@@ -1,4 +1,4 @@
-import type { PreviewOptions } from './preview.js'
+import type { Preview, PreviewOptions } from './preview.js'
 
 /** What a model folder's config.json says, in camelCase. See models/README.md. */
 export interface ModelConfig {
@@ -48,9 +48,6 @@ export interface EmbedForIngestOptions {
   /** also make each image's preview (ml/preview.ts) from the same decode */
   preview?: PreviewOptions
 }
-
-/** A preview made with the image's one decode (see PreviewOptions) */
-export interface Preview { bytes: Buffer, width: number, height: number }
 
 export interface EmbeddedImage {
   /** L2-normalized image embedding */
