@@ -14,7 +14,20 @@ export const WALLPAPERS = '/usr/share/wallpapers'
 /** the wallpapers that are photographs (the rest of the package is illustrations) */
 export const PHOTO_WALLPAPERS = ['BytheWater', 'ColdRipple', 'ColorfulCups', 'DarkestHour', 'EveningGlow', 'FallenLeaf', 'Grey', 'Kite', 'OneStandsOut', 'Path', 'summer_1am']
 /** bump when the way photos are made changes, so cached sets are remade */
-const FORMAT = 2
+const FORMAT = 3
+/**
+ * How each source becomes several photos with different bytes and embeddings: as is, mirrored,
+ * upside down, and both. Four per source (44 per size) keep a job's fixed start cost from hiding
+ * its steady rate. The upright ones go in sub-folder a, the others in b: a job over one half and
+ * one over the whole size measure that fixed cost and the steady rate apart.
+ */
+export const VARIANTS = [
+  { suffix: '', flop: false, flip: false, half: 'a' },
+  { suffix: '-m', flop: true, flip: false, half: 'a' },
+  { suffix: '-u', flop: false, flip: true, half: 'b' },
+  { suffix: '-mu', flop: true, flip: true, half: 'b' }
+] as const
+export type Variant = typeof VARIANTS[number]
 
 /** The largest JPEG of each photographic wallpaper that is installed, as paths; [] without the package. */
 export async function wallpaperPhotos (root = WALLPAPERS): Promise<string[]> {
@@ -36,14 +49,12 @@ export function photoSize (mp: number): { width: number, height: number } {
   return { width: Math.round(height * 1.5), height }
 }
 
-/**
- * One camera-like JPEG (quality 90, 4:2:0) of `mp` megapixels from `source`; `mirror` flips it,
- * so one source gives two photos with different bytes and embeddings.
- */
-export async function cameraJpeg (source: string | Buffer, mp: number, mirror = false): Promise<Buffer> {
+/** One camera-like JPEG (quality 90, 4:2:0) of `mp` megapixels from `source`, as `variant` turns it. */
+export async function cameraJpeg (source: string | Buffer, mp: number, variant: Variant = VARIANTS[0]): Promise<Buffer> {
   const { width, height } = photoSize(mp)
   let img = sharp(source).resize(width, height, { fit: 'cover', kernel: 'lanczos3' })
-  if (mirror) img = img.flop()
+  if (variant.flop) img = img.flop()
+  if (variant.flip) img = img.flip()
   const upscaled = await img.raw().toBuffer({ resolveWithObject: true })
   // overlay with mid-grey is the identity, so the grain is zero-mean around the picture; a tiled
   // 509 px patch (not a multiple of the 8 px JPEG block) costs far less than full-size noise
@@ -58,8 +69,8 @@ let grain: Promise<Buffer> | undefined
 const grainTile = async (): Promise<Buffer> => await (grain ??= sharp({ create: { width: GRAIN, height: GRAIN, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 6 } } }).raw().toBuffer())
 
 /**
- * Writes two photos (plain, mirrored) per installed photographic wallpaper and size into
- * `dir/<mp>mp/`, reusing a finished set. Returns the files per size; empty when the package is missing.
+ * Writes one photo per VARIANTS entry, per installed photographic wallpaper and size, into
+ * `dir/<mp>mp/<half>/`, reusing a finished set. Returns the files per size; empty when the package is missing.
  */
 export async function makePhotos (dir: string, sizesMp: number[]): Promise<{ bySize: Map<number, string[]>, ms: number, cached: boolean }> {
   const t0 = performance.now()
@@ -70,13 +81,13 @@ export async function makePhotos (dir: string, sizesMp: number[]): Promise<{ byS
     const sub = path.join(dir, `${mp}mp`)
     const marker = path.join(sub, '.complete')
     const stamp = `${FORMAT}/${sources.join(',')}`
-    const files = sources.flatMap((s) => [false, true].map((m) => path.join(sub, `${path.basename(path.dirname(path.dirname(path.dirname(s))))}${m ? '-m' : ''}.jpg`)))
+    const files = sources.flatMap((s) => VARIANTS.map((v) => path.join(sub, v.half, `${path.basename(path.dirname(path.dirname(path.dirname(s))))}${v.suffix}.jpg`)))
     bySize.set(mp, files)
     if (existsSync(marker) && (await readFile(marker, 'utf8')) === stamp) continue
     cached = false
     await rm(sub, { recursive: true, force: true })
-    await mkdir(sub, { recursive: true })
-    for (let i = 0; i < files.length; i++) await writeFile(files[i]!, await cameraJpeg(sources[i >> 1]!, mp, i % 2 === 1))
+    for (const half of new Set(VARIANTS.map((v) => v.half))) await mkdir(path.join(sub, half), { recursive: true })
+    for (let i = 0; i < files.length; i++) await writeFile(files[i]!, await cameraJpeg(sources[Math.floor(i / VARIANTS.length)]!, mp, VARIANTS[i % VARIANTS.length]))
     await writeFile(marker, stamp)
   }
   return { bySize, ms: performance.now() - t0, cached }

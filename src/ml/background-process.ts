@@ -8,7 +8,7 @@ import os from 'node:os'
 import { setImmediate as yieldTick } from 'node:timers/promises'
 import type * as Ort from 'onnxruntime-node'
 import { ort } from './ort.js'
-import type { BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
+import type { BackgroundEmbed, BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
 import { createLimiter, decodeConcurrency } from './decode-limit.js'
 import { runVisionSession, sessionOptionsFor } from './ort-session.js'
 import { prepareImage } from './preprocess.js'
@@ -66,11 +66,12 @@ async function encode (session: Ort.InferenceSession, images: PreparedImage[], i
   return out
 }
 
-async function embed (id: number, images: Uint8Array[]): Promise<void> {
+async function embed ({ id, images, preview }: BackgroundEmbed): Promise<void> {
   const { init, vision } = setup!
+  const options = preview === undefined ? init.options : { ...init.options, preview }
   const prepared = await Promise.all(images.map(async (bytes) => await slot(async () => {
     try {
-      return await prepareImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), init.pre, init.options)
+      return await prepareImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), init.pre, options)
     } catch (err) {
       return failure(err)
     }
@@ -89,7 +90,7 @@ async function embed (id: number, images: Uint8Array[]): Promise<void> {
   let k = 0
   const items = prepared.map((p): EmbedItem => 'ok' in p
     ? p
-    : { ok: true, embedding: vectors[k++]!, width: p.width, height: p.height, thumbnail: p.thumbnail, decodeMs: p.decodeMs })
+    : { ok: true, embedding: vectors[k++]!, width: p.width, height: p.height, thumbnail: p.thumbnail, decodeMs: p.decodeMs, ...(p.preview === undefined ? {} : { preview: p.preview }) })
   send({ type: 'embedded', id, items })
 }
 
@@ -100,7 +101,7 @@ process.on('message', (msg: ToBackground) => {
     vision.catch(() => {}) // reported to each batch that awaits it
     setup = { init: msg, vision }
   } else {
-    void embed(msg.id, msg.images)
+    void embed(msg)
   }
 })
 // the server went away (closed, or crashed): nothing is left to do

@@ -1,6 +1,7 @@
 /** Messages between BackgroundImageEncoder (the server) and background-process.ts (its child). */
 import type { PreprocessorConfig } from './model-folder.js'
 import type { PrepareOptions } from './preprocess.js'
+import type { PreviewOptions } from './preview.js'
 import type { ExecutionProvider } from './types.js'
 
 export interface BackgroundInit {
@@ -17,13 +18,13 @@ export interface BackgroundInit {
   maxBatch: number
 }
 
-/** decode, thumbnail and encode these images */
-export interface BackgroundEmbed { type: 'embed', id: number, images: Uint8Array[] }
+/** decode, thumbnail and encode these images (and make their previews from the same decode, when asked) */
+export interface BackgroundEmbed { type: 'embed', id: number, images: Uint8Array[], preview?: PreviewOptions }
 
 export type ToBackground = BackgroundInit | BackgroundEmbed
 
 export type EmbedItem =
-  | { ok: true, embedding: Float32Array, width: number, height: number, thumbnail: Uint8Array, decodeMs: number }
+  | { ok: true, embedding: Float32Array, width: number, height: number, thumbnail: Uint8Array, decodeMs: number, preview?: { bytes: Uint8Array, width: number, height: number } }
   | { ok: false, code: string | undefined, message: string }
 
 export type FromBackground =

@@ -25,12 +25,15 @@ export interface DecodeSize { width: number, height: number }
  * image's size when no reduction is possible. Undefined when it exceeds SHARED_DECODE_MAX_PIXELS.
  * @param model the model's resize target (preprocessor `size`), which ignores the aspect ratio
  * @param thumbnailSize long side of the thumbnail in px; 0 when none is made
+ * @param previewSize short side of the preview in px (ml/preview.ts); 0 when none is made. It needs
+ *   no margin: makePreview from the bytes shrinks on load to its own size in the same way.
  */
-export function sharedDecodeSize (width: number, height: number, model: DecodeSize, thumbnailSize: number): DecodeSize | undefined {
+export function sharedDecodeSize (width: number, height: number, model: DecodeSize, thumbnailSize: number, previewSize = 0): DecodeSize | undefined {
   const need = Math.max(
     DECODE_MARGIN * model.width / width,
     DECODE_MARGIN * model.height / height,
-    DECODE_MARGIN * thumbnailSize / Math.max(width, height)
+    DECODE_MARGIN * thumbnailSize / Math.max(width, height),
+    previewSize / Math.min(width, height)
   )
   const scale = Math.min(1, need)
   const size = scale >= 1

@@ -9,5 +9,5 @@ import type { EmbeddedImage, PreparedImage } from './types.js'
 export async function embedPrepared (prepared: Array<PreparedImage | Error>, encode: (images: PreparedImage[]) => Promise<Float32Array[]>): Promise<Array<EmbeddedImage | Error>> {
   const vectors = await encode(prepared.filter((p): p is PreparedImage => !(p instanceof Error)))
   let k = 0
-  return prepared.map((p) => p instanceof Error ? p : { embedding: vectors[k++]!, width: p.width, height: p.height, thumbnail: p.thumbnail, decodeMs: p.decodeMs })
+  return prepared.map((p) => p instanceof Error ? p : { embedding: vectors[k++]!, width: p.width, height: p.height, thumbnail: p.thumbnail, decodeMs: p.decodeMs, ...(p.preview === undefined ? {} : { preview: p.preview }) })
 }

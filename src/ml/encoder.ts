@@ -6,6 +6,7 @@
 import type { ModelFolder } from './model-folder.js'
 import { loadModelFolder, ModelFolderError } from './model-folder.js'
 import { prepareImage } from './preprocess.js'
+import type { PreviewOptions } from './preview.js'
 import { BackgroundImageEncoder, DEFAULT_BACKGROUND_NICE } from './background-encoder.js'
 import { createLimiter, decodeConcurrency } from './decode-limit.js'
 import { embedPrepared } from './embed-prepared.js'
@@ -126,10 +127,10 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
     if (images.length === 0) return []
     return await pool.runVision(images.map((im) => im.pixels))
   }
-  const prepareImages = async (images: Buffer[]): Promise<Array<PreparedImage | Error>> =>
+  const prepareImages = async (images: Buffer[], preview?: PreviewOptions): Promise<Array<PreparedImage | Error>> =>
     await Promise.all(images.map(async (bytes) => await decodeSlot(async () => {
       try {
-        return await prepareImage(bytes, preprocessor, prepareOpts)
+        return await prepareImage(bytes, preprocessor, preview === undefined ? prepareOpts : { ...prepareOpts, preview })
       } catch (err) {
         return err instanceof Error ? err : new Error(String(err))
       }
@@ -147,8 +148,8 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
     logger: opts.logger
   })
   const embedForIngest = async (images: Buffer[], how: EmbedForIngestOptions = {}): Promise<Array<EmbeddedImage | Error>> => {
-    if (how.background === true) return await background.embed(images)
-    return await embedPrepared(await prepareImages(images), async (good) => normalized(await encodePreparedRaw(good)))
+    if (how.background === true) return await background.embed(images, how.preview)
+    return await embedPrepared(await prepareImages(images, how.preview), async (good) => normalized(await encodePreparedRaw(good)))
   }
 
   const encoder: AlignEncoder = {
@@ -163,7 +164,7 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
     runVisionRaw: async (pixels) => pixels.length === 0 ? [] : await pool.runVision(pixels),
     stats: () => pool.stats(),
     encodeTexts: async (texts) => normalized(await encodeTextsRaw(texts)),
-    prepareImages,
+    prepareImages: async (images) => await prepareImages(images),
     encodePrepared: async (images) => normalized(await encodePreparedRaw(images)),
     async encodeImages (images) {
       const prepared = await prepareImages(images)
@@ -172,6 +173,7 @@ export async function loadEncoder (opts: AlignEncoderOptions): Promise<AlignEnco
       return normalized(await encodePreparedRaw(prepared as PreparedImage[]))
     },
     embedForIngest,
+    warmBackground: () => { background.warm() },
     backgroundPid: () => background.pid,
     close: async () => { await Promise.all([pool.close(), background.close()]) }
   }

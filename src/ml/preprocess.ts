@@ -3,6 +3,7 @@ import type { Metadata, OutputInfo, Sharp } from 'sharp'
 import { PayloadTooLargeError, UnsupportedImageError } from '../core/errors.js'
 import type { PreprocessorConfig } from './model-folder.js'
 import { sharedDecodeSize, type DecodeSize } from './decode-plan.js'
+import { previewOf, type Preview, type PreviewOptions } from './preview.js'
 import type { PreparedImage } from './types.js'
 
 export interface PrepareOptions {
@@ -15,6 +16,8 @@ export interface PrepareOptions {
    * 24 MP): the reference the usual reduced decode is measured against. Default false.
    */
   fullDecode?: boolean
+  /** also make the preview kept for re-embedding (ml/preview.ts) from the same decode; none when absent or its size is 0 */
+  preview?: PreviewOptions
 }
 
 export const DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
@@ -165,9 +168,10 @@ async function decodeShared (input: Sharp, size: DecodeSize, full: DecodeSize, f
  * EXIF orientation → first frame only → alpha flattened onto `background` (white) → 8-bit sRGB RGB
  * (CMYK, grayscale, 16-bit converted) → resize to `size` ignoring the aspect ratio (ALIGN does) with
  * the `resample` kernel → center crop → rescale/normalize → CHW Float32Array.
- * A WebP thumbnail (aspect kept, long side ≤ thumbnailSize) is made from the same decode, which is
- * reduced (for JPEG, in the decoder) to DECODE_MARGIN× the larger of the two outputs; only an
- * image whose shared decode would exceed SHARED_DECODE_MAX_PIXELS goes through two pipelines.
+ * A WebP thumbnail (aspect kept, long side ≤ thumbnailSize), and the preview when asked, are made
+ * from the same decode, which is reduced (for JPEG, in the decoder) to DECODE_MARGIN× the larger of
+ * the model input and the thumbnail, and no smaller than the preview; only an image whose shared
+ * decode would exceed SHARED_DECODE_MAX_PIXELS goes through separate pipelines.
  *
  * @throws UnsupportedImageError (415) for empty, SVG, unknown or undecodable input
  * @throws PayloadTooLargeError (413) when width × height exceeds maxImagePixels; only the header is read
@@ -195,19 +199,23 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
   const height = meta.autoOrient?.height ?? meta.height ?? 0
   let decoded: { data: Buffer, info: OutputInfo }
   let thumb: Buffer
+  let preview: Preview | undefined
+  const previewOpts = (opts.preview?.size ?? 0) > 0 ? opts.preview : undefined
   try {
-    const shared = opts.fullDecode === true ? { width, height } : sharedDecodeSize(width, height, pre.size, thumbSize)
+    const shared = opts.fullDecode === true ? { width, height } : sharedDecodeSize(width, height, pre.size, thumbSize, previewOpts?.size)
     if (shared !== undefined) {
       const raw = await decodeShared(input, shared, { width, height }, meta.format, pre.kernel)
       const fromRaw = (): Sharp => sharp(raw.data, { raw: raw.info, limitInputPixels: false })
-      ;[decoded, thumb] = await Promise.all([
+      ;[decoded, thumb, preview] = await Promise.all([
         modelPixels(fromRaw(), pre),
-        thumbSize > 0 ? thumbnailWebp(fromRaw(), thumbSize, raw.info.width, raw.info.height) : Buffer.alloc(0)
+        thumbSize > 0 ? thumbnailWebp(fromRaw(), thumbSize, raw.info.width, raw.info.height) : Buffer.alloc(0),
+        previewOpts === undefined ? undefined : previewOf(fromRaw(), previewOpts)
       ])
     } else {
-      ;[decoded, thumb] = await Promise.all([
+      ;[decoded, thumb, preview] = await Promise.all([
         modelPixels(input.clone().autoOrient(), pre),
-        thumbSize > 0 ? thumbnailWebp(input.clone().autoOrient(), thumbSize, width, height) : Buffer.alloc(0)
+        thumbSize > 0 ? thumbnailWebp(input.clone().autoOrient(), thumbSize, width, height) : Buffer.alloc(0),
+        previewOpts === undefined ? undefined : previewOf(input.clone().autoOrient(), previewOpts)
       ])
     }
   } catch (err) {
@@ -222,6 +230,7 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
     width,
     height,
     thumbnail: thumb,
+    ...(preview === undefined ? {} : { preview }),
     decodeMs: performance.now() - t0
   }
 }

@@ -1,3 +1,5 @@
+import type { Preview, PreviewOptions } from './preview.js'
+
 /** What a model folder's config.json says, in camelCase. See models/README.md. */
 export interface ModelConfig {
   name: string
@@ -35,12 +37,16 @@ export interface Encoder {
   encodePrepared (images: PreparedImage[]): Promise<Float32Array[]>
   /** what storing an image needs (L2-normalized embedding, size, thumbnail) in one call; per-item errors are returned, not thrown */
   embedForIngest (images: Buffer[], opts?: EmbedForIngestOptions): Promise<Array<EmbeddedImage | Error>>
+  /** starts the process that serves `background` embedForIngest calls, if it is not running (an index job calls it as it starts) */
+  warmBackground?: () => void
   close (): Promise<void>
 }
 
 export interface EmbedForIngestOptions {
   /** bulk work (index jobs): decode and encode in a child process at lower CPU priority, so searches keep their latency */
   background?: boolean
+  /** also make each image's preview (ml/preview.ts) from the same decode */
+  preview?: PreviewOptions
 }
 
 export interface EmbeddedImage {
@@ -50,6 +56,8 @@ export interface EmbeddedImage {
   height: number
   thumbnail: Buffer
   decodeMs: number
+  /** when asked for (EmbedForIngestOptions.preview) and previews are on */
+  preview?: Preview
 }
 
 export interface PreparedImage {
@@ -60,6 +68,8 @@ export interface PreparedImage {
   height: number
   /** small WebP for the UI */
   thumbnail: Buffer
+  /** when asked for (PrepareOptions.preview) and previews are on */
+  preview?: Preview
   /** time spent decoding + resizing, ms */
   decodeMs: number
 }

@@ -84,10 +84,12 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
   // during a model switch (and while the previous model is on standby) every image is embedded by both models
   const standby = core.standbyEncoder
   const how = { background: opts.background === true }
+  // the preview comes from the decode that makes the model input: a second decode of a 24 MP photo cost more than the first
+  const preview = keepsForReembedding(core) ? core.keep?.preview : undefined
   const candidateBytes = candidates.map((i) => items[i]!.bytes)
   const [embedded, alts] = candidates.length === 0
     ? [[], undefined]
-    : await Promise.all([encoder.embedForIngest(candidateBytes, how), standby?.embedForIngest(candidateBytes, how)])
+    : await Promise.all([encoder.embedForIngest(candidateBytes, preview === undefined ? how : { ...how, preview }), standby?.embedForIngest(candidateBytes, how)])
   const ok: Array<{ i: number, p: EmbeddedImage, alt?: Float32Array }> = []
   embedded.forEach((p, c) => {
     const i = candidates[c]!
@@ -95,7 +97,7 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
     if (p instanceof Error) fail(i, codeOf(p, 'UNSUPPORTED_MEDIA_TYPE'), p.message)
     else ok.push({ i, p, ...(alt === undefined || alt instanceof Error ? {} : { alt: alt.embedding }) })
   })
-  const kept = await Promise.all(ok.map(async ({ i }) => await keepForReembedding(core, items[i]!)))
+  const kept = await Promise.all(ok.map(async ({ i, p }) => await keepForReembedding(core, items[i]!, p)))
   await opts.beforeCommit?.()
 
   const rows: NewImage[] = ok.map(({ i, p, alt }, r) => {
@@ -123,18 +125,23 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
   return results as IngestResult[]
 }
 
+/** only a backend with model slots stores previews and originals */
+function keepsForReembedding (core: Core): boolean {
+  return core.keep !== undefined && core.backend.models !== undefined
+}
+
 /**
  * What a later model switch will need from this image (README "Changing the model"): a preview of
  * PREVIEW_SIZE, and the bytes themselves under KEEP_ORIGINALS (for "uploads": only when no source
  * file under IMPORT_DIR / DEMO_POOL holds them).
  */
-async function keepForReembedding (core: Core, item: IngestItem): Promise<Pick<NewImage, 'preview' | 'original'>> {
+async function keepForReembedding (core: Core, item: IngestItem, embedded: EmbeddedImage): Promise<Pick<NewImage, 'preview' | 'original'>> {
   const keep = core.keep
-  // only a backend with model slots stores previews and originals
-  if (keep === undefined || core.backend.models === undefined) return {}
+  if (keep === undefined || !keepsForReembedding(core)) return {}
   const out: Pick<NewImage, 'preview' | 'original'> = {}
   try {
-    const preview = await makePreview(item.bytes, keep.preview)
+    // an encoder that does not make previews (a test double) leaves it to a decode here
+    const preview = embedded.preview ?? await makePreview(item.bytes, keep.preview)
     if (preview !== undefined) out.preview = preview
   } catch { /* the encoder decoded it, so this is rare: the image is stored without a preview */ }
   if (keep.originals === 'all') out.original = item.bytes

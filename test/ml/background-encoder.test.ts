@@ -4,7 +4,8 @@ import os from 'node:os'
 import { after, before, describe, test } from 'node:test'
 import sharp from 'sharp'
 import { loadEncoder } from '../../src/ml/index.js'
-import { backgroundNice } from '../../src/ml/background-encoder.js'
+import { backgroundNice, MESSAGE_BYTES, messagesOf } from '../../src/ml/background-encoder.js'
+import { makePreview } from '../../src/ml/preview.js'
 import { MALLOC_MMAP_THRESHOLD } from '../../src/ml/malloc-env.js'
 import type { AlignEncoder } from '../../src/ml/index.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
@@ -111,5 +112,62 @@ describe('background ingest process (index jobs)', { timeout: TIMEOUT.model }, (
     }
     ok((await enc.embedForIngest([await png()], { background: true }))[0])
     assert.notEqual(enc.backgroundPid(), first)
+  })
+})
+
+/** a 1200 × 800 JPEG with detail everywhere (a gradient under noise), so resampling differences show */
+async function photo (): Promise<Buffer> {
+  const noise = await sharp({ create: { width: 1200, height: 800, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer()
+  return await sharp({ create: { width: 1200, height: 800, channels: 3, background: { r: 40, g: 140, b: 200 } } })
+    .composite([{ input: noise, blend: 'overlay' }]).jpeg({ quality: 90 }).toBuffer()
+}
+
+async function meanAbsDiff (a: Buffer, b: Buffer): Promise<number> {
+  const [x, y] = await Promise.all([a, b].map(async (img) => await sharp(img).removeAlpha().raw().toBuffer()))
+  assert.equal(x!.length, y!.length)
+  let sum = 0
+  for (let i = 0; i < x!.length; i++) sum += Math.abs(x![i]! - y![i]!)
+  return sum / x!.length
+}
+
+describe('the background process for photo-sized ingest', { timeout: TIMEOUT.model }, () => {
+  let enc: AlignEncoder
+  before(async () => { enc = await loadEncoder({ modelDir: 'models/align-mini', executionProvider: 'cpu', backgroundNice: NICE }) })
+  after(async () => { await enc?.close() })
+
+  test('warmBackground starts the child before any image is sent, and the first batch uses that child', async () => {
+    assert.equal(enc.backgroundPid(), undefined)
+    enc.warmBackground!()
+    const pid = enc.backgroundPid()
+    assert.ok(pid !== undefined)
+    enc.warmBackground!() // a second call starts nothing
+    assert.equal(enc.backgroundPid(), pid)
+    ok((await enc.embedForIngest([await jpeg()], { background: true }))[0])
+    assert.equal(enc.backgroundPid(), pid)
+  })
+
+  test('makes the preview from the one decode when asked, in the child and here, close to makePreview from the bytes', async () => {
+    const bytes = await photo()
+    const opts = { size: 320, format: 'webp' as const }
+    const reference = (await makePreview(bytes, opts))!
+    const [there] = await enc.embedForIngest([bytes], { background: true, preview: opts })
+    const [here] = await enc.embedForIngest([bytes], { preview: opts })
+    for (const p of [ok(there).preview, ok(here).preview]) {
+      assert.ok(p !== undefined, 'no preview came back')
+      assert.deepEqual([p.width, p.height], [reference.width, reference.height])
+      assert.ok(Buffer.isBuffer(p.bytes))
+      const diff = await meanAbsDiff(p.bytes, reference.bytes)
+      assert.ok(diff < 6, `mean absolute difference from makePreview ${diff.toFixed(2)} of 255`)
+    }
+    assert.equal(ok((await enc.embedForIngest([bytes], { background: true }))[0]).preview, undefined, 'none unless asked')
+  })
+
+  test('sends a camera-sized image alone, and small images together up to a vision run', () => {
+    const big = Buffer.alloc(MESSAGE_BYTES + 1)
+    const small = Buffer.alloc(1000)
+    assert.deepEqual(messagesOf([big, big, big], 8).map((m) => m.length), [1, 1, 1])
+    assert.deepEqual(messagesOf(Array.from({ length: 19 }, () => small), 8).map((m) => m.length), [8, 8, 3])
+    assert.deepEqual(messagesOf([small, small, big, small], 8).map((m) => m.length), [2, 1, 1])
+    assert.deepEqual(messagesOf([], 8), [])
   })
 })

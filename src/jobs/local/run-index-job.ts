@@ -26,6 +26,12 @@ export interface IndexJobDeps {
   /** DATA_DIR: finished upload jobs' staged files under DATA_DIR/uploads are removed */
   dataDir: string
   ingest: IngestFn
+  /**
+   * Called as a job starts running, before its directory is listed: the ingest path starts what
+   * its first batch will need (the background ingest process: its start and model load took longer
+   * than preparing a dozen photos) while the job lists, reads and hashes.
+   */
+  warmUp?: () => void
   /** progress is logged on `logger.child({ job })` */
   logger: Logger
   /** items per batch (default 32) */
@@ -73,6 +79,7 @@ export async function runIndexJob (jobId: string, deps: IndexJobDeps, { signal }
   }
   const started = Date.now()
   let lastLog = 0
+  deps.warmUp?.()
 
   try {
     if (!job.expanded) {

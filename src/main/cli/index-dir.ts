@@ -144,7 +144,7 @@ async function main (): Promise<void> {
     process.stderr.write(`indexing ${dir}\n`)
     const job = await indexDirectory(services, process.stderr, { idFromPath: process.argv.includes('--id-from-path') })
     const seconds = (Date.parse(job.updatedAt) - Date.parse(job.createdAt)) / 1000
-    process.stderr.write(`${job.status}: ${job.indexed} indexed, ${job.duplicate} already present, ${job.failed} failed, of ${job.total} files${Number.isFinite(seconds) ? ` in ${seconds.toFixed(1)} s` : ''}\n`)
+    process.stderr.write(`${job.status}: ${job.indexed} indexed, ${job.duplicate} already present, ${job.failed} failed, of ${job.total} files${Number.isFinite(seconds) ? ` in ${seconds.toFixed(2)} s` : ''}\n`)
     for (const e of job.errors.slice(0, 20)) process.stderr.write(`  ${e.item}: ${e.error}\n`)
     if (job.errors.length > 20) process.stderr.write(`  … and ${job.errors.length - 20} more\n`)
     const { notImage, unreadable, paths } = job.skipped

@@ -18,6 +18,14 @@ function jobIngest (core: Core): IngestFn {
   return async (items, opts) => await ingestImages(core, items, { ...opts, background: true })
 }
 
+/** Starts the background process(es) jobIngest will use, as a job starts */
+function warmJobIngest (core: Core): () => void {
+  return () => {
+    core.encoder.warmBackground?.()
+    core.standbyEncoder?.warmBackground?.()
+  }
+}
+
 export async function openJobs (core: Core, config: ServicesConfig): Promise<JobExecutor> {
   const { backend, logger } = core
   if (config.database !== undefined) {
@@ -31,6 +39,7 @@ export async function openJobs (core: Core, config: ServicesConfig): Promise<Job
     dataDir: config.dataDir,
     logger,
     ingest: jobIngest(core),
+    warmUp: warmJobIngest(core),
     ...(config.jobBatchSize === undefined ? {} : { batchSize: config.jobBatchSize }),
     ...(config.maxFileBytes === undefined ? {} : { maxFileBytes: config.maxFileBytes })
   })

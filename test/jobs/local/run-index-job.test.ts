@@ -107,6 +107,24 @@ describe('runIndexJob', { timeout: TIMEOUT.unit }, () => {
     await t.backend.close()
   })
 
+  it('warms the ingest path up once as the job starts, before it lists the folder or ingests a batch', async () => {
+    const t = await setup(12)
+    await t.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root: t.root })
+    const events: string[] = []
+    const jobs = new Proxy(t.jobs, {
+      get (target, key) {
+        if (key === 'expand') return async (...args: Parameters<JobStore['expand']>) => { events.push('list'); await target.expand(...args) }
+        const v = Reflect.get(target, key) as unknown
+        return typeof v === 'function' ? v.bind(target) : v
+      }
+    })
+    const record = recordingIngest(t.jobs, [])
+    const r = await runIndexJob('j', { ...deps(t, { batchSize: 5, ingest: async (its, o) => { events.push('ingest'); return await record(its, o) } }), jobs, warmUp: () => { events.push('warm') } })
+    assert.equal(r.status, 'done')
+    assert.deepEqual(events, ['warm', 'list', 'ingest', 'ingest', 'ingest'])
+    await t.backend.close()
+  })
+
   it('fails the job, keeping its items pending, when ingest throws', async () => {
     const t = await setup(5)
     await t.jobs.create({ id: 'j', kind: 'directory', source: { directory: '.' }, root: t.root })
