@@ -11,6 +11,7 @@ import { ort } from './ort.js'
 import type { BackgroundEmbed, BackgroundInit, EmbedItem, FromBackground, ToBackground } from './background-protocol.js'
 import { createLimiter, decodeConcurrency } from './decode-limit.js'
 import { runVisionSession, sessionOptionsFor } from './ort-session.js'
+import { prepareAhead } from './prepare-ahead.js'
 import { prepareImage } from './preprocess.js'
 import type { PreparedImage } from './types.js'
 import { l2normalizeInPlace } from '../core/vector-math.js'
@@ -56,8 +57,11 @@ async function encode (session: Ort.InferenceSession, images: PreparedImage[], i
     // run() blocks this thread; short runs with a yield between them let finished decodes hand their lane on
     if (start > 0) await yieldTick()
     const run = images.slice(start, start + init.maxBatch)
-    const pixels = new Float32Array(run.length * per)
-    run.forEach((im, i) => pixels.set(im.pixels, i * per))
+    let pixels = run[0]!.pixels
+    if (run.length > 1) {
+      pixels = new Float32Array(run.length * per)
+      run.forEach((im, i) => pixels.set(im.pixels, i * per))
+    }
     const tensor = await runVisionSession(session, pixels, run.length, init.pre.inputHeight, init.pre.inputWidth)
     const data = tensor.data as Float32Array
     const dim = data.length / run.length
@@ -66,31 +70,40 @@ async function encode (session: Ort.InferenceSession, images: PreparedImage[], i
   return out
 }
 
-async function embed ({ id, images, preview }: BackgroundEmbed): Promise<void> {
-  const { init, vision } = setup!
-  const options = preview === undefined ? init.options : { ...init.options, preview }
-  const prepared = await Promise.all(images.map(async (bytes) => await slot(async () => {
+async function prepareOne (bytes: Uint8Array, init: BackgroundInit, options: BackgroundInit['options']): Promise<PreparedImage | EmbedItem> {
+  const prepared = await slot(async () => {
     try {
       return await prepareImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), init.pre, options)
     } catch (err) {
       return failure(err)
     }
-  })))
+  })
   // libvips starts its own threads at the first decode; lower them too, in case one came from a thread set before init
   if (!firstDone) { firstDone = true; lowerPriority(init.nice) }
+  return prepared
+}
+
+async function encodeWindow (prepared: Array<PreparedImage | EmbedItem>, init: BackgroundInit, vision: Promise<Ort.InferenceSession>): Promise<EmbedItem[]> {
   const good = prepared.filter((p): p is PreparedImage => !('ok' in p))
   let vectors: Float32Array[]
   try {
     vectors = good.length === 0 ? [] : await encode(await vision, good, init)
   } catch (err) {
     const f = failure(err)
-    send({ type: 'embedded', id, items: prepared.map((p) => 'ok' in p ? p : f) })
-    return
+    return prepared.map((p) => 'ok' in p ? p : f)
   }
   let k = 0
-  const items = prepared.map((p): EmbedItem => 'ok' in p
+  return prepared.map((p): EmbedItem => 'ok' in p
     ? p
     : { ok: true, embedding: vectors[k++]!, width: p.width, height: p.height, thumbnail: p.thumbnail, decodeMs: p.decodeMs, ...(p.preview === undefined ? {} : { preview: p.preview }) })
+}
+
+/** A window of images decodes while the one before it runs: at least one vision run, and one image per decode lane. */
+async function embed ({ id, images, preview }: BackgroundEmbed): Promise<void> {
+  const { init, vision } = setup!
+  const options = preview === undefined ? init.options : { ...init.options, preview }
+  const size = Math.max(init.maxBatch, decodeConcurrency())
+  const items = await prepareAhead(images, size, async (bytes) => await prepareOne(bytes, init, options), async (prepared) => await encodeWindow(prepared, init, vision))
   send({ type: 'embedded', id, items })
 }
 
