@@ -45,6 +45,12 @@ function needs (db: TestPostgresResult, what: 'a server' | 'our own cluster'): {
   return {}
 }
 
+/** `pool`'s rows stored in calls of 1,000, then the planner's statistics taken */
+async function storeAnalyzed (backend: PostgresBackend, pool: Pool): Promise<void> {
+  for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
+  await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
+}
+
 /** a logger that keeps what it was told */
 function recordingLogger (): Logger & { lines: Array<{ level: string, msg: string, obj: unknown }> } {
   const lines: Array<{ level: string, msg: string, obj: unknown }> = []
@@ -135,8 +141,7 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'plan-model', dim: 8 })
       try {
         const pool = new Pool(6000, 20, 5, 8)
-        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
-        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
+        await storeAnalyzed(backend, pool)
         const settings = backend.images.settings
         const q = pool.query(1)
         const explain = async (begin: string, st: { text: string, values: unknown[] }, analyze = false): Promise<string> =>
@@ -179,8 +184,7 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'range-plan-model', dim: 8 })
       try {
         const pool = new Pool(6000, 20, 11, 8)
-        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
-        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
+        await storeAnalyzed(backend, pool)
         const settings = backend.images.settings
         const q = pool.query(2)
         const explain = async (st: { text: string, values: unknown[] }): Promise<string> =>
@@ -216,8 +220,7 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'trips-model', dim: 8 })
       try {
         const pool = new Pool(3000, 20, 17, 8)
-        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
-        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
+        await storeAnalyzed(backend, pool)
         let trips = 0
         const counting = new Proxy(backend.pool, { get: (target, prop, recv) => prop === 'query' ? (...args: unknown[]) => { trips++; return (target.query as (...a: unknown[]) => unknown)(...args) } : Reflect.get(target, prop, recv) })
         const settings = { ...backend.images.settings, exactMaxMatches: 100 }
@@ -246,8 +249,7 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'sample-model', dim: 8 })
       try {
         const pool = new Pool(3000, 20, 23, 8)
-        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
-        await backend.pool.query('ANALYZE images; ANALYZE images_metadata_keys')
+        await storeAnalyzed(backend, pool)
         backend.images.settings.exactMaxMatches = 100
         const c = backend.images.counters
         const q = pool.query(2)
