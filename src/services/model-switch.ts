@@ -141,13 +141,16 @@ export class ModelSwitcher implements ModelService {
   }
 
   async status (): Promise<ModelsStatus> {
+    // both slots as they are now, before the progress count awaits the database: a swap during it
+    // paired the new active model with the old "building" record of that same model
+    const active = this.slots.active()
     const rec = this.slots.standby()
     let standby: ModelsStatus['standby'] = null
     if (rec !== undefined) {
       standby = { ...rec }
       if (rec.state === 'building') standby.progress = await this.progress()
     }
-    return { active: this.slots.active(), standby, running: this.running !== undefined }
+    return { active, standby, running: this.running !== undefined }
   }
 
   async start (modelDir: string, opts: { lowResolution?: LowResolutionChoice } = {}): Promise<ModelsStatus> {

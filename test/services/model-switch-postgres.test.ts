@@ -161,6 +161,36 @@ describe('model switch on PostgreSQL (real models, two replicas)', { ...(skip ==
     }
   })
 
+  it('reports one moment of the slots: a swap while the status counts the progress never pairs the new active model with the old standby record', { timeout: TIMEOUT.soak }, async (t) => {
+    const url = 'url' in server ? await server.newDatabase() : ''
+    const dir = mkdtempSync(path.join(tmpdir(), 'align-switch-pg-status-'))
+    demoSubset(path.join(dir, 'pool'), 60)
+    mkdirSync(path.join(dir, 'import'))
+    const s = await open(dir, url)
+    t.after(async () => { await s.close() })
+    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+    await demoLoaded(s, 60)
+    const models = s.models!
+    const torn: string[] = []
+    const state = { polling: true }
+    let polls = 0
+    const poll = (async () => {
+      while (state.polling) {
+        const st = await models.status()
+        polls++
+        if (st.standby !== null && st.standby.modelId === st.active.modelId) torn.push(`${st.active.modelId} active, standby ${st.standby.modelId} ${st.standby.state}`)
+        // a status without a standby model awaits nothing: yield, or this loop starves the switch
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    })()
+    await models.start(TINY)
+    await models.idle()
+    state.polling = false
+    await poll
+    assert.equal((await models.status()).active.modelId, 'align-random-tiny-80', 'the switch swapped')
+    assert.deepEqual(torn, [], `${polls} status reads`)
+  })
+
   it('a switch whose process stops is taken over by another replica, keeping what was embedded, and completes', { timeout: TIMEOUT.soak }, async (t) => {
     const url = 'url' in server ? await server.newDatabase() : ''
     const dir = mkdtempSync(path.join(tmpdir(), 'align-switch-pg-'))
