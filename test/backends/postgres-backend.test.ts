@@ -278,7 +278,7 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'timeout-model', dim: 8 })
       try {
         const pool = new Pool(5000, 20, 9, 8)
-        for (let i = 0; i < pool.rows.length; i += 1000) await backend.images.add(pool.rows.slice(i, i + 1000))
+        await storeAnalyzed(backend, pool)
         assert.match(searchSettings(backend.images.settings, { k: 10 }), /SET LOCAL statement_timeout = 10000/)
         backend.images.settings.timeoutMs = 1
         // the exact path, whatever the metadata sample says: a walk that finds 10 of 5,000 matches

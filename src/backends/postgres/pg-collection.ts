@@ -5,9 +5,8 @@
 import type pg from 'pg'
 import type { MetadataFilter } from '../../core/types.js'
 import type { ListedRow, VectorCollection, VectorHit, VectorSearchOptions } from '../ports.js'
-import { parseFilter } from '../../core/metadata-filter.js'
 import { MetadataSample } from './metadata-sample.js'
-import { exactCutoff, fromVectorLiteral, newSearchCounters, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
+import { fromVectorLiteral, newSearchCounters, searchNearest, type SearchCounters, type SearchSettings } from './pg-vector-search.js'
 
 /** from this many rows (as the planner estimates them) on, /v1/info shows the estimate */
 export const ESTIMATE_FROM = 100_000
@@ -57,12 +56,9 @@ export class PgCollection implements VectorCollection {
   }
 
   async search (query: Float32Array, opts: VectorSearchOptions): Promise<VectorHit[]> {
-    const filter = parseFilter(opts.filter)
-    if (filter === undefined) return await searchNearest(this.pool, this.settings, query, opts, this.counters)
-    if (performance.now() - this.estimatedAt > ROWS_ESTIMATE_MS) await this.estimateRows()
-    const cutoff = this.settings.exactMaxMatches ?? exactCutoff(opts.k, this.settings.rowsEstimate)
-    const plan = this.sample.surelyMoreThan(filter, cutoff) ? 'walk' : 'count'
-    return await searchNearest(this.pool, this.settings, query, opts, this.counters, plan)
+    if (opts.filter !== undefined && performance.now() - this.estimatedAt > ROWS_ESTIMATE_MS) await this.estimateRows()
+    return await searchNearest(this.pool, this.settings, query, opts, this.counters,
+      (filter, cutoff) => this.sample.surelyMoreThan(filter, cutoff) ? 'walk' : 'count')
   }
 
   /** when the table's size was last read for the planner's exact-path cutoff (performance.now(), ms) */

@@ -255,18 +255,25 @@ async function runMessage<T extends pg.QueryResultRow> (pool: pg.Pool, sets: str
 
 /**
  * How a filtered search starts: `count` the filter's matches first (the exact path when few, the
- * walk when many, in one message), or `walk` straight away, for a filter known to match many
- * (./metadata-sample.ts); a walk that comes back short takes the exact path either way.
+ * walk when many, in one message), or `walk` straight away, for a filter known to match more than
+ * the cutoff (./metadata-sample.ts); a walk that comes back short takes the exact path either way.
  */
 export type FilterPlan = 'count' | 'walk'
+export type ChoosePlan = (filter: FilterNode, cutoff: number) => FilterPlan
 
 export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Float32Array, opts: VectorSearchOptions,
-  counters: SearchCounters = newSearchCounters(), plan: FilterPlan = 'count'): Promise<VectorHit[]> {
+  counters: SearchCounters = newSearchCounters(), choosePlan: ChoosePlan = () => 'count'): Promise<VectorHit[]> {
   if (opts.k <= 0) return []
   const filter = parseFilter(opts.filter)
   const excluding = opts.excludeIds !== undefined && opts.excludeIds.length > 0
   const literal = (exact: boolean): string => searchStatement(s, query, opts, exact, [], literalBinder()).text
   const iterativeWalk = async (): Promise<HitRow[]> => await runMessage<HitRow>(pool, searchSettings(s, opts), literal(false))
+  // a filtered walk short of k: max_scan_tuples ran out (or pgvector 0.7), or the filter matches fewer than thought
+  const exactIfShort = async (walked: HitRow[]): Promise<HitRow[]> => {
+    if (walked.length >= opts.k) return walked
+    counters.walkThenExact++
+    return await runMessage<HitRow>(pool, exactSettings(s), literal(true))
+  }
   let rows: HitRow[]
   if (filter === undefined) {
     if (!excluding && s.sessionDefaults === true && efFor(s, opts) === Math.min(MAX_EF_SEARCH, s.efSearch)) {
@@ -280,30 +287,24 @@ export async function searchNearest (pool: pg.Pool, s: SearchSettings, query: Fl
       counters.walk++
       rows = await iterativeWalk()
     }
-  } else if (plan === 'walk') {
-    counters.walk++
-    counters.walkUncounted++
-    rows = await iterativeWalk()
-    if (rows.length < opts.k) {
-      counters.walkThenExact++
-      rows = await runMessage<HitRow>(pool, exactSettings(s), literal(true))
-    }
   } else {
-    // one round trip: the count, the exact path behind it, and the walk gated on it
     const cutoff = s.exactMaxMatches ?? exactCutoff(opts.k, s.rowsEstimate)
-    const results = await pool.query(`${exactSettings(s)}; ${plannedStatement(s, query, opts, cutoff, [], literalBinder()).text}; ` +
-      `${walkSettings(s, opts)}; ${gatedWalkStatement(s, query, opts, cutoff)}`) as unknown as Array<pg.QueryResult<HitRow & { matches: number }>>
-    const planned = results.find((r) => r.fields.some((f) => f.name === 'matches'))?.rows ?? []
-    const matches = planned[0]?.matches ?? 0
-    if (matches <= cutoff) {
-      if (matches > 0) counters.exact++
-      rows = planned.filter((r) => r.id !== null)
-    } else {
+    if (choosePlan(filter, cutoff) === 'walk') {
       counters.walk++
-      rows = results.at(-1)?.rows ?? []
-      if (rows.length < opts.k) {
-        counters.walkThenExact++
-        rows = await runMessage<HitRow>(pool, exactSettings(s), literal(true))
+      counters.walkUncounted++
+      rows = await exactIfShort(await iterativeWalk())
+    } else {
+      // one round trip: the count, the exact path behind it, and the walk gated on it
+      const results = await pool.query(`${exactSettings(s)}; ${plannedStatement(s, query, opts, cutoff, [], literalBinder()).text}; ` +
+        `${walkSettings(s, opts)}; ${gatedWalkStatement(s, query, opts, cutoff)}`) as unknown as Array<pg.QueryResult<HitRow & { matches: number }>>
+      const planned = results.find((r) => r.fields.some((f) => f.name === 'matches'))?.rows ?? []
+      const matches = planned[0]?.matches ?? 0
+      if (matches <= cutoff) {
+        if (matches > 0) counters.exact++
+        rows = planned.filter((r) => r.id !== null)
+      } else {
+        counters.walk++
+        rows = await exactIfShort(results.at(-1)?.rows ?? [])
       }
     }
   }
