@@ -85,7 +85,7 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
   const standby = core.standbyEncoder
   const how = { background: opts.background === true }
   // the preview comes from the decode that makes the model input: a second decode of a 24 MP photo cost more than the first
-  const preview = keepsForReembedding(core) ? core.keep?.preview : undefined
+  const preview = keptFor(core)?.preview
   const candidateBytes = candidates.map((i) => items[i]!.bytes)
   const [embedded, alts] = candidates.length === 0
     ? [[], undefined]
@@ -125,9 +125,9 @@ export async function ingestImages (core: Core, items: IngestItem[], opts: Inges
   return results as IngestResult[]
 }
 
-/** only a backend with model slots stores previews and originals */
-function keepsForReembedding (core: Core): boolean {
-  return core.keep !== undefined && core.backend.models !== undefined
+/** what ingest keeps for a later model switch: only a backend with model slots stores previews and originals */
+function keptFor (core: Core): Core['keep'] {
+  return core.backend.models === undefined ? undefined : core.keep
 }
 
 /**
@@ -136,8 +136,8 @@ function keepsForReembedding (core: Core): boolean {
  * file under IMPORT_DIR / DEMO_POOL holds them).
  */
 async function keepForReembedding (core: Core, item: IngestItem, embedded: EmbeddedImage): Promise<Pick<NewImage, 'preview' | 'original'>> {
-  const keep = core.keep
-  if (keep === undefined || !keepsForReembedding(core)) return {}
+  const keep = keptFor(core)
+  if (keep === undefined) return {}
   const out: Pick<NewImage, 'preview' | 'original'> = {}
   try {
     // an encoder that does not make previews (a test double) leaves it to a decode here
