@@ -208,6 +208,15 @@ export default fp(async function multipartPlugin (app: FastifyInstance, opts: { 
     limits: { fileSize: opts.config.maxUploadBytes, files: opts.config.maxFiles, fieldSize: MAX_FIELD_BYTES },
     throwFileSizeLimit: true
   })
+  // A form refused part-way through (a limit, a full staging area) still has bytes on its way, piped
+  // into a parser nobody reads any more: they would stall the connection, and with it the next request
+  // a keep-alive client sends there, until a timeout resets it. Discarded instead, as Node does for a
+  // body no handler touched.
+  app.addHook('onError', async (request) => {
+    if (!isMultipartRequest(request) || request.raw.complete) return
+    request.raw.unpipe()
+    request.raw.resume()
+  })
   // a form sent to a JSON-only route is refused before anything is parsed
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.url === undefined || request.routeOptions.config.multipart === true) return
