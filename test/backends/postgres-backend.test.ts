@@ -273,6 +273,39 @@ for (const [name, db] of [['PostgreSQL', server], ['PGlite', lite]] as const) {
       }
     })
 
+    it('a filtered search after the first does not wait for the table\'s size and sample to be read again', async (t) => {
+      if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
+      const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 2 }, { modelId: 'refresh-model', dim: 8 })
+      let open = (): void => {}
+      const gate = new Promise<void>((resolve) => { open = resolve })
+      try {
+        const pool = new Pool(500, 20, 31, 8)
+        await storeAnalyzed(backend, pool)
+        const q = pool.query(1)
+        await backend.images.search(q, { k: 5, filter: { group: 'rare' } })
+        // from now on the refresh's statements (the size estimate, the sample) wait at the gate
+        let held = 0
+        const real = backend.pool
+        const gated = new Proxy(real, {
+          get: (target, prop, recv) => prop !== 'query'
+            ? Reflect.get(target, prop, recv)
+            : async (...args: unknown[]) => {
+              if (/pg_class|^SELECT metadata FROM/.test(String(args[0]))) { held++; await gate }
+              return await (target.query as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+            }
+        })
+        Object.assign(backend.images, { pool: gated, estimateEveryMs: 0 })
+        const hits = await Promise.race([backend.images.search(q, { k: 5, filter: { group: 'rare' } }), sleep(TIMEOUT.unit / 3).then(() => 'waited' as const)])
+        assert.notEqual(hits, 'waited', 'the search waited for the refresh')
+        assert.equal(held, 1, 'the refresh started, and is held at the gate')
+        assert.deepEqual((hits as Array<{ id: string }>).map((h) => h.id), exactNearest(pool.rows.filter((r) => r.metadata.group === 'rare'), q, 5).map((r) => r.id))
+      } finally {
+        open()
+        await sleep(100)
+        await backend.close()
+      }
+    })
+
     it('a search past its time bound is cancelled by statement_timeout', async (t) => {
       if (!('url' in db) || !db.multiConnection) { t.skip('needs a fresh database of its own (PGlite serves one)'); return }
       const backend = await openPostgresBackend({ databaseUrl: await db.newDatabase(), poolSize: 1 }, { modelId: 'timeout-model', dim: 8 })

@@ -16,11 +16,19 @@ import type { Metadata } from '../../core/types.js'
 
 /** rows kept: at 2,000, a filter matching 10% is sure to be over 7.9% of the table */
 export const SAMPLE_ROWS = 2000
+/**
+ * filters whose sample hits are remembered until the next refresh: evaluating one over 2,000 rows
+ * took 0.1–0.35 ms here, a tenth of a fast filtered search, and an application sends the same few
+ * filters again and again
+ */
+const REMEMBERED_FILTERS = 512
 
 export class MetadataSample {
   private rows: Metadata[] = []
   /** the table's rows when the sample was taken */
   private tableRows = 0
+  /** sample rows each filter matched (JSON of its parsed form → hits), for this sample only */
+  private readonly hitsOf = new Map<string, number>()
 
   constructor (private readonly table: string) {}
 
@@ -34,15 +42,27 @@ export class MetadataSample {
     const r = await pool.query<{ metadata: Metadata }>(`SELECT metadata FROM ${this.table}${sampled} LIMIT ${SAMPLE_ROWS}`)
     this.rows = r.rows.map((row) => row.metadata)
     this.tableRows = Math.max(tableRows, this.rows.length)
+    this.hitsOf.clear()
   }
 
   /** whether `filter` surely matches more than `cutoff` rows of the table */
   surelyMoreThan (filter: FilterNode, cutoff: number): boolean {
     const n = this.rows.length
     if (n === 0) return false
-    let hits = 0
-    for (const metadata of this.rows) if (matchesFilter(metadata, filter)) hits++
+    const hits = this.hits(filter)
     const lower = hits - 3 * Math.sqrt(hits * (1 - hits / n))
     return (lower / n) * this.tableRows > cutoff
+  }
+
+  private hits (filter: FilterNode): number {
+    const key = JSON.stringify(filter)
+    let hits = this.hitsOf.get(key)
+    if (hits === undefined) {
+      hits = 0
+      for (const metadata of this.rows) if (matchesFilter(metadata, filter)) hits++
+      if (this.hitsOf.size >= REMEMBERED_FILTERS) this.hitsOf.clear()
+      this.hitsOf.set(key, hits)
+    }
+    return hits
   }
 }
