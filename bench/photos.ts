@@ -28,7 +28,7 @@ const RSS_TARGET_MIB = 300
 const QUERY_TARGET = 2
 
 /** the service's default preview (PREVIEW_SIZE, PREVIEW_FORMAT), which ingest makes from the same decode */
-const PREVIEW = { size: 320, format: 'webp' as const }
+const PREVIEW = { size: 320, format: 'auto' as const }
 
 /** images/s of prepareImage alone (decode, resize, thumbnail; the preview too when given), `lanes` at a time as the ingest process runs it */
 async function prepareRate (bytes: Buffer[], pre: Parameters<typeof prepareImage>[1], lanes: number, opts: Parameters<typeof prepareImage>[2] = {}): Promise<number> {

@@ -209,13 +209,13 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
       ;[decoded, thumb, preview] = await Promise.all([
         modelPixels(fromRaw(), pre),
         thumbSize > 0 ? thumbnailWebp(fromRaw(), thumbSize, raw.info.width, raw.info.height) : Buffer.alloc(0),
-        previewOpts === undefined ? undefined : previewOf(fromRaw(), previewOpts)
+        previewOpts === undefined ? undefined : previewOf(fromRaw(), previewOpts, meta.hasAlpha === true)
       ])
     } else {
       ;[decoded, thumb, preview] = await Promise.all([
         modelPixels(input.clone().autoOrient(), pre),
         thumbSize > 0 ? thumbnailWebp(input.clone().autoOrient(), thumbSize, width, height) : Buffer.alloc(0),
-        previewOpts === undefined ? undefined : previewOf(input.clone().autoOrient(), previewOpts)
+        previewOpts === undefined ? undefined : previewOf(input.clone().autoOrient(), previewOpts, meta.hasAlpha === true)
       ])
     }
   } catch (err) {

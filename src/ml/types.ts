@@ -89,3 +89,5 @@ export interface EncoderOptions {
   backgroundNice?: number
   logger?: { info: (o: object, m?: string) => void, warn: (o: object, m?: string) => void }
 }
+
+export type { PreviewFormat } from './preview.js'

@@ -1,7 +1,7 @@
 /** What the service functions share: the encoder and the backend. */
 import { createHash } from 'node:crypto'
 import type { Backend } from '../backends/ports.js'
-import type { Encoder } from '../ml/types.js'
+import type { Encoder, PreviewFormat } from '../ml/types.js'
 import type { Logger } from '../core/types.js'
 
 export interface Core {
@@ -20,7 +20,7 @@ export interface Core {
 
 export interface KeepOptions {
   /** PREVIEW_SIZE (shorter side, px; 0 = none) and PREVIEW_FORMAT */
-  preview: { size: number, format: 'webp' | 'jpeg' }
+  preview: { size: number, format: PreviewFormat }
   /** KEEP_ORIGINALS: the bytes themselves, for none, for uploads (no source file under IMPORT_DIR / DEMO_POOL) or for all */
   originals: 'none' | 'uploads' | 'all'
   /** folders a stored `source` is looked up in (IMPORT_DIR, then DEMO_POOL) */

@@ -3,7 +3,7 @@ import { before, describe, test } from 'node:test'
 import sharp from 'sharp'
 import { PayloadTooLargeError, UnsupportedImageError } from '../../src/core/errors.js'
 import { decodeError } from '../../src/ml/preprocess.js'
-import { loadModelFolder, parsePreprocessorConfig, prepareImage, toChwTensor } from '../../src/ml/index.js'
+import { loadModelFolder, makePreview, parsePreprocessorConfig, prepareImage, toChwTensor } from '../../src/ml/index.js'
 import type { PreparedImage, PreprocessorConfig } from '../../src/ml/index.js'
 import { TIMEOUT } from '../helpers/timeouts.js'
 
@@ -229,5 +229,26 @@ describe('tensor layout from the preprocessor config', () => {
     assert.deepEqual([...norm].map((v) => +v.toFixed(5)), [2, -1, -0.6])
     const top = one({ rescale_offset: false, rescale_factor: 1 / 255, do_normalize: true, include_top: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.25, 0.5, 0.5] })
     assert.deepEqual([...top].map((v) => +v.toFixed(5)), [8, -2, -1.2])
+  })
+})
+
+describe('the preview format', () => {
+  let pre: PreprocessorConfig
+  before(async () => { pre = (await loadModelFolder('models/align-mini')).preprocessor })
+  const kind = (b: Buffer): string => b.subarray(0, 2).equals(Buffer.from([0xff, 0xd8])) ? 'jpeg' : b.subarray(8, 12).toString('latin1') === 'WEBP' ? 'webp' : 'other'
+
+  test('auto is JPEG for an image with no alpha (a photo) and WebP for one with alpha, from prepareImage and from the bytes', async () => {
+    const photo = await solid(RED, 600, 400).jpeg().toBuffer()
+    const icon = await sharp({ create: { width: 600, height: 400, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 0.5 } } }).png().toBuffer()
+    const opts = { size: 320, format: 'auto' as const }
+    for (const [bytes, want] of [[photo, 'jpeg'], [icon, 'webp']] as const) {
+      const prepared = await prepareImage(bytes, pre, { preview: opts })
+      assert.equal(kind(prepared.preview!.bytes), want)
+      assert.equal(kind((await makePreview(bytes, opts))!.bytes), want)
+      assert.deepEqual([prepared.preview!.width, prepared.preview!.height], [480, 320])
+    }
+    // a named format is kept whatever the image
+    assert.equal(kind((await prepareImage(photo, pre, { preview: { size: 320, format: 'webp' } })).preview!.bytes), 'webp')
+    assert.equal(kind((await makePreview(icon, { size: 320, format: 'jpeg' }))!.bytes), 'jpeg')
   })
 })

@@ -9,7 +9,7 @@ import { DEFAULT_HNSW, DEFAULT_INDEX_BATCH_SIZE, DEFAULT_INDEX_JOB_NICE, DEFAULT
 import { withoutPassword } from '../../core/secrets.js'
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUTS } from '../../backends/postgres/postgres-options.js'
 import type { HttpConfig } from '../../http/http-config.js'
-import { EXECUTION_PROVIDER_SETTINGS } from '../../ml/types.js'
+import { EXECUTION_PROVIDER_SETTINGS, type PreviewFormat } from '../../ml/types.js'
 import type { ConnectionTimeouts, PgVectorType } from '../../backends/postgres/postgres-options.js'
 import { ConfigError, MiB, Reader, type Env } from './env-reader.js'
 
@@ -91,7 +91,7 @@ export interface Config extends HttpConfig {
   /** MODELS_DIR: a model switch may only name folders under it */
   modelsDir: string
   /** PREVIEW_SIZE (shorter side, px; 0 = none) and PREVIEW_FORMAT of the preview kept for re-embedding */
-  preview: { size: number, format: 'webp' | 'jpeg' }
+  preview: { size: number, format: PreviewFormat }
   /** KEEP_ORIGINALS: keep the bytes of no image, of uploads without a source file, or of all */
   keepOriginals: 'none' | 'uploads' | 'all'
 }
@@ -202,7 +202,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
     demoPoolDir,
     modelsDir: abs(r.string('MODELS_DIR', 'models')),
-    preview: { size: r.int('PREVIEW_SIZE', 320, 0, 4096), format: r.oneOf('PREVIEW_FORMAT', 'webp', ['webp', 'jpeg'] as const) },
+    preview: { size: r.int('PREVIEW_SIZE', 320, 0, 4096), format: r.oneOf('PREVIEW_FORMAT', 'auto', ['auto', 'webp', 'jpeg'] as const) },
     keepOriginals: r.oneOf('KEEP_ORIGINALS', 'none', ['none', 'uploads', 'all'] as const)
   }
   if (config.host.length === 0) r.problems.push('HOST must not be empty')

@@ -67,7 +67,7 @@ export async function openServices (config: ServicesConfig, logger: Logger): Pro
 /** What ingest keeps for re-embedding with another model (PREVIEW_SIZE, PREVIEW_FORMAT, KEEP_ORIGINALS), and where sources are looked up. */
 export function keepOptions (config: ServicesConfig): KeepOptions {
   return {
-    preview: config.preview ?? { size: 320, format: 'webp' },
+    preview: config.preview ?? { size: 320, format: 'auto' },
     originals: config.keepOriginals ?? 'none',
     sourceRoots: [config.importDir, ...(config.demoPoolDir === undefined ? [] : [config.demoPoolDir])]
   }

@@ -1,7 +1,7 @@
 /** What opening the services needs (ServicesConfig), and how the process's Config maps onto it. */
 import type { ClusterJobsConfig, Config, DatabaseConfig } from '../config/config.js'
 import type { Backend, BackendIdentity } from '../../backends/ports.js'
-import type { Encoder, EncoderOptions, ExecutionProviderSetting } from '../../ml/types.js'
+import type { Encoder, EncoderOptions, ExecutionProviderSetting, PreviewFormat } from '../../ml/types.js'
 import type { Logger } from '../../core/types.js'
 
 /** What `openServices` needs; `toServicesConfig` below fills it from the process's Config. */
@@ -49,8 +49,8 @@ export interface ServicesConfig {
   backupKeep?: number
   /** MODELS_DIR: model switches may only name folders under it (default: no switches) */
   modelsDir?: string
-  /** what ingest keeps for re-embedding with another model (default: a 320 px WebP preview, no originals) */
-  preview?: { size: number, format: 'webp' | 'jpeg' }
+  /** what ingest keeps for re-embedding with another model (default: a 320 px preview, JPEG or WebP with alpha, no originals) */
+  preview?: { size: number, format: PreviewFormat }
   keepOriginals?: 'none' | 'uploads' | 'all'
   /** PostgreSQL only: how index jobs ride out faults (defaults in src/jobs/cluster and src/backends/postgres/queue) */
   clusterJobs?: Partial<ClusterJobsConfig>
