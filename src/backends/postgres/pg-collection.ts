@@ -10,7 +10,7 @@ import { fromVectorLiteral, newSearchCounters, searchNearest, type SearchCounter
 
 /** from this many rows (as the planner estimates them) on, /v1/info shows the estimate */
 export const ESTIMATE_FROM = 100_000
-/** how often a filtered search re-reads the table's estimated size and its metadata sample, ms (PgCollection.estimateEveryMs) */
+/** default of PgCollection.estimateEveryMs */
 const ROWS_ESTIMATE_MS = 60_000
 
 export class PgCollection implements VectorCollection {
