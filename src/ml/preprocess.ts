@@ -203,21 +203,15 @@ export async function prepareImage (bytes: Buffer, pre: PreprocessorConfig, opts
   const previewOpts = (opts.preview?.size ?? 0) > 0 ? opts.preview : undefined
   try {
     const shared = opts.fullDecode === true ? { width, height } : sharedDecodeSize(width, height, pre.size, thumbSize, previewOpts?.size)
-    if (shared !== undefined) {
-      const raw = await decodeShared(input, shared, { width, height }, meta.format, pre.kernel)
-      const fromRaw = (): Sharp => sharp(raw.data, { raw: raw.info, limitInputPixels: false })
-      ;[decoded, thumb, preview] = await Promise.all([
-        modelPixels(fromRaw(), pre),
-        thumbSize > 0 ? thumbnailWebp(fromRaw(), thumbSize, raw.info.width, raw.info.height) : Buffer.alloc(0),
-        previewOpts === undefined ? undefined : previewOf(fromRaw(), previewOpts, meta.hasAlpha === true)
-      ])
-    } else {
-      ;[decoded, thumb, preview] = await Promise.all([
-        modelPixels(input.clone().autoOrient(), pre),
-        thumbSize > 0 ? thumbnailWebp(input.clone().autoOrient(), thumbSize, width, height) : Buffer.alloc(0),
-        previewOpts === undefined ? undefined : previewOf(input.clone().autoOrient(), previewOpts, meta.hasAlpha === true)
-      ])
-    }
+    const raw = shared === undefined ? undefined : await decodeShared(input, shared, { width, height }, meta.format, pre.kernel)
+    // each output reads the one shared decode when there is one, the encoded bytes otherwise
+    const open = raw === undefined ? (): Sharp => input.clone().autoOrient() : (): Sharp => sharp(raw.data, { raw: raw.info, limitInputPixels: false })
+    const size = raw === undefined ? { width, height } : raw.info
+    ;[decoded, thumb, preview] = await Promise.all([
+      modelPixels(open(), pre),
+      thumbSize > 0 ? thumbnailWebp(open(), thumbSize, size.width, size.height) : Buffer.alloc(0),
+      previewOpts === undefined ? undefined : previewOf(open(), previewOpts, meta.hasAlpha === true)
+    ])
   } catch (err) {
     throw decodeError(err, maxPixels, format)
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
 import sharp from 'sharp'
 import { PayloadTooLargeError, UnsupportedImageError } from '../../src/core/errors.js'
+import { sharedDecodeSize } from '../../src/ml/decode-plan.js'
 import { decodeError } from '../../src/ml/preprocess.js'
 import { loadModelFolder, makePreview, parsePreprocessorConfig, prepareImage, toChwTensor } from '../../src/ml/index.js'
 import type { PreparedImage, PreprocessorConfig } from '../../src/ml/index.js'
@@ -250,5 +251,20 @@ describe('the preview format', () => {
     // a named format is kept whatever the image
     assert.equal(await kind((await prepareImage(photo, pre, { preview: { size: 320, format: 'webp' } })).preview!.bytes), 'webp')
     assert.equal(await kind((await makePreview(icon, { size: 320, format: 'jpeg' }))!.bytes), 'jpeg')
+  })
+})
+
+describe('an image whose shared decode would pass the pixel cap', () => {
+  test('is streamed through separate pipelines, each output sized from the image itself', async () => {
+    const pre = (await loadModelFolder('models/align-mini')).preprocessor
+    // 16000 × 300: the preview keeps all 300 rows, so one shared decode would be the whole 4.8 MP
+    const preview = { size: 320, format: 'jpeg' as const }
+    assert.equal(sharedDecodeSize(16_000, 300, pre.size, 192, preview.size), undefined)
+    const strip = await solid(RED, 16_000, 300).png().toBuffer()
+    const prepared = await prepareImage(strip, pre, { preview })
+    const thumb = await sharp(prepared.thumbnail).metadata()
+    assert.deepEqual([thumb.width, thumb.height], [192, 4], 'the thumbnail fits in 192 px')
+    assert.deepEqual([prepared.preview!.width, prepared.preview!.height], [16_000, 300], 'never enlarged')
+    assert.equal(prepared.pixels.length, 3 * pre.inputHeight * pre.inputWidth)
   })
 })
