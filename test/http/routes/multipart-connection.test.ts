@@ -1,8 +1,9 @@
 /**
  * A form refused part-way through must leave its keep-alive connection usable: the next request a
  * client sends on it is answered. Refused at a part's end (a file past MAX_UPLOAD_BYTES), and in the
- * middle of a file (a full staging area: cluster mode's 507, the CI failure of upload-streaming). Over a real socket (app.inject has none), with an agent of one socket, so the
- * second request can only go where the first one went.
+ * middle of a file (a full staging area: cluster mode's 507, the CI failure of upload-streaming).
+ * Over a real socket (app.inject has none), with an agent of one socket, so the second request can
+ * only go where the first one went.
  */
 import assert from 'node:assert/strict'
 import { Agent, request } from 'node:http'
